@@ -1,0 +1,3 @@
+from statedict_lint.cli import main
+
+raise SystemExit(main())

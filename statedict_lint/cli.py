@@ -1,0 +1,55 @@
+"""Command-line entry point: `statedict-lint COMMAND ...`.
+
+Each command lives in ``statedict_lint/commands/<name>.py`` and exposes ``add_parser(subparsers)``
+(registering its options and ``set_defaults(run=...)``) and a ``run(args) -> int``. Command modules
+import nothing heavy at module level (never torch), so `--help` and the static commands stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from statedict_lint import __version__
+from statedict_lint.errors import UserError
+
+COMMANDS = ["keys", "verify", "inspect", "check", "lint", "diff", "lock", "migrate"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UserError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="statedict-lint", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"statedict-lint {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"statedict_lint.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"statedict_lint.commands.{name}":
+                continue  # command not shipped yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.run(args))
+    except UserError as exc:
+        print(f"statedict-lint: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
