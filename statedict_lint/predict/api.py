@@ -1,0 +1,216 @@
+"""Entry points of the predictor: ``predict`` and ``module_classes``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import libcst as cst
+
+from statedict_lint.bindings import NameRef
+from statedict_lint.errors import UserError
+from statedict_lint.predict.catalog import CATALOG_PATH
+from statedict_lint.predict.evaluator import ClassValue, EvalRaise, Evaluator, FunctionValue, ModuleScope, _GiveUp
+from statedict_lint.predict.render import render
+from statedict_lint.predict.template import Prediction
+from statedict_lint.predict.values import ModuleValue, Opaque, Unknown
+from statedict_lint.source.loader import package_root
+
+_INT_ANN = {"int"}
+_VALUE_ANN = {"float", "bool", "str", "bytes", "complex", "dict", "Dict", "list", "List", "tuple", "Tuple",
+              "Sequence", "Literal", "dtype", "torch.dtype", "device", "torch.device", "Enum", "Mapping"}
+_MODULE_ANN = {"Module", "nn.Module", "torch.nn.Module", "Callable", "Type", "Any", "Tensor", "torch.Tensor",
+               "Parameter", "nn.Parameter"}
+
+
+def _ann_kind(ann: Optional[cst.Annotation]) -> str:
+    if ann is None:
+        return ""
+    node = ann.annotation
+    names: List[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.Name, cst.Attribute)):
+            names.append(_dotted(n))
+        elif isinstance(n, cst.Subscript):
+            names.append(_dotted(n.value))
+            for el in n.slice:
+                if isinstance(el.slice, cst.Index):
+                    stack.append(el.slice.value)
+        elif isinstance(n, cst.BinaryOperation):  # int | None
+            stack.extend([n.left, n.right])
+        elif isinstance(n, cst.SimpleString):
+            names.append(n.evaluated_value if isinstance(n.evaluated_value, str) else "")
+    names = [x for x in names if x not in ("Optional", "typing.Optional", "None", "Union", "typing.Union")]
+    if not names:
+        return ""
+    if any(x.split(".")[-1] in {m.split(".")[-1] for m in _MODULE_ANN} for x in names):
+        return ""
+    if all(x in _INT_ANN for x in names):
+        return "int"
+    if all(x in _INT_ANN or x.split(".")[-1] in _VALUE_ANN for x in names):
+        return "value"
+    if all(x.endswith("Config") or x.endswith("Args") or x.endswith("Params") or x.endswith("Options") for x in names):
+        return "value"
+    return ""
+
+
+def _dotted(node: Any) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _evaluator(path: str) -> Evaluator:
+    roots = [package_root(path), os.path.dirname(os.path.abspath(path)), os.getcwd()]
+    return Evaluator(roots, CATALOG_PATH)
+
+
+def _load(path: str) -> Tuple[Evaluator, ModuleScope]:
+    if not os.path.exists(path):
+        raise UserError(f"no such file: {path}")
+    ev = _evaluator(path)
+    scope = ev.load_path(path)
+    return ev, scope
+
+
+def _classes_in(scope: ModuleScope) -> List[Tuple[str, ClassValue]]:
+    out = []
+    for name in list(scope.values):
+        found, v = scope.lookup(name) if not isinstance(scope.values.get(name), ClassValue) else (True, scope.values[name])
+        if isinstance(v, ClassValue) and v.scope is scope and v.node is not None:
+            out.append((name, v))
+    return out
+
+
+def module_classes(path: str) -> List[Tuple[str, int]]:
+    """The nn.Module subclasses defined at the top level of a file, with their lines."""
+    ev, scope = _load(path)
+    out = []
+    for name, cls in _classes_in(scope):
+        if cls.is_module() or cls.has_unknown_base() is not None and _looks_like_module(cls):
+            out.append((name, scope.sf.line(cls.node)))
+    out.sort(key=lambda x: x[1])
+    return out
+
+
+def _looks_like_module(cls: ClassValue) -> bool:
+    init, _ = cls.find("__init__")
+    if not isinstance(init, FunctionValue):
+        return False
+    return "super().__init__" in cls.scope.sf.code(init.node)
+
+
+def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
+    parts = ref.name.split(".")
+    found, v = scope.lookup(parts[0])
+    if not found:
+        if parts[0] in ev.builtins:
+            v = ev.builtins[parts[0]]
+        else:
+            raise UserError(f"--set: name `{ref.name}` is not defined in {scope.sf.path}")
+    for p in parts[1:]:
+        try:
+            v = ev.getattr(v, p)
+        except EvalRaise as exc:
+            raise UserError(f"--set: cannot resolve `{ref.name}`: {exc.message}") from None
+    if isinstance(v, Unknown):
+        raise UserError(f"--set: cannot resolve `{ref.name}`: {v.reason}")
+    return v
+
+
+def _convert(ev: Evaluator, scope: ModuleScope, value: Any) -> Any:
+    if isinstance(value, NameRef):
+        return resolve_nameref(ev, scope, value)
+    if isinstance(value, list):
+        return [_convert(ev, scope, v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_convert(ev, scope, v) for v in value)
+    if isinstance(value, dict):
+        return {k: _convert(ev, scope, v) for k, v in value.items()}
+    return value
+
+
+def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
+    """Predict the state_dict of ``class_name`` (defined in or imported into ``path``)."""
+    bindings = dict(bindings or {})
+    ev, scope = _load(path)
+    found, cls = scope.lookup(class_name)
+    if not found or not isinstance(cls, ClassValue):
+        names = [n for n, c in _classes_in(scope) if c.is_module()]
+        hint = f" (nn.Module classes here: {', '.join(names)})" if names else " (no nn.Module classes found)"
+        if found and isinstance(cls, Unknown):
+            raise UserError(f"class `{class_name}` in {path} cannot be read: {cls.reason}")
+        raise UserError(f"no class `{class_name}` in {path}{hint}")
+    unknown_base = cls.has_unknown_base()
+    if not cls.is_module() and unknown_base is None:
+        raise UserError(f"`{class_name}` in {path} is not a torch.nn.Module subclass")
+    init, _owner = cls.find("__init__")
+    params: List[cst.Param] = []
+    if isinstance(init, FunctionValue) and isinstance(init.node, cst.FunctionDef):
+        p = init.node.params
+        params = (list(p.posonly_params) + list(p.params))[1:] + list(p.kwonly_params)
+    param_names = {x.name.value for x in params}
+    kwargs: Dict[str, Any] = {}
+    attr_bindings: Dict[str, Dict[str, Any]] = {}
+    for name, value in bindings.items():
+        head, _, attr = name.partition(".")
+        if attr:
+            if head in param_names:
+                attr_bindings.setdefault(head, {})[attr] = _convert(ev, scope, value)
+            else:
+                found_g, g = scope.lookup(head)
+                if not found_g:
+                    raise UserError(f"--set {name}: `{head}` is neither a parameter of {class_name}.__init__ nor a "
+                                    f"global of {path}")
+                ev.setattr(g, attr, _convert(ev, scope, value))
+        elif head in param_names:
+            kwargs[head] = _convert(ev, scope, value)
+        else:
+            found_g, _ = scope.lookup(head)
+            has_var_kw = isinstance(init, FunctionValue) and isinstance(init.node, cst.FunctionDef) and \
+                init.node.params.star_kwarg is not None
+            if not found_g and has_var_kw:
+                kwargs[head] = _convert(ev, scope, value)
+            elif not found_g:
+                raise UserError(f"--set {name}: `{head}` is neither a parameter of {class_name}.__init__ nor a "
+                                f"global of {path}")
+            else:
+                scope.values[head] = _convert(ev, scope, value)
+    line0 = scope.sf.line(cls.node) if cls.node is not None else 0
+    for prm in params:
+        name = prm.name.value
+        if name in kwargs:
+            continue
+        if name in attr_bindings:
+            kwargs[name] = Opaque(name, "value", line0, path, bound=attr_bindings[name])
+        elif prm.default is None:
+            kwargs[name] = Opaque(name, _ann_kind(prm.annotation), line0, path)
+    target = f"{path}:{class_name}"
+    ev.line, ev.path = line0, os.path.abspath(path)
+    try:
+        obj = ev.instantiate(cls, [], kwargs)
+    except EvalRaise as exc:
+        where = f" ({os.path.relpath(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
+        raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
+    except _GiveUp as exc:
+        pred = Prediction(target)
+        from statedict_lint.predict.template import Unresolved
+
+        pred.unresolved.append(Unresolved(ev.line, f"evaluation stopped: {exc.reason}", ev.path))
+        return pred
+    except RecursionError:
+        raise UserError(f"constructing {class_name}: the code nests too deeply to evaluate") from None
+    if isinstance(obj, Unknown):
+        pred = Prediction(target)
+        from statedict_lint.predict.template import Unresolved
+
+        pred.unresolved.append(Unresolved(obj.line, obj.reason, obj.path))
+        return pred
+    assert isinstance(obj, ModuleValue)
+    pred = render(obj, target, os.path.abspath(path), ev.notes)
+    pred.bindings = dict(bindings)
+    return pred

@@ -1,0 +1,2062 @@
+"""A symbolic interpreter for nn.Module construction code (``__init__`` and everything it calls).
+
+It runs user code over the value domain of ``values.py``: concrete Python values, symbolic integers,
+tensor specs, module values and ``Unknown``. It never imports the user's code or torch; torch.nn layers
+come from the catalog (``catalog/torch_nn.py``, interpreted like user code) and ``torchlib.py``.
+
+Unknown conditions run both branches on forked copies of the state and merge the results: what differs
+becomes conditional (for module entries) or Unknown (for plain values). Loops with a symbolic trip count
+run their body once with a placeholder index and mark the list items they add as ``Repeated``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import libcst as cst
+
+from statedict_lint.errors import UserError
+from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
+from statedict_lint.predict.values import (
+    BoundMethod, BufferMarker, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
+    NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
+)
+from statedict_lint.source.loader import Locator, SourceFile, module_name_of, package_root, parse_file
+
+MAX_STEPS = 2_000_000
+MAX_UNROLL = 100_000
+MAX_DEPTH = 120
+MAX_FORKS = 64
+
+
+# -- control flow -------------------------------------------------------------------------------
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class EvalRaise(Exception):
+    """The user's code raises (``raise``, failed ``assert``, or an operation torch/Python would reject)."""
+
+    def __init__(self, message: str, line: int = 0, path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.path = path
+
+
+class _GiveUp(Exception):
+    """Evaluation of the current call cannot continue soundly; its result becomes Unknown."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# -- classes, functions, scopes ------------------------------------------------------------------
+
+class FunctionValue:
+    def __init__(self, node: cst.FunctionDef | cst.Lambda, scope: "ModuleScope", closure: Optional["Frame"],
+                 name: str, defaults: Dict[str, Any], owner: Any = None) -> None:
+        self.node = node
+        self.scope = scope
+        self.closure = closure
+        self.name = name
+        self.defaults = defaults
+        self.owner = owner  # ClassValue when defined in a class body
+        self.decorators: List[str] = []
+
+    def __deepcopy__(self, memo: dict) -> "FunctionValue":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+
+class ClassValue:
+    def __init__(self, name: str, qualname: str, bases: List[Any], scope: "ModuleScope",
+                 node: Optional[cst.ClassDef]) -> None:
+        self.name = name
+        self.qualname = qualname
+        self.bases = bases
+        self.scope = scope
+        self.node = node
+        self.attrs: Dict[str, Any] = {}
+        self.is_dataclass = False
+        self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
+        self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
+        self._mro: Optional[List["ClassValue"]] = None
+
+    def __deepcopy__(self, memo: dict) -> "ClassValue":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<class {self.qualname}>"
+
+    def mro(self) -> List["ClassValue"]:
+        if self._mro is None:
+            seqs = [b.mro() for b in self.bases if isinstance(b, ClassValue)]
+            seqs.append([b for b in self.bases if isinstance(b, ClassValue)])
+            out = [self]
+            seqs = [list(s) for s in seqs]
+            while True:
+                seqs = [s for s in seqs if s]
+                if not seqs:
+                    break
+                for s in seqs:
+                    head = s[0]
+                    if not any(head in t[1:] for t in seqs):
+                        break
+                else:  # inconsistent MRO: fall back to depth-first
+                    head = seqs[0][0]
+                out.append(head)
+                for s in seqs:
+                    if s and s[0] is head:
+                        del s[0]
+            self._mro = out
+        return self._mro
+
+    def is_module(self) -> bool:
+        return any(c.intrinsic == "Module" for c in self.mro())
+
+    def has_unknown_base(self) -> Optional[Unknown]:
+        for c in self.mro():
+            for b in c.bases:
+                if isinstance(b, Unknown):
+                    return b
+        return None
+
+    def find(self, name: str) -> Tuple[Any, Any]:
+        for c in self.mro():
+            if name in c.attrs:
+                return c.attrs[name], c
+        return None, None
+
+
+class Thunk:
+    """A module-level binding evaluated on first use."""
+
+    def __init__(self, kind: str, node: Any, extra: Any = None) -> None:
+        self.kind = kind  # "assign" | "import" | "importfrom" | "unknown"
+        self.node = node
+        self.extra = extra
+        self.busy = False
+
+
+class ModuleScope:
+    def __init__(self, ev: "Evaluator", sf: SourceFile, qualname: str, is_package: bool) -> None:
+        self.ev = ev
+        self.sf = sf
+        self.qualname = qualname
+        self.is_package = is_package
+        self.values: Dict[str, Any] = {"__name__": qualname}
+        self.star: List[Tuple[str, int]] = []
+        self.namespace = NamespaceValue(qualname, self)
+
+    def __deepcopy__(self, memo: dict) -> "ModuleScope":
+        return self
+
+    def lookup(self, name: str) -> Tuple[bool, Any]:
+        if name in self.values:
+            v = self.values[name]
+            if isinstance(v, Thunk):
+                if v.busy:
+                    return True, Unknown(f"`{name}` is defined in terms of itself", 0, self.sf.path)
+                v.busy = True
+                try:
+                    value = self.ev.force_thunk(self, name, v)
+                finally:
+                    v.busy = False
+                self.values[name] = value
+                return True, value
+            return True, v
+        for mod, line in self.star:
+            target = self.ev.import_module(mod, line, self.sf.path)
+            if isinstance(target, NamespaceValue) and target.scope is not None and target.scope is not self:
+                found, v = target.scope.lookup(name)
+                if found:
+                    return True, v
+            elif isinstance(target, Unknown):
+                return True, Unknown(f"`{name}` may come from `from {mod} import *` (line {line}), "
+                                     f"which cannot be read", line, self.sf.path)
+        return False, None
+
+
+class Frame:
+    def __init__(self, scope: ModuleScope, closure: Optional["Frame"], func: Any = None, cls: Any = None) -> None:
+        self.locals: Dict[str, Any] = {}
+        self.scope = scope
+        self.closure = closure
+        self.func = func
+        self.cls = cls  # class that defined the running function (for super())
+
+    def __deepcopy__(self, memo: dict) -> "Frame":
+        # Frames captured by closures are shared, not copied; the running frame's locals are forked
+        # explicitly by the evaluator.
+        return self
+
+
+_BIN_OPS: Dict[type, str] = {
+    cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/", cst.FloorDivide: "//",
+    cst.Modulo: "%", cst.Power: "**", cst.LeftShift: "<<", cst.RightShift: ">>", cst.BitOr: "|",
+    cst.BitAnd: "&", cst.BitXor: "^", cst.MatrixMultiply: "@",
+}
+_AUG_OPS: Dict[type, str] = {
+    cst.AddAssign: "+", cst.SubtractAssign: "-", cst.MultiplyAssign: "*", cst.DivideAssign: "/",
+    cst.FloorDivideAssign: "//", cst.ModuloAssign: "%", cst.PowerAssign: "**", cst.LeftShiftAssign: "<<",
+    cst.RightShiftAssign: ">>", cst.BitOrAssign: "|", cst.BitAndAssign: "&", cst.BitXorAssign: "^",
+}
+_CMP_OPS: Dict[type, str] = {
+    cst.Equal: "==", cst.NotEqual: "!=", cst.LessThan: "<", cst.LessThanEqual: "<=", cst.GreaterThan: ">",
+    cst.GreaterThanEqual: ">=", cst.In: "in", cst.NotIn: "not in", cst.Is: "is", cst.IsNot: "is not",
+}
+
+UNKNOWN_BOOL = object()  # a truth value the evaluator cannot decide
+
+
+class Evaluator:
+    def __init__(self, roots: List[str], catalog_path: str) -> None:
+        self.locator = Locator(roots)
+        self.catalog_path = os.path.abspath(catalog_path)
+        self.modules: Dict[str, Any] = {}  # qualname -> ModuleScope | Unknown
+        self.path_modules: Dict[str, ModuleScope] = {}
+        self.line = 0  # current line in user-visible code
+        self.path = ""
+        self.steps = 0
+        self.depth = 0
+        self.forks = 0
+        self.conditions: List[str] = []  # path conditions of the running branch
+        self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
+        self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
+        self._note_keys: set = set()
+        self.opaques: List[Tuple[Opaque, str, int, str]] = []  # opaque values stored as attributes
+        from statedict_lint.predict import torchlib
+
+        self.torch = torchlib.TorchLib(self)
+        self.builtins = torchlib.python_builtins(self)
+        self._catalog: Optional[ModuleScope] = None
+
+    # -- diagnostics ------------------------------------------------------------------------
+    def unknown(self, reason: str, maybe_state: bool = True) -> Unknown:
+        return Unknown(reason, self.line, self.path, maybe_state)
+
+    def note(self, message: str, line: Optional[int] = None, path: Optional[str] = None) -> None:
+        ln = self.line if line is None else line
+        p = self.path if path is None else path
+        key = (ln, p, message)
+        if key not in self._note_keys:
+            self._note_keys.add(key)
+            self.notes.append(key)
+
+    def in_catalog(self, sf: SourceFile) -> bool:
+        return sf.path == self.catalog_path
+
+    def set_pos(self, sf: SourceFile, node: cst.CSTNode) -> None:
+        if sf.path != self.catalog_path:
+            ln = sf.line(node)
+            if ln:
+                self.line = ln
+                self.path = sf.path
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise _GiveUp("evaluation took too many steps")
+
+    # -- modules -----------------------------------------------------------------------------
+    def catalog(self) -> ModuleScope:
+        if self._catalog is None:
+            self._catalog = self.load_path(self.catalog_path, "statedict_lint.catalog.torch_nn", False)
+        return self._catalog
+
+    def load_path(self, path: str, qualname: Optional[str] = None, is_package: Optional[bool] = None) -> ModuleScope:
+        ap = os.path.abspath(path)
+        if ap in self.path_modules:
+            return self.path_modules[ap]
+        sf = parse_file(ap)
+        if qualname is None:
+            qualname = module_name_of(ap)
+        if is_package is None:
+            is_package = os.path.basename(ap) == "__init__.py"
+        scope = ModuleScope(self, sf, qualname, is_package)
+        self.path_modules[ap] = scope
+        self.modules.setdefault(qualname, scope)
+        self.exec_module(scope)
+        return scope
+
+    def import_module(self, dotted: str, line: int, path: str) -> Any:
+        lib = self.torch.namespace(dotted)
+        if lib is not None:
+            return lib
+        if dotted in self.modules:
+            return self.modules[dotted].namespace if isinstance(self.modules[dotted], ModuleScope) else self.modules[dotted]
+        found = self.locator.find(dotted)
+        if found is None:
+            result: Any = Unknown(f"cannot find the source of module `{dotted}` (import at line {line})", line, path)
+            self.modules[dotted] = result
+            return result
+        fpath, is_pkg = found
+        try:
+            scope = self.load_path(fpath, dotted, is_pkg)
+        except UserError as exc:
+            result = Unknown(f"cannot read module `{dotted}`: {exc}", line, path)
+            self.modules[dotted] = result
+            return result
+        self.modules[dotted] = scope
+        return scope.namespace
+
+    def resolve_relative(self, scope: ModuleScope, level: int, module: str) -> str:
+        base = scope.qualname.split(".") if scope.qualname else []
+        if not scope.is_package:
+            base = base[:-1]
+        if level > 1:
+            base = base[: len(base) - (level - 1)] if level - 1 <= len(base) else []
+        return ".".join([p for p in base + ([module] if module else []) if p])
+
+    def exec_module(self, scope: ModuleScope) -> None:
+        frame = Frame(scope, None)
+        frame.locals = scope.values  # module level: locals are the globals
+        self._exec_module_block(scope, frame, scope.sf.module.body)
+
+    def _exec_module_block(self, scope: ModuleScope, frame: Frame, body: Any) -> None:
+        sf = scope.sf
+        for stmt in body:
+            try:
+                if isinstance(stmt, cst.BaseSmallStatement):
+                    self._module_small(scope, frame, stmt)
+                elif isinstance(stmt, cst.SimpleStatementLine):
+                    for small in stmt.body:
+                        self._module_small(scope, frame, small)
+                elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                    self.set_pos(sf, stmt)
+                    self.exec_stmt(frame, stmt)
+                elif isinstance(stmt, cst.If):
+                    self._module_if(scope, frame, stmt)
+                elif isinstance(stmt, cst.Try):
+                    self._module_try(scope, frame, stmt)
+                elif isinstance(stmt, cst.With):
+                    self._exec_module_block(scope, frame, stmt.body.body)
+                else:  # loops and other statements at module level: names they bind are unknown
+                    for name in _bound_names(stmt):
+                        scope.values[name] = Unknown(f"`{name}` is set by a statement at module level "
+                                                     f"that is not evaluated (line {sf.line(stmt)})",
+                                                     sf.line(stmt), sf.path)
+            except (EvalRaise, _GiveUp, _Return, _Break, _Continue) as exc:
+                for name in _bound_names(stmt):
+                    scope.values[name] = Unknown(f"module-level code at line {sf.line(stmt)} fails: {exc}",
+                                                 sf.line(stmt), sf.path)
+
+    def _module_small(self, scope: ModuleScope, frame: Frame, small: Any) -> None:
+        if isinstance(small, (cst.Import, cst.ImportFrom)):
+            self.exec_import(frame, small, scope.sf, lazy=True)
+        elif isinstance(small, (cst.Assign, cst.AnnAssign)):
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+            if small.value is None:
+                return
+            if len(targets) == 1 and isinstance(targets[0], cst.Name):
+                scope.values[targets[0].value] = Thunk("assign", small)
+            else:
+                self.set_pos(scope.sf, small)
+                self.exec_small(frame, small, scope.sf)
+        elif isinstance(small, cst.AugAssign):
+            self.set_pos(scope.sf, small)
+            try:
+                self.exec_small(frame, small, scope.sf)
+            except (EvalRaise, _GiveUp):
+                for name in _target_names(small.target):
+                    scope.values[name] = Unknown("module-level augmented assignment failed", scope.sf.line(small), scope.sf.path)
+        elif isinstance(small, cst.Del):
+            for name in _target_names(small.target):
+                scope.values.pop(name, None)
+        # expression statements (calls) at module level are not run
+
+    def _module_if(self, scope: ModuleScope, frame: Frame, stmt: cst.If) -> None:
+        sf = scope.sf
+        test = stmt.test
+        if _is_main_guard(test):
+            return
+        if _is_type_checking(test):
+            return
+        self.set_pos(sf, stmt)
+        try:
+            cond = self.truth(self.eval(frame, test, sf))
+        except (EvalRaise, _GiveUp):
+            cond = UNKNOWN_BOOL
+        if cond is True:
+            self._exec_module_block(scope, frame, stmt.body.body)
+        elif cond is False:
+            if isinstance(stmt.orelse, cst.If):
+                self._module_if(scope, frame, stmt.orelse)
+            elif isinstance(stmt.orelse, cst.Else):
+                self._exec_module_block(scope, frame, stmt.orelse.body.body)
+        else:
+            for name in _bound_names(stmt):
+                scope.values[name] = Unknown(f"`{name}` is defined under a condition at module level "
+                                             f"(line {sf.line(stmt)}) that cannot be decided", sf.line(stmt), sf.path)
+
+    def _module_try(self, scope: ModuleScope, frame: Frame, stmt: cst.Try) -> None:
+        # try/except around imports: the try body is taken when every module it imports can be found
+        # (it is what Python does when the import succeeds); otherwise the first handler.
+        ok = True
+        for node in _walk_stmts(stmt.body.body):
+            if isinstance(node, cst.Import):
+                for alias in node.names:
+                    dotted = _dotted(alias.name)
+                    if self.import_module(dotted, scope.sf.line(node), scope.sf.path) is None or \
+                            isinstance(self.import_module(dotted, scope.sf.line(node), scope.sf.path), Unknown):
+                        ok = False
+            elif isinstance(node, cst.ImportFrom):
+                mod = self._importfrom_module(scope, node)
+                target = self.import_module(mod, scope.sf.line(node), scope.sf.path)
+                if isinstance(target, Unknown):
+                    ok = False
+                elif isinstance(target, NamespaceValue) and not isinstance(node.names, cst.ImportStar):
+                    for alias in node.names:
+                        if isinstance(self.getattr_ns(target, _dotted(alias.name), scope.sf.line(node), scope.sf.path), Unknown):
+                            ok = False
+        if ok:
+            self._exec_module_block(scope, frame, stmt.body.body)
+            if stmt.orelse is not None:
+                self._exec_module_block(scope, frame, stmt.orelse.body.body)
+        elif stmt.handlers:
+            self._exec_module_block(scope, frame, stmt.handlers[0].body.body)
+        if stmt.finalbody is not None:
+            self._exec_module_block(scope, frame, stmt.finalbody.body.body)
+
+    def _importfrom_module(self, scope: ModuleScope, node: cst.ImportFrom) -> str:
+        mod = _dotted(node.module) if node.module is not None else ""
+        level = len(node.relative)
+        if level:
+            return self.resolve_relative(scope, level, mod)
+        return mod
+
+    def force_thunk(self, scope: ModuleScope, name: str, thunk: Thunk) -> Any:
+        saved = (self.line, self.path)
+        try:
+            if thunk.kind == "assign":
+                node = thunk.node
+                self.set_pos(scope.sf, node)
+                frame = Frame(scope, None)
+                frame.locals = scope.values
+                try:
+                    return self.eval(frame, node.value, scope.sf)
+                except (EvalRaise, _GiveUp) as exc:
+                    return Unknown(f"module-level `{name}` cannot be evaluated: {exc}", scope.sf.line(node), scope.sf.path)
+            if thunk.kind == "importfrom":
+                mod, attr, line = thunk.extra
+                target = self.import_module(mod, line, scope.sf.path)
+                if isinstance(target, Unknown):
+                    return Unknown(f"`{name}` comes from module `{mod}` (import at line {line}), whose source "
+                                   f"cannot be found", line, scope.sf.path)
+                return self.getattr_ns(target, attr, line, scope.sf.path)
+            if thunk.kind == "import":
+                dotted, line = thunk.extra
+                return self.import_module(dotted, line, scope.sf.path)
+        finally:
+            self.line, self.path = saved
+        return Unknown(f"`{name}` cannot be evaluated")
+
+    def getattr_ns(self, ns: NamespaceValue, attr: str, line: int, path: str) -> Any:
+        if ns.scope is None:
+            return self.torch.ns_getattr(ns, attr)
+        found, v = ns.scope.lookup(attr)
+        if found:
+            return v
+        sub = f"{ns.qualname}.{attr}" if ns.qualname else attr
+        if ns.scope.is_package:
+            target = self.import_module(sub, line, path)
+            if not isinstance(target, Unknown):
+                return target
+        return Unknown(f"module `{ns.qualname}` has no readable definition of `{attr}`", line, path)
+
+    # -- statements --------------------------------------------------------------------------
+    def exec_block(self, frame: Frame, body: Any, sf: SourceFile) -> None:
+        stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else body
+        stmts = list(stmts)
+        i = 0
+        while i < len(stmts):
+            stmt = stmts[i]
+            if isinstance(stmt, cst.If) and _has_jump(stmt):
+                cond = self._if_truth(frame, stmt, sf)
+                if cond is UNKNOWN_BOOL:
+                    self._fork_if_with_rest(frame, stmt, stmts[i + 1:], sf)
+                    return
+            self.exec_stmt(frame, stmt, sf)
+            i += 1
+
+    def exec_stmt(self, frame: Frame, stmt: Any, sf: Optional[SourceFile] = None) -> None:
+        sf = sf or frame.scope.sf
+        self.tick()
+        if isinstance(stmt, cst.BaseSmallStatement):  # body of a one-line suite: `if x: y = 1`
+            self.set_pos(sf, stmt)
+            self.exec_small(frame, stmt, sf)
+            return
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self.set_pos(sf, small)
+                self.exec_small(frame, small, sf)
+            return
+        self.set_pos(sf, stmt)
+        if isinstance(stmt, cst.If):
+            self.exec_if(frame, stmt, sf)
+        elif isinstance(stmt, cst.For):
+            self.exec_for(frame, stmt, sf)
+        elif isinstance(stmt, cst.While):
+            self.exec_while(frame, stmt, sf)
+        elif isinstance(stmt, cst.FunctionDef):
+            self.define_function(frame, stmt, sf)
+        elif isinstance(stmt, cst.ClassDef):
+            self.define_class(frame, stmt, sf)
+        elif isinstance(stmt, cst.With):
+            for item in stmt.items:
+                v = self.eval(frame, item.item, sf)
+                if item.asname is not None:
+                    self.assign(frame, item.asname.name, v, sf)
+            self.exec_block(frame, stmt.body, sf)
+        elif isinstance(stmt, cst.Try):
+            self.exec_try(frame, stmt, sf)
+        else:
+            raise _GiveUp(f"unsupported statement {type(stmt).__name__}")
+
+    def exec_small(self, frame: Frame, small: Any, sf: SourceFile) -> None:
+        if isinstance(small, cst.Assign):
+            value = self.eval(frame, small.value, sf)
+            for t in small.targets:
+                self.assign(frame, t.target, value, sf)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self.assign(frame, small.target, self.eval(frame, small.value, sf), sf)
+        elif isinstance(small, cst.AugAssign):
+            op = _AUG_OPS[type(small.operator)]
+            cur = self.eval(frame, small.target, sf)
+            rhs = self.eval(frame, small.value, sf)
+            if op == "+" and isinstance(cur, list):
+                items = self.iterate(rhs, sf)
+                if isinstance(items, Unknown):
+                    cur.append(Repeated(items, Unknown("unknown count"), "?"))
+                    return
+                cur.extend(self._maybe_repeated(items))
+                return
+            if op == "+" and isinstance(cur, ModuleValue) and cur.container in ("ModuleList", "Sequential"):
+                self.torch.container_extend(cur, rhs)
+                return
+            self.assign(frame, small.target, self.binop(op, cur, rhs), sf)
+        elif isinstance(small, cst.Expr):
+            self.eval(frame, small.value, sf)
+        elif isinstance(small, cst.Return):
+            raise _Return(None if small.value is None else self.eval(frame, small.value, sf))
+        elif isinstance(small, cst.Pass):
+            return
+        elif isinstance(small, cst.Break):
+            raise _Break()
+        elif isinstance(small, cst.Continue):
+            raise _Continue()
+        elif isinstance(small, cst.Raise):
+            text = sf.code(small).strip()
+            raise EvalRaise(f"`{text}`", self.line, self.path)
+        elif isinstance(small, cst.Assert):
+            t = self.truth(self.eval(frame, small.test, sf))
+            if t is False:
+                raise EvalRaise(f"`{sf.code(small).strip()}` fails", self.line, self.path)
+        elif isinstance(small, cst.Del):
+            self.delete(frame, small.target, sf)
+        elif isinstance(small, (cst.Import, cst.ImportFrom)):
+            self.exec_import(frame, small, sf, lazy=False)
+        elif isinstance(small, (cst.Global, cst.Nonlocal)):
+            return
+        else:
+            raise _GiveUp(f"unsupported statement {type(small).__name__}")
+
+    def exec_import(self, frame: Frame, node: Any, sf: SourceFile, lazy: bool) -> None:
+        line = sf.line(node)
+        scope = frame.scope
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                dotted = _dotted(alias.name)
+                if alias.asname is not None:
+                    name = alias.asname.name.value  # type: ignore[union-attr]
+                    frame.locals[name] = Thunk("import", node, (dotted, line)) if lazy else self.import_module(dotted, line, sf.path)
+                else:
+                    top = dotted.split(".")[0]
+                    frame.locals[top] = Thunk("import", node, (top, line)) if lazy else self.import_module(top, line, sf.path)
+            return
+        mod = self._importfrom_module(scope, node)
+        if isinstance(node.names, cst.ImportStar):
+            scope.star.append((mod, line))
+            return
+        for alias in node.names:
+            attr = _dotted(alias.name)
+            name = alias.asname.name.value if alias.asname is not None else attr  # type: ignore[union-attr]
+            if lazy:
+                frame.locals[name] = Thunk("importfrom", node, (mod, attr, line))
+            else:
+                target = self.import_module(mod, line, sf.path)
+                frame.locals[name] = target if isinstance(target, Unknown) else self.getattr_ns(target, attr, line, sf.path)
+
+    def _if_truth(self, frame: Frame, stmt: cst.If, sf: SourceFile) -> Any:
+        self.set_pos(sf, stmt)
+        value = self.eval(frame, stmt.test, sf)
+        self._last_test = value
+        return self.truth(value)
+
+    def exec_if(self, frame: Frame, stmt: cst.If, sf: SourceFile) -> None:
+        cond = self._if_truth(frame, stmt, sf)
+        if cond is True:
+            self.exec_block(frame, stmt.body, sf)
+        elif cond is False:
+            self._exec_orelse(frame, stmt, sf)
+        else:
+            self._fork_if_with_rest(frame, stmt, [], sf)
+
+    def _exec_orelse(self, frame: Frame, stmt: cst.If, sf: SourceFile) -> None:
+        if isinstance(stmt.orelse, cst.If):
+            self.exec_stmt(frame, stmt.orelse, sf)
+        elif isinstance(stmt.orelse, cst.Else):
+            self.exec_block(frame, stmt.orelse.body, sf)
+
+    def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile) -> None:
+        text = sf.code(stmt.test).strip()
+        if self.in_catalog(sf):  # say it in the user's terms: the unbound value behind the layer argument
+            v = getattr(self, "_last_test", None)
+            text = v.name if isinstance(v, Opaque) else v.render() if isinstance(v, Sym) else \
+                f"{text} (inside torch.nn)"
+        cond_true = f"{text} (line {self.line})"
+        cond_false = f"not {text} (line {self.line})"
+
+        def branch_true(fr: Frame) -> None:
+            self.exec_block(fr, stmt.body, sf)
+            self.exec_block(fr, rest, sf)
+
+        def branch_false(fr: Frame) -> None:
+            self._exec_orelse(fr, stmt, sf)
+            self.exec_block(fr, rest, sf)
+
+        self.fork(frame, [(cond_true, branch_true), (cond_false, branch_false)])
+
+    def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]]) -> None:
+        """Run each branch on a copy of the state reachable from the frame; merge into the originals."""
+        from statedict_lint.predict.merge import fork_copy, merge_outcomes
+
+        self.forks += 1
+        if self.forks > MAX_FORKS * 16:
+            raise _GiveUp("too many undecidable conditions")
+        roots = frame.locals
+        outcomes = []
+        saved_line = (self.line, self.path)
+        for cond, run in branches:
+            copied, memo, pairs = fork_copy(roots)
+            fr = Frame(frame.scope, frame.closure, frame.func, frame.cls)
+            fr.locals = copied
+            self.conditions.append(cond)
+            signal: Tuple[str, Any] = ("fall", None)
+            try:
+                run(fr)
+            except _Return as r:
+                signal = ("return", r.value)
+            except _Break:
+                signal = ("break", None)
+            except _Continue:
+                signal = ("continue", None)
+            except EvalRaise as exc:
+                signal = ("raise", exc)
+            finally:
+                self.conditions.pop()
+            outcomes.append((cond, memo, copied, signal, pairs))
+            self.line, self.path = saved_line
+        live = [o for o in outcomes if o[3][0] != "raise"]
+        if not live:
+            raise outcomes[0][3][1]
+        merge_outcomes(self, roots, live)
+        kinds = {o[3][0] for o in live}
+        if len(kinds) > 1:
+            raise _GiveUp(f"control flow depends on an undecidable condition ({live[0][0]})")
+        kind = kinds.pop()
+        if kind == "return":
+            from statedict_lint.predict.merge import merge_values
+
+            value = live[0][3][1]
+            for o in live[1:]:
+                value = merge_values(self, value, o[3][1], live[0][0])
+            raise _Return(value)
+        if kind == "break":
+            raise _Break()
+        if kind == "continue":
+            raise _Continue()
+
+    def exec_for(self, frame: Frame, stmt: cst.For, sf: SourceFile) -> None:
+        it = self.eval(frame, stmt.iter, sf)
+        items = self.iterate(it, sf)
+        if isinstance(items, Unknown):
+            self._unknown_loop(frame, stmt, sf, items.reason)
+            return
+        if isinstance(items, _SymRange):
+            self._symbolic_loop(frame, stmt, sf, items)
+            return
+        broke = False
+        for item in items:
+            if isinstance(item, Repeated):
+                self._unknown_loop(frame, stmt, sf, "the loop runs over a list of symbolic length")
+                return
+            self.assign(frame, stmt.target, item, sf)
+            try:
+                self.exec_block(frame, stmt.body, sf)
+            except _Break:
+                broke = True
+                break
+            except _Continue:
+                continue
+        if not broke and stmt.orelse is not None:
+            self.exec_block(frame, stmt.orelse.body, sf)
+
+    def _unknown_loop(self, frame: Frame, stmt: Any, sf: SourceFile, reason: str) -> None:
+        line, path = self.line, self.path
+        text = sf.code(stmt.iter).strip() if isinstance(stmt, cst.For) else sf.code(stmt.test).strip()
+        targets = set(_target_names(stmt.target)) if isinstance(stmt, cst.For) else set()
+
+        def sig() -> tuple:
+            return _signature(frame.locals, targets)
+
+        before = sig()
+
+        def body(fr: Frame) -> None:
+            if isinstance(stmt, cst.For):
+                self.assign(fr, stmt.target, Unknown(f"loop variable of the loop at line {line}", line, self.path), sf)
+            try:
+                self.exec_block(fr, stmt.body, sf)
+            except (_Break, _Continue):
+                pass
+
+        self.fork(frame, [(f"the loop at line {line} runs", body), (f"the loop at line {line} does not run", lambda fr: None)])
+        if sig() != before:
+            self.note(f"loop over `{text}` cannot be unrolled: {reason}", line, path)
+
+    def _symbolic_loop(self, frame: Frame, stmt: cst.For, sf: SourceFile, rng: "_SymRange") -> None:
+        placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+        index = rng.start + Sym.var(f"{{{placeholder}}}") * rng.step if rng.step != 1 or rng.start != 0 \
+            else Sym.var(f"{{{placeholder}}}")
+        # dry run on a copy to find loop-carried variables
+        from statedict_lint.predict.merge import fork_copy
+
+        copied, memo, _pairs = fork_copy(frame.locals)
+        fr = Frame(frame.scope, frame.closure, frame.func, frame.cls)
+        fr.locals = copied
+        self.repeat.append((placeholder, rng.count))
+        saved = (self.line, self.path, len(self.notes))
+        try:
+            try:
+                self.assign(fr, stmt.target, index, sf)
+                self.exec_block(fr, stmt.body, sf)
+            except (_Break, _Continue, EvalRaise, _Return, _GiveUp):
+                pass
+            self.line, self.path = saved[0], saved[1]
+            del self.notes[saved[2]:]
+            self._note_keys = set(self.notes)
+            carried = [name for name, v in copied.items()
+                       if name in frame.locals and not _same_value(frame.locals[name], v, memo)]
+            for name in carried:
+                v = frame.locals[name]
+                frame.locals[name] = Unknown(f"`{name}` changes from one iteration to the next of the loop at "
+                                             f"line {saved[0]}", saved[0], saved[1],
+                                             maybe_state=not is_intlike(v) and not isinstance(v, (str, float, bool)))
+            try:
+                self.assign(frame, stmt.target, index, sf)
+                self.exec_block(frame, stmt.body, sf)
+            except (_Break, _Continue):
+                raise _GiveUp(f"break/continue in a loop with a symbolic trip count (line {saved[0]})")
+        finally:
+            self.repeat.pop()
+
+    def exec_while(self, frame: Frame, stmt: cst.While, sf: SourceFile) -> None:
+        n = 0
+        while True:
+            c = self.truth(self.eval(frame, stmt.test, sf))
+            if c is False:
+                if stmt.orelse is not None:
+                    self.exec_block(frame, stmt.orelse.body, sf)
+                return
+            if c is not True:
+                self._unknown_loop(frame, stmt, sf, "its condition cannot be decided")
+                return
+            n += 1
+            if n > MAX_UNROLL:
+                raise _GiveUp("while loop does not terminate within the unroll limit")
+            try:
+                self.exec_block(frame, stmt.body, sf)
+            except _Break:
+                return
+            except _Continue:
+                continue
+
+    def exec_try(self, frame: Frame, stmt: cst.Try, sf: SourceFile) -> None:
+        try:
+            try:
+                self.exec_block(frame, stmt.body, sf)
+            except EvalRaise:
+                if not stmt.handlers:
+                    raise
+                self.exec_block(frame, stmt.handlers[0].body, sf)
+            else:
+                if stmt.orelse is not None:
+                    self.exec_block(frame, stmt.orelse.body, sf)
+        finally:
+            if stmt.finalbody is not None:
+                self.exec_block(frame, stmt.finalbody.body, sf)
+
+    # -- definitions -------------------------------------------------------------------------
+    def define_function(self, frame: Frame, node: cst.FunctionDef, sf: SourceFile, owner: Any = None) -> FunctionValue:
+        defaults = self._param_defaults(frame, node.params, sf)
+        fn = FunctionValue(node, frame.scope, frame if frame.func is not None else None, node.name.value, defaults, owner)
+        fn.decorators = [_decorator_name(d.decorator) for d in node.decorators]
+        value: Any = fn
+        for d in reversed(node.decorators):
+            dname = _decorator_name(d.decorator)
+            if dname in ("property", "staticmethod", "classmethod", "torch.no_grad", "torch.jit.ignore",
+                         "torch.jit.unused", "torch.jit.export", "abstractmethod", "abc.abstractmethod",
+                         "functools.wraps", "wraps", "torch.compile", "lru_cache", "functools.lru_cache",
+                         "cache", "functools.cache", "overload", "typing.overload") or dname.endswith(".setter"):
+                continue
+            value = Unknown(f"function `{node.name.value}` is wrapped by decorator `{dname}`", sf.line(node), sf.path)
+        if owner is None:
+            frame.locals[node.name.value] = value
+        return value
+
+    def _param_defaults(self, frame: Frame, params: cst.Parameters, sf: SourceFile) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        for p in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
+            if p.default is not None:
+                try:
+                    out[p.name.value] = self.eval(frame, p.default, sf)
+                except (EvalRaise, _GiveUp) as exc:
+                    out[p.name.value] = Unknown(f"default of `{p.name.value}` cannot be evaluated: {exc}")
+        return out
+
+    def define_class(self, frame: Frame, node: cst.ClassDef, sf: SourceFile) -> ClassValue:
+        bases = []
+        for arg in node.bases:
+            if arg.keyword is not None or arg.star:
+                continue
+            b = self.eval(frame, arg.value, sf)
+            if isinstance(b, Opaque):
+                b = Unknown(f"base class `{b.name}` is a parameter", sf.line(node), sf.path)
+            bases.append(b)
+        scope = frame.scope
+        qual = f"{scope.qualname}.{node.name.value}" if scope.qualname else node.name.value
+        if self.in_catalog(sf):
+            qual = f"torch.nn.{node.name.value}"
+        cls = ClassValue(node.name.value, qual, bases, scope, node)
+        decos = [_decorator_name(d.decorator) for d in node.decorators]
+        cls.is_dataclass = any(d.split(".")[-1] == "dataclass" for d in decos)
+        body_frame = Frame(scope, frame if frame.func is not None else None, frame.func, frame.cls)
+        body_frame.locals = dict()
+        for stmt in node.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                fn = self.define_function(body_frame, stmt, sf, owner=cls)
+                cls.attrs[stmt.name.value] = fn
+                continue
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                        name = small.target.value
+                        cls.fields.append((name, small.value, small.annotation.annotation))
+                        if small.value is not None:
+                            try:
+                                v = self.eval(body_frame, small.value, sf)
+                            except (EvalRaise, _GiveUp) as exc:
+                                v = Unknown(f"class attribute `{name}`: {exc}", sf.line(small), sf.path)
+                            cls.attrs[name] = v
+                            body_frame.locals[name] = v
+                    elif isinstance(small, cst.Assign):
+                        try:
+                            v = self.eval(body_frame, small.value, sf)
+                        except (EvalRaise, _GiveUp) as exc:
+                            v = Unknown(f"class attribute: {exc}", sf.line(small), sf.path)
+                        for t in small.targets:
+                            for name in _target_names(t.target):
+                                cls.attrs[name] = v
+                                body_frame.locals[name] = v
+            elif isinstance(stmt, cst.ClassDef):
+                inner = self.define_class(body_frame, stmt, sf)
+                cls.attrs[stmt.name.value] = inner
+        if self.in_catalog(sf) and node.name.value == "Module":
+            cls.intrinsic = "Module"
+        frame.locals[node.name.value] = cls
+        return cls
+
+    # -- assignment --------------------------------------------------------------------------
+    def assign(self, frame: Frame, target: Any, value: Any, sf: SourceFile) -> None:
+        if isinstance(target, cst.Name):
+            frame.locals[target.value] = value
+        elif isinstance(target, cst.Attribute):
+            obj = self.eval(frame, target.value, sf)
+            self.setattr(obj, target.attr.value, value)
+        elif isinstance(target, cst.Subscript):
+            obj = self.eval(frame, target.value, sf)
+            key = self.eval_slice(frame, target.slice, sf)
+            self.setitem(obj, key, value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elems = target.elements
+            items = self.iterate(value, sf)
+            if isinstance(items, (Unknown, _SymRange)) or any(isinstance(x, Repeated) for x in items):
+                u = items if isinstance(items, Unknown) else self.unknown("cannot unpack a value of symbolic length")
+                for e in elems:
+                    self.assign(frame, e.value, u, sf)
+                return
+            star = [i for i, e in enumerate(elems) if isinstance(e, cst.StarredElement)]
+            if star:
+                s = star[0]
+                after = len(elems) - s - 1
+                if len(items) < len(elems) - 1:
+                    raise EvalRaise("not enough values to unpack", self.line, self.path)
+                for e, v in zip(elems[:s], items[:s]):
+                    self.assign(frame, e.value, v, sf)
+                self.assign(frame, elems[s].value, list(items[s: len(items) - after]), sf)
+                for e, v in zip(elems[s + 1:], items[len(items) - after:]):
+                    self.assign(frame, e.value, v, sf)
+                return
+            if len(items) != len(elems):
+                raise EvalRaise(f"cannot unpack {len(items)} values into {len(elems)} names", self.line, self.path)
+            for e, v in zip(elems, items):
+                self.assign(frame, e.value, v, sf)
+        elif isinstance(target, cst.StarredElement):
+            self.assign(frame, target.value, value, sf)
+        else:
+            raise _GiveUp(f"unsupported assignment target {type(target).__name__}")
+
+    def delete(self, frame: Frame, target: Any, sf: SourceFile) -> None:
+        if isinstance(target, cst.Name):
+            frame.locals.pop(target.value, None)
+        elif isinstance(target, cst.Attribute):
+            obj = self.eval(frame, target.value, sf)
+            if isinstance(obj, ModuleValue):
+                obj.remove(target.attr.value)
+            elif isinstance(obj, InstanceValue):
+                obj.attrs.pop(target.attr.value, None)
+        elif isinstance(target, cst.Subscript):
+            obj = self.eval(frame, target.value, sf)
+            key = self.eval_slice(frame, target.slice, sf)
+            if isinstance(obj, (list, dict)) and not isinstance(key, (Unknown, Sym, Opaque)):
+                try:
+                    del obj[key]
+                except (IndexError, KeyError, TypeError):
+                    raise EvalRaise("del of a missing item", self.line, self.path)
+            elif isinstance(obj, ModuleValue):
+                self.torch.container_delitem(obj, key)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for e in target.elements:
+                self.delete(frame, e.value, sf)
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None:
+        if isinstance(obj, ModuleValue):
+            self.torch.module_setattr(obj, name, value)
+        elif isinstance(obj, InstanceValue):
+            obj.attrs[name] = value
+        elif isinstance(obj, ParamValue) and name == "data" and isinstance(value, TensorSpec):
+            obj.tensor = value
+        elif isinstance(obj, (TensorSpec, ParamValue)) and name == "requires_grad":
+            return
+        elif isinstance(obj, (Unknown, Opaque)):
+            return
+        elif isinstance(obj, ClassValue):
+            obj.attrs[name] = value
+        else:
+            return  # attributes on other objects do not affect the state_dict
+
+    def setitem(self, obj: Any, key: Any, value: Any) -> None:
+        if isinstance(obj, (list, dict)):
+            if isinstance(key, (Unknown, Opaque, Sym)):
+                if isinstance(obj, dict):
+                    obj[_SymKey(key)] = value
+                    return
+                obj[:] = [Repeated(Unknown("list element set at a symbolic index"), Unknown("?"), "?")]
+                return
+            try:
+                obj[key] = value
+            except (IndexError, TypeError, KeyError):
+                raise EvalRaise("item assignment out of range", self.line, self.path)
+        elif isinstance(obj, ModuleValue):
+            self.torch.container_setitem(obj, key, value)
+        elif isinstance(obj, (TensorSpec, ParamValue)):
+            return  # in-place writes into a tensor keep its shape and dtype
+
+    # -- expressions -------------------------------------------------------------------------
+    def eval(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+        self.tick()
+        t = type(node)
+        if t is cst.Name:
+            return self.lookup(frame, node.value)
+        if t is cst.Integer:
+            return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
+        if t is cst.Float:
+            return float(node.value.replace("_", ""))
+        if t is cst.SimpleString:
+            return node.evaluated_value
+        if t is cst.Attribute:
+            return self.getattr(self.eval(frame, node.value, sf), node.attr.value)
+        if t is cst.Call:
+            return self.eval_call(frame, node, sf)
+        if t is cst.BinaryOperation:
+            return self.binop(_BIN_OPS[type(node.operator)], self.eval(frame, node.left, sf), self.eval(frame, node.right, sf))
+        if t is cst.UnaryOperation:
+            return self.unaryop(node.operator, self.eval(frame, node.expression, sf))
+        if t is cst.BooleanOperation:
+            left = self.eval(frame, node.left, sf)
+            lt = self.truth(left)
+            is_and = isinstance(node.operator, cst.And)
+            if lt is UNKNOWN_BOOL:
+                right = self.eval(frame, node.right, sf)
+                rt = self.truth(right)
+                if is_and and rt is False:
+                    return False if isinstance(left, bool) or left is UNKNOWN_BOOL else self.unknown("value of `and` cannot be decided", False)
+                if not is_and and rt is True and isinstance(right, bool):
+                    return True
+                return self.unknown(f"`{sf.code(node).strip()}` cannot be decided", maybe_state=_maybe_state(left) or _maybe_state(right))
+            if is_and:
+                return left if lt is False else self.eval(frame, node.right, sf)
+            return left if lt is True else self.eval(frame, node.right, sf)
+        if t is cst.Comparison:
+            return self.compare(frame, node, sf)
+        if t in (cst.Tuple, cst.List, cst.Set):
+            items: List[Any] = []
+            for e in node.elements:
+                if isinstance(e, cst.StarredElement):
+                    v = self.iterate(self.eval(frame, e.value, sf), sf)
+                    if isinstance(v, Unknown):
+                        items.append(Repeated(v, v, "?"))
+                    elif isinstance(v, _SymRange):
+                        items.append(Repeated(self.unknown("element of a symbolic range", False), v.count, "?"))
+                    else:
+                        items.extend(v)
+                else:
+                    items.append(self.eval(frame, e.value, sf))
+            if t is cst.Tuple:
+                return tuple(items)
+            if t is cst.Set:
+                try:
+                    return set(items)
+                except TypeError:
+                    return self.unknown("set of unhashable values", False)
+            return items
+        if t is cst.Dict:
+            out: Dict[Any, Any] = {}
+            for e in node.elements:
+                if isinstance(e, cst.StarredDictElement):
+                    v = self.eval(frame, e.value, sf)
+                    if isinstance(v, dict):
+                        out.update(v)
+                    else:
+                        return self.unknown("`**` of a value that is not a known dict")
+                else:
+                    k = self.eval(frame, e.key, sf)
+                    out[_hashable_key(k)] = self.eval(frame, e.value, sf)
+            return out
+        if t in (cst.ConcatenatedString, cst.FormattedString):
+            return self.eval_string(frame, node, sf)
+        if t in (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp):
+            return self.eval_comprehension(frame, node, sf)
+        if t is cst.Subscript:
+            obj = self.eval(frame, node.value, sf)
+            key = self.eval_slice(frame, node.slice, sf)
+            return self.getitem(obj, key)
+        if t is cst.IfExp:
+            c = self.truth(self.eval(frame, node.test, sf))
+            if c is True:
+                return self.eval(frame, node.body, sf)
+            if c is False:
+                return self.eval(frame, node.orelse, sf)
+            a = self.eval(frame, node.body, sf)
+            b = self.eval(frame, node.orelse, sf)
+            from statedict_lint.predict.merge import merge_values
+
+            return merge_values(self, a, b, f"{sf.code(node.test).strip()} (line {self.line})")
+        if t is cst.Lambda:
+            defaults = self._param_defaults(frame, node.params, sf)
+            return FunctionValue(node, frame.scope, frame, "<lambda>", defaults)
+        if t is cst.Ellipsis:
+            return Ellipsis
+        if t is cst.Imaginary:
+            return complex(node.value.replace("_", ""))
+        if t is cst.NamedExpr:
+            v = self.eval(frame, node.value, sf)
+            self.assign(frame, node.target, v, sf)
+            return v
+        return self.unknown(f"unsupported expression `{sf.code(node).strip()[:60]}`")
+
+    def eval_string(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+        if isinstance(node, cst.SimpleString):
+            return node.evaluated_value
+        if isinstance(node, cst.ConcatenatedString):
+            a = self.eval_string(frame, node.left, sf)
+            b = self.eval_string(frame, node.right, sf)
+            if isinstance(a, str) and isinstance(b, str):
+                return a + b
+            if isinstance(a, bytes) and isinstance(b, bytes):
+                return a + b
+            return self.unknown("string cannot be computed", False)
+        parts: List[str] = []
+        for p in node.parts:
+            if isinstance(p, cst.FormattedStringText):
+                parts.append(p.value.replace("{{", "{").replace("}}", "}"))
+                continue
+            v = self.eval(frame, p.expression, sf)
+            if isinstance(v, Opaque):
+                v = v.sym()
+            if isinstance(v, Sym):
+                if p.format_spec or p.conversion:
+                    return self.unknown("formatted symbolic value", False)
+                parts.append("{" + _placeholder_text(v) + "}")
+                continue
+            if isinstance(v, (Unknown,)) or not isinstance(v, (str, int, float, bool, type(None), tuple, list)):
+                return Unknown(f"part `{sf.code(p.expression).strip()}` of a string cannot be computed",
+                               self.line, self.path, False)
+            spec = ""
+            if p.format_spec:
+                for fp in p.format_spec:
+                    if isinstance(fp, cst.FormattedStringText):
+                        spec += fp.value
+                    else:
+                        return self.unknown("nested format spec", False)
+            conv = p.conversion
+            try:
+                if conv == "r":
+                    v = repr(v)
+                elif conv == "s":
+                    v = str(v)
+                parts.append(format(v, spec))
+            except (ValueError, TypeError):
+                return self.unknown("string formatting failed", False)
+        return "".join(parts)
+
+    def eval_slice(self, frame: Frame, elems: Any, sf: SourceFile) -> Any:
+        vals = []
+        for e in elems:
+            s = e.slice
+            if isinstance(s, cst.Index):
+                vals.append(self.eval(frame, s.value, sf))
+            else:
+                lo = None if s.lower is None else self.eval(frame, s.lower, sf)
+                hi = None if s.upper is None else self.eval(frame, s.upper, sf)
+                st = None if s.step is None else self.eval(frame, s.step, sf)
+                if any(isinstance(x, (Unknown, Opaque, Sym)) for x in (lo, hi, st)):
+                    vals.append(_SymSlice(lo, hi, st))
+                else:
+                    vals.append(slice(lo, hi, st))
+        return vals[0] if len(vals) == 1 else tuple(vals)
+
+    def eval_comprehension(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+        inner = Frame(frame.scope, frame, frame.func, frame.cls)
+        inner.locals = {}
+        results: List[Any] = []
+        dict_mode = isinstance(node, cst.DictComp)
+        out_dict: Dict[Any, Any] = {}
+
+        def run(comp: cst.CompFor) -> Optional[Unknown]:
+            it = self.iterate(self.eval(inner, comp.iter, sf), sf)
+            if isinstance(it, Unknown):
+                return it
+            if isinstance(it, _SymRange):
+                if comp.ifs or comp.inner_for_in is not None or dict_mode:
+                    return self.unknown("comprehension over a symbolic range with filters or nesting")
+                placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+                idx = Sym.var(f"{{{placeholder}}}")
+                if it.step != 1 or it.start != 0:
+                    idx = it.start + idx * it.step
+                self.assign(inner, comp.target, idx, sf)
+                self.repeat.append((placeholder, it.count))
+                try:
+                    v = self.eval(inner, node.elt, sf)
+                finally:
+                    self.repeat.pop()
+                results.append(Repeated(v, it.count, placeholder))
+                return None
+            for item in it:
+                if isinstance(item, Repeated):
+                    return self.unknown("comprehension over a list of symbolic length")
+                self.assign(inner, comp.target, item, sf)
+                ok = True
+                for cond in comp.ifs:
+                    c = self.truth(self.eval(inner, cond.test, sf))
+                    if c is UNKNOWN_BOOL:
+                        return self.unknown(f"comprehension filter `{sf.code(cond.test).strip()}` cannot be decided")
+                    if not c:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                if comp.inner_for_in is not None:
+                    r = run(comp.inner_for_in)
+                    if r is not None:
+                        return r
+                elif dict_mode:
+                    out_dict[_hashable_key(self.eval(inner, node.key, sf))] = self.eval(inner, node.value, sf)
+                else:
+                    results.append(self.eval(inner, node.elt, sf))
+            return None
+
+        err = run(node.for_in)
+        if err is not None:
+            return err
+        if dict_mode:
+            return out_dict
+        if isinstance(node, cst.SetComp):
+            try:
+                return set(results)
+            except TypeError:
+                return self.unknown("set of unhashable values", False)
+        if isinstance(node, cst.GeneratorExp):
+            return _Generator(results)
+        return results
+
+    def compare(self, frame: Frame, node: cst.Comparison, sf: SourceFile) -> Any:
+        left = self.eval(frame, node.left, sf)
+        result: Any = True
+        for ct in node.comparisons:
+            right = self.eval(frame, ct.comparator, sf)
+            r = self.cmp(_CMP_OPS[type(ct.operator)], left, right)
+            if r is False:
+                return False
+            if r is not True:
+                result = r
+            left = right
+        return result
+
+    def cmp(self, op: str, a: Any, b: Any) -> Any:
+        if op in ("is", "is not"):
+            if isinstance(a, (Unknown, Opaque)) or isinstance(b, (Unknown, Opaque)):
+                if (a is None or b is None) and (isinstance(a, Opaque) or isinstance(b, Opaque)):
+                    return self.unknown("comparison with an unbound parameter", False)
+                return self.unknown("identity of an unknown value", False)
+            if isinstance(a, Sym) or isinstance(b, Sym):
+                if a is None or b is None:
+                    return op == "is not"
+            res = a is b or (isinstance(a, (DtypeValue,)) and isinstance(b, DtypeValue) and a.name == b.name)
+            return res if op == "is" else not res
+        if op in ("in", "not in"):
+            if isinstance(b, (Unknown, Opaque)) or isinstance(a, (Unknown, Opaque)):
+                return self.unknown("membership of an unknown value", False)
+            if isinstance(a, Sym):
+                if isinstance(b, (list, tuple, set)) and all(is_int(x) for x in b) and not b:
+                    return op == "not in"
+                return self.unknown("membership of a symbolic value", False)
+            if isinstance(b, ModuleValue):
+                found, _ = b.lookup(a) if isinstance(a, str) else (False, None)
+                return found if op == "in" else not found
+            if isinstance(b, (list, tuple)) and any(isinstance(x, (Unknown, Opaque, Sym, Repeated)) for x in b):
+                if any(_same_plain(a, x) for x in b if not isinstance(x, (Unknown, Opaque, Sym, Repeated))):
+                    return op == "in"
+                return self.unknown("membership in a list with unknown items", False)
+            try:
+                res = a in b
+            except TypeError:
+                return self.unknown("membership test cannot be evaluated", False)
+            return res if op == "in" else not res
+        for x in (a, b):
+            if isinstance(x, Unknown):
+                return self.unknown(x.reason, False)
+        a = a.sym() if isinstance(a, Opaque) else a
+        b = b.sym() if isinstance(b, Opaque) else b
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            if op in ("==", "!=") and (a is None or isinstance(a, (str, tuple, list)) or b is None or isinstance(b, (str, tuple, list))):
+                return self.unknown("comparison of a symbolic value", False)
+            if is_intlike(a) and is_intlike(b):
+                d = a - b
+                if is_int(d):
+                    return {"==": d == 0, "!=": d != 0, "<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0}[op]
+            return self.unknown(f"comparison of symbolic values cannot be decided", False)
+        if isinstance(a, DtypeValue) and isinstance(b, DtypeValue):
+            return (a.name == b.name) if op == "==" else (a.name != b.name) if op == "!=" else self.unknown("dtype order", False)
+        if not _plain(a) or not _plain(b):
+            if op == "==":
+                return a is b if not isinstance(a, (TensorSpec, ModuleValue)) else self.unknown("comparison of tensors", False)
+            if op == "!=":
+                return a is not b if not isinstance(a, (TensorSpec, ModuleValue)) else self.unknown("comparison of tensors", False)
+            return self.unknown("comparison cannot be evaluated", False)
+        try:
+            return {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
+                    ">": lambda: a > b, ">=": lambda: a >= b}[op]()
+        except TypeError:
+            raise EvalRaise(f"cannot compare {type(a).__name__} and {type(b).__name__}", self.line, self.path)
+
+    def truth(self, v: Any) -> Any:
+        if isinstance(v, bool):
+            return v
+        if v is None:
+            return False
+        if isinstance(v, (int, float, str, bytes, complex)):
+            return bool(v)
+        if isinstance(v, (tuple, list, dict, set)):
+            if any(isinstance(x, Repeated) for x in v) if not isinstance(v, dict) else False:
+                return True if any(isinstance(x, Repeated) is False for x in v) else UNKNOWN_BOOL
+            return bool(v)
+        if isinstance(v, (Unknown, Opaque, Sym)):
+            if isinstance(v, Opaque):
+                v.used_as_value = True
+            return UNKNOWN_BOOL
+        if v is UNKNOWN_BOOL:
+            return UNKNOWN_BOOL
+        if isinstance(v, (TensorSpec, ParamValue)):
+            return UNKNOWN_BOOL
+        if isinstance(v, ModuleValue):
+            if v.container:
+                n = self.torch.container_len(v)
+                return bool(n) if is_int(n) else UNKNOWN_BOOL
+            return True
+        return True
+
+    def unaryop(self, op: Any, v: Any) -> Any:
+        if isinstance(op, cst.Not):
+            t = self.truth(v)
+            return UNKNOWN_BOOL if t is UNKNOWN_BOOL else (not t)
+        if isinstance(v, Opaque):
+            v = v.sym()
+        if isinstance(v, Unknown):
+            return v.as_value()
+        try:
+            if isinstance(op, cst.Minus):
+                return -v
+            if isinstance(op, cst.Plus):
+                return +v
+            if isinstance(op, cst.BitInvert):
+                return ~v
+        except TypeError:
+            return self.unknown("unary operation on an unsupported value", False)
+        return self.unknown("unary operation", False)
+
+    def binop(self, op: str, a: Any, b: Any) -> Any:
+        if isinstance(a, Opaque):
+            a = a.sym()
+        if isinstance(b, Opaque):
+            b = b.sym()
+        for x in (a, b):
+            if isinstance(x, Unknown):
+                return x if (isinstance(a, list) or isinstance(b, list)) else x.as_value()
+            if x is UNKNOWN_BOOL:
+                return self.unknown("arithmetic on an undecidable boolean", False)
+        if isinstance(a, (TensorSpec, ParamValue)) or isinstance(b, (TensorSpec, ParamValue)):
+            return self.torch.tensor_binop(op, a, b)
+        if isinstance(a, list) and isinstance(b, list) and op == "+":
+            return a + b
+        if op == "*" and (isinstance(a, (list, tuple)) and is_intlike(b) or isinstance(b, (list, tuple)) and is_intlike(a)):
+            seq, n = (a, b) if isinstance(a, (list, tuple)) else (b, a)
+            if isinstance(n, Sym):
+                placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+                out = [Repeated(x, n, placeholder) for x in seq] if len(seq) == 1 else \
+                    [Repeated(self.unknown("repeated list", False), Unknown("?"), "?")]
+                return out if isinstance(seq, list) else tuple(out)
+            if n > MAX_UNROLL:
+                raise _GiveUp("list too long")
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            if op == "/":
+                return self.unknown("true division of a symbolic value", False)
+            if op in ("+", "-", "*", "//", "%") and is_intlike(a) and is_intlike(b):
+                try:
+                    if op == "+":
+                        return a + b
+                    if op == "-":
+                        return a - b
+                    if op == "*":
+                        return a * b
+                    if op == "//":
+                        return a // b
+                    return a % b
+                except TypeError:
+                    return self.unknown("symbolic arithmetic", False)
+            if op == "**" and isinstance(a, Sym) and is_int(b):
+                r = a ** b
+                return r if r is not NotImplemented else self.unknown("symbolic power", False)
+            if isinstance(a, float) or isinstance(b, float):
+                return self.unknown("float arithmetic with a symbolic value", False)
+            return self.unknown(f"`{op}` on a symbolic value", False)
+        if isinstance(a, Repeated) or isinstance(b, Repeated):
+            return self.unknown("arithmetic on a repeated value")
+        if not _plain(a) or not _plain(b):
+            return self.unknown(f"`{op}` on values that are not plain numbers", maybe_state=False)
+        try:
+            return _PY_OPS[op](a, b)
+        except ZeroDivisionError:
+            raise EvalRaise("division by zero", self.line, self.path)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EvalRaise(f"`{op}` fails: {exc}", self.line, self.path)
+
+    # -- names, attributes, items ------------------------------------------------------------
+    def lookup(self, frame: Frame, name: str) -> Any:
+        f: Optional[Frame] = frame
+        while f is not None:
+            if name in f.locals:
+                v = f.locals[name]
+                if isinstance(v, Thunk):
+                    _, v = f.scope.lookup(name)
+                return v
+            f = f.closure
+        found, v = frame.scope.lookup(name)
+        if found:
+            return v
+        if name in self.builtins:
+            return self.builtins[name]
+        return self.unknown(f"name `{name}` is not defined in this file")
+
+    def getattr(self, obj: Any, name: str) -> Any:
+        if isinstance(obj, Unknown):
+            return obj
+        if isinstance(obj, Opaque):
+            return self._opaque_attr(obj, name)
+        if isinstance(obj, NamespaceValue):
+            return self.getattr_ns(obj, name, self.line, self.path)
+        if isinstance(obj, ModuleValue):
+            found, v = obj.lookup(name)
+            if found:
+                return v
+            if isinstance(obj.cls, ClassValue):
+                attr, owner = obj.cls.find(name)
+                if attr is not None:
+                    return self._bind(obj, attr, owner)
+            return self.torch.module_attr(obj, name)
+        if isinstance(obj, InstanceValue):
+            if name in obj.attrs:
+                return obj.attrs[name]
+            attr, owner = obj.cls.find(name) if isinstance(obj.cls, ClassValue) else (None, None)
+            if attr is not None:
+                return self._bind(obj, attr, owner)
+            if name == "__class__":
+                return obj.cls
+            return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
+        if isinstance(obj, ClassValue):
+            attr, owner = obj.find(name)
+            if attr is not None:
+                if isinstance(attr, FunctionValue) and "classmethod" in attr.decorators:
+                    return BoundMethod(obj, attr, owner)
+                return attr
+            if name == "__name__":
+                return obj.name
+            return self.torch.class_attr(obj, name)
+        if isinstance(obj, SuperValue):
+            return self._super_attr(obj, name)
+        if isinstance(obj, (TensorSpec, ParamValue, DtypeValue)):
+            return self.torch.tensor_attr(obj, name)
+        if isinstance(obj, Partial):
+            if name == "func":
+                return obj.func
+            if name == "keywords":
+                return dict(obj.kwargs)
+            return self.unknown(f"attribute `{name}` of a partial")
+        if isinstance(obj, FunctionValue):
+            if name == "__name__":
+                return obj.name
+            return self.unknown(f"attribute `{name}` of function `{obj.name}`")
+        return self.torch.python_attr(obj, name)
+
+    def _opaque_attr(self, obj: Opaque, name: str) -> Any:
+        obj.used_as_value = True  # an object with attributes is not a plain int, nor (likely) state
+        if name in obj.bound:
+            return obj.bound[name]
+        return Opaque(f"{obj.name}.{name}", "value", obj.line, obj.path)
+
+    def _bind(self, obj: Any, attr: Any, owner: Any) -> Any:
+        if isinstance(attr, FunctionValue):
+            if "staticmethod" in attr.decorators:
+                return attr
+            if "property" in attr.decorators:
+                return self.call(BoundMethod(obj, attr, owner), [], {})
+            return BoundMethod(obj, attr, owner)
+        return attr
+
+    def _super_attr(self, sup: SuperValue, name: str) -> Any:
+        obj = sup.obj
+        cls = obj.cls if isinstance(obj, (ModuleValue, InstanceValue)) else obj
+        if not isinstance(cls, ClassValue):
+            return self.unknown("super() outside a known class")
+        mro = cls.mro()
+        try:
+            start = mro.index(sup.after) + 1
+        except ValueError:
+            start = 1
+        for c in mro[start:]:
+            if name in c.attrs:
+                return self._bind(obj, c.attrs[name], c)
+            if c.intrinsic == "Module" and name == "__init__":
+                return Intrinsic("Module.__init__", lambda *a, **k: None)
+        if name == "__init__":
+            return Intrinsic("object.__init__", lambda *a, **k: None)
+        if isinstance(obj, ModuleValue):
+            return self.torch.module_attr(obj, name)
+        return self.unknown(f"super().{name} cannot be resolved")
+
+    def getitem(self, obj: Any, key: Any) -> Any:
+        if isinstance(obj, Unknown):
+            return obj
+        if isinstance(key, Opaque):
+            key = key.sym()
+        if isinstance(obj, Opaque):
+            obj.used_as_value = True
+            if isinstance(key, str):
+                return Opaque(f"{obj.name}[{key!r}]", "", obj.line, obj.path)
+            if is_int(key):
+                return Opaque(f"{obj.name}[{key}]", "", obj.line, obj.path)
+            return self.unknown(f"item of unbound parameter `{obj.name}`")
+        if isinstance(obj, dict):
+            if isinstance(key, (Unknown, Sym)):
+                return self.unknown("dict lookup with an unknown key", maybe_state=any(_maybe_state(v) for v in obj.values()))
+            try:
+                return obj[_hashable_key(key)]
+            except KeyError:
+                sk = [k for k in obj if isinstance(k, _SymKey)]
+                if sk:
+                    return self.unknown("dict lookup of a key set under an unknown name")
+                raise EvalRaise(f"KeyError: {key!r}", self.line, self.path)
+            except TypeError:
+                return self.unknown("unhashable dict key", False)
+        if isinstance(obj, (list, tuple, str)):
+            return self._seq_getitem(obj, key)
+        if isinstance(obj, ModuleValue):
+            return self.torch.container_getitem(obj, key)
+        if isinstance(obj, (TensorSpec, ParamValue)):
+            return self.torch.tensor_getitem(obj, key)
+        if isinstance(obj, _SymRange):
+            return self.unknown("item of a symbolic range", False)
+        if isinstance(obj, ClassValue):
+            return obj  # typing generics: List[int] etc.
+        if isinstance(obj, NamespaceValue):
+            return obj
+        return self.unknown("subscript of an unsupported value")
+
+    def _seq_getitem(self, obj: Any, key: Any) -> Any:
+        has_rep = any(isinstance(x, Repeated) for x in obj) if not isinstance(obj, str) else False
+        if isinstance(key, (Unknown, Sym, _SymSlice)):
+            if not isinstance(obj, str) and obj and all(_same_plain(obj[0], x) for x in obj[1:]) and not has_rep \
+                    and not isinstance(key, _SymSlice):
+                return obj[0]
+            return self.unknown("item at a symbolic index", maybe_state=any(_maybe_state(x) for x in obj) if not isinstance(obj, str) else False)
+        if has_rep:
+            first = next(i for i, x in enumerate(obj) if isinstance(x, Repeated))
+            if is_int(key) and 0 <= key < first:
+                return obj[key]
+            return self.unknown("item of a list of symbolic length")
+        try:
+            return obj[key]
+        except IndexError:
+            raise EvalRaise("index out of range", self.line, self.path)
+        except TypeError:
+            return self.unknown("unsupported index", False)
+
+    # -- iteration ---------------------------------------------------------------------------
+    def iterate(self, v: Any, sf: Optional[SourceFile] = None) -> Any:
+        """A list of items, a _SymRange, or Unknown."""
+        if isinstance(v, (list, tuple)):
+            return list(v)
+        if isinstance(v, _Generator):
+            return list(v.items)
+        if isinstance(v, (str, bytes)):
+            return list(v)
+        if isinstance(v, dict):
+            return list(v.keys())
+        if isinstance(v, (set, frozenset)):
+            try:
+                return sorted(v)
+            except TypeError:
+                return self.unknown("iteration over a set of mixed values", False)
+        if isinstance(v, range):
+            if len(v) > MAX_UNROLL:
+                raise _GiveUp("range too long to unroll")
+            return list(v)
+        if isinstance(v, _SymRange):
+            return v
+        if isinstance(v, _DictView):
+            return v.items()
+        if isinstance(v, ModuleValue):
+            return self.torch.container_iter(v)
+        if isinstance(v, Unknown):
+            return v
+        if isinstance(v, Opaque):
+            v.used_as_value = True
+            return self.unknown(f"iteration over unbound parameter `{v.name}`", False)
+        if isinstance(v, (TensorSpec, ParamValue)):
+            return self.unknown("iteration over a tensor", False)
+        return self.unknown("iteration over an unsupported value")
+
+    def _maybe_repeated(self, items: List[Any]) -> List[Any]:
+        if not self.repeat:
+            return items
+        ph, count = self.repeat[-1]
+        return [x if isinstance(x, Repeated) else Repeated(x, count, ph) for x in items]
+
+    # -- calls -------------------------------------------------------------------------------
+    def eval_call(self, frame: Frame, node: cst.Call, sf: SourceFile) -> Any:
+        self.set_pos(sf, node)
+        func = self.eval(frame, node.func, sf)
+        if isinstance(func, Intrinsic) and func.name == "super" and isinstance(node.func, cst.Name):
+            return self._make_super(frame, node, sf)
+        args: List[Any] = []
+        kwargs: Dict[str, Any] = {}
+        for a in node.args:
+            v = self.eval(frame, a.value, sf)
+            if a.star == "*":
+                items = self.iterate(v, sf)
+                if isinstance(items, (Unknown, _SymRange)):
+                    args.append(_StarUnknown(items if isinstance(items, Unknown) else self.unknown("symbolic range")))
+                else:
+                    args.extend(items)
+            elif a.star == "**":
+                if isinstance(v, dict):
+                    for k, val in v.items():
+                        if not isinstance(k, str):
+                            return self.unknown("`**` with non-string keys")
+                        kwargs[k] = val
+                elif isinstance(v, Unknown):
+                    kwargs["**"] = v
+                else:
+                    kwargs["**"] = self.unknown("`**` of a value that is not a known dict")
+            elif a.keyword is not None:
+                kwargs[a.keyword.value] = v
+            else:
+                args.append(v)
+        self.set_pos(sf, node)
+        result = self.call(func, args, kwargs, node=node, sf=sf)
+        if isinstance(result, ModuleValue) and result.origin is None:
+            result.origin = (node, sf)
+            if not self.in_catalog(sf):
+                result.origin_line = sf.line(node)
+                result.origin_path = sf.path
+        return result
+
+    def _make_super(self, frame: Frame, node: cst.Call, sf: SourceFile) -> Any:
+        if node.args:
+            if len(node.args) != 2:
+                return self.unknown("super() with unusual arguments")
+            cls = self.eval(frame, node.args[0].value, sf)
+            obj = self.eval(frame, node.args[1].value, sf)
+            return SuperValue(obj, cls)
+        fn = frame.func
+        f: Optional[Frame] = frame
+        while f is not None and (f.func is None or isinstance(f.func.node, cst.Lambda)):
+            f = f.closure
+        if f is None or f.cls is None or not isinstance(f.func, FunctionValue):
+            return self.unknown("super() outside a method")
+        params = f.func.node.params
+        first = (list(params.posonly_params) + list(params.params))[:1]
+        if not first:
+            return self.unknown("super() in a method without self")
+        del fn
+        return SuperValue(f.locals.get(first[0].name.value), f.cls)
+
+    def call(self, func: Any, args: List[Any], kwargs: Dict[str, Any], node: Any = None, sf: Any = None) -> Any:
+        if isinstance(func, Unknown):
+            return func
+        if isinstance(func, Opaque):
+            func.used_as_value = True
+            return self.unknown(f"`{func.name}` is an unbound parameter; its result is unknown (bind it with --set {func.name}=...)")
+        if isinstance(func, Intrinsic):
+            return func.fn(*args, **kwargs)
+        if isinstance(func, FunctionValue):
+            return self.call_function(func, args, kwargs)
+        if isinstance(func, BoundMethod):
+            if isinstance(func.func, FunctionValue):
+                return self.call_function(func.func, [func.obj] + args, kwargs, owner=func.cls)
+            if isinstance(func.func, Intrinsic):
+                return func.func.fn(func.obj, *args, **kwargs)
+            return self.call(func.func, [func.obj] + args, kwargs)
+        if isinstance(func, ClassValue):
+            return self.instantiate(func, args, kwargs)
+        if isinstance(func, Partial):
+            merged = dict(func.kwargs)
+            merged.update(kwargs)
+            return self.call(func.func, list(func.args) + args, merged, node, sf)
+        if isinstance(func, SuperValue):
+            return self.unknown("calling super()")
+        return self.unknown("call of a value that is not callable or not known")
+
+    def bind_args(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        params = fn.node.params
+        positional = list(params.posonly_params) + list(params.params)
+        out: Dict[str, Any] = {}
+        star_unknown = next((a for a in args if isinstance(a, _StarUnknown)), None)
+        if star_unknown is not None:
+            idx = args.index(star_unknown)
+            args = args[:idx]
+        i = 0
+        for p in positional:
+            name = p.name.value
+            if i < len(args):
+                out[name] = args[i]
+                i += 1
+        extra = args[i:]
+        if extra:
+            if isinstance(params.star_arg, cst.Param):
+                out[params.star_arg.name.value] = tuple(extra)
+            else:
+                raise EvalRaise(f"`{fn.name}` takes {len(positional)} positional arguments but {len(args)} were given",
+                                self.line, self.path)
+        elif isinstance(params.star_arg, cst.Param):
+            out[params.star_arg.name.value] = (_StarUnknownTuple(star_unknown.value),) if star_unknown else ()
+        kw_names = {p.name.value for p in positional + list(params.kwonly_params)} - {p.name.value for p in params.posonly_params}
+        rest: Dict[str, Any] = {}
+        for k, v in kwargs.items():
+            if k == "**":
+                continue
+            if k in kw_names:
+                if k in out:
+                    raise EvalRaise(f"`{fn.name}` got multiple values for argument `{k}`", self.line, self.path)
+                out[k] = v
+            elif params.star_kwarg is not None:
+                rest[k] = v
+            else:
+                raise EvalRaise(f"`{fn.name}` got an unexpected keyword argument `{k}`", self.line, self.path)
+        unknown_kw = kwargs.get("**")
+        for p in positional + list(params.kwonly_params):
+            name = p.name.value
+            if name in out:
+                continue
+            if star_unknown is not None or unknown_kw is not None:
+                src = star_unknown.value if star_unknown is not None else unknown_kw
+                if name in fn.defaults:
+                    out[name] = Unknown(f"`{name}` may come from `*args`/`**kwargs` ({src.reason})", self.line, self.path,
+                                        maybe_state=_maybe_state(fn.defaults[name]))
+                else:
+                    out[name] = Unknown(f"`{name}` comes from `*args`/`**kwargs` ({src.reason})", self.line, self.path)
+            elif name in fn.defaults:
+                out[name] = fn.defaults[name]
+            else:
+                raise EvalRaise(f"`{fn.name}` missing required argument `{name}`", self.line, self.path)
+        if isinstance(params.star_kwarg, cst.Param):
+            if unknown_kw is not None:
+                rest["**"] = unknown_kw
+            out[params.star_kwarg.name.value] = rest
+        return out
+
+    def call_function(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any], owner: Any = None) -> Any:
+        if self.depth > MAX_DEPTH:
+            raise _GiveUp("recursion too deep")
+        frame = Frame(fn.scope, fn.closure, fn, owner if owner is not None else fn.owner)
+        frame.locals = self.bind_args(fn, args, kwargs)
+        sf = fn.scope.sf
+        self.depth += 1
+        saved_forks = self.forks
+        try:
+            if isinstance(fn.node, cst.Lambda):
+                return self.eval(frame, fn.node.body, sf)
+            try:
+                self.exec_block(frame, fn.node.body, sf)
+            except _Return as r:
+                return r.value
+            except (_Break, _Continue):
+                raise _GiveUp("break outside a loop")
+            return None
+        finally:
+            self.depth -= 1
+            self.forks = saved_forks if self.depth == 0 else self.forks
+
+    def instantiate(self, cls: ClassValue, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        special = self.torch.instantiate_special(cls, args, kwargs)
+        if special is not None:
+            return special
+        unknown_base = cls.has_unknown_base()
+        if cls.is_module():
+            obj: Any = ModuleValue(cls, cls.qualname)
+            if unknown_base is not None:
+                obj.unknown_attrs["<base>"] = Entry(Unknown(f"base class of `{cls.name}` is unknown: {unknown_base.reason}",
+                                                            unknown_base.line, unknown_base.path), self.line, self.path)
+        else:
+            if unknown_base is not None:
+                return Unknown(f"class `{cls.name}` has an unknown base: {unknown_base.reason}", self.line, self.path)
+            obj = InstanceValue(cls)
+        init, owner = cls.find("__init__")
+        if isinstance(init, FunctionValue):
+            self.call_function(init, [obj] + args, kwargs, owner=owner)
+        elif init is None and cls.is_dataclass or (init is None and any(c.is_dataclass for c in cls.mro())):
+            self._dataclass_init(cls, obj, args, kwargs)
+        elif isinstance(init, Unknown):
+            return init
+        if isinstance(obj, InstanceValue) or isinstance(obj, ModuleValue):
+            post, powner = cls.find("__post_init__")
+            if isinstance(post, FunctionValue) and any(c.is_dataclass for c in cls.mro()):
+                self.call_function(post, [obj], {}, owner=powner)
+        if isinstance(obj, ModuleValue):
+            extra, _ = cls.find("get_extra_state")
+            if extra is not None:
+                obj.extra_state = True
+        return obj
+
+    def _dataclass_init(self, cls: ClassValue, obj: Any, args: List[Any], kwargs: Dict[str, Any]) -> None:
+        fields: List[Tuple[str, Any, Any, ClassValue]] = []
+        seen: Dict[str, int] = {}
+        for c in reversed(cls.mro()):
+            if not c.is_dataclass:
+                continue
+            for name, default, ann in c.fields:
+                if _is_classvar(ann):
+                    continue
+                if name in seen:
+                    fields[seen[name]] = (name, default, ann, c)
+                else:
+                    seen[name] = len(fields)
+                    fields.append((name, default, ann, c))
+        for i, (name, default, ann, c) in enumerate(fields):
+            if i < len(args):
+                v = args[i]
+            elif name in kwargs:
+                v = kwargs[name]
+            elif default is not None:
+                frame = Frame(c.scope, None)
+                frame.locals = dict()
+                v = self._dataclass_default(frame, default, c.scope.sf)
+            else:
+                raise EvalRaise(f"dataclass `{cls.name}` missing field `{name}`", self.line, self.path)
+            self.setattr(obj, name, v)
+
+    def _dataclass_default(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+        if isinstance(node, cst.Call):
+            f = self.eval(frame, node.func, sf)
+            if isinstance(f, Intrinsic) and f.name == "dataclasses.field":
+                for a in node.args:
+                    if a.keyword is not None and a.keyword.value == "default":
+                        return self.eval(frame, a.value, sf)
+                    if a.keyword is not None and a.keyword.value == "default_factory":
+                        return self.call(self.eval(frame, a.value, sf), [], {})
+                return Unknown("dataclass field without default", self.line, self.path)
+        return self.eval(frame, node, sf)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+class _SymRange:
+    def __init__(self, start: Any, stop: Any, step: Any, count: Any) -> None:
+        self.start, self.stop, self.step, self.count = start, stop, step, count
+
+
+class _SymSlice:
+    def __init__(self, lo: Any, hi: Any, st: Any) -> None:
+        self.lo, self.hi, self.st = lo, hi, st
+
+
+class _SymKey:
+    """A dict key that is not known (symbolic or unknown)."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+
+class _StarUnknown:
+    def __init__(self, value: Unknown) -> None:
+        self.value = value
+
+
+class _StarUnknownTuple(_StarUnknown):
+    pass
+
+
+class _Generator:
+    def __init__(self, items: List[Any]) -> None:
+        self.items = items
+
+
+class _DictView:
+    def __init__(self, d: dict, kind: str) -> None:
+        self.d, self.kind = d, kind
+
+    def items(self) -> List[Any]:
+        if self.kind == "keys":
+            return list(self.d.keys())
+        if self.kind == "values":
+            return list(self.d.values())
+        return [tuple(kv) for kv in self.d.items()]
+
+
+_PY_OPS: Dict[str, Callable[[Any, Any], Any]] = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b, "**": lambda a, b: a ** b, "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b, "|": lambda a, b: a | b, "&": lambda a, b: a & b, "^": lambda a, b: a ^ b,
+    "@": lambda a, b: a @ b,
+}
+
+
+def _plain(v: Any) -> bool:
+    if isinstance(v, (int, float, str, bytes, bool, type(None), complex)):
+        return True
+    if isinstance(v, (tuple, list)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, (set, frozenset)):
+        return True
+    if isinstance(v, dict):
+        return True
+    return False
+
+
+def _same_plain(a: Any, b: Any) -> bool:
+    if _plain(a) and _plain(b):
+        try:
+            return type(a) is type(b) and bool(a == b)
+        except Exception:  # noqa: BLE001 - comparison of odd values
+            return False
+    if isinstance(a, Sym) and isinstance(b, Sym):
+        return a == b
+    return a is b
+
+
+def _same_value(orig: Any, copied: Any, memo: Dict[int, Any]) -> bool:
+    if memo.get(id(orig)) is copied:
+        return True
+    if orig is copied:
+        return True
+    return _same_plain(orig, copied)
+
+
+def _maybe_state(v: Any) -> bool:
+    if isinstance(v, Unknown):
+        return v.maybe_state
+    if isinstance(v, (ModuleValue, TensorSpec, ParamValue, BufferMarker, Opaque)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_maybe_state(x) for x in v)
+    if isinstance(v, dict):
+        return any(_maybe_state(x) for x in v.values())
+    return False
+
+
+def _hashable_key(k: Any) -> Any:
+    if isinstance(k, (Unknown, Opaque)):
+        return _SymKey(k)
+    return k
+
+
+def _placeholder_text(v: Sym) -> str:
+    text = v.render()
+    return text.replace("{", "").replace("}", "")
+
+
+def _signature(roots: Dict[str, Any], exclude: set) -> tuple:
+    """A structural fingerprint of the state reachable from a frame (what a loop could change)."""
+    out: List[Any] = [tuple((k, id(v)) for k, v in roots.items() if k not in exclude)]
+    seen: set = {id(roots)}
+    stack = [v for k, v in roots.items() if k not in exclude]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        t = type(v)
+        if t is dict:
+            seen.add(id(v))
+            out.append(("d", id(v), tuple((k if isinstance(k, str) else id(k), id(x)) for k, x in v.items())))
+            stack.extend(v.values())
+        elif t is list:
+            seen.add(id(v))
+            out.append(("l", id(v), tuple(id(x) for x in v)))
+            stack.extend(v)
+        elif t is ModuleValue:
+            seen.add(id(v))
+            for table in (v.params, v.buffers, v.children, v.unknown_attrs):
+                out.append(("m", id(v), tuple((k, id(e.value), e.condition) for k, e in table.items())))
+                stack.extend(e.value for e in table.values())
+            out.append(("a", id(v), tuple((k, id(x)) for k, x in v.attrs.items())))
+            stack.extend(v.attrs.values())
+        elif t is InstanceValue:
+            seen.add(id(v))
+            out.append(("i", id(v), tuple((k, id(x)) for k, x in v.attrs.items())))
+            stack.extend(v.attrs.values())
+    return tuple(out)
+
+
+def _dotted(node: Any) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _decorator_name(node: Any) -> str:
+    if isinstance(node, cst.Call):
+        return _dotted(node.func)
+    return _dotted(node)
+
+
+def _is_main_guard(test: Any) -> bool:
+    return isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+
+
+def _is_type_checking(test: Any) -> bool:
+    return _dotted(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+
+
+def _is_classvar(ann: Any) -> bool:
+    name = _dotted(ann.value if isinstance(ann, cst.Subscript) else ann)
+    return name.split(".")[-1] == "ClassVar"
+
+
+def _target_names(t: Any) -> List[str]:
+    if isinstance(t, cst.Name):
+        return [t.value]
+    if isinstance(t, (cst.Tuple, cst.List)):
+        out: List[str] = []
+        for e in t.elements:
+            out += _target_names(e.value)
+        return out
+    if isinstance(t, cst.StarredElement):
+        return _target_names(t.value)
+    return []
+
+
+def _walk_stmts(body: Any) -> Iterator[Any]:
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+        elif isinstance(stmt, (cst.If, cst.Try, cst.With, cst.For, cst.While)):
+            yield stmt
+            for attr in ("body", "orelse", "finalbody"):
+                sub = getattr(stmt, attr, None)
+                if sub is None:
+                    continue
+                if isinstance(sub, cst.If):
+                    yield from _walk_stmts([sub])
+                else:
+                    yield from _walk_stmts(sub.body.body if isinstance(sub, (cst.Else, cst.Finally)) else sub.body)
+            for h in getattr(stmt, "handlers", ()):
+                yield from _walk_stmts(h.body.body)
+
+
+def _bound_names(stmt: Any) -> List[str]:
+    out: List[str] = []
+    nodes = list(_walk_stmts([stmt])) if not isinstance(stmt, cst.BaseSmallStatement) else [stmt]
+    for n in nodes:
+        if isinstance(n, cst.Assign):
+            for t in n.targets:
+                out += _target_names(t.target)
+        elif isinstance(n, (cst.AnnAssign, cst.AugAssign)):
+            out += _target_names(n.target)
+        elif isinstance(n, (cst.FunctionDef, cst.ClassDef)):
+            out.append(n.name.value)
+        elif isinstance(n, cst.For):
+            out += _target_names(n.target)
+        elif isinstance(n, cst.Import):
+            for a in n.names:
+                out.append(a.asname.name.value if a.asname else _dotted(a.name).split(".")[0])  # type: ignore[union-attr]
+        elif isinstance(n, cst.ImportFrom) and not isinstance(n.names, cst.ImportStar):
+            for a in n.names:
+                out.append(a.asname.name.value if a.asname else _dotted(a.name))  # type: ignore[union-attr]
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        out.append(stmt.name.value)
+    return out
+
+
+def _has_jump(stmt: Any) -> bool:
+    """Does an if-statement contain return/break/continue (outside nested functions/loops for break)?"""
+    stack = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.Return, cst.Break, cst.Continue)):
+            return True
+        if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(n, (cst.For, cst.While)) and n is not stmt:
+            # break/continue inside a nested loop belong to it; a return still escapes
+            stack.extend(x for x in _walk_stmts(n.body.body) if isinstance(x, cst.Return))
+            continue
+        stack.extend(n.children)
+    return False

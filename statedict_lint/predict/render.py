@@ -1,0 +1,152 @@
+"""Turn an evaluated module value into a ``Prediction``: keys in torch's state_dict order.
+
+Order is torch's ``Module.state_dict``: the module's own parameters, then its persistent buffers, then
+``_extra_state`` (when ``get_extra_state`` is overridden), then each child recursively.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from statedict_lint.predict.symbolic import Sym
+from statedict_lint.predict.template import KeySpec, Prediction, Unresolved
+from statedict_lint.predict.values import Entry, ModuleValue, Opaque, ParamValue, TensorSpec, Unknown
+
+
+def _join(a: Optional[str], b: Optional[str]) -> Optional[str]:
+    if a is None:
+        return b
+    if b is None or b == a:
+        return a
+    return f"{a} and {b}"
+
+
+class _Renderer:
+    def __init__(self, target: str, target_path: str) -> None:
+        self.pred = Prediction(target)
+        self.target_path = target_path
+        self.seen: Dict[int, str] = {}
+        self._notes: set = set()
+
+    def note(self, line: int, path: str, message: str) -> None:
+        key = (line, path, message)
+        if key not in self._notes:
+            self._notes.add(key)
+            self.pred.unresolved.append(Unresolved(line, message, path))
+
+    def origin(self, m: ModuleValue) -> tuple:
+        text = ""
+        if m.origin is not None:
+            node, sf = m.origin
+            if m.origin_line:
+                try:
+                    text = " ".join(sf.code(node).split())
+                except Exception:  # noqa: BLE001 - code generation of odd nodes
+                    text = ""
+        return text, m.origin_line, m.origin_path
+
+    def tensor_key(self, key: str, t: TensorSpec, kind: str, e: Entry, m: ModuleValue, cond: Optional[str],
+                   repeat: Dict[str, Any], persistent: bool = True, ident: Any = None) -> KeySpec:
+        text, oline, opath = self.origin(m)
+        shape = t.shape
+        ks = KeySpec(key=key, shape=shape, dtype=t.dtype, kind=kind, line=e.line, path=e.path, layer=m.name,
+                     origin=text, origin_line=oline or e.line, origin_path=opath or e.path,
+                     condition=_join(cond, e.condition), repeat=dict(repeat), persistent=persistent)
+        if shape is None or any(d is None for d in shape) or t.dtype is None:
+            why = t.why or "cannot be computed"
+            what = "shape" if (shape is None or any(d is None for d in shape)) else "dtype"
+            if shape is not None and any(d is None for d in shape) and t.dtype is None:
+                what = "shape and dtype"
+            self.note(e.line, e.path, f"`{key}`: {what} unknown ({why})")
+        tid = id(ident if ident is not None else t)
+        if tid in self.seen:
+            ks.tied_to = self.seen[tid]
+        else:
+            self.seen[tid] = key
+        return ks
+
+    def walk(self, m: ModuleValue, prefix: str, cond: Optional[str], repeat: Dict[str, Any]) -> None:
+        for name, e in m.params.items():
+            key = prefix + name
+            v = e.value
+            if v is None:
+                continue
+            if isinstance(v, Unknown):
+                self.note(e.line or v.line, e.path or v.path, f"`{key}`: {v.reason}")
+                continue
+            if isinstance(v, ParamValue):
+                self.pred.keys.append(self.tensor_key(key, v.tensor, "parameter", e, m, cond, self._rep(e, repeat), ident=v))
+        for name, e in m.buffers.items():
+            key = prefix + name
+            v = e.value
+            if v is None:
+                continue
+            if isinstance(v, Unknown):
+                self.note(e.line or v.line, e.path or v.path, f"buffer `{key}`: {v.reason}")
+                continue
+            if isinstance(v, TensorSpec):
+                ks = self.tensor_key(key, v, "buffer", e, m, cond, self._rep(e, repeat), persistent=e.persistent)
+                if e.persistent:
+                    self.pred.keys.append(ks)
+                else:
+                    self.pred.non_persistent.append(ks)
+        if m.extra_state:
+            text, oline, opath = self.origin(m)
+            self.pred.keys.append(KeySpec(key=prefix + "_extra_state", shape=None, dtype=None, kind="extra_state",
+                                          line=oline, path=opath, layer=m.name, origin=text, origin_line=oline,
+                                          origin_path=opath, condition=cond, repeat=dict(repeat)))
+        for name, e in m.unknown_attrs.items():
+            v = e.value
+            reason = v.reason if isinstance(v, Unknown) else "cannot be known"
+            shown = prefix + name if not name.startswith("<") else (prefix or "") + name
+            self.note(e.line, e.path, f"`{shown}` may hold a module or tensor that cannot be known: {reason}")
+        for name, v in m.attrs.items():
+            if isinstance(v, Opaque) and not v.used_as_value and v.kind not in ("int", "value") and not v.bound:
+                self.note(0, "", f"`{prefix + name}` is set from unbound parameter `{v.name}`; if it is a module or "
+                                 f"tensor its keys are missing (bind it with --set {v.name}=...)")
+        for name, e in m.children.items():
+            v = e.value
+            key = prefix + name
+            if v is None:
+                continue
+            if isinstance(v, Unknown):
+                self.note(e.line or v.line, e.path or v.path, f"`{key}.*`: {v.reason}")
+                continue
+            if isinstance(v, ModuleValue):
+                self.walk(v, key + ".", _join(cond, e.condition), self._rep(e, repeat))
+
+    def _rep(self, e: Entry, repeat: Dict[str, Any]) -> Dict[str, Any]:
+        out = dict(repeat)
+        ph = e.placeholder
+        if ph is not None:
+            out[ph[0]] = ph[1]
+        for ph_name, count in e.ctx or ():
+            out.setdefault(ph_name, count)
+        return out
+
+
+def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple]) -> Prediction:
+    r = _Renderer(target, target_path)
+    r.walk(root, "", None, {})
+    # placeholders used in key names only (f-strings in symbolic loops) get their counts from the entries
+    for ks in r.pred.keys + r.pred.non_persistent:
+        for ph in list(ks.repeat):
+            if "{" + ph not in ks.key:
+                del ks.repeat[ph]
+    for line, path, message in notes:
+        r.note(line, path, message)
+    conds = sorted({k.condition for k in r.pred.keys if k.condition})
+    for c in conds:
+        first = next(k for k in r.pred.keys if k.condition == c)
+        r.note(first.line, first.path, f"some keys exist only if {c}")
+    r.pred.unresolved.sort(key=lambda u: (u.path != target_path, u.path, u.line))
+    return r.pred
+
+
+def free_variables(pred: Prediction) -> List[str]:
+    names: set = set()
+    for k in pred.keys:
+        for d in k.shape or ():
+            if isinstance(d, Sym):
+                names |= {n for n in d.variables() if not n.startswith("{")}
+    return sorted(names)
