@@ -1,0 +1,124 @@
+"""`statedict-lint keys FILE.py:Class [--set ...] [--config ...] [--format text|json]`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List
+
+from statedict_lint import bindings
+from statedict_lint.predict.symbolic import Sym, render
+from statedict_lint.predict.template import DTYPE_BYTES, KeySpec, Prediction
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("keys", help="predict the state_dict of an nn.Module class from its source",
+                       description="Predict every state_dict key, shape and dtype of CLASS without importing "
+                                   "torch or the model's code.")
+    p.add_argument("target", metavar="FILE.py:CLASS")
+    bindings.add_arguments(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(run=run)
+
+
+def run(args: Any) -> int:
+    from statedict_lint.predict.api import predict
+
+    path, cls = bindings.split_target(args.target)
+    b = bindings.collect(args.sets, args.configs)
+    pred = predict(path, cls, b)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(pred.to_json(), indent=2) + "\n")
+    else:
+        sys.stdout.write(format_text(pred))
+    return 0
+
+
+def _shape(k: KeySpec) -> str:
+    if k.shape is None:
+        return "?"
+    return "[" + ", ".join("?" if d is None else render(d) for d in k.shape) + "]"
+
+
+def totals(pred: Prediction) -> Dict[str, Any]:
+    """Parameter count and bytes over distinct tensors; ints when concrete, Sym when symbolic, None if unknown."""
+    params: Any = 0
+    nbytes: Any = 0
+    for k in pred.keys:
+        if k.tied_to or k.kind == "extra_state":
+            continue
+        if k.condition is not None or k.shape is None or any(d is None for d in k.shape) or k.dtype is None:
+            return {"parameters": None, "bytes": None}
+        n: Any = 1
+        for d in k.shape:
+            n = n * d
+        for count in k.repeat.values():
+            if not isinstance(count, (int, Sym)):
+                return {"parameters": None, "bytes": None}
+            n = n * count
+        if k.kind == "parameter":
+            params = params + n
+        nbytes = nbytes + n * DTYPE_BYTES.get(k.dtype, 0)
+    return {"parameters": params, "bytes": nbytes}
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n = n / 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def format_text(pred: Prediction) -> str:
+    out: List[str] = []
+    status = "complete" if pred.complete else "INCOMPLETE"
+    out.append(f"{pred.target}: {len(pred.keys)} keys ({status})")
+    rows = []
+    for k in pred.keys:
+        kind = {"parameter": "param", "buffer": "buffer", "extra_state": "extra"}[k.kind]
+        notes = []
+        if k.repeat:
+            notes.append(", ".join(f"{p} < {render(c)}" for p, c in k.repeat.items()))
+        if k.condition:
+            notes.append(f"only if {k.condition}")
+        if k.tied_to:
+            notes.append(f"tied to {k.tied_to}")
+        where = str(k.line) if k.line else "-"
+        if k.path and os.path.abspath(k.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
+            where = f"{os.path.relpath(k.path)}:{k.line}"
+        rows.append((k.key, _shape(k), k.dtype or "?", kind, where, "; ".join(notes)))
+    if rows:
+        widths = [max(len(r[i]) for r in rows + [("key", "shape", "dtype", "kind", "line", "")]) for i in range(5)]
+        header = ("key", "shape", "dtype", "kind", "line")
+        out.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+        group = None
+        for r in rows:
+            g = r[0].rsplit(".", 1)[0] if "." in r[0] else ""
+            if g != group and group is not None and g.split(".")[0] != (group or "").split(".")[0]:
+                out.append("")
+            group = g
+            line = "  ".join(c.ljust(w) for c, w in zip(r[:5], widths))
+            out.append((line + ("  " + r[5] if r[5] else "")).rstrip())
+    if pred.non_persistent:
+        out.append("")
+        out.append("non-persistent buffers (not in the state_dict): " + ", ".join(k.key for k in pred.non_persistent))
+    t = totals(pred)
+    out.append("")
+    if isinstance(t["parameters"], int):
+        out.append(f"parameters: {t['parameters']:,}   size: {_human(t['bytes'])} ({t['bytes']:,} bytes)")
+    elif isinstance(t["parameters"], Sym):
+        out.append(f"parameters: {render(t['parameters'])}")
+        out.append(f"bytes: {render(t['bytes'])}")
+    else:
+        out.append("parameters: not known (some shapes, dtypes or keys are unsettled)")
+    if pred.unresolved:
+        out.append("")
+        out.append("unresolved:")
+        for u in pred.unresolved:
+            loc = f"line {u.line}" if u.line else "-"
+            if u.path and os.path.abspath(u.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
+                loc = f"{os.path.relpath(u.path)}:{u.line}"
+            out.append(f"  {loc}: {u.message}")
+    return "\n".join(out) + "\n"
