@@ -1354,6 +1354,9 @@ class Evaluator:
                 return out if isinstance(seq, list) else tuple(out)
             if n > MAX_UNROLL:
                 raise _GiveUp("list too long")
+            return seq * n
+        if op == "+" and type(a) is type(b) and isinstance(a, (list, tuple)):
+            return a + b
         if isinstance(a, Sym) or isinstance(b, Sym):
             if op == "/":
                 return self.unknown("true division of a symbolic value", False)

@@ -83,6 +83,10 @@ class Prediction:
         if self.unresolved:
             return False
         for k in self.keys:
+            if k.kind == "extra_state":  # an arbitrary object, not a tensor: nothing to settle but the key
+                if k.condition is not None:
+                    return False
+                continue
             if k.condition is not None or k.dtype is None or k.shape is None:
                 return False
             if any(d is None for d in k.shape):

@@ -121,7 +121,7 @@ class TorchLib:
             return _d(attr)
         if full.startswith("torch.") and full.count(".") == 1 and attr in DTYPES:
             return _d(attr)
-        if full in ("torch.nn.functional", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.parametrizations",
+        if full in ("torch.nn", "torch.nn.functional", "torch.nn.init", "torch.nn.utils", "torch.nn.utils.parametrizations",
                     "torch.nn.utils.parametrize", "torch.nn.parameter", "torch.nn.modules", "torch.utils",
                     "torch.utils.checkpoint", "torch.jit", "torch.cuda", "torch.distributed", "torch.backends",
                     "torch.fx", "torch.autograd", "torch.linalg", "torch.fft", "torch.special", "torch.nn.attention",
