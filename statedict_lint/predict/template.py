@@ -89,7 +89,9 @@ class Prediction:
                 continue
             if k.condition is not None or k.dtype is None or k.shape is None:
                 return False
-            if any(d is None for d in k.shape):
+            if any(not isinstance(d, int) for d in k.shape):  # unknown or symbolic
+                return False
+            if k.repeat:
                 return False
         return True
 

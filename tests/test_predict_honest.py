@@ -1,0 +1,226 @@
+"""When the predictor cannot know, it says so (line + reason) and claims nothing false.
+
+Symbolic predictions are checked against torch by substituting values for the free variables.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Any, Dict, List
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import load_module_from_path, torch_table  # noqa: E402
+from statedict_lint.predict.api import predict  # noqa: E402
+from statedict_lint.predict.expand import expand as expand_prediction  # noqa: E402
+
+HEADER = "import torch\nimport torch.nn as nn\n"
+
+
+def _src(body: str) -> str:
+    return HEADER + textwrap.dedent(body)
+
+
+def expand(pred: Any, env: Dict[str, int]) -> List[tuple]:
+    rows = expand_prediction(pred, env)
+    assert rows is not None
+    return [(k, s, d) for k, s, d, _ in rows]
+
+
+def test_layer_type_from_unbound_parameter(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, norm_layer, dim=8):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim)
+                self.norm = norm_layer(dim)
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert [k.key for k in pred.keys] == ["fc.weight", "fc.bias"]
+    msgs = [u for u in pred.unresolved if "norm" in u.message]
+    assert msgs and msgs[0].line == 8, pred.unresolved
+    # binding the parameter settles it, and the result equals torch
+    from statedict_lint.bindings import NameRef
+
+    pred2 = predict(path, "M", {"norm_layer": NameRef("nn.LayerNorm")})
+    assert pred2.complete
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        expected = torch_table(mod.M(nn_layer := torch.nn.LayerNorm))  # noqa: F841
+    assert [(k.key, tuple(k.shape), k.dtype) for k in pred2.keys] == expected
+
+
+def test_unknown_condition_gives_conditional_keys(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, use_bn, dim=4):
+                super().__init__()
+                self.conv = nn.Conv2d(3, dim, 3, bias=not use_bn)
+                if use_bn:
+                    self.norm = nn.BatchNorm2d(dim)
+                else:
+                    self.norm = nn.Identity()
+                self.head = nn.Linear(dim, 2)
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    by_key = {k.key: k for k in pred.keys}
+    assert by_key["conv.weight"].condition is None and by_key["conv.weight"].shape == (4, 3, 3, 3)
+    assert by_key["conv.bias"].condition is not None
+    assert by_key["norm.running_mean"].condition is not None and "use_bn" in by_key["norm.running_mean"].condition
+    assert by_key["head.weight"].condition is None
+    mod = load_module_from_path(path)
+    for use_bn in (True, False):
+        with torch.device("meta"):
+            real = {k: (s, d) for k, s, d in torch_table(mod.M(use_bn))}
+        for k in pred.keys:  # every unconditional claim holds on both branches
+            if k.condition is None:
+                assert real[k.key] == (tuple(k.shape), k.dtype)
+        assert set(real) <= set(by_key)  # nothing torch has is silently missing
+
+
+def test_loop_over_unbound_list(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, dims):
+                super().__init__()
+                self.stem = nn.Linear(3, 3)
+                layers = []
+                for a, b in zip(dims[:-1], dims[1:]):
+                    layers.append(nn.Linear(a, b))
+                self.body = nn.Sequential(*layers)
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert [k.key for k in pred.keys if k.condition is None] == ["stem.weight", "stem.bias"]
+    assert any(u.line for u in pred.unresolved)
+    pred2 = predict(path, "M", {"dims": [3, 5, 2]})
+    assert pred2.complete
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        assert [(k.key, tuple(k.shape), k.dtype) for k in pred2.keys] == torch_table(mod.M([3, 5, 2]))
+
+
+def test_symbolic_shapes_and_repetition_match_torch(write_model: Any) -> None:
+    path = write_model(_src('''
+        class Block(nn.Module):
+            def __init__(self, dim, mult=4):
+                super().__init__()
+                self.ln = nn.LayerNorm(dim)
+                self.fc = nn.Linear(dim, mult * dim)
+                self.proj = nn.Linear(mult * dim, dim)
+
+        class M(nn.Module):
+            def __init__(self, vocab, dim, depth):
+                super().__init__()
+                self.emb = nn.Embedding(vocab, dim)
+                self.blocks = nn.ModuleList([Block(dim) for _ in range(depth)])
+                self.head = nn.Linear(dim, vocab // 2)
+                self.register_buffer("pos", torch.arange(dim * 2))
+    '''))
+    pred = predict(path, "M", {})
+    keys = {k.key: k for k in pred.keys}
+    assert "blocks.{i}.fc.weight" in keys
+    fc = keys["blocks.{i}.fc.weight"]
+    assert [str(d) for d in fc.shape] == ["4*dim", "dim"]
+    assert {p: str(c) for p, c in fc.repeat.items()} == {"i": "depth"}
+    assert not pred.complete  # symbolic
+    assert pred.to_json()["keys"]["blocks.{i}.fc.weight"]["shape"] == ["4*dim", "dim"]
+    mod = load_module_from_path(path)
+    for env in ({"vocab": 10, "dim": 6, "depth": 3}, {"vocab": 7, "dim": 2, "depth": 1}):
+        with torch.device("meta"):
+            expected = torch_table(mod.M(**env))
+        assert expand(pred, env) == expected
+
+
+def test_unresolvable_import_is_reported_not_guessed(write_model: Any) -> None:
+    path = write_model(_src('''
+        from not_installed_pkg.layers import FancyNorm
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.norm = FancyNorm(2)
+    '''))
+    pred = predict(path, "M", {})
+    assert [k.key for k in pred.keys] == ["fc.weight", "fc.bias"]
+    assert not pred.complete
+    assert any("not_installed_pkg" in u.message for u in pred.unresolved), pred.unresolved
+
+
+def test_relative_imports_across_files(tmp_path: Any) -> None:
+    pkg = tmp_path / "proj" / "models"
+    pkg.mkdir(parents=True)
+    (tmp_path / "proj" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("from .blocks import Block\n")
+    (pkg / "blocks.py").write_text(HEADER + textwrap.dedent('''
+        from ..consts import WIDTH
+
+        class Block(nn.Module):
+            def __init__(self, dim=WIDTH):
+                super().__init__()
+                self.fc = nn.Linear(dim, dim * 2)
+    '''))
+    (tmp_path / "proj" / "consts.py").write_text("WIDTH = 5\n")
+    (pkg / "net.py").write_text(HEADER + textwrap.dedent('''
+        from . import Block
+        from proj.models.blocks import Block as B2
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = Block()
+                self.b = B2(3)
+    '''))
+    pred = predict(str(pkg / "net.py"), "Net", {})
+    assert pred.complete, pred.unresolved
+    assert [(k.key, k.shape) for k in pred.keys] == [
+        ("a.fc.weight", (10, 5)), ("a.fc.bias", (10,)), ("b.fc.weight", (6, 3)), ("b.fc.bias", (6,))]
+    assert pred.keys[0].path.endswith("blocks.py") and pred.keys[0].line == 9
+
+
+def test_bad_inputs_raise_user_errors(write_model: Any) -> None:
+    from statedict_lint.errors import UserError
+
+    path = write_model("class M(:\n")
+    with pytest.raises(UserError, match="syntax error"):
+        predict(path, "M", {})
+    good = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                assert n > 0, "n must be positive"
+                self.fc = nn.Linear(n, n)
+
+        class NotAModule:
+            pass
+    '''), name="good.py")
+    with pytest.raises(UserError, match="no class `Missing`"):
+        predict(good, "Missing", {})
+    with pytest.raises(UserError, match="not a torch.nn.Module"):
+        predict(good, "NotAModule", {})
+    with pytest.raises(UserError, match=r"fails .*good.py:7"):
+        predict(good, "M", {"n": 0})
+    with pytest.raises(UserError, match="neither a parameter"):
+        predict(good, "M", {"bogus": 1})
+
+
+def test_catalog_layer_lines_point_at_user_code(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleDict(dict(
+                    a=nn.Linear(2, 2),
+                    b=nn.Linear(3, 3),
+                ))
+    '''))
+    pred = predict(path, "M", {})
+    lines = {k.key: k.line for k in pred.keys}
+    assert lines["layers.a.weight"] == 8 and lines["layers.b.bias"] == 9
+    assert all(re.search(r"model\.py$", k.path) for k in pred.keys)
