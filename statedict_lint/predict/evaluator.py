@@ -22,7 +22,7 @@ from statedict_lint.predict.values import (
     BoundMethod, BufferMarker, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
     NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
 )
-from statedict_lint.source.loader import Locator, SourceFile, module_name_of, package_root, parse_file
+from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file
 
 MAX_STEPS = 2_000_000
 MAX_UNROLL = 100_000
@@ -1271,7 +1271,7 @@ class Evaluator:
                 d = a - b
                 if is_int(d):
                     return {"==": d == 0, "!=": d != 0, "<": d < 0, "<=": d <= 0, ">": d > 0, ">=": d >= 0}[op]
-            return self.unknown(f"comparison of symbolic values cannot be decided", False)
+            return self.unknown("comparison of symbolic values cannot be decided", False)
         if isinstance(a, DtypeValue) and isinstance(b, DtypeValue):
             return (a.name == b.name) if op == "==" else (a.name != b.name) if op == "!=" else self.unknown("dtype order", False)
         if not _plain(a) or not _plain(b):
@@ -2048,8 +2048,20 @@ def _bound_names(stmt: Any) -> List[str]:
     return out
 
 
+_JUMP_CACHE: Dict[int, Tuple[Any, bool]] = {}
+
+
 def _has_jump(stmt: Any) -> bool:
     """Does an if-statement contain return/break/continue (outside nested functions/loops for break)?"""
+    hit = _JUMP_CACHE.get(id(stmt))
+    if hit is not None and hit[0] is stmt:
+        return hit[1]
+    result = _has_jump_uncached(stmt)
+    _JUMP_CACHE[id(stmt)] = (stmt, result)
+    return result
+
+
+def _has_jump_uncached(stmt: Any) -> bool:
     stack = [stmt]
     while stack:
         n = stack.pop()
@@ -2061,5 +2073,5 @@ def _has_jump(stmt: Any) -> bool:
             # break/continue inside a nested loop belong to it; a return still escapes
             stack.extend(x for x in _walk_stmts(n.body.body) if isinstance(x, cst.Return))
             continue
-        stack.extend(n.children)
+        stack.extend(iter_children(n))
     return False

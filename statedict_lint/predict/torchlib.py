@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
     BoundMethod, BufferMarker, DeviceValue, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
-    NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
+    NamespaceValue, Opaque, Partial, ParamValue, Repeated, TensorSpec, Unknown,
 )
 
 DTYPES = {
@@ -803,7 +803,6 @@ class TorchLib:
         return tuple(out)
 
     def factory(self, name: str, args: tuple, kwargs: Dict[str, Any]) -> Any:
-        ev = self.ev
         line, path = self._where()
         dtype_arg = kwargs.get("dtype")
         dtype: Optional[str] = self._dtype_name(dtype_arg) if dtype_arg is not None else None
@@ -1596,10 +1595,9 @@ def _p_orthogonal(lib: TorchLib, module: Any, name: Any = "weight", *a: Any, **k
 
 def _remove_weight_norm(lib: TorchLib, module: Any, name: Any = "weight") -> Any:
     if isinstance(module, ModuleValue) and f"{name}_g" in module.params:
-        g = module.params.pop(f"{name}_g")
+        module.params.pop(f"{name}_g")
         v = module.params.pop(f"{name}_v")
         lib.register_parameter(module, name, ParamValue(v.value.tensor))
-        del g
     return module
 
 
@@ -1705,7 +1703,7 @@ class _NullContext:
 # -- Python builtins -----------------------------------------------------------------------------
 
 def python_builtins(ev: Any) -> Dict[str, Any]:
-    from statedict_lint.predict.evaluator import ClassValue, EvalRaise, FunctionValue, _Generator, _SymRange
+    from statedict_lint.predict.evaluator import ClassValue, EvalRaise, FunctionValue, _SymRange
 
     def _num(x: Any) -> Any:
         return x.sym() if isinstance(x, Opaque) else x
