@@ -8,7 +8,8 @@ A binding maps a name to a Python value:
 VALUE is a Python literal (``2``, ``[2, 2, 2, 2]``, ``'gelu'``, ``True``, ``None``). A bare identifier
 that is not a literal (``BasicBlock``, ``nn.LayerNorm``) becomes a ``NameRef``: the name of a class or
 function visible in the model's file, resolved by the predictor (and by ``verify`` in the imported
-module).
+module). A call of such a name with literal arguments (``GPTConfig(n_layer=2)``) becomes a ``CallRef``,
+evaluated statically by the predictor and for real by ``verify``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,31 @@ class NameRef:
     name: str
 
 
+@dataclass(frozen=True)
+class CallRef:
+    """A call of a name visible in the model's module with literal arguments: ``GPTConfig(n_layer=2)``."""
+
+    text: str
+
+
+def _is_simple_call(node: ast.AST) -> bool:
+    def ok(n: ast.AST) -> bool:
+        if isinstance(n, ast.Name):
+            return True
+        if isinstance(n, ast.Attribute):
+            return ok(n.value)
+        if isinstance(n, ast.Call):
+            return _is_simple_call(n)
+        try:
+            ast.literal_eval(n)
+            return True
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            return False
+
+    return isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)) and ok(node.func) and \
+        all(ok(a) for a in node.args) and all(k.arg is not None and ok(k.value) for k in node.keywords)
+
+
 def parse_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -38,7 +64,13 @@ def parse_value(text: str) -> Any:
         pass
     if _NAME.match(text.strip()):
         return NameRef(text.strip())
-    raise UserError(f"cannot read value {text!r}: give a Python literal or a name")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None
+    if tree is not None and _is_simple_call(tree.body):
+        return CallRef(text.strip())
+    raise UserError(f"cannot read value {text!r}: give a Python literal, a name, or a call like Config(n=2)")
 
 
 def parse_set(item: str) -> tuple:

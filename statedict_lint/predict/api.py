@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import libcst as cst
 
-from statedict_lint.bindings import NameRef
+from statedict_lint.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.predict.catalog import CATALOG_PATH
 from statedict_lint.predict.evaluator import ClassValue, EvalRaise, Evaluator, FunctionValue, ModuleScope, _GiveUp
@@ -122,9 +122,32 @@ def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
     return v
 
 
+def resolve_callref(ev: Evaluator, scope: ModuleScope, ref: CallRef) -> Any:
+    from statedict_lint.predict.evaluator import Frame
+
+    try:
+        node = cst.parse_expression(ref.text)
+    except cst.ParserSyntaxError:
+        raise UserError(f"--set: cannot parse `{ref.text}`") from None
+    from statedict_lint.source.loader import SourceFile
+
+    sf = SourceFile(scope.sf.path, ref.text, cst.parse_module(ref.text), {})
+    frame = Frame(scope, None)
+    frame.locals = scope.values
+    try:
+        v = ev.eval(frame, node, sf)
+    except (EvalRaise, _GiveUp) as exc:
+        raise UserError(f"--set: `{ref.text}` fails: {exc}") from None
+    if isinstance(v, Unknown):
+        raise UserError(f"--set: `{ref.text}` cannot be evaluated: {v.reason}")
+    return v
+
+
 def _convert(ev: Evaluator, scope: ModuleScope, value: Any) -> Any:
     if isinstance(value, NameRef):
         return resolve_nameref(ev, scope, value)
+    if isinstance(value, CallRef):
+        return resolve_callref(ev, scope, value)
     if isinstance(value, list):
         return [_convert(ev, scope, v) for v in value]
     if isinstance(value, tuple):

@@ -480,7 +480,8 @@ class Evaluator:
         return Unknown(f"module `{ns.qualname}` has no readable definition of `{attr}`", line, path)
 
     # -- statements --------------------------------------------------------------------------
-    def exec_block(self, frame: Frame, body: Any, sf: SourceFile) -> None:
+    def exec_block(self, frame: Frame, body: Any, sf: SourceFile, top: bool = False) -> None:
+        """Run a block. ``top``: it is a function's whole body (falling off its end returns None)."""
         stmts = body.body if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)) else body
         stmts = list(stmts)
         i = 0
@@ -489,7 +490,7 @@ class Evaluator:
             if isinstance(stmt, cst.If) and _has_jump(stmt):
                 cond = self._if_truth(frame, stmt, sf)
                 if cond is UNKNOWN_BOOL:
-                    self._fork_if_with_rest(frame, stmt, stmts[i + 1:], sf)
+                    self._fork_if_with_rest(frame, stmt, stmts[i + 1:], sf, top)
                     return
             self.exec_stmt(frame, stmt, sf)
             i += 1
@@ -624,7 +625,7 @@ class Evaluator:
         elif isinstance(stmt.orelse, cst.Else):
             self.exec_block(frame, stmt.orelse.body, sf)
 
-    def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile) -> None:
+    def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile, top: bool = False) -> None:
         text = sf.code(stmt.test).strip()
         if self.in_catalog(sf):  # say it in the user's terms: the unbound value behind the layer argument
             v = getattr(self, "_last_test", None)
@@ -641,9 +642,9 @@ class Evaluator:
             self._exec_orelse(fr, stmt, sf)
             self.exec_block(fr, rest, sf)
 
-        self.fork(frame, [(cond_true, branch_true), (cond_false, branch_false)])
+        self.fork(frame, [(cond_true, branch_true), (cond_false, branch_false)], top)
 
-    def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]]) -> None:
+    def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]], top: bool = False) -> None:
         """Run each branch on a copy of the state reachable from the frame; merge into the originals."""
         from statedict_lint.predict.merge import fork_copy, merge_outcomes
 
@@ -671,6 +672,8 @@ class Evaluator:
                 signal = ("raise", exc)
             finally:
                 self.conditions.pop()
+            if top and signal[0] == "fall":  # falling off the end of a function body returns None
+                signal = ("return", None)
             outcomes.append((cond, memo, copied, signal, pairs))
             self.line, self.path = saved_line
         live = [o for o in outcomes if o[3][0] != "raise"]
@@ -1657,6 +1660,10 @@ class Evaluator:
             func.used_as_value = True
             return self.unknown(f"`{func.name}` is an unbound parameter; its result is unknown (bind it with --set {func.name}=...)")
         if isinstance(func, Intrinsic):
+            star = next((a for a in args if isinstance(a, _StarUnknown)), None)
+            if star is not None:
+                return Unknown(f"arguments of `{func.name}` come from `*` of an unknown value ({star.value.reason})",
+                               self.line, self.path)
             return func.fn(*args, **kwargs)
         if isinstance(func, FunctionValue):
             return self.call_function(func, args, kwargs)
@@ -1746,11 +1753,17 @@ class Evaluator:
             if isinstance(fn.node, cst.Lambda):
                 return self.eval(frame, fn.node.body, sf)
             try:
-                self.exec_block(frame, fn.node.body, sf)
+                self.exec_block(frame, fn.node.body, sf, top=True)
             except _Return as r:
                 return r.value
             except (_Break, _Continue):
                 raise _GiveUp("break outside a loop")
+            except _GiveUp as exc:
+                if self.depth <= 1:
+                    raise
+                # this call cannot be evaluated soundly: its result (and what it built) is unknown
+                self.note(f"call of `{fn.name}` cannot be evaluated: {exc.reason}")
+                return Unknown(f"`{fn.name}(...)` cannot be evaluated: {exc.reason}", self.line, self.path)
             return None
         finally:
             self.depth -= 1

@@ -31,6 +31,14 @@ DTYPES = {
     "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
 }
 FLOATING = {"float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"}
+# Features that model code probes with hasattr() to support torch < 2.0; all present in torch >= 2.0.
+TORCH2_FEATURES = {
+    "torch.nn.functional.scaled_dot_product_attention", "torch.compile", "torch.nn.RMSNorm",
+    "torch.nn.functional.gelu", "torch.nn.functional.silu", "torch.nn.functional.mish", "torch.nn.SiLU",
+    "torch.nn.Mish", "torch.nn.GELU", "torch.nn.Identity", "torch.nn.functional.rms_norm", "torch.nn.Buffer",
+    "torch.nn.utils.parametrizations", "torch.nn.utils.parametrizations.weight_norm", "torch.fx", "torch.jit",
+    "torch.backends.mps", "torch.func", "torch.vmap", "torch.autocast", "torch.nn.functional.layer_norm",
+}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
@@ -195,6 +203,9 @@ class TorchLib:
 
     def _container_init(self, m: ModuleValue, kind: str, args: List[Any], kwargs: Dict[str, Any]) -> None:
         ev = self.ev
+        from statedict_lint.predict.evaluator import _StarUnknown
+
+        args = [Repeated(a.value, Unknown("?"), "?") if isinstance(a, _StarUnknown) else a for a in args]
         if kind == "Sequential":
             if len(args) == 1 and isinstance(args[0], dict):
                 for k, v in args[0].items():
@@ -492,14 +503,18 @@ class TorchLib:
     def _table(self, m: ModuleValue) -> Dict[str, Entry]:
         return m.params if m.container in ("ParameterList", "ParameterDict") else m.children
 
+    def _entries(self, m: ModuleValue) -> List[Entry]:
+        if m.container in ("ParameterList", "ParameterDict"):  # they may hold modules too, as children
+            return list(m.params.values()) + list(m.children.values())
+        return list(m.children.values())
+
     def _next_index(self, m: ModuleValue) -> Any:
         idx: Any = 0
-        for name, e in self._table(m).items():
+        for e in self._entries(m):
             rep = e.run
-            if rep is not None:
-                idx = idx + rep
-            else:
-                idx = idx + 1
+            if isinstance(rep, Unknown) or isinstance(idx, Unknown):
+                return rep if isinstance(rep, Unknown) else idx
+            idx = idx + (rep if rep is not None else 1)
         return idx
 
     def _append(self, m: ModuleValue, item: Any) -> None:
@@ -529,14 +544,15 @@ class TorchLib:
             return
         name = str(idx) if is_int(idx) else "{" + idx.render().replace("{", "").replace("}", "") + "}"
         value = self._coerce_item(m, item)
-        self._table(m)[name] = Entry(value, line, path)
+        table = m.children if isinstance(value, ModuleValue) else self._table(m)
+        table[name] = Entry(value, line, path)
         del ev
 
     def _coerce_item(self, m: ModuleValue, v: Any) -> Any:
         if m.container in ("ParameterList", "ParameterDict"):
             if isinstance(v, TensorSpec):
                 return ParamValue(v)
-            if isinstance(v, (ParamValue, Unknown)) or v is None:
+            if isinstance(v, (ParamValue, Unknown, ModuleValue)) or v is None:
                 return v
             if isinstance(v, Opaque):
                 return Unknown(f"parameter from unbound `{v.name}`", *self._where())
@@ -1896,6 +1912,11 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return False
         if isinstance(obj, ClassValue):
             return obj.find(name)[0] is not None
+        if isinstance(obj, NamespaceValue) and obj.scope is None and f"{obj.qualname}.{name}" in TORCH2_FEATURES:
+            return True  # feature checks of torch >= 2.0, the version the catalog models
+        if isinstance(obj, NamespaceValue) and obj.scope is not None:
+            found, _ = obj.scope.lookup(name)
+            return True if found else ev.unknown(f"hasattr on module `{obj.qualname}`", False)
         return ev.unknown("hasattr on an unknown value", False)
 
     def b_getattr(obj: Any, name: Any, *default: Any) -> Any:
