@@ -158,7 +158,11 @@ def _check_paths(src: str, dst: str, force: bool) -> None:
         raise UserError(f"output folder does not exist: {folder}")
 
 
-def _atomic(dst: str, write: Callable[[Any], None]) -> None:
+Verify = Optional[Callable[["RewriteResult"], None]]
+
+
+def _atomic(dst: str, write: Callable[[Any], None], verify: Verify = None, result: Any = None) -> None:
+    """Write through a temp file in dst's folder; ``verify(result)`` may raise to abandon the output."""
     folder = os.path.dirname(os.path.abspath(dst))
     fd, tmp = tempfile.mkstemp(prefix=".sdl-migrate-", suffix=".tmp", dir=folder)
     try:
@@ -166,6 +170,8 @@ def _atomic(dst: str, write: Callable[[Any], None]) -> None:
             write(out)
             out.flush()
             os.fsync(out.fileno())
+        if verify is not None:
+            verify(result)
         os.replace(tmp, dst)
     except BaseException:
         try:
@@ -189,13 +195,16 @@ def detect_format(path: str) -> str:
     raise UserError(f"{path}: not a safetensors or torch zip checkpoint")
 
 
-def rewrite(src: str, dst: str, kmap: KeyMap, force: bool = False) -> RewriteResult:
-    """Write ``src`` with keys renamed by ``kmap`` to ``dst`` (atomically). Never modifies ``src``."""
+def rewrite(src: str, dst: str, kmap: KeyMap, force: bool = False, verify: Verify = None) -> RewriteResult:
+    """Write ``src`` with keys renamed by ``kmap`` to ``dst`` (atomically). Never modifies ``src``.
+
+    ``verify`` is called with the result after the new file is complete but before it replaces ``dst``;
+    when it raises, nothing is written."""
     _check_paths(src, dst, force)
     fmt = detect_format(src)
     if fmt == "safetensors":
-        return _rewrite_safetensors(src, dst, kmap)
-    return _rewrite_torch_zip(src, dst, kmap)
+        return _rewrite_safetensors(src, dst, kmap, verify)
+    return _rewrite_torch_zip(src, dst, kmap, verify)
 
 
 # --------------------------------------------------------------------------------------------- safetensors
@@ -223,7 +232,7 @@ def read_safetensors_header(path: str) -> Tuple[Dict[str, Any], int]:
     return header, 8 + n
 
 
-def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap) -> RewriteResult:
+def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap, verify: Verify = None) -> RewriteResult:
     header, data_start = read_safetensors_header(src)
     keys = [k for k in header if k != "__metadata__"]
     pairs = apply_all(keys, kmap)
@@ -249,7 +258,7 @@ def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap) -> RewriteResult:
             fh.seek(data_start)
             shutil.copyfileobj(fh, out, 1 << 20)
 
-    _atomic(dst, write)
+    _atomic(dst, write, verify, result)
     return result
 
 
@@ -511,7 +520,7 @@ def _aligned_info(src: zipfile.ZipInfo, offset: int, size: int) -> Tuple[zipfile
     return zi, zip64
 
 
-def _rewrite_torch_zip(src: str, dst: str, kmap: KeyMap) -> RewriteResult:
+def _rewrite_torch_zip(src: str, dst: str, kmap: KeyMap, verify: Verify = None) -> RewriteResult:
     try:
         zin = zipfile.ZipFile(src)
     except zipfile.BadZipFile as exc:
@@ -542,7 +551,7 @@ def _rewrite_torch_zip(src: str, dst: str, kmap: KeyMap) -> RewriteResult:
                             with zin.open(info) as source:
                                 shutil.copyfileobj(source, dest, 1 << 20)
 
-        _atomic(dst, write)
+        _atomic(dst, write, verify, result)
     return result
 
 
