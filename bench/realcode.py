@@ -30,8 +30,27 @@ from typing import Any, Dict, List
 CHILD = r'''
 import sys, json, importlib, importlib.util, os, warnings, traceback
 warnings.filterwarnings("ignore")
-path, root, classes = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+path, root, classes, stubs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
 sys.path.insert(0, root)
+if stubs:  # modules that cannot be installed here (e.g. torchvision): importable placeholders
+    import importlib.abc, importlib.machinery, types
+    class _Stub(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return type(name, (), {"__init__": lambda self, *a, **k: None})
+    class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in stubs:
+                return importlib.machinery.ModuleSpec(name, self, is_package=True)
+            return None
+        def create_module(self, spec):
+            m = _Stub(spec.name)
+            m.__path__ = []
+            return m
+        def exec_module(self, module):
+            pass
+    sys.meta_path.insert(0, _Finder())
 out = {}
 try:
     import torch
@@ -131,6 +150,8 @@ def main() -> int:
     ap.add_argument("--root", default=None, help="folder to put on sys.path for the torch side (default: FOLDER)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--stub", action="append", default=[],
+                    help="top-level module to replace by a placeholder on the torch side (not installable here)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
     from statedict_lint.bindings import parse_value
@@ -171,7 +192,8 @@ def main() -> int:
         real: Dict[str, Any] = {}
         if todo:
             try:
-                proc = subprocess.run([sys.executable, "-c", CHILD, path, root, json.dumps(todo)], capture_output=True,
+                proc = subprocess.run([sys.executable, "-c", CHILD, path, root, json.dumps(todo),
+                                       json.dumps(args.stub)], capture_output=True,
                                       text=True, timeout=args.timeout)
                 last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
                 real = json.loads(last)

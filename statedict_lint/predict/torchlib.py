@@ -39,6 +39,9 @@ TORCH2_FEATURES = {
     "torch.nn.utils.parametrizations", "torch.nn.utils.parametrizations.weight_norm", "torch.fx", "torch.jit",
     "torch.backends.mps", "torch.func", "torch.vmap", "torch.autocast", "torch.nn.functional.layer_norm",
 }
+# Methods of torch.nn layers that only (re)initialise values; the catalog leaves them out.
+TORCH_INIT_METHODS = {"reset_parameters", "_reset_parameters", "reset_running_stats", "flatten_parameters",
+                      "_init_flat_weights", "_reset_lazy", "_check_input_dim"}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
@@ -413,6 +416,8 @@ class TorchLib:
         }
         if name in simple:
             return Intrinsic(f"Module.{name}", simple[name])
+        if name in TORCH_INIT_METHODS and self._is_torch_layer(m):
+            return Intrinsic(f"Module.{name}", lambda *a, **k: None)  # (re)initialisation: no state change
         if name == "training":
             return True
         if name == "__class__":
@@ -425,6 +430,10 @@ class TorchLib:
                     "named_buffers", "buffers", "modules", "named_modules"):
             return Intrinsic(f"Module.{name}", lambda *a, **k: ev.unknown(f"result of Module.{name}()", maybe_state=False))
         raise _raise(ev, f"`{m.name}` object has no attribute `{name}`", attr=True)
+
+    def _is_torch_layer(self, m: ModuleValue) -> bool:
+        cls = m.cls
+        return isinstance(cls, self.ClassValue) and any(c.qualname.startswith("torch.nn.") for c in cls.mro())
 
     def _state_hook(self, m: ModuleValue) -> None:
         self.ev.note(f"`{m.name}` registers a state_dict hook; keys may be renamed or dropped at save time")
