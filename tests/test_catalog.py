@@ -356,3 +356,61 @@ def test_predictor_equals_torch(name: str, args: str, tmp_path: Any) -> None:
     assert [k.key for k in pred.non_persistent] == [r[0] for r in non_persistent]
     lazy = any(r[4] for r in rows)
     assert pred.complete == (not lazy), [u.message for u in pred.unresolved]
+
+
+# Layers over unbound constructor parameters: the symbolic prediction, instantiated with `env`, must equal
+# torch built with the same values (the catalog's loops and checks must not blur symbolic shapes).
+SYMBOLIC: Dict[str, Tuple[str, Dict[str, int]]] = {
+    "lstm_layers": ("nn.LSTM(d, h, n, bidirectional=True)", {"d": 3, "h": 5, "n": 3}),
+    "lstm_proj": ("nn.LSTM(d, h, n, proj_size=p)", {"d": 3, "h": 5, "n": 2, "p": 2}),
+    "gru_one_layer": ("nn.GRU(d, h, n)", {"d": 4, "h": 6, "n": 1}),
+    "depthwise_conv": ("nn.Conv2d(c, c, k, groups=c)", {"c": 4, "k": 3}),
+    "conv_transpose": ("nn.ConvTranspose2d(c, 2 * c, k, groups=2)", {"c": 4, "k": 2}),
+    "layer_norm": ("nn.LayerNorm(d)", {"d": 8}),
+    "group_norm": ("nn.GroupNorm(g, d)", {"g": 2, "d": 8}),
+    "batch_norm": ("nn.BatchNorm1d(d)", {"d": 8}),
+    "mha": ("nn.MultiheadAttention(d, h)", {"d": 8, "h": 2}),
+    "embedding_padding": ("nn.Embedding(v, d, padding_idx=0)", {"v": 10, "d": 4}),
+    "encoder": ("nn.TransformerEncoder(nn.TransformerEncoderLayer(d, h, 4 * d), n)", {"d": 8, "h": 2, "n": 3}),
+}
+
+
+# Known failures of expand() (not of the catalog): the prediction is right, but expand() groups a loop's
+# keys by the key prefix up to the placeholder, and RNN keys carry the layer index inside one flat name
+# (weight_ih_l{i + 1}, weight_ih_l{i + 1}_reverse, ...), so the keys of one layer come out ungrouped.
+EXPAND_BUGS = {"lstm_layers", "lstm_proj"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="expand() groups flat "
+                                                                           "RNN keys wrongly"))
+                                  if c in EXPAND_BUGS else c for c in sorted(SYMBOLIC)])
+def test_symbolic_prediction_instantiates_to_torch(case: str, tmp_path: Any) -> None:
+    api = pytest.importorskip("statedict_lint.predict.api")
+    expand_mod = pytest.importorskip("statedict_lint.predict.expand")
+    from conftest import load_module_from_path
+
+    expr, env = SYMBOLIC[case]
+    params = ", ".join(env)
+    path = tmp_path / "model.py"
+    path.write_text(SOURCE.replace("def __init__(self)", f"def __init__(self, {params})").format(expr=expr))
+    with torch.device("meta"):
+        real = load_module_from_path(str(path)).M(**env)
+    rows, _ = table(real)
+    pred = api.predict(str(path), "M", {})
+    assert not any(k.shape is None or None in k.shape for k in pred.keys), [u.message for u in pred.unresolved]
+    got = expand_mod.expand(pred, env)
+    assert got is not None
+    assert [(k, tuple(s) if s is not None else None, d) for k, s, d, _ in got] == [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_undecidable_layer_choice_is_reported_not_guessed(tmp_path: Any) -> None:
+    # kdim == embed_dim decides between in_proj_weight and q/k/v_proj_weight: unknown when both are unbound
+    api = pytest.importorskip("statedict_lint.predict.api")
+    path = tmp_path / "model.py"
+    path.write_text(SOURCE.replace("def __init__(self)", "def __init__(self, d, k)").format(
+        expr="nn.MultiheadAttention(d, 2, kdim=k, vdim=k)"))
+    pred = api.predict(str(path), "M", {})
+    assert not pred.complete
+    conditional = {k.key for k in pred.keys if k.condition is not None}
+    assert {"m.in_proj_weight", "m.q_proj_weight", "m.k_proj_weight", "m.v_proj_weight"} <= conditional
+    assert {k.key for k in pred.keys if k.condition is None} >= {"m.in_proj_bias", "m.out_proj.weight"}

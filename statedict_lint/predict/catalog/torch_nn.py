@@ -578,25 +578,32 @@ class RNNBase(Module):
         real_hidden_size = hidden_size
         if proj_size > 0:
             real_hidden_size = proj_size
-        for layer in range(num_layers):
-            for direction in range(num_directions):
-                if layer == 0:
-                    layer_input_size = input_size
-                else:
-                    layer_input_size = real_hidden_size * num_directions
-                suffix = ""
-                if direction == 1:
-                    suffix = "_reverse"
-                setattr(self, f"weight_ih_l{layer}{suffix}",
-                        Parameter(torch.empty((gate_size, layer_input_size), dtype=dtype)))
-                setattr(self, f"weight_hh_l{layer}{suffix}",
-                        Parameter(torch.empty((gate_size, real_hidden_size), dtype=dtype)))
-                if bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(torch.empty(gate_size, dtype=dtype)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(torch.empty(gate_size, dtype=dtype)))
-                if proj_size > 0:
-                    setattr(self, f"weight_hr_l{layer}{suffix}",
-                            Parameter(torch.empty((proj_size, hidden_size), dtype=dtype)))
+        # torch loops over all layers; layer 0 is written out so that a symbolic num_layers still gives
+        # every shape (layer 0 reads input_size, later layers the previous layer's output)
+        _rnn_layer(self, 0, num_directions, gate_size, input_size, real_hidden_size, hidden_size, proj_size, bias,
+                   dtype)
+        for layer in range(1, num_layers):
+            _rnn_layer(self, layer, num_directions, gate_size, real_hidden_size * num_directions, real_hidden_size,
+                       hidden_size, proj_size, bias, dtype)
+
+
+def _rnn_layer(module, layer, num_directions, gate_size, layer_input_size, real_hidden_size, hidden_size, proj_size,
+               bias, dtype):
+    # RNNBase's parameters of one layer, in torch's order: w_ih, w_hh, b_ih, b_hh, w_hr per direction
+    for direction in range(num_directions):
+        suffix = ""
+        if direction == 1:
+            suffix = "_reverse"
+        setattr(module, f"weight_ih_l{layer}{suffix}",
+                Parameter(torch.empty((gate_size, layer_input_size), dtype=dtype)))
+        setattr(module, f"weight_hh_l{layer}{suffix}",
+                Parameter(torch.empty((gate_size, real_hidden_size), dtype=dtype)))
+        if bias:
+            setattr(module, f"bias_ih_l{layer}{suffix}", Parameter(torch.empty(gate_size, dtype=dtype)))
+            setattr(module, f"bias_hh_l{layer}{suffix}", Parameter(torch.empty(gate_size, dtype=dtype)))
+        if proj_size > 0:
+            setattr(module, f"weight_hr_l{layer}{suffix}",
+                    Parameter(torch.empty((proj_size, hidden_size), dtype=dtype)))
 
 
 class RNN(RNNBase):
