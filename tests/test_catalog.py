@@ -42,7 +42,8 @@ TABLE: Dict[str, List[str]] = {
                "in_channels=2, out_channels=4, kernel_size=[2, 3], padding=1, padding_mode='reflect'"],
     "Conv3d": ["2, 4, 3", "4, 8, (1, 2, 3), groups=2, bias=False"],
     "ConvTranspose1d": ["4, 6, 3", "4, 6, 3, groups=2, bias=False"],
-    "ConvTranspose2d": ["4, 6, (2, 3), groups=2", "3, 5, 4, stride=2, padding=1, output_padding=1, dtype=torch.float64"],
+    "ConvTranspose2d": ["4, 6, (2, 3), groups=2",
+                        "3, 5, 4, stride=2, padding=1, output_padding=1, dtype=torch.float64"],
     "ConvTranspose3d": ["4, 6, 3, groups=2", "2, 4, (1, 2, 3), bias=False"],
     "LazyConv1d": ["8, 3", "8, 3, groups=2, bias=False"],
     "LazyConv2d": ["8, 3", "8, (3, 1), bias=False, dtype=torch.float16"],
@@ -50,7 +51,8 @@ TABLE: Dict[str, List[str]] = {
     "LazyConvTranspose1d": ["8, 3", "8, 3, bias=False"],
     "LazyConvTranspose2d": ["8, 3", "8, 3, dtype=torch.float64"],
     "LazyConvTranspose3d": ["8, 3"],
-    "BatchNorm1d": ["5", "5, affine=False", "5, track_running_stats=False", "5, affine=False, track_running_stats=False",
+    "BatchNorm1d": ["5", "5, affine=False", "5, track_running_stats=False",
+                    "5, affine=False, track_running_stats=False",
                     "5, dtype=torch.float16", "5, bias=False"],
     "BatchNorm2d": ["4", "4, momentum=None, dtype=torch.float64"],
     "BatchNorm3d": ["4", "4, 1e-3, 0.01, False"],
@@ -72,7 +74,8 @@ TABLE: Dict[str, List[str]] = {
                   "4, 3, _weight=torch.zeros(4, 3, dtype=torch.float64)"],
     "EmbeddingBag": ["10, 4", "10, 4, mode='sum', padding_idx=2"],
     "RNNBase": ["'LSTM', 3, 5", "'GRU', 3, 5, 2, bidirectional=True"],
-    "RNN": ["3, 5", "3, 5, 2, 'relu'", "3, 5, num_layers=2, bias=False, bidirectional=True", "3, 5, dtype=torch.float64"],
+    "RNN": ["3, 5", "3, 5, 2, 'relu'", "3, 5, num_layers=2, bias=False, bidirectional=True",
+            "3, 5, dtype=torch.float64"],
     "LSTM": ["3, 5", "3, 5, 2, bidirectional=True, proj_size=2", "3, 5, num_layers=3, bias=False, proj_size=4",
              "input_size=4, hidden_size=6, batch_first=True, dtype=torch.float16"],
     "GRU": ["3, 5", "3, 5, 2, False, bidirectional=True"],
@@ -88,19 +91,22 @@ TABLE: Dict[str, List[str]] = {
     "TransformerDecoderLayer": ["8, 2, 16", "8, 2, 16, bias=False, dtype=torch.float64"],
     "TransformerEncoder": ["nn.TransformerEncoderLayer(8, 2, 16), 2",
                            "nn.TransformerEncoderLayer(8, 2, 16), 3, norm=nn.LayerNorm(8), enable_nested_tensor=False"],
-    "TransformerDecoder": ["nn.TransformerDecoderLayer(8, 2, 16), 2", "nn.TransformerDecoderLayer(8, 2, 16), 1, nn.LayerNorm(8)"],
+    "TransformerDecoder": ["nn.TransformerDecoderLayer(8, 2, 16), 2",
+                           "nn.TransformerDecoderLayer(8, 2, 16), 1, nn.LayerNorm(8)"],
     "Transformer": ["8, 2, 1, 1, 16",
                     "d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=12, bias=False, "
                     "norm_first=True",
                     "8, 2, 1, 1, 16, custom_encoder=nn.Linear(8, 8)"],
-    "AdaptiveLogSoftmaxWithLoss": ["16, 20, [5, 10]", "16, 20, (4, 8, 12), div_value=2.0, head_bias=True", "32, 10, [3]"],
+    "AdaptiveLogSoftmaxWithLoss": ["16, 20, [5, 10]", "16, 20, (4, 8, 12), div_value=2.0, head_bias=True",
+                                   "32, 10, [3]"],
     "CrossEntropyLoss": ["", "weight=torch.ones(5)", "torch.ones(3, dtype=torch.float64), label_smoothing=0.1"],
     "NLLLoss": ["", "weight=torch.ones(4)"],
     "NLLLoss2d": ["torch.ones(2)"],
     "BCELoss": ["", "torch.ones(3)"],
     "MultiLabelSoftMarginLoss": ["", "weight=torch.ones(3)"],
     "MultiMarginLoss": ["", "p=2, weight=torch.ones(4)"],
-    "BCEWithLogitsLoss": ["", "pos_weight=torch.ones(3)", "weight=torch.ones(2), pos_weight=torch.ones(2, dtype=torch.float16)"],
+    "BCEWithLogitsLoss": ["", "pos_weight=torch.ones(3)",
+                          "weight=torch.ones(2), pos_weight=torch.ones(2, dtype=torch.float16)"],
     "LinearCrossEntropyLoss": ["8, 5", "8, 5, bias=True", "8, 5, out_features=(2, 3), weight=torch.ones(5)"],
 }
 
@@ -330,7 +336,8 @@ def test_every_torch_nn_layer_is_accounted_for() -> None:
 # ------------------------------------------------------------------------------------------------
 # (c) predictor == torch
 
-SOURCE = "import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.m = {expr}\n"
+SOURCE = ("import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n"
+          "        super().__init__()\n        self.m = {expr}\n")
 
 
 def _expr(name: str, args: str) -> str:
@@ -381,9 +388,11 @@ SYMBOLIC: Dict[str, Tuple[str, Dict[str, int]]] = {
 EXPAND_BUGS = {"lstm_layers", "lstm_proj"}
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="expand() groups flat "
-                                                                           "RNN keys wrongly"))
-                                  if c in EXPAND_BUGS else c for c in sorted(SYMBOLIC)])
+_XFAIL_EXPAND = pytest.mark.xfail(strict=True, reason="expand() groups flat RNN keys wrongly")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=_XFAIL_EXPAND) if c in EXPAND_BUGS else c
+                                  for c in sorted(SYMBOLIC)])
 def test_symbolic_prediction_instantiates_to_torch(case: str, tmp_path: Any) -> None:
     api = pytest.importorskip("statedict_lint.predict.api")
     expand_mod = pytest.importorskip("statedict_lint.predict.expand")

@@ -136,9 +136,10 @@ class _ConvNd(Module):
         self.groups = groups
         self.padding_mode = padding_mode
         if transposed:
-            self.weight = Parameter(torch.empty((in_channels, out_channels // groups) + tuple(kernel_size), dtype=dtype))
+            shape = (in_channels, out_channels // groups) + tuple(kernel_size)
         else:
-            self.weight = Parameter(torch.empty((out_channels, in_channels // groups) + tuple(kernel_size), dtype=dtype))
+            shape = (out_channels, in_channels // groups) + tuple(kernel_size)
+        self.weight = Parameter(torch.empty(shape, dtype=dtype))
         if bias:
             self.bias = Parameter(torch.empty(out_channels, dtype=dtype))
         else:
