@@ -1,0 +1,462 @@
+"""`statedict-lint diff [BASE [HEAD]] [-- PATHS]`: state_dict changes between two git revisions.
+
+BASE defaults to the merge-base of HEAD with the default branch (origin/HEAD, else main/master); HEAD
+defaults to the working tree. Both revisions' .py files (under PATHS, or the whole repository) are read
+with git plumbing — nothing is checked out — into temporary trees with the repository's layout, so
+cross-file imports resolve. Every nn.Module class in a changed file, or in a file that imports one
+(transitively), is predicted on both sides with constructor parameters left symbolic, and compared.
+A change seen in a container (``GPT``) that comes from a contained class (``Block``) is reported once,
+at its origin, with the containers' keys listed. Exit 1 when an old checkpoint would no longer load
+with ``load_state_dict(strict=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from statedict_lint.errors import UserError
+
+CODES = {
+    "renamed": ("SDL801", "key-renamed"),
+    "renumbered": ("SDL802", "sequential-renumbered"),
+    "removed": ("SDL803", "key-removed"),
+    "added": ("SDL804", "key-added"),
+    "reshaped": ("SDL805", "key-reshaped"),
+    "made-non-persistent": ("SDL806", "buffer-made-non-persistent"),
+    "made-persistent": ("SDL807", "buffer-made-persistent"),
+    "repeat": ("SDL808", "repetition-changed"),
+    "dtype": ("SDL809", "dtype-changed"),
+    "class-removed": ("SDL810", "class-removed"),
+    "unknown": ("SDL811", "cannot-compare"),
+    "class-added": ("SDL812", "class-added"),
+    "moved": ("SDL813", "class-moved"),
+}
+FORMATS = ["text", "json", "markdown", "sarif", "github"]
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("diff", help="state_dict changes between two git revisions (breaking = exit 1)",
+                       description="Compare the predicted state_dict of every changed nn.Module class (and every "
+                                   "class containing it) between BASE and HEAD. Revisions and paths are told apart "
+                                   "like git does; use --base/--head to be explicit.")
+    p.add_argument("items", nargs="*", metavar="BASE [HEAD] [-- PATHS]")
+    p.add_argument("--base", help="base revision (default: merge-base of HEAD with the default branch)")
+    p.add_argument("--head", help="head revision (default: the working tree)")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--map-out", metavar="FILE.json",
+                   help="write the rename map (for `migrate`) of the outermost changed class (see --class)")
+    p.add_argument("--class", dest="cls", metavar="NAME", help="the model class the --map-out keys are for")
+    p.add_argument("--no-hooks", action="store_true", help="do not print load_state_dict pre-hook snippets")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the prediction cache")
+    p.add_argument("--jobs", type=int, default=0, help="parallel predictor processes (default: CPU count)")
+    p.set_defaults(run=run)
+
+
+# ---------------------------------------------------------------------------------------------- model
+@dataclass
+class ClassDiff:
+    cls: str  # "path:Class" (head side; base side for removed classes)
+    changes: List[Any] = field(default_factory=list)
+    moved_from: Optional[str] = None
+
+
+@dataclass
+class DiffResult:
+    repo: str
+    base: str
+    head: str
+    base_label: str
+    head_label: str
+    changed_files: List[str]
+    compared: int
+    classes: List[ClassDiff]
+    affects: Dict[int, List[Tuple[str, Any]]] = field(default_factory=dict)  # id(root change) -> [(cls, change)]
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def roots(self) -> List[Tuple[ClassDiff, Any]]:
+        return [(cd, ch) for cd in self.classes for ch in cd.changes if ch.via is None]
+
+    @property
+    def breaking(self) -> bool:
+        return any(ch.breaking for cd in self.classes for ch in cd.changes)
+
+
+def _split_items(repo: str, items: List[str], base: Optional[str], head: Optional[str]) -> Tuple[
+        Optional[str], Optional[str], List[str]]:
+    from statedict_lint import gitio
+
+    revs: List[str] = []
+    paths: List[str] = []
+    for it in items:
+        if not paths and len(revs) < 2 and not os.path.exists(it) and gitio._exists(repo, it):
+            revs.append(it)
+        else:
+            paths.append(it)
+    if base is None and revs:
+        base = revs.pop(0)
+    if head is None and revs:
+        head = revs.pop(0)
+    if revs:
+        raise UserError(f"too many revisions: {' '.join(revs)}")
+    return base, head, paths  # a path deleted in the working tree may still exist in BASE: keep it
+
+
+def _repo_paths(repo: str, paths: List[str]) -> List[str]:
+    out = []
+    for p in paths:
+        ap = os.path.abspath(p)
+        if not (ap == repo or ap.startswith(repo + os.sep)):
+            raise UserError(f"{p} is outside the repository {repo}")
+        out.append(os.path.relpath(ap, repo).replace(os.sep, "/"))
+    return out
+
+
+def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Optional[str],
+            jobs: int = 0) -> DiffResult:
+    """Compare the revisions (``head`` may be gitio.WORKTREE)."""
+    from statedict_lint import gitio
+    from statedict_lint.project import Project
+    from statedict_lint.snapshot import Cache, predict_tree
+    from statedict_lint.structdiff import Change, compare_class
+
+    files_a = gitio.list_py(repo, base, paths)
+    files_b = gitio.list_py(repo, head, paths)
+    changed = sorted(p for p in set(files_a) | set(files_b) if files_a.get(p) != files_b.get(p))
+    result = DiffResult(repo, base, head, gitio.short(repo, base), gitio.short(repo, head), changed, 0, [])
+    if not changed:
+        return result
+    cache = Cache(cache_dir)
+    tmp = tempfile.mkdtemp(prefix="sdl-diff-")
+    try:
+        side: Dict[str, Any] = {}
+        for label, rev, files in (("a", base, files_a), ("b", head, files_b)):
+            root = os.path.join(tmp, label)
+            os.makedirs(root)
+            gitio.materialize(repo, rev, files, root)
+            sources = {}
+            for p in files:
+                with open(os.path.join(root, p), "rb") as fh:
+                    sources[p] = fh.read().decode("utf-8", "replace")
+            proj = Project(sources)
+            side[label] = (root, proj)
+            side[label + "_src"] = sources
+        (root_a, proj_a), (root_b, proj_b) = side["a"], side["b"]
+        affected = proj_a.importers_closure(changed) | proj_b.importers_closure(changed)
+        recs_a = predict_tree(root_a, [p for p in affected if p in files_a], proj_a, cache, jobs=jobs)
+        recs_b = predict_tree(root_b, [p for p in affected if p in files_b], proj_b, cache, jobs=jobs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.cache_hits, result.cache_misses = cache.hits, cache.misses
+    a = {c.id: c for rs in recs_a.values() for c in rs if c.name}
+    b = {c.id: c for rs in recs_b.values() for c in rs if c.name}
+    # a file that cannot be read at all on one side
+    for side_recs in (recs_a, recs_b):
+        for p, rs in side_recs.items():
+            for c in rs:
+                if not c.name and c.error:
+                    result.classes.append(ClassDiff(f"{p}:*", [Change("unknown", f"{p}:*", path=p, line=1,
+                                                                      reason=c.error)]))
+    # moved classes: removed from one file, added to another under the same name
+    gone = [cid for cid in a if cid not in b]
+    new = [cid for cid in b if cid not in a]
+    moved: Dict[str, str] = {}
+    for cid in new:
+        name = cid.rsplit(":", 1)[1]
+        cands = [g for g in gone if g.rsplit(":", 1)[1] == name]
+        if len(cands) == 1 and cands[0] not in moved.values():
+            moved[cid] = cands[0]
+    for cid in sorted(set(a) | set(b)):
+        if cid in moved.values():
+            continue
+        old = a.get(moved.get(cid, cid))
+        cur = b.get(cid)
+        result.compared += 1
+        changes = compare_class(old, cur)
+        cd = ClassDiff(cid, changes, moved.get(cid))
+        if cd.moved_from:
+            assert cur is not None
+            changes.insert(0, Change("moved", cid, path=cur.path, line=cur.line,
+                                     reason=f"`{cur.name}` moved from {cd.moved_from.rsplit(':', 1)[0]} to {cur.path} "
+                                            f"(keys are relative to the class, so this alone breaks nothing)"))
+        if changes:
+            result.classes.append(cd)
+    _relocate(result, b, side["b_src"])
+    _propagate(result, proj_a, proj_b)
+    return result
+
+
+def _relocate(result: DiffResult, recs: Dict[str, Any], sources: Dict[str, str]) -> None:
+    """Point each change at the line of the attribute it concerns in the changed class's own file
+    (instead of, say, the nn.Linear call in another file that creates the tensor)."""
+    from statedict_lint.lockfile import attribute_lines
+
+    for cd in result.classes:
+        rec = recs.get(cd.cls)
+        if rec is None or rec.path not in sources:
+            continue
+        lines = attribute_lines(sources[rec.path], rec.name)
+        for ch in cd.changes:
+            key = ch.new_key or ch.old_key
+            if not key or ch.kind in ("moved", "class-added", "class-removed", "unknown"):
+                continue
+            if ch.path == rec.path and ch.line >= rec.line and ch.kind != "removed":
+                continue  # already inside this class's file
+            attr = key.split(".")[0]
+            line = lines.get(attr) or (lines.get(ch.old_key.split(".")[0]) if ch.old_key else None)
+            if line:
+                ch.path, ch.line = rec.path, line
+
+
+def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
+    """Attribute a container's change to the contained class where it originates."""
+    from statedict_lint.structdiff import strip_prefix_match
+
+    by_cls = {cd.cls: cd for cd in result.classes}
+    for cd in result.classes:
+        path, _, name = cd.cls.rpartition(":")
+        inner: Set[str] = set()
+        for proj in (proj_a, proj_b):
+            if (path, name) in proj.contains:
+                inner |= {f"{p}:{c}" for p, c in proj.contained((path, name))}
+        if cd.moved_from:
+            mp, _, mn = cd.moved_from.rpartition(":")
+            if (mp, mn) in proj_a.contains:
+                inner |= {f"{p}:{c}" for p, c in proj_a.contained((mp, mn))}
+        for ch in cd.changes:
+            best: Optional[Tuple[int, Any, str]] = None
+            for other in inner:
+                od = by_cls.get(other)
+                if od is None or other == cd.cls:
+                    continue
+                for och in od.changes:
+                    pre = strip_prefix_match(ch, och)
+                    if pre is not None and pre != "" and (best is None or len(pre) > best[0]):
+                        best = (len(pre), och, other)
+            if best is not None:
+                ch.via = best[2]
+                ch._origin_change = best[1]  # type: ignore[attr-defined]
+    for cd in result.classes:
+        for ch in cd.changes:
+            if ch.via is None:
+                continue
+            root = ch._origin_change  # type: ignore[attr-defined]
+            seen = 0
+            while root.via is not None and seen < 20:
+                root = root._origin_change
+                seen += 1
+            ch.via = root.cls
+            result.affects.setdefault(id(root), []).append((cd.cls, ch))
+
+
+# ---------------------------------------------------------------------------------------------- output
+def _outermost(result: DiffResult) -> List[ClassDiff]:
+    """Changed classes that no other changed class contains (the models checkpoints are saved from)."""
+    inner: Set[str] = set()
+    for cd in result.classes:
+        for ch in cd.changes:
+            if ch.via:
+                inner.add(ch.via)
+    return [cd for cd in result.classes if cd.cls not in inner and
+            any(ch.kind in ("renamed", "renumbered") for ch in cd.changes)]
+
+
+def maps_by_class(result: DiffResult) -> Dict[str, Dict[str, str]]:
+    from statedict_lint.hooks import rename_map
+
+    out = {}
+    for cd in result.classes:
+        m = rename_map(cd.changes)
+        if m:
+            out[cd.cls] = m
+    return out
+
+
+def findings(result: DiffResult) -> List[Any]:
+    from statedict_lint.findings import Finding
+
+    out = []
+    for cd, ch in result.roots():
+        code, name = CODES.get(ch.kind, ("SDL811", "cannot-compare"))
+        msg = f"{cd.cls.rsplit(':', 1)[1]}: {ch.summary()}"
+        affected = result.affects.get(id(ch), [])
+        if affected:
+            shown = "; ".join(f"{c.rsplit(':', 1)[1]} ({_short(x)})" for c, x in affected[:4])
+            more = f" and {len(affected) - 4} more" if len(affected) > 4 else ""
+            msg += f" — in every checkpoint of {shown}{more}"
+        if ch.breaking:
+            msg += " — old checkpoints fail load_state_dict(strict=True)"
+        if ch.note:
+            msg += f" ({ch.note})"
+        sev = "error" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
+        out.append(Finding(code, msg, ch.path, max(ch.line, 1) if ch.path else 0, 0, sev, name,
+                           extra={"change": ch.to_json(),
+                                  "affects": [{"class": c, "change": x.to_json()} for c, x in affected]}))
+    out.sort(key=lambda f: f.sort_key())
+    return out
+
+
+def _short(ch: Any) -> str:
+    star = lambda k: k + "*" if k and k.endswith(".") else (k or "")  # noqa: E731
+    if ch.kind in ("renamed", "renumbered"):
+        return f"`{star(ch.old_key)}` -> `{star(ch.new_key)}`"
+    return f"`{star(ch.new_key or ch.old_key)}`"
+
+
+def to_json(result: DiffResult) -> Dict[str, Any]:
+    from statedict_lint.hooks import pre_hook_snippet
+
+    hooks = {}
+    for cls, m in maps_by_class(result).items():
+        cd = next(c for c in result.classes if c.cls == cls)
+        if all(ch.via is None for ch in cd.changes if ch.kind in ("renamed", "renumbered")):
+            hooks[cls] = pre_hook_snippet(cls.rsplit(":", 1)[1], m)
+    return {
+        "base": result.base, "head": result.head, "changed_files": result.changed_files,
+        "compared_classes": result.compared, "breaking": result.breaking,
+        "classes": [{"class": cd.cls, "moved_from": cd.moved_from,
+                     "changes": [ch.to_json() for ch in cd.changes]} for cd in result.classes],
+        "rename_maps": maps_by_class(result), "pre_hooks": hooks,
+        "cache": {"hits": result.cache_hits, "misses": result.cache_misses},
+    }
+
+
+def format_text(result: DiffResult, hooks: bool = True) -> str:
+    from statedict_lint.hooks import map_json, pre_hook_snippet
+
+    out: List[str] = [f"statedict-lint diff {result.base_label}..{result.head_label}: "
+                      f"{len(result.changed_files)} changed .py file(s), {result.compared} class(es) compared"]
+    if not result.classes:
+        out.append("no state_dict changes")
+        return "\n".join(out) + "\n"
+    for cd in result.classes:
+        roots = [ch for ch in cd.changes if ch.via is None]
+        vias = [ch for ch in cd.changes if ch.via is not None]
+        out.append("")
+        out.append(f"{cd.cls}")
+        for ch in roots:
+            tag = "BREAKING" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
+            out.append(f"  {tag:8} {ch.summary()}  [{ch.path}:{ch.line}]")
+            if ch.kind == "reshaped" and ch.old_origin and ch.origin and ch.old_origin == ch.origin:
+                out.append("           (same constructor expression: a value it depends on changed)")
+            if ch.note:
+                out.append(f"           {ch.note}")
+            for c, x in result.affects.get(id(ch), []):
+                out.append(f"           in {c}: {_short(x)}" + (f" ({x.count} keys)" if x.count > 1 else ""))
+        if vias:
+            origins = sorted({ch.via for ch in vias})
+            out.append(f"  ({len(vias)} change(s) through contained class(es): {', '.join(origins)})")
+    maps = maps_by_class(result)
+    if maps:
+        out.append("")
+        out.append("migration:")
+        for cd in _outermost(result):
+            m = maps.get(cd.cls)
+            if not m:
+                continue
+            out.append(f"  rename map for checkpoints of {cd.cls} (save as rename.json; "
+                       f"`statedict-lint migrate old.pt --map rename.json -o new.pt`):")
+            out.extend("    " + ln for ln in map_json(m).rstrip().splitlines())
+        if hooks:
+            for cls, m in maps.items():
+                cd = next(c for c in result.classes if c.cls == cls)
+                if any(ch.via is not None for ch in cd.changes if ch.kind in ("renamed", "renumbered")):
+                    continue
+                out.append(f"  load_state_dict pre-hook for {cls} (old checkpoints keep loading):")
+                out.extend("    " + ln if ln else "" for ln in pre_hook_snippet(cls.rsplit(":", 1)[1], m).splitlines())
+    nb = sum(1 for _cd, ch in result.roots() if ch.breaking)
+    out.append("")
+    out.append(f"{nb} breaking change(s): old checkpoints fail load_state_dict(strict=True)" if nb
+               else "no breaking change")
+    return "\n".join(out) + "\n"
+
+
+def format_markdown_fallback(result: DiffResult) -> str:
+    lines = [f"### statedict-lint diff `{result.base_label}`..`{result.head_label}`", ""]
+    txt = format_text(result)
+    lines.append("```")
+    lines.extend(txt.rstrip().splitlines())
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def render(result: DiffResult, fmt: str, hooks: bool = True) -> str:
+    if fmt == "text":
+        return format_text(result, hooks)
+    if fmt == "json":
+        return json.dumps(to_json(result), indent=2) + "\n"
+    fs = findings(result)
+    try:
+        from statedict_lint import report
+    except ImportError:  # pragma: no cover
+        report = None  # type: ignore[assignment]
+    fn = getattr(report, "render", None) if report is not None else None
+    if fn is not None:
+        try:
+            text = fn(fs, fmt, tool="statedict-lint diff")
+        except TypeError:
+            text = fn(fs, fmt)
+        if fmt == "markdown" and hooks:
+            text += _markdown_migration(result)
+        return text
+    raise UserError(f"--format {fmt} needs statedict_lint.report, which is not available")
+
+
+def _markdown_migration(result: DiffResult) -> str:
+    from statedict_lint.hooks import map_json, pre_hook_snippet
+
+    maps = maps_by_class(result)
+    if not maps:
+        return ""
+    out = ["", "<details><summary>Migration</summary>", ""]
+    for cd in _outermost(result):
+        if cd.cls in maps:
+            out += [f"Rename map for checkpoints of `{cd.cls}` "
+                    f"(`statedict-lint migrate old.pt --map rename.json -o new.pt`):", "", "```json",
+                    map_json(maps[cd.cls]).rstrip(), "```", ""]
+    for cls, m in maps.items():
+        cd = next(c for c in result.classes if c.cls == cls)
+        if any(ch.via is not None for ch in cd.changes if ch.kind in ("renamed", "renumbered")):
+            continue
+        out += [f"Pre-hook for `{cls}`:", "", "```python", pre_hook_snippet(cls.rsplit(":", 1)[1], m).rstrip(),
+                "```", ""]
+    out.append("</details>")
+    return "\n".join(out) + "\n"
+
+
+def run(args: Any) -> int:
+    from statedict_lint import gitio
+    from statedict_lint.hooks import map_json
+    from statedict_lint.snapshot import CACHE_DIR
+
+    repo = gitio.repo_root(os.getcwd())
+    base, head, paths = _split_items(repo, list(args.items), args.base, args.head)
+    base = gitio.resolve(repo, base) if base else gitio.default_base(repo)
+    head = gitio.resolve(repo, head) if head else gitio.WORKTREE
+    specs = _repo_paths(repo, paths)
+    cache_dir = None if args.no_cache else os.path.join(repo, CACHE_DIR)
+    result = compute(repo, base, head, specs, cache_dir, jobs=args.jobs)
+    if args.map_out:
+        maps = maps_by_class(result)
+        if args.cls:
+            cands = [c for c in maps if c.rsplit(":", 1)[1] == args.cls or c == args.cls]
+            if not cands:
+                raise UserError(f"--class {args.cls}: no renames detected for it "
+                                f"(classes with renames: {', '.join(maps) or 'none'})")
+        else:
+            cands = [cd.cls for cd in _outermost(result) if cd.cls in maps]
+            if len(cands) > 1:
+                raise UserError(f"several models have renames ({', '.join(cands)}): pick one with --class")
+        if cands:
+            with open(args.map_out, "w", encoding="utf-8") as fh:
+                fh.write(map_json(maps[cands[0]]))
+        else:
+            sys.stderr.write("statedict-lint: no renames detected; no map written\n")
+    sys.stdout.write(render(result, args.format, hooks=not args.no_hooks))
+    return 1 if result.breaking else 0

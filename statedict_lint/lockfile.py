@@ -1,0 +1,261 @@
+"""``statedict.lock``: the committed contract of every nn.Module class's state_dict.
+
+The file is JSON laid out for line diffs: classes sorted by ``path:Class``, and inside each class one
+state_dict key per line, sorted, with its shape (symbolic dimensions as text), dtype, kind and the
+source line that creates the tensor::
+
+    {
+    "format": "statedict-lock/1",
+    "classes": {
+    "pkg/model.py:Block": {
+      "line": 4,
+      "complete": true,
+      "keys": {
+        "attn.c_attn.bias": {"shape": ["3*n_embd"], "dtype": "float32", "kind": "parameter", "at": "pkg/layers.py:7"},
+        ...
+      },
+      "non_persistent": {...},
+      "unresolved": ["pkg/model.py:12: layer type comes from parameter `norm_layer`"]
+    }
+    }
+    }
+
+Paths are relative to the lock file's folder. ``drift_findings`` compares a file's classes with the lock
+and reports each change at the line of the attribute that was renamed, resized, removed or made
+non-persistent.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from statedict_lint.errors import UserError
+from statedict_lint.findings import Finding
+from statedict_lint.snapshot import ClassRec, KeyRec
+
+FORMAT = "statedict-lock/1"
+DEFAULT_NAME = "statedict.lock"
+
+
+@dataclass
+class Lock:
+    classes: Dict[str, ClassRec] = field(default_factory=dict)  # "path:Class" -> record
+    path: str = ""  # where it was read from (its folder is the root of the relative paths)
+
+    @property
+    def root(self) -> str:
+        return os.path.dirname(os.path.abspath(self.path)) if self.path else os.getcwd()
+
+    def for_file(self, relpath: str) -> List[ClassRec]:
+        return [c for c in self.classes.values() if c.path == relpath]
+
+
+# ------------------------------------------------------------------------------------------ writing
+def _entry(k: KeyRec) -> str:
+    d: Dict[str, Any] = {"shape": k.shape, "dtype": k.dtype, "kind": k.kind,
+                         "at": f"{k.path}:{k.line}" if k.path else k.line}
+    if k.repeat:
+        d["repeat"] = dict(sorted(k.repeat.items()))
+    if k.condition is not None:
+        d["condition"] = k.condition
+    if k.tied_to:
+        d["tied_to"] = k.tied_to
+    if k.origin:
+        d["origin"] = k.origin
+    return json.dumps(d, ensure_ascii=False)
+
+
+def dumps(classes: List[ClassRec]) -> str:
+    lines = ["{", f'"format": "{FORMAT}",', '"classes": {']
+    recs = sorted(classes, key=lambda c: (c.path, c.name))
+    for ci, c in enumerate(recs):
+        lines.append(f"{json.dumps(c.id)}: {{")
+        body: List[str] = [f'  "line": {c.line}', f'  "complete": {json.dumps(c.complete)}']
+        if c.error:
+            body.append(f'  "error": {json.dumps(c.error, ensure_ascii=False)}')
+        for label, keys in (("keys", c.keys), ("non_persistent", c.non_persistent)):
+            if not keys and label == "non_persistent":
+                continue
+            if not keys:
+                body.append(f'  "{label}": {{}}')
+                continue
+            items = sorted(keys, key=lambda k: k.key)
+            inner = ",\n".join(f"    {json.dumps(k.key, ensure_ascii=False)}: {_entry(k)}" for k in items)
+            body.append(f'  "{label}": {{\n{inner}\n  }}')
+        if c.unresolved:
+            us = sorted({f"{u.get('path', '')}:{u.get('line', 0)}: {u.get('message', '')}" for u in c.unresolved})
+            inner = ",\n".join(f"    {json.dumps(u, ensure_ascii=False)}" for u in us)
+            body.append(f'  "unresolved": [\n{inner}\n  ]')
+        lines.append(",\n".join(body))
+        lines.append("}," if ci < len(recs) - 1 else "}")
+    lines.append("}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: str, classes: List[ClassRec]) -> bool:
+    """Write the lock atomically; False when the file already holds exactly this content."""
+    text = dumps(classes)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return False
+    except OSError:
+        pass
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return True
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _split_at(at: Any) -> Tuple[str, int]:
+    if isinstance(at, int):
+        return "", at
+    if isinstance(at, str) and ":" in at:
+        p, _, n = at.rpartition(":")
+        try:
+            return p, int(n)
+        except ValueError:
+            return at, 0
+    return "", 0
+
+
+def _key_from(name: str, d: Dict[str, Any], persistent: bool) -> KeyRec:
+    path, line = _split_at(d.get("at"))
+    shape = d.get("shape")
+    return KeyRec(name, list(shape) if isinstance(shape, list) else None, d.get("dtype"), d.get("kind", "parameter"),
+                  line, path, "", d.get("origin", ""), 0, "", d.get("condition"), dict(d.get("repeat") or {}),
+                  persistent, d.get("tied_to"))
+
+
+def loads(text: str, path: str = "") -> Lock:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path or 'lock'}: not a statedict lock ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("classes"), dict):
+        raise UserError(f"{path or 'lock'}: not a {FORMAT} file")
+    lock = Lock(path=path)
+    for cid, c in data["classes"].items():
+        if not isinstance(c, dict) or ":" not in cid:
+            raise UserError(f"{path}: malformed entry {cid!r}")
+        p, _, name = cid.rpartition(":")
+        rec = ClassRec(p, name, int(c.get("line", 0)))
+        rec.error = c.get("error")
+        rec.keys = [_key_from(k, v, True) for k, v in (c.get("keys") or {}).items()]
+        rec.non_persistent = [_key_from(k, v, False) for k, v in (c.get("non_persistent") or {}).items()]
+        for u in c.get("unresolved") or []:
+            up, _, rest = str(u).partition(":")
+            ln, _, msg = rest.partition(":")
+            rec.unresolved.append({"path": up, "line": int(ln) if ln.strip().isdigit() else 0,
+                                   "message": msg.strip()})
+        lock.classes[cid] = rec
+    return lock
+
+
+def read(path: str) -> Lock:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise UserError(f"no such lock file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    return loads(text, path)
+
+
+def normalized(recs: List[ClassRec]) -> List[ClassRec]:
+    """Records as they round-trip through the lock (drops fields the lock does not store)."""
+    return list(loads(dumps(recs)).classes.values())
+
+
+# ------------------------------------------------------------------------------------------ drift
+def attribute_lines(source: str, class_name: str) -> Dict[str, int]:
+    """attribute name -> first line in the class body that assigns or registers it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    out: Dict[str, int] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
+            continue
+        for sub in ast.walk(node):
+            name, line = None, 0
+            if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+                for t in targets:
+                    for tt in (t.elts if isinstance(t, ast.Tuple) else [t]):
+                        if isinstance(tt, ast.Attribute) and isinstance(tt.value, ast.Name) and tt.value.id == "self":
+                            name, line = tt.attr, sub.lineno
+                            if name not in out or line < out[name]:
+                                out[name] = line
+                continue
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.args:
+                first = sub.args[0]
+                if sub.func.attr in ("register_buffer", "register_parameter", "add_module", "register_module") \
+                        and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    name, line = first.value, sub.lineno
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "setattr" and \
+                    len(sub.args) >= 2 and isinstance(sub.args[1], ast.Constant) and isinstance(sub.args[1].value, str):
+                name, line = sub.args[1].value, sub.lineno
+            if name and (name not in out or line < out[name]):
+                out[name] = line
+    return out
+
+
+def _relpath_for(path: str, lock: Lock) -> str:
+    return os.path.relpath(os.path.abspath(path), lock.root).replace(os.sep, "/")
+
+
+def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List[Finding]:
+    """Findings (code SDL900 ``lock-drift``) for every class of ``path`` whose state_dict no longer
+    matches the lock, each at the line of the attribute that changed. Silent without a lock or when the
+    file has no locked class."""
+    from statedict_lint.snapshot import predict_file
+    from statedict_lint.structdiff import compare_class
+
+    if lock is None:
+        return []
+    if isinstance(lock, str):
+        if not os.path.isfile(lock):
+            return []
+        lock = read(lock)
+    rel = _relpath_for(path, lock)
+    locked = lock.for_file(rel)
+    if not locked:
+        return []
+    current = {c.name: c for c in predict_file(lock.root, rel) if c.name}
+    attr_lines = {c.name: attribute_lines(source, c.name) for c in locked}
+    findings: List[Finding] = []
+    for old in locked:
+        new = current.get(old.name)
+        if new is None:
+            findings.append(Finding("SDL900", f"`{old.name}` is in {os.path.basename(lock.path) or 'the lock'} "
+                                              f"but no longer an nn.Module class of this file "
+                                              f"(old checkpoints of it cannot load)",
+                                    path, old.line if old.line else 1, 0, "error", "lock-drift"))
+            continue
+        if new.error or old.error:
+            continue  # nothing reliable to compare
+        for ch in compare_class(old, new):
+            if not ch.breaking and ch.kind != "dtype":
+                continue
+            attr = (ch.new_key or ch.old_key or "").split(".")[0]
+            line = attr_lines[old.name].get(attr) or attr_lines[old.name].get((ch.old_key or "").split(".")[0]) \
+                or new.line or 1
+            findings.append(Finding("SDL900", f"{ch.summary()} (differs from {os.path.basename(lock.path) or 'lock'}; "
+                                              f"run `statedict-lint lock` if intended)",
+                                    path, line, 0, "error" if ch.breaking else "warning", "lock-drift",
+                                    extra={"class": old.name, "change": ch.to_json()}))
+    return findings

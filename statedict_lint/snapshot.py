@@ -1,0 +1,267 @@
+"""Predicted state_dicts of every nn.Module class in a tree of files, as plain data, with a disk cache.
+
+``KeyRec`` is a ``KeySpec`` flattened to JSON-able values (symbolic dimensions rendered as text, paths
+relative to the tree root), so predictions of two git revisions, of a lock file and of the cache compare
+with ``==``. ``predict_tree`` predicts the classes of many files; results are cached per file in
+``.statedict-lint-cache/`` keyed by the file's content, the contents of every project file it imports
+(transitively) and the predictor's own source, so an unchanged re-run does no prediction at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from statedict_lint.errors import UserError
+
+CACHE_DIR = ".statedict-lint-cache"
+_FORMAT = 1
+
+
+@dataclass
+class KeyRec:
+    key: str
+    shape: Optional[List[Any]]  # ints, rendered symbolic dims ("3*n_embd"), None for unknown dims
+    dtype: Optional[str]
+    kind: str
+    line: int = 0
+    path: str = ""
+    layer: str = ""
+    origin: str = ""
+    origin_line: int = 0
+    origin_path: str = ""
+    condition: Optional[str] = None
+    repeat: Dict[str, str] = field(default_factory=dict)
+    persistent: bool = True
+    tied_to: Optional[str] = None
+
+    def signature(self) -> Tuple[Any, ...]:
+        """What matters for loading a checkpoint (not where the code is)."""
+        return (self.key, _tuple(self.shape), self.dtype, self.kind, self.condition,
+                tuple(sorted(self.repeat.items())), self.persistent)
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "KeyRec":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def _tuple(x: Any) -> Any:
+    return tuple(x) if isinstance(x, list) else x
+
+
+@dataclass
+class ClassRec:
+    path: str
+    name: str
+    line: int = 0
+    keys: List[KeyRec] = field(default_factory=list)
+    non_persistent: List[KeyRec] = field(default_factory=list)
+    unresolved: List[Dict[str, Any]] = field(default_factory=list)  # {"path", "line", "message"}
+    error: Optional[str] = None  # the predictor refused (UserError text)
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}:{self.name}"
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "ClassRec":
+        return cls(d["path"], d["name"], d.get("line", 0), [KeyRec.from_json(k) for k in d.get("keys", [])],
+                   [KeyRec.from_json(k) for k in d.get("non_persistent", [])], list(d.get("unresolved", [])),
+                   d.get("error"))
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.unresolved
+
+
+def _rel(path: str, root: str) -> str:
+    if not path:
+        return ""
+    ap = os.path.abspath(path)
+    if ap == root or ap.startswith(root + os.sep):
+        return os.path.relpath(ap, root).replace(os.sep, "/")
+    return ap
+
+
+def from_prediction(pred: Any, root: str) -> Tuple[List[KeyRec], List[KeyRec], List[Dict[str, Any]]]:
+    from statedict_lint.predict.symbolic import Sym, render
+
+    def rec(k: Any) -> KeyRec:
+        shape = None if k.shape is None else [
+            d if isinstance(d, int) else (render(d) if isinstance(d, Sym) else None) for d in k.shape]
+        return KeyRec(k.key, shape, k.dtype, k.kind, k.line, _rel(k.path, root), k.layer, k.origin,
+                      k.origin_line, _rel(k.origin_path, root), k.condition,
+                      {p: (str(c) if isinstance(c, int) else render(c) if isinstance(c, Sym) else "?")
+                       for p, c in k.repeat.items()}, k.persistent, k.tied_to)
+
+    unresolved = [{"path": _rel(u.path, root), "line": u.line, "message": u.message} for u in pred.unresolved]
+    return [rec(k) for k in pred.keys], [rec(k) for k in pred.non_persistent], unresolved
+
+
+def predict_file(root: str, relpath: str, bindings: Optional[Dict[str, Any]] = None) -> List[ClassRec]:
+    """Every nn.Module class of one file (the file must exist under ``root``)."""
+    from statedict_lint.predict.api import module_classes, predict
+
+    root = os.path.abspath(root)
+    path = os.path.join(root, relpath)
+    try:
+        classes = module_classes(path)
+    except UserError as exc:
+        return [ClassRec(relpath, "", 0, error=str(exc))]
+    except RecursionError:
+        return [ClassRec(relpath, "", 0, error="file nests too deeply to read")]
+    out: List[ClassRec] = []
+    for name, line in classes:
+        cr = ClassRec(relpath, name, line)
+        try:
+            pred = predict(path, name, dict(bindings or {}))
+            cr.keys, cr.non_persistent, cr.unresolved = from_prediction(pred, root)
+        except UserError as exc:
+            cr.error = str(exc).replace(root + os.sep, "")
+        except RecursionError:
+            cr.error = "the code nests too deeply to evaluate"
+        except Exception as exc:  # a predictor crash on one class must not end a whole-repo run
+            cr.error = f"internal error while predicting: {type(exc).__name__}: {exc}"
+        out.append(cr)
+    return out
+
+
+_TOOL_HASH: Optional[str] = None
+
+
+def tool_hash() -> str:
+    """Hash of the predictor's own source: a new predictor invalidates the cache."""
+    global _TOOL_HASH
+    if _TOOL_HASH is None:
+        import statedict_lint
+
+        h = hashlib.sha256(f"{_FORMAT}:{statedict_lint.__version__}:{sys.version_info[:2]}".encode())
+        base = os.path.dirname(os.path.abspath(statedict_lint.__file__))
+        for sub in ("predict", "source"):
+            folder = os.path.join(base, sub)
+            for dirpath, _dirs, files in sorted(os.walk(folder)):
+                for f in sorted(files):
+                    if f.endswith((".py", ".json", ".txt")):
+                        with open(os.path.join(dirpath, f), "rb") as fh:
+                            h.update(f.encode() + b"\0" + fh.read())
+        for f in ("snapshot.py",):
+            with open(os.path.join(base, f), "rb") as fh:
+                h.update(fh.read())
+        _TOOL_HASH = h.hexdigest()
+    return _TOOL_HASH
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Cache:
+    def __init__(self, folder: Optional[str]) -> None:
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, relpath: str, digest: str, dep_digests: Iterable[Tuple[str, str]],
+            bindings: Optional[Dict[str, Any]]) -> str:
+        h = hashlib.sha256()
+        h.update(tool_hash().encode())
+        h.update(relpath.encode() + b"\0" + digest.encode())
+        for p, d in sorted(dep_digests):
+            h.update(b"\1" + p.encode() + b"\0" + d.encode())
+        h.update(json.dumps(bindings or {}, sort_keys=True, default=repr).encode())
+        return h.hexdigest()
+
+    def get(self, key: str) -> Optional[List[ClassRec]]:
+        if not self.folder:
+            return None
+        p = os.path.join(self.folder, key[:2], key + ".json")
+        try:
+            with open(p, encoding="utf-8") as fh:
+                data = json.load(fh)
+            return [ClassRec.from_json(d) for d in data["classes"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, recs: List[ClassRec]) -> None:
+        if not self.folder:
+            return
+        d = os.path.join(self.folder, key[:2])
+        try:
+            os.makedirs(d, exist_ok=True)
+            tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"classes": [r.to_json() for r in recs]}, fh, separators=(",", ":"))
+            os.replace(tmp, os.path.join(d, key + ".json"))
+        except OSError:
+            pass  # a read-only checkout still works, just without the cache
+
+
+def _worker(args: Tuple[str, str, Optional[Dict[str, Any]]]) -> List[Dict[str, Any]]:
+    root, relpath, bindings = args
+    try:
+        os.chdir(root)
+    except OSError:
+        pass
+    return [r.to_json() for r in predict_file(root, relpath, bindings)]
+
+
+def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
+                 bindings: Optional[Dict[str, Any]] = None, jobs: int = 0) -> Dict[str, List[ClassRec]]:
+    """{relpath: [ClassRec]} for the given files of the tree at ``root`` (project: a ``Project``)."""
+    root = os.path.abspath(root)
+    digests: Dict[str, str] = {}
+
+    def digest(p: str) -> str:
+        if p not in digests:
+            with open(os.path.join(root, p), "rb") as fh:
+                digests[p] = content_hash(fh.read())
+        return digests[p]
+
+    results: Dict[str, List[ClassRec]] = {}
+    todo: List[Tuple[str, str]] = []
+    for rp in sorted(set(relpaths)):
+        if rp not in project.files:
+            continue
+        if not project.files[rp].classes:  # no class at all: nothing to predict
+            results[rp] = []
+            continue
+        key = cache.key(rp, digest(rp), [(d, digest(d)) for d in project.deps_closure(rp)], bindings)
+        hit = cache.get(key)
+        if hit is not None:
+            cache.hits += 1
+            results[rp] = hit
+        else:
+            cache.misses += 1
+            todo.append((rp, key))
+    if not todo:
+        return results
+    jobs = jobs or min(len(todo), os.cpu_count() or 1)
+    cwd = os.getcwd()
+    try:
+        if jobs > 1 and len(todo) > 4:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                outs = list(pool.map(_worker, [(root, rp, bindings) for rp, _k in todo], chunksize=1))
+            for (rp, key), out in zip(todo, outs):
+                recs = [ClassRec.from_json(d) for d in out]
+                cache.put(key, recs)
+                results[rp] = recs
+        else:
+            os.chdir(root)
+            for rp, key in todo:
+                recs = predict_file(root, rp, bindings)
+                cache.put(key, recs)
+                results[rp] = recs
+    finally:
+        os.chdir(cwd)
+    return results

@@ -1,0 +1,327 @@
+"""Classify how a class's predicted state_dict changed between two versions.
+
+``compare_class(old, new)`` (two ``ClassRec``) gives ``Change`` records in symbolic form:
+
+* ``renamed`` — keys that moved under another name (``Block.attn -> Block.self_attn`` is one prefix
+  rename covering every key under it), paired by ``statedict_lint.renames.guess_renames`` (shape, dtype,
+  structure and name similarity) with its confidence and reason;
+* ``renumbered`` — a prefix rename that only shifts one numeric segment (``net.2. -> net.3.``): an
+  ``nn.Sequential``/``ModuleList`` index moved because a layer without state was inserted or removed;
+* ``removed`` / ``added`` — keys (grouped by their module) that exist on one side only;
+* ``reshaped`` — same key, different shape, with the constructor expression on both sides;
+* ``made-non-persistent`` / ``made-persistent`` — a buffer left or joined the state_dict;
+* ``repeat`` — a repetition count changed (``h.{i}``: ``i < n_layer`` -> ``i < n_layer + 1``);
+* ``dtype`` — a dtype change (not breaking: ``load_state_dict`` casts);
+* ``class-removed`` / ``class-added`` / ``unknown`` (a side could not be predicted).
+
+``breaking`` is true when an old checkpoint would fail ``load_state_dict(strict=True)``. When the two
+predictions are not equally complete (an unresolved item appears on one side only), key-set changes are
+reported but not claimed breaking: the predictor may simply not know the keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from statedict_lint.snapshot import ClassRec, KeyRec
+
+BREAKING_KINDS = {"renamed", "renumbered", "removed", "added", "reshaped", "made-non-persistent",
+                  "made-persistent", "repeat", "class-removed"}
+
+
+@dataclass
+class Change:
+    kind: str
+    cls: str  # "path:Class"
+    old_key: Optional[str] = None  # a key, or a prefix ending in "." for grouped changes
+    new_key: Optional[str] = None
+    count: int = 1
+    old_shape: Optional[List[Any]] = None
+    new_shape: Optional[List[Any]] = None
+    old_dtype: Optional[str] = None
+    new_dtype: Optional[str] = None
+    confidence: Optional[float] = None
+    reason: str = ""
+    path: str = ""
+    line: int = 0
+    origin: str = ""
+    old_origin: str = ""
+    breaking: bool = False
+    pairs: List[Tuple[str, str]] = field(default_factory=list)
+    keys: List[str] = field(default_factory=list)
+    via: Optional[str] = None  # class id where the change originates (for containers)
+    note: str = ""
+
+    def summary(self) -> str:
+        o, n = self.old_key or "", self.new_key or ""
+        star = lambda k: k + "*" if k.endswith(".") else k  # noqa: E731
+        cnt = f" ({self.count} keys)" if self.count > 1 else ""
+        if self.kind in ("renamed", "renumbered"):
+            conf = f", confidence {self.confidence:.2f}" if self.confidence is not None else ""
+            why = f": {self.reason}" if self.reason else ""
+            return f"{self.kind} `{star(o)}` -> `{star(n)}`{cnt}{conf}{why}"
+        if self.kind == "removed":
+            return f"removed `{star(o)}`{cnt}"
+        if self.kind == "added":
+            return f"added `{star(n)}`{cnt}"
+        if self.kind == "reshaped":
+            how = f" ({self.old_origin} -> {self.origin})" if self.origin and self.old_origin != self.origin else ""
+            return f"reshaped `{n}` {_fmt_shape(self.old_shape)} -> {_fmt_shape(self.new_shape)}{how}"
+        if self.kind == "made-non-persistent":
+            return f"buffer `{o}` made non-persistent (no longer in the state_dict)"
+        if self.kind == "made-persistent":
+            return f"buffer `{n}` made persistent (now in the state_dict)"
+        if self.kind == "dtype":
+            return f"dtype of `{n}` {self.old_dtype} -> {self.new_dtype} (load_state_dict casts; values may lose precision)"
+        if self.kind == "repeat":
+            return f"repetition of `{n}` changed: {self.reason}"
+        if self.kind == "class-removed":
+            return f"class `{self.cls.rsplit(':', 1)[-1]}` removed ({self.count} keys)"
+        if self.kind == "class-added":
+            return f"class `{self.cls.rsplit(':', 1)[-1]}` added ({self.count} keys)"
+        return self.reason or self.kind
+
+    def to_json(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"kind": self.kind, "class": self.cls, "breaking": self.breaking}
+        for name in ("old_key", "new_key", "old_shape", "new_shape", "old_dtype", "new_dtype", "confidence",
+                     "reason", "origin", "old_origin", "via", "note"):
+            v = getattr(self, name)
+            if v not in (None, "", []):
+                d[name] = v
+        if self.count != 1:
+            d["count"] = self.count
+        if self.pairs:
+            d["pairs"] = [list(p) for p in self.pairs]
+        if self.keys:
+            d["keys"] = list(self.keys)
+        d["path"], d["line"] = self.path, self.line
+        return d
+
+
+def _fmt_shape(s: Optional[Sequence[Any]]) -> str:
+    if s is None:
+        return "[?]"
+    return "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
+
+
+def _module_of(key: str) -> str:
+    return key.rsplit(".", 1)[0] + "." if "." in key else ""
+
+
+def _shape_known(s: Optional[Sequence[Any]]) -> bool:
+    return s is not None and all(d is not None for d in s)
+
+
+_NUM = re.compile(r"^[0-9]+$")
+
+
+def _is_renumbering(old_prefix: str, new_prefix: str) -> bool:
+    a, b = old_prefix.rstrip(".").split("."), new_prefix.rstrip(".").split(".")
+    if len(a) != len(b):
+        return False
+    diff = [(x, y) for x, y in zip(a, b) if x != y]
+    return len(diff) == 1 and bool(_NUM.match(diff[0][0])) and bool(_NUM.match(diff[0][1]))
+
+
+def _common_suffix_prefixes(old: str, new: str) -> Tuple[str, str]:
+    """Split two keys into (old_prefix, new_prefix) sharing their longest common dotted suffix."""
+    a, b = old.split("."), new.split(".")
+    n = 0
+    while n < min(len(a), len(b)) - 0 and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
+        n += 1
+        if n == min(len(a), len(b)):
+            break
+    n = min(n, len(a) - 1, len(b) - 1)
+    pa, pb = ".".join(a[: len(a) - n]), ".".join(b[: len(b) - n])
+    return (pa + "." if n else pa), (pb + "." if n else pb)
+
+
+def _guess(removed: List[KeyRec], added: List[KeyRec]) -> Tuple[List[Any], List[Any]]:
+    """(prefix renames, key renames) from the shared rename guesser (absent -> no rename detection)."""
+    try:
+        from statedict_lint.renames import KeyInfo, guess_renames
+    except ImportError:
+        return [], []
+
+    def info(k: KeyRec) -> Any:
+        return KeyInfo(k.key, tuple(k.shape) if k.shape is not None else None, k.dtype)
+
+    return guess_renames([info(k) for k in removed], [info(k) for k in added])
+
+
+def _msgs(c: ClassRec) -> List[str]:
+    return sorted({str(u.get("message", "")) for u in c.unresolved})
+
+
+def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Change]:
+    if old is None and new is None:
+        return []
+    if old is None:
+        assert new is not None
+        return [Change("class-added", new.id, count=len(new.keys), path=new.path, line=new.line)]
+    if new is None:
+        return [Change("class-removed", old.id, count=len(old.keys), path=old.path, line=old.line, breaking=True,
+                       keys=[k.key for k in old.keys])]
+    cid = new.id
+    if old.error or new.error:
+        if old.error == new.error:
+            return []
+        why = new.error or old.error or ""
+        return [Change("unknown", cid, path=new.path, line=new.line,
+                       reason=f"cannot compare `{new.name}`: {why}")]
+    certain = _msgs(old) == _msgs(new)
+    note = "" if certain else "predictions are incomplete on one side; the change may be an artifact"
+    o = {k.key: k for k in old.keys}
+    n = {k.key: k for k in new.keys}
+    onp = {k.key: k for k in old.non_persistent}
+    nnp = {k.key: k for k in new.non_persistent}
+    out: List[Change] = []
+
+    def add(ch: Change) -> None:
+        ch.breaking = ch.kind in BREAKING_KINDS and (certain or ch.kind in ("reshaped", "made-non-persistent",
+                                                                             "made-persistent"))
+        if ch.kind in ("removed", "added", "renamed", "renumbered") and not certain:
+            ch.note = note
+        out.append(ch)
+
+    def loc(k: KeyRec) -> Tuple[str, int]:
+        return (k.origin_path or k.path, k.origin_line or k.line)
+
+    # same key on both sides: shape, dtype, repetition
+    reshaped: Dict[Tuple[str, str, str], List[Tuple[KeyRec, KeyRec]]] = {}
+    for key in [k for k in o if k in n]:
+        a, b = o[key], n[key]
+        if _shape_known(a.shape) and _shape_known(b.shape) and list(a.shape or []) != list(b.shape or []):
+            reshaped.setdefault((_module_of(key), a.origin, b.origin), []).append((a, b))
+        if a.repeat != b.repeat and a.repeat and b.repeat:
+            p, ln = loc(b)
+            add(Change("repeat", cid, key, key, reason=", ".join(
+                f"{ph} < {a.repeat.get(ph, '?')} -> {ph} < {b.repeat.get(ph, '?')}" for ph in sorted(b.repeat)),
+                path=p, line=ln, origin=b.origin, old_origin=a.origin))
+        if a.dtype and b.dtype and a.dtype != b.dtype:
+            p, ln = loc(b)
+            add(Change("dtype", cid, key, key, old_dtype=a.dtype, new_dtype=b.dtype, path=p, line=ln,
+                       origin=b.origin, old_origin=a.origin))
+    for (_mod, _oo, _no), items in reshaped.items():
+        for a, b in items:
+            p, ln = loc(b)
+            add(Change("reshaped", cid, a.key, b.key, old_shape=a.shape, new_shape=b.shape, path=p, line=ln,
+                       origin=b.origin, old_origin=a.origin, old_dtype=a.dtype, new_dtype=b.dtype))
+    removed = [o[k] for k in o if k not in n]
+    added = [n[k] for k in n if k not in o]
+    # persistence flips
+    rest_removed = []
+    for k in removed:
+        if k.key in nnp:
+            p, ln = loc(nnp[k.key])
+            add(Change("made-non-persistent", cid, k.key, k.key, path=p, line=nnp[k.key].line or ln))
+        else:
+            rest_removed.append(k)
+    rest_added = []
+    for k in added:
+        if k.key in onp:
+            p, ln = loc(k)
+            add(Change("made-persistent", cid, k.key, k.key, path=p, line=k.line or ln))
+        else:
+            rest_added.append(k)
+    removed, added = rest_removed, rest_added
+    # renames
+    if removed and added:
+        prefix_renames, key_renames = _guess(removed, added)
+        taken_old: set = set()
+        taken_new: set = set()
+        groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        for pr in prefix_renames:
+            pairs = []
+            for k in removed:
+                if k.key.startswith(pr.old_prefix) and k.key not in taken_old:
+                    nk = pr.new_prefix + k.key[len(pr.old_prefix):]
+                    if nk in n and nk not in taken_new:
+                        pairs.append((k.key, nk))
+            if not pairs:
+                continue
+            g = groups.setdefault((pr.old_prefix, pr.new_prefix), {"pairs": [], "conf": pr.confidence,
+                                                                  "reason": pr.reason})
+            g["pairs"].extend(pairs)
+            taken_old |= {a for a, _ in pairs}
+            taken_new |= {b for _, b in pairs}
+        for kr in key_renames:
+            if kr.old in taken_old or kr.new in taken_new or kr.old not in o or kr.new not in n:
+                continue
+            po, pn = _common_suffix_prefixes(kr.old, kr.new)
+            if not po.endswith("."):
+                po, pn = kr.old, kr.new
+            g = groups.setdefault((po, pn), {"pairs": [], "conf": kr.confidence, "reason": kr.reason})
+            g["pairs"].append((kr.old, kr.new))
+            g["conf"] = min(g["conf"], kr.confidence)
+            taken_old.add(kr.old)
+            taken_new.add(kr.new)
+        for (po, pn), g in groups.items():
+            pairs = g["pairs"]
+            if len(pairs) == 1 and not po.endswith("."):
+                po, pn = pairs[0]
+            first_new = n[pairs[0][1]]
+            p, ln = loc(first_new)
+            kind = "renumbered" if po.endswith(".") and _is_renumbering(po, pn) else "renamed"
+            reason = g["reason"]
+            if kind == "renumbered":
+                reason = "an nn.Sequential/ModuleList index moved (a layer without state was inserted or removed)" \
+                    + (f"; {reason}" if reason else "")
+            add(Change(kind, cid, po, pn, count=len(pairs), confidence=g["conf"], reason=reason, path=p,
+                       line=ln, origin=first_new.origin, pairs=sorted(pairs)))
+            # a rename may also resize
+            for a, b in pairs:
+                if _shape_known(o[a].shape) and _shape_known(n[b].shape) and o[a].shape != n[b].shape:
+                    p2, ln2 = loc(n[b])
+                    add(Change("reshaped", cid, a, b, old_shape=o[a].shape, new_shape=n[b].shape, path=p2,
+                               line=ln2, origin=n[b].origin, old_origin=o[a].origin))
+        removed = [k for k in removed if k.key not in taken_old]
+        added = [k for k in added if k.key not in taken_new]
+    # what is left: removed / added, grouped under the shortest prefix whose keys all went (or came)
+    for kind, keys, this in (("removed", removed, o), ("added", added, n)):
+        gone = {k.key for k in keys}
+        groups: Dict[str, List[KeyRec]] = {}
+        for k in keys:
+            parts = k.key.split(".")
+            label = k.key
+            for i in range(1, len(parts)):
+                pre = ".".join(parts[:i]) + "."
+                under = [x for x in this if x.startswith(pre)]
+                if len(under) > 1 and all(x in gone for x in under):
+                    label = pre
+                    break
+            groups.setdefault(label, []).append(k)
+        for label, grp in groups.items():
+            k0 = grp[0]
+            # a removed key has no line in the new code: point at the class
+            p, ln = loc(k0) if kind == "added" else (new.path, new.line)
+            single = not label.endswith(".")
+            add(Change(kind, cid, label if kind == "removed" else None, label if kind == "added" else None,
+                       count=len(grp), path=p, line=ln, origin=k0.origin, keys=[k.key for k in grp],
+                       old_shape=k0.shape if kind == "removed" and single else None,
+                       new_shape=k0.shape if kind == "added" and single else None))
+    return out
+
+
+def strip_prefix_match(outer: Change, inner: Change) -> Optional[str]:
+    """The key prefix P when ``outer`` (in a container) is ``inner`` seen through attribute path P."""
+    if outer.kind != inner.kind:
+        return None
+    pairs = [(outer.old_key, inner.old_key), (outer.new_key, inner.new_key)]
+    prefix: Optional[str] = None
+    for a, b in pairs:
+        if (a is None) != (b is None):
+            return None
+        if a is None or b is None:
+            continue
+        if not a.endswith(b) or (len(a) > len(b) and a[len(a) - len(b) - 1] != "."):
+            return None
+        p = a[: len(a) - len(b)]
+        if prefix is not None and p != prefix:
+            return None
+        prefix = p
+    if outer.kind == "reshaped" and (outer.old_shape != inner.old_shape or outer.new_shape != inner.new_shape):
+        return None
+    return prefix
