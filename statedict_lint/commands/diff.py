@@ -215,11 +215,7 @@ def _relocate(result: DiffResult, recs: Dict[str, Any], sources: Dict[str, str])
 
 
 def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
-    """Attribute a container's change to the contained class where it originates."""
-    from statedict_lint.structdiff import strip_prefix_match
-
-    by_cls = {cd.cls: cd for cd in result.classes}
-    for cd in result.classes:
+    def inner_of(cd: ClassDiff) -> Set[str]:
         path, _, name = cd.cls.rpartition(":")
         inner: Set[str] = set()
         for proj in (proj_a, proj_b):
@@ -229,6 +225,20 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
             mp, _, mn = cd.moved_from.rpartition(":")
             if (mp, mn) in proj_a.contains:
                 inner |= {f"{p}:{c}" for p, c in proj_a.contained((mp, mn))}
+        return inner
+
+    result.affects = propagate(result.classes, inner_of)
+
+
+def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[str, Any]]]:
+    """Attribute a container's change to the contained class where it originates (sets ``change.via``);
+    returns id(origin change) -> [(container class, change seen in the container)]."""
+    from statedict_lint.structdiff import strip_prefix_match
+
+    by_cls = {cd.cls: cd for cd in classes}
+    origin: Dict[int, Any] = {}
+    for cd in classes:
+        inner = inner_of(cd)
         for ch in cd.changes:
             best: Optional[Tuple[int, Any, str]] = None
             for other in inner:
@@ -237,22 +247,24 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
                     continue
                 for och in od.changes:
                     pre = strip_prefix_match(ch, och)
-                    if pre is not None and pre != "" and (best is None or len(pre) > best[0]):
+                    if pre and (best is None or len(pre) > best[0]):
                         best = (len(pre), och, other)
             if best is not None:
-                ch.via = best[2]
-                ch._origin_change = best[1]  # type: ignore[attr-defined]
-    for cd in result.classes:
+                origin[id(ch)] = best[1]
+    affects: Dict[int, List[Tuple[str, Any]]] = {}
+    for cd in classes:
         for ch in cd.changes:
-            if ch.via is None:
+            root = origin.get(id(ch))
+            if root is None:
                 continue
-            root = ch._origin_change  # type: ignore[attr-defined]
-            seen = 0
-            while root.via is not None and seen < 20:
-                root = root._origin_change
-                seen += 1
+            for _ in range(50):
+                nxt = origin.get(id(root))
+                if nxt is None:
+                    break
+                root = nxt
             ch.via = root.cls
-            result.affects.setdefault(id(root), []).append((cd.cls, ch))
+            affects.setdefault(id(root), []).append((cd.cls, ch))
+    return affects
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -377,35 +389,27 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
     return "\n".join(out) + "\n"
 
 
-def format_markdown_fallback(result: DiffResult) -> str:
-    lines = [f"### statedict-lint diff `{result.base_label}`..`{result.head_label}`", ""]
-    txt = format_text(result)
-    lines.append("```")
-    lines.extend(txt.rstrip().splitlines())
-    lines.append("```")
-    return "\n".join(lines) + "\n"
-
-
 def render(result: DiffResult, fmt: str, hooks: bool = True) -> str:
     if fmt == "text":
         return format_text(result, hooks)
     if fmt == "json":
         return json.dumps(to_json(result), indent=2) + "\n"
-    fs = findings(result)
+    text = render_findings(findings(result), fmt, "statedict-lint diff")
+    if fmt == "markdown" and hooks:
+        text += _markdown_migration(result)
+    return text
+
+
+def render_findings(fs: List[Any], fmt: str, tool: str) -> str:
+    """markdown / sarif / github (and text/json) through the shared report module."""
     try:
         from statedict_lint import report
     except ImportError:  # pragma: no cover
         report = None  # type: ignore[assignment]
     fn = getattr(report, "render", None) if report is not None else None
-    if fn is not None:
-        try:
-            text = fn(fs, fmt, tool="statedict-lint diff")
-        except TypeError:
-            text = fn(fs, fmt)
-        if fmt == "markdown" and hooks:
-            text += _markdown_migration(result)
-        return text
-    raise UserError(f"--format {fmt} needs statedict_lint.report, which is not available")
+    if fn is None:
+        raise UserError(f"--format {fmt} needs statedict_lint.report, which is not available yet")
+    return fn(fs, fmt)
 
 
 def _markdown_migration(result: DiffResult) -> str:

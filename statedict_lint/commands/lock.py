@@ -1,0 +1,218 @@
+"""`statedict-lint lock [PATHS] [-o statedict.lock] [--check]`.
+
+Writes the predicted state_dict of every nn.Module class under PATHS (default: the repository or the
+current folder) into a sorted, line-per-key lock file; with --check compares the code with the lock and
+exits 1 (with a summary) when they disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+from statedict_lint.errors import UserError
+
+_SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", "build", "dist",
+              "site-packages", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".statedict-lint-cache"}
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("lock", help="write (or --check) statedict.lock, the state_dict contract of every class",
+                       description="Predict the state_dict of every nn.Module class under PATHS and write it to a "
+                                   "sorted, diff-friendly lock file; --check exits 1 when code and lock disagree.")
+    p.add_argument("paths", nargs="*", metavar="PATHS")
+    p.add_argument("-o", "--output", metavar="FILE", help="lock file (default: statedict.lock at the repository "
+                                                          "root, or in the current folder outside git)")
+    p.add_argument("--check", action="store_true", help="compare with the lock instead of writing it")
+    p.add_argument("--format", choices=["text", "json", "markdown", "sarif", "github"], default="text")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the prediction cache")
+    p.add_argument("--jobs", type=int, default=0, help="parallel predictor processes (default: CPU count)")
+    p.set_defaults(run=run)
+
+
+def _git_root(folder: str) -> Optional[str]:
+    try:
+        proc = subprocess.run(["git", "-C", folder, "rev-parse", "--show-toplevel"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, check=False)
+    except FileNotFoundError:
+        return None
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def default_lock_path() -> str:
+    root = _git_root(os.getcwd()) or os.getcwd()
+    return os.path.join(root, "statedict.lock")
+
+
+def enumerate_py(root: str, paths: List[str]) -> List[str]:
+    """Repo-relative (to ``root``) .py files under ``paths``: git's view (ignores honoured) when possible."""
+    rels: List[str] = []
+    for p in paths or [root]:
+        ap = os.path.abspath(p)
+        if not os.path.exists(ap):
+            raise UserError(f"no such file or folder: {p}")
+        if not (ap == root or ap.startswith(root + os.sep)):
+            raise UserError(f"{p} is outside the lock's folder {root}")
+        rels.append(os.path.relpath(ap, root).replace(os.sep, "/"))
+    if _git_root(root) is not None:
+        specs = [r for r in rels if r != "."]
+        proc = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+                               "--", *(specs or ["."])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        if proc.returncode == 0:
+            files = [f for f in proc.stdout.decode("utf-8", "surrogateescape").split("\0")
+                     if f.endswith(".py") and os.path.isfile(os.path.join(root, f))]
+            return sorted(set(files))
+    out = set()
+    for r in rels:
+        ap = os.path.join(root, r)
+        if os.path.isfile(ap):
+            if ap.endswith(".py"):
+                out.add(r if r != "." else os.path.basename(ap))
+            continue
+        for dirpath, dirs, files in os.walk(ap):
+            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+            for f in files:
+                if f.endswith(".py"):
+                    out.add(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
+    return sorted(out)
+
+
+def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
+    """(ClassRecs of every nn.Module class under paths, Cache, Project) for the files on disk under ``root``."""
+    from statedict_lint.project import Project
+    from statedict_lint.snapshot import CACHE_DIR, Cache, predict_tree
+
+    files = enumerate_py(root, paths)
+    sources: Dict[str, str] = {}
+    for f in files:
+        try:
+            with open(os.path.join(root, f), "rb") as fh:
+                sources[f] = fh.read().decode("utf-8", "replace")
+        except OSError as exc:
+            raise UserError(f"cannot read {f}: {exc.strerror}") from None
+    proj = Project(sources)
+    cache_root = _git_root(root) or root
+    cache = Cache(os.path.join(cache_root, CACHE_DIR) if use_cache else None)
+    recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)
+    out = [c for rs in recs.values() for c in rs if c.name]
+    return out, cache, proj
+
+
+def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = None) -> List[Any]:
+    """Changes between the lock and the current code (structdiff.Change), lock = old side."""
+    from statedict_lint.structdiff import compare_class
+
+    locked = dict(lock.classes)
+    if paths_filter:
+        locked = {k: v for k, v in locked.items()
+                  if any(v.path == p or v.path.startswith(p.rstrip("/") + "/") or p == "." for p in paths_filter)}
+    cur = {c.id: c for c in current}
+    changes: List[Any] = []
+    for cid in sorted(set(locked) | set(cur)):
+        old, new = locked.get(cid), cur.get(cid)
+        chs = compare_class(old, new)
+        if not chs and old is not None and new is not None and _sig(old) != _sig(new):
+            from statedict_lint.structdiff import Change
+
+            chs = [Change("unknown", cid, path=new.path, line=new.line,
+                          reason=f"`{new.name}`: predicted keys differ from the lock (conditions or completeness)")]
+        changes.extend(chs)
+    return changes
+
+
+def _roots(changes: List[Any], proj: Any) -> List[Any]:
+    """Changes at their origin: a container's copy of a contained class's change is folded into it."""
+    from statedict_lint.commands.diff import ClassDiff, propagate
+
+    by: Dict[str, Any] = {}
+    for ch in changes:
+        by.setdefault(ch.cls, ClassDiff(ch.cls)).changes.append(ch)
+
+    def inner_of(cd: Any) -> Any:
+        path, _, name = cd.cls.rpartition(":")
+        return {f"{p}:{c}" for p, c in proj.contained((path, name))} if (path, name) in proj.contains else set()
+
+    affects = propagate(list(by.values()), inner_of)
+    roots = [ch for ch in changes if ch.via is None]
+    for ch in roots:
+        seen = affects.get(id(ch), [])
+        if seen:
+            ch.note = (ch.note + "; " if ch.note else "") + "also in " + ", ".join(
+                sorted({c.rsplit(":", 1)[1] for c, _x in seen}))
+    return roots
+
+
+def _sig(c: Any) -> Tuple[Any, ...]:
+    return (tuple(sorted(k.signature() for k in c.keys)), tuple(sorted(k.key for k in c.non_persistent)),
+            c.error is None)
+
+
+def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
+    from statedict_lint.commands.diff import CODES
+    from statedict_lint.findings import Finding
+    from statedict_lint.lockfile import attribute_lines
+
+    by_id = {c.id: c for c in current}
+    lines_cache: Dict[str, Dict[str, int]] = {}
+    out = []
+    for ch in changes:
+        rec = by_id.get(ch.cls)
+        path, line = ch.path, ch.line
+        if rec is not None:
+            if rec.id not in lines_cache:
+                try:
+                    with open(os.path.join(root, rec.path), encoding="utf-8", errors="replace") as fh:
+                        lines_cache[rec.id] = attribute_lines(fh.read(), rec.name)
+                except OSError:
+                    lines_cache[rec.id] = {}
+            key = ch.new_key or ch.old_key or ""
+            attr_line = lines_cache[rec.id].get(key.split(".")[0]) if key else None
+            path, line = rec.path, attr_line or rec.line
+        code, name = CODES.get(ch.kind, ("SDL811", "cannot-compare"))
+        also = f" ({ch.note})" if ch.note else ""
+        out.append(Finding(code, f"{ch.cls.rsplit(':', 1)[1]}: {ch.summary()}{also} (code and statedict.lock disagree)",
+                           path, max(line, 1), 0, "error" if ch.breaking else "warning", name,
+                           extra={"change": ch.to_json()}))
+    out.sort(key=lambda f: f.sort_key())
+    return out
+
+
+def run(args: Any) -> int:
+    from statedict_lint import lockfile
+
+    lock_path = os.path.abspath(args.output or default_lock_path())
+    root = os.path.dirname(lock_path)
+    current, _cache, proj = snapshot(root, args.paths, use_cache=not args.no_cache, jobs=args.jobs)
+    if not args.check:
+        changed = lockfile.write(lock_path, current)
+        nkeys = sum(len(c.keys) for c in current)
+        incomplete = sum(1 for c in current if not c.complete)
+        state = "wrote" if changed else "unchanged"
+        sys.stdout.write(f"{state} {os.path.relpath(lock_path)}: {len(current)} classes, {nkeys} keys"
+                         + (f" ({incomplete} classes not fully predicted; see their `unresolved`)" if incomplete else "")
+                         + "\n")
+        return 0
+    lock = lockfile.read(lock_path)
+    rel_paths = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in args.paths]
+    changes = check(lock, current, rel_paths)
+    fs = _findings(_roots(changes, proj), current, root)
+    if args.format == "text":
+        if not changes:
+            sys.stdout.write(f"{os.path.relpath(lock_path)} is up to date ({len(current)} classes)\n")
+        else:
+            classes = sorted({ch.cls for ch in changes})
+            sys.stdout.write(f"{os.path.relpath(lock_path)} is out of date: {len(changes)} change(s) in "
+                             f"{len(classes)} class(es); run `statedict-lint lock` if they are intended\n")
+            for f in fs:
+                sys.stdout.write(f"{f.path}:{f.line}: {f.code} {f.message}\n")
+    elif args.format == "json":
+        sys.stdout.write(json.dumps({"lock": lock_path, "up_to_date": not changes,
+                                     "changes": [ch.to_json() for ch in changes]}, indent=2) + "\n")
+    else:
+        from statedict_lint.commands.diff import render_findings
+
+        sys.stdout.write(render_findings(fs, args.format, "statedict-lint lock --check"))
+    return 1 if changes else 0
