@@ -97,8 +97,10 @@ def _split_items(repo: str, items: List[str], base: Optional[str], head: Optiona
     for it in items:
         if not paths and len(revs) < 2 and not os.path.exists(it) and gitio._exists(repo, it):
             revs.append(it)
-        else:
+        elif os.path.exists(it) or any(c in it for c in "*?["):
             paths.append(it)
+        else:
+            raise UserError(f"unknown revision or path not in the working tree: {it}")
     if base is None and revs:
         base = revs.pop(0)
     if head is None and revs:
