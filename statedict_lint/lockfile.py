@@ -219,7 +219,7 @@ def _relpath_for(path: str, lock: Lock) -> str:
 
 
 def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List[Finding]:
-    """Findings (code SDL900 ``lock-drift``) for every class of ``path`` whose state_dict no longer
+    """Findings (code SDL800 ``lock-drift``) for every class of ``path`` whose state_dict no longer
     matches the lock, each at the line of the attribute that changed. Silent without a lock or when the
     file has no locked class."""
     from statedict_lint.snapshot import predict_file
@@ -241,7 +241,7 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
     for old in locked:
         new = current.get(old.name)
         if new is None:
-            findings.append(Finding("SDL900", f"`{old.name}` is in {os.path.basename(lock.path) or 'the lock'} "
+            findings.append(Finding("SDL800", f"`{old.name}` is in {os.path.basename(lock.path) or 'the lock'} "
                                               f"but no longer an nn.Module class of this file "
                                               f"(old checkpoints of it cannot load)",
                                     path, old.line if old.line else 1, 0, "error", "lock-drift"))
@@ -254,7 +254,7 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
             attr = (ch.new_key or ch.old_key or "").split(".")[0]
             line = attr_lines[old.name].get(attr) or attr_lines[old.name].get((ch.old_key or "").split(".")[0]) \
                 or new.line or 1
-            findings.append(Finding("SDL900", f"{ch.summary()} (differs from {os.path.basename(lock.path) or 'lock'}; "
+            findings.append(Finding("SDL800", f"{ch.summary()} (differs from {os.path.basename(lock.path) or 'lock'}; "
                                               f"run `statedict-lint lock` if intended)",
                                     path, line, 0, "error" if ch.breaking else "warning", "lock-drift",
                                     extra={"class": old.name, "change": ch.to_json()}))
