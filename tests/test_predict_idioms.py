@@ -372,6 +372,44 @@ class M(nn.Module):
         self.e = nn.Embedding.from_pretrained(torch.zeros(7, 3), freeze=False, padding_idx=0)
         self.b = nn.EmbeddingBag.from_pretrained(torch.zeros(5, 2, dtype=torch.float64), mode="sum")
 ''', cls="M", kwargs={}, bindings={}),
+    "swin_relative_position_index": dict(src='''
+class WindowAttention(nn.Module):
+    def __init__(self, dim=8, window_size=(3, 4), num_heads=2):
+        super().__init__()
+        self.window_size = window_size
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window_size[0] - 1) * (2 * window_size[1] - 1), num_heads))
+        coords_h = torch.arange(self.window_size[0])
+        coords_w = torch.arange(self.window_size[1])
+        coords = torch.stack(torch.meshgrid([coords_h, coords_w], indexing="ij"))
+        coords_flatten = torch.flatten(coords, 1)
+        relative_coords = coords_flatten[:, :, None] - coords_flatten[:, None, :]
+        relative_coords = relative_coords.permute(1, 2, 0).contiguous()
+        relative_coords[:, :, 0] += self.window_size[0] - 1
+        relative_coords[:, :, 1] += self.window_size[1] - 1
+        relative_coords[:, :, 0] *= 2 * self.window_size[1] - 1
+        relative_position_index = relative_coords.sum(-1)
+        self.register_buffer("relative_position_index", relative_position_index)
+        self.register_buffer("mask", (torch.ones(4, 4) / 2).mean(dim=0, keepdim=True))
+        self.register_buffer("cat", torch.cat([torch.zeros(2, 3), torch.ones(4, 3)], dim=0).long())
+        self.qkv = nn.Linear(dim, dim * 3)
+''', cls="WindowAttention", kwargs={}, bindings={}),
+    "einops_buffers": dict(src='''
+from einops import rearrange, repeat
+
+class Attention(nn.Module):
+    def __init__(self, window=3):
+        super().__init__()
+        pos = torch.arange(window)
+        grid = torch.stack(torch.meshgrid(pos, pos, indexing="ij"))
+        grid = rearrange(grid, "c i j -> (i j) c")
+        rel = rearrange(grid, "i ... -> i 1 ...") if False else grid[:, None] - grid[None, :]
+        rel = rel + window - 1
+        idx = (rel * torch.tensor([2 * window - 1, 1])).sum(dim=-1)
+        self.register_buffer("rel_pos_indices", idx, persistent=False)
+        self.register_buffer("tiled", repeat(torch.zeros(window), "n -> b n", b=4))
+        self.register_buffer("split", rearrange(torch.zeros(6, 5), "(a b) c -> a b c", a=2))
+''', cls="Attention", kwargs={}, bindings={}),
     "rnn_family": dict(src='''
 class M(nn.Module):
     def __init__(self):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from statedict_lint.predict import tensorops
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
     BoundMethod, BufferMarker, DeviceValue, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
@@ -48,7 +49,7 @@ STDLIB_NAMESPACES = {
     "os", "sys", "abc", "enum", "numbers", "operator", "typing_extensions", "einops", "einops.layers",
     "einops.layers.torch", "collections.abc", "inspect", "re", "json", "argparse", "numpy",
 }
-FACTORIES = ("zeros", "ones", "empty", "randn", "rand", "full", "arange", "eye", "tensor", "linspace",
+FACTORIES = ("concat", "concatenate", "permute", "transpose", "unsqueeze", "squeeze", "reshape", "mean", "sum", "zeros", "ones", "empty", "randn", "rand", "full", "arange", "eye", "tensor", "linspace",
              "logspace", "randint", "tril", "triu", "zeros_like", "ones_like", "empty_like", "randn_like",
              "rand_like", "full_like", "as_tensor", "from_numpy", "Tensor", "FloatTensor", "LongTensor",
              "BoolTensor", "IntTensor", "HalfTensor", "DoubleTensor", "ByteTensor", "cat", "stack", "meshgrid",
@@ -928,6 +929,36 @@ class TorchLib:
                     d = src.dtype
                 return TensorSpec(src.shape, d, line, path, src.why)
             return spec(None, None)
+        if name in ("cat", "concat", "concatenate", "stack"):
+            seq = args[0] if args else kwargs.get("tensors")
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis", 0))
+            items = ev_iter(self.ev, seq)
+            specs = [x.tensor if isinstance(x, ParamValue) else x for x in items] if items is not None else None
+            if not specs or not all(isinstance(x, TensorSpec) for x in specs):
+                return spec(None, None)
+            shapes = [x.shape for x in specs]
+            shape = tensorops.stack(shapes, dim) if name == "stack" else tensorops.cat(shapes, dim)
+            d: Optional[str] = specs[0].dtype
+            for x in specs[1:]:
+                d = tensorops.promote(d, x.dtype)
+            return TensorSpec(shape, dtype if dtype_arg is not None else d, line, path,
+                              "" if shape is not None else f"torch.{name} of tensors whose shapes are not known")
+        if name == "meshgrid":
+            seq = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else list(args)
+            specs = [x.tensor if isinstance(x, ParamValue) else x for x in seq]
+            indexing = kwargs.get("indexing", "ij")
+            if not specs or not all(isinstance(x, TensorSpec) for x in specs) or indexing not in ("ij", "xy"):
+                return self.ev.unknown("meshgrid of unknown tensors", maybe_state=False)
+            shapes = tensorops.meshgrid([x.shape for x in specs], indexing)
+            if shapes is None:
+                return self.ev.unknown("meshgrid of tensors that are not 1-D", maybe_state=False)
+            return tuple(TensorSpec(sh, x.dtype, line, path) for sh, x in zip(shapes, specs))
+        if name in ("flatten", "sum", "mean", "permute", "transpose", "unsqueeze", "squeeze", "reshape"):
+            src = args[0] if args else kwargs.get("input")
+            if isinstance(src, (TensorSpec, ParamValue)):
+                method = self.tensor_attr(src, name)
+                return self.ev.call(method, list(args[1:]), {k: v for k, v in kwargs.items() if k != "input"})
+            return spec(None, None)
         if name == "outer":
             a, b = (args + (None, None))[:2]
             if isinstance(a, TensorSpec) and isinstance(b, TensorSpec) and a.shape and b.shape and len(a.shape) == 1 and len(b.shape) == 1:
@@ -1148,8 +1179,20 @@ class TorchLib:
             return Intrinsic("Tensor.permute", perm)
         if name == "t":
             return Intrinsic("Tensor.t", lambda: with_shape(tuple(reversed(spec.shape)) if spec.shape is not None else None))
-        if name in ("sum", "mean", "max", "min", "norm", "std", "var", "prod", "argmax", "argmin", "item", "tolist",
-                    "numpy", "all", "any"):
+        if name in ("sum", "mean", "amax", "amin", "prod", "argmax", "argmin", "all", "any", "std", "var"):
+            def red(dim: Any = None, keepdim: Any = False, **k: Any) -> Any:
+                dim = k.get("axis", dim)
+                if isinstance(dim, list):
+                    dim = tuple(dim)
+                if not isinstance(keepdim, bool):
+                    return with_shape(None, None, "reduction with unknown keepdim")
+                if name in ("argmax", "argmin") and dim is None:
+                    return with_shape((), "int64")
+                d = k.get("dtype")
+                dtype = self._dtype_name(d) if d is not None else tensorops.reduce_dtype(name, spec.dtype)
+                return with_shape(tensorops.reduce(spec.shape, dim, keepdim), dtype)
+            return Intrinsic(f"Tensor.{name}", red)
+        if name in ("max", "min", "norm", "item", "tolist", "numpy"):
             return Intrinsic(f"Tensor.{name}", lambda *a, **k: ev.unknown(f"result of Tensor.{name}()", maybe_state=False))
         if name in ("new_zeros", "new_ones", "new_empty", "new_full"):
             def new(*a: Any, **k: Any) -> Any:
@@ -1245,9 +1288,14 @@ class TorchLib:
         ta = sa if isinstance(sa, TensorSpec) else None
         tb = sb if isinstance(sb, TensorSpec) else None
         if ta is not None and tb is not None:
-            if ta.shape is not None and ta.shape == tb.shape:
-                return TensorSpec(ta.shape, ta.dtype if ta.dtype == tb.dtype else None, line, path)
-            return TensorSpec(None, None, line, path, "broadcast result")
+            try:
+                shape = tensorops.broadcast(ta.shape, tb.shape)
+            except ValueError as exc:
+                raise _raise(self.ev, str(exc))
+            dtype = tensorops.promote(ta.dtype, tb.dtype)
+            if op == "/" and dtype is not None and dtype not in FLOATING:
+                dtype = "float32"
+            return TensorSpec(shape, dtype, line, path, "" if shape is not None and dtype else "broadcast result")
         t = ta or tb
         other = sb if ta is not None else sa
         assert t is not None
@@ -1380,6 +1428,13 @@ class TorchLib:
         if isinstance(obj, Sym):
             return ev.unknown(f"attribute `{name}` of a symbolic value", maybe_state=False)
         return ev.unknown(f"attribute `{name}` is not known", maybe_state=not isinstance(obj, (int, float, str, bool, tuple, list, dict)))
+
+
+def ev_iter(ev: Any, seq: Any) -> Optional[List[Any]]:
+    items = ev.iterate(seq)
+    if not isinstance(items, list) or any(isinstance(x, Repeated) for x in items):
+        return None
+    return items
 
 
 def _ceil_div(a: Any, b: Any) -> Any:
@@ -1740,8 +1795,26 @@ _INTRINSIC_FUNCS: Dict[str, Callable[..., Any]] = {
     "torch.cuda.is_available": lambda lib: lib.ev.unknown("torch.cuda.is_available()", maybe_state=False),
     "typing.cast": lambda lib, t, v: v,
     "warnings.warn": lambda lib, *a, **k: None,
-    "einops.rearrange": lambda lib, *a, **k: lib.ev.unknown("einops.rearrange result", maybe_state=False),
+    "einops.rearrange": lambda lib, *a, **k: _einops(lib, "rearrange", *a, **k),
+    "einops.repeat": lambda lib, *a, **k: _einops(lib, "repeat", *a, **k),
+    "einops.reduce": lambda lib, *a, **k: _einops(lib, "reduce", *a, **k),
 }
+
+
+def _einops(lib: TorchLib, op: str, tensor: Any = None, pattern: Any = None, *rest: Any, **axes: Any) -> Any:
+    line, path = lib._where()
+    t = tensor.tensor if isinstance(tensor, ParamValue) else tensor
+    if not isinstance(t, TensorSpec):
+        return lib.ev.unknown(f"einops.{op} of a value that is not a known tensor", maybe_state=False)
+    axes = {k: (v.sym() if isinstance(v, Opaque) else v) for k, v in axes.items()}
+    shape = tensorops.einops_shape(op, t.shape, pattern, axes)
+    dtype = t.dtype
+    if op == "reduce":
+        reduction = rest[0] if rest else axes.get("reduction")
+        dtype = tensorops.reduce_dtype(reduction if isinstance(reduction, str) else "", t.dtype) if reduction in (
+            "sum", "mean", "max", "min", "prod", "any", "all") else None
+    return TensorSpec(shape, dtype, line, path, "" if shape is not None else f"einops.{op} pattern {pattern!r} "
+                      "cannot be resolved from the input shape")
 
 
 class _NullContext:
