@@ -60,6 +60,7 @@ class FileInfo:
     names: Dict[str, str] = field(default_factory=dict)  # local name -> fully qualified dotted name
     imported_modules: Set[str] = field(default_factory=set)
     classes: Dict[str, ClassInfo] = field(default_factory=dict)
+    defined: Set[str] = field(default_factory=set)  # names bound at top level by def/class/assignment
     syntax_error: Optional[str] = None
 
 
@@ -98,6 +99,7 @@ def parse_file(relpath: str, source: str) -> FileInfo:
                     continue
                 fi.names[a.asname or a.name] = f"{mod}.{a.name}" if mod else a.name
                 fi.imported_modules.add(f"{mod}.{a.name}" if mod else a.name)  # may be a submodule
+    _collect_defined(tree.body, fi.defined)
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
             ci = ClassInfo(relpath, node.name, node.lineno, [_dotted(b) for b in node.bases])
@@ -110,11 +112,98 @@ def parse_file(relpath: str, source: str) -> FileInfo:
     return fi
 
 
+def _collect_defined(body: List[ast.stmt], out: Set[str]) -> None:
+    for node in body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        out.add(n.id)
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field_name in ("body", "orelse", "finalbody"):
+                _collect_defined(getattr(node, field_name, []) or [], out)
+            for h in getattr(node, "handlers", []) or []:
+                _collect_defined(h.body, out)
+
+
+def _info_to_json(fi: FileInfo) -> Dict[str, object]:
+    return {"module": fi.module, "is_package": fi.is_package, "names": fi.names,
+            "imported_modules": sorted(fi.imported_modules), "defined": sorted(fi.defined),
+            "syntax_error": fi.syntax_error,
+            "classes": [[c.name, c.line, c.bases, sorted(c.refs)] for c in fi.classes.values()]}
+
+
+def _info_from_json(path: str, d: Dict[str, object]) -> FileInfo:
+    fi = FileInfo(path, str(d["module"]), bool(d["is_package"]), dict(d["names"]),  # type: ignore[arg-type]
+                  set(d["imported_modules"]), {}, set(d["defined"]), d.get("syntax_error"))  # type: ignore
+    for name, line, bases, refs in d["classes"]:  # type: ignore[union-attr]
+        fi.classes[name] = ClassInfo(path, name, line, list(bases), set(refs))
+    return fi
+
+
+class IndexCache:
+    """FileInfo per (path, content hash), stored in one JSON file, so an unchanged re-run parses nothing."""
+
+    NAME = "project-index-v1.json"
+
+    def __init__(self, folder: Optional[str]) -> None:
+        self.path = os.path.join(folder, self.NAME) if folder else None
+        self.data: Dict[str, Dict[str, object]] = {}
+        self.dirty = False
+        if self.path and os.path.exists(self.path):
+            try:
+                import json
+
+                with open(self.path, encoding="utf-8") as fh:
+                    self.data = json.load(fh)
+            except (OSError, ValueError):
+                self.data = {}
+
+    def get(self, path: str, source: str) -> FileInfo:
+        import hashlib
+
+        key = path + "\0" + hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()
+        hit = self.data.get(key)
+        if hit is not None:
+            try:
+                return _info_from_json(path, hit)
+            except (KeyError, TypeError, ValueError):
+                pass
+        fi = parse_file(path, source)
+        self.data[key] = _info_to_json(fi)
+        self.dirty = True
+        return fi
+
+    def save(self, keep: Iterable[str] = ()) -> None:
+        if not self.path or not self.dirty:
+            return
+        import json
+
+        live = set(keep)
+        if live:  # drop entries of files that no longer exist in this tree (bounded growth)
+            self.data = {k: v for k, v in self.data.items() if k.split("\0", 1)[0] in live or len(self.data) < 4000}
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            tmp = f"{self.path}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.data, fh, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
 class Project:
     """The .py files of one revision (repo-relative paths -> source text)."""
 
-    def __init__(self, sources: Dict[str, str]) -> None:
-        self.files: Dict[str, FileInfo] = {p: parse_file(p, s) for p, s in sorted(sources.items())}
+    def __init__(self, sources: Dict[str, str], index: Optional[IndexCache] = None) -> None:
+        if index is not None:
+            self.files: Dict[str, FileInfo] = {p: index.get(p, s) for p, s in sorted(sources.items())}
+            index.save(sources)
+        else:
+            self.files = {p: parse_file(p, s) for p, s in sorted(sources.items())}
         self.by_module: Dict[str, str] = {}
         for p, fi in self.files.items():
             self.by_module.setdefault(fi.module, p)
@@ -125,7 +214,9 @@ class Project:
             parts = mod.split(".")
             for i in range(len(parts)):
                 self._suffix_index.setdefault(".".join(parts[i:]), []).append(p)
+        self._edge_cache: Dict[str, Tuple[Set[str], Set[str]]] = {}
         self.imports: Dict[str, Set[str]] = {p: self._file_imports(fi) for p, fi in self.files.items()}
+        self._closure: Dict[str, Set[str]] = {}
         self._module_cache: Dict[ClassId, bool] = {}
         self.contains: Dict[ClassId, Set[ClassId]] = {}
         for p, fi in self.files.items():
@@ -142,17 +233,60 @@ class Project:
         return hits[0] if len(hits) == 1 else None
 
     def _file_imports(self, fi: FileInfo) -> Set[str]:
-        out: Set[str] = set()
-        for mod in fi.imported_modules:
-            p = self._module_file(mod)
-            if p is not None and p != fi.path:
-                out.add(p)
-            parts = mod.split(".")
-            for i in range(1, len(parts)):  # importing a.b.c runs a/__init__ and a/b/__init__
-                q = self.by_module.get(".".join(parts[:i]))
-                if q is not None and q != fi.path and q.endswith("__init__.py"):
-                    out.add(q)
-        return out
+        """Every project file ``fi`` names in an import (hops and definitions)."""
+        soft, hard = self._edges(fi)
+        return soft | hard
+
+    def _resolve_chain(self, full: str, depth: int = 0) -> Tuple[List[str], Optional[str]]:
+        """(files passed through by re-exports, file that defines ``full``) for a dotted name."""
+        if depth > 10:
+            return [], None
+        if full in self.by_module:  # a module itself (``from pkg import submodule``)
+            return [], self.by_module[full]
+        mod, _, name = full.rpartition(".")
+        p = self._module_file(mod) if mod else None
+        if p is None:
+            p = self._module_file(full)
+            return ([], p) if p is not None else ([], None)
+        fi = self.files[p]
+        if name in fi.defined or name in fi.classes:
+            return [], p
+        if name in fi.names and fi.names[name] != full:
+            hops, d = self._resolve_chain(fi.names[name], depth + 1)
+            return [p] + hops, d
+        for k, star in fi.names.items():
+            if k.startswith("*"):
+                hops, d = self._resolve_chain(f"{star}.{name}", depth + 1)
+                if d is not None:
+                    return [p] + hops, d
+        return [], p  # unknown how the name gets there: depend on the whole file
+
+    def _edges(self, fi: FileInfo) -> Tuple[Set[str], Set[str]]:
+        """(soft, hard) dependencies of a file: soft = re-export hops (their text matters, not their own
+        imports); hard = files defining what it imports (their own dependencies matter too)."""
+        cached = self._edge_cache.get(fi.path) if hasattr(self, "_edge_cache") else None
+        if cached is not None:
+            return cached
+        soft: Set[str] = set()
+        hard: Set[str] = set()
+        for local, full in fi.names.items():
+            if local.startswith("*"):
+                p = self._module_file(full)
+                if p is not None:
+                    hard.add(p)
+                continue
+            hops, d = self._resolve_chain(full)
+            soft.update(hops)
+            if d is not None:
+                hard.add(d)
+        for mod in fi.imported_modules:  # ``import a.b.c``: the module file itself
+            if mod in self.by_module and mod.split(".")[0] in fi.names:
+                hard.add(self.by_module[mod])
+        soft.discard(fi.path)
+        hard.discard(fi.path)
+        res = (soft - hard, hard)
+        self._edge_cache[fi.path] = res
+        return res
 
     def resolve_class(self, path: str, dotted: str, depth: int = 0) -> Optional[ClassId]:
         """The project class a dotted name used in ``path`` refers to, or None."""
@@ -208,31 +342,34 @@ class Project:
 
     # -- graphs ----------------------------------------------------------------------------------
     def importers_closure(self, paths: Iterable[str]) -> Set[str]:
-        """``paths`` plus every file that imports one of them, transitively."""
-        rev: Dict[str, Set[str]] = {}
-        for a, deps in self.imports.items():
-            for b in deps:
-                rev.setdefault(b, set()).add(a)
-        out: Set[str] = set()
-        todo = [p for p in paths if p in self.files]
-        while todo:
-            p = todo.pop()
-            if p in out:
-                continue
-            out.add(p)
-            todo.extend(rev.get(p, ()))
+        """``paths`` plus every file whose prediction may depend on one of them."""
+        targets = {p for p in paths}
+        out = {p for p in targets if p in self.files}
+        for p in self.files:
+            if self.deps_closure(p) & targets:
+                out.add(p)
         return out
 
     def deps_closure(self, path: str) -> Set[str]:
-        """Every project file ``path`` imports, transitively (without ``path`` itself)."""
+        """Project files whose text can change the prediction of ``path``'s classes (without ``path``):
+        the files defining what it imports, their own dependencies, and the re-export hops in between."""
+        hit = self._closure.get(path)
+        if hit is not None:
+            return hit
         out: Set[str] = set()
-        todo = list(self.imports.get(path, ()))
+        seen: Set[str] = set()
+        todo = [path]
         while todo:
             p = todo.pop()
-            if p in out or p == path:
+            if p in seen or p not in self.files:
                 continue
-            out.add(p)
-            todo.extend(self.imports.get(p, ()))
+            seen.add(p)
+            soft, hard = self._edges(self.files[p])
+            out |= soft
+            out |= hard
+            todo.extend(hard)
+        out.discard(path)
+        self._closure[path] = out
         return out
 
     def containers(self, cid: ClassId) -> Set[ClassId]:

@@ -250,8 +250,10 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
             from concurrent.futures import ProcessPoolExecutor
 
             ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+            # contiguous chunks: neighbouring files share imports, which each worker parses once
+            chunk = max(1, len(todo) // (jobs * 4))
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                outs = list(pool.map(_worker, [(root, rp, bindings) for rp, _k in todo], chunksize=1))
+                outs = list(pool.map(_worker, [(root, rp, bindings) for rp, _k in todo], chunksize=chunk))
             for (rp, key), out in zip(todo, outs):
                 recs = [ClassRec.from_json(d) for d in out]
                 cache.put(key, recs)

@@ -38,6 +38,29 @@ CODES = {
     "moved": ("SDL813", "class-moved"),
 }
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
+_HELP = {
+    "renamed": "State_dict keys moved under another name; old checkpoints report missing and unexpected keys.",
+    "renumbered": "An nn.Sequential/ModuleList index moved because a layer without state was inserted or "
+                  "removed; every key after it changed its number.",
+    "removed": "Keys no longer in the state_dict; old checkpoints fail strict loading with unexpected keys.",
+    "added": "New keys; old checkpoints fail strict loading with missing keys.",
+    "reshaped": "A tensor changed shape; loading an old checkpoint raises a size-mismatch error.",
+    "made-non-persistent": "A buffer registered with persistent=False is no longer saved; old checkpoints "
+                           "carry it as an unexpected key.",
+    "made-persistent": "A buffer is now saved; old checkpoints lack it (missing key).",
+    "repeat": "A repetition count (number of blocks/layers) changed.",
+    "dtype": "A tensor's dtype changed; load_state_dict casts silently.",
+    "class-removed": "An nn.Module class disappeared.",
+    "unknown": "The two versions could not both be predicted.",
+    "class-added": "A new nn.Module class.",
+    "moved": "A class moved to another file; its keys are unchanged.",
+}
+
+
+def rule_docs() -> List[Dict[str, Any]]:
+    """Descriptors of the SDL8xx change codes for SARIF."""
+    return [{"id": code, "name": name, "short": _HELP[kind].split(";")[0].rstrip("."), "help": _HELP[kind]}
+            for kind, (code, name) in sorted(CODES.items(), key=lambda kv: kv[1][0])]
 
 
 def add_parser(sub: Any) -> None:
@@ -124,7 +147,7 @@ def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Option
             jobs: int = 0) -> DiffResult:
     """Compare the revisions (``head`` may be gitio.WORKTREE)."""
     from statedict_lint import gitio
-    from statedict_lint.project import Project
+    from statedict_lint.project import IndexCache, Project
     from statedict_lint.snapshot import Cache, predict_tree
     from statedict_lint.structdiff import Change, compare_class
 
@@ -146,7 +169,7 @@ def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Option
             for p in files:
                 with open(os.path.join(root, p), "rb") as fh:
                     sources[p] = fh.read().decode("utf-8", "replace")
-            proj = Project(sources)
+            proj = Project(sources, IndexCache(cache_dir))
             side[label] = (root, proj)
             side[label + "_src"] = sources
         (root_a, proj_a), (root_b, proj_b) = side["a"], side["b"]
@@ -396,22 +419,24 @@ def render(result: DiffResult, fmt: str, hooks: bool = True) -> str:
         return format_text(result, hooks)
     if fmt == "json":
         return json.dumps(to_json(result), indent=2) + "\n"
-    text = render_findings(findings(result), fmt, "statedict-lint diff")
-    if fmt == "markdown" and hooks:
-        text += _markdown_migration(result)
+    text = render_findings(findings(result), fmt, "statedict-lint diff", root=result.repo)
+    if fmt == "markdown":
+        nb = sum(1 for _cd, ch in result.roots() if ch.breaking)
+        head = (f"### state_dict changes `{result.base_label}`..`{result.head_label}`\n\n"
+                + (f"**{nb} breaking change(s)**: checkpoints saved before this change fail "
+                   f"`load_state_dict(strict=True)`.\n\n" if nb else
+                   "No change breaks loading existing checkpoints.\n\n"))
+        text = head + text + (_markdown_migration(result) if hooks else "")
     return text
 
 
-def render_findings(fs: List[Any], fmt: str, tool: str) -> str:
-    """markdown / sarif / github (and text/json) through the shared report module."""
-    try:
-        from statedict_lint import report
-    except ImportError:  # pragma: no cover
-        report = None  # type: ignore[assignment]
-    fn = getattr(report, "render", None) if report is not None else None
-    if fn is None:
-        raise UserError(f"--format {fmt} needs statedict_lint.report, which is not available yet")
-    return fn(fs, fmt)
+def render_findings(fs: List[Any], fmt: str, tool: str, root: Optional[str] = None) -> str:
+    """text / json / markdown / sarif / github through the shared report module."""
+    from statedict_lint import report
+
+    codes = {f.code for f in fs}
+    rules = [r for r in rule_docs() if r["id"] in codes]
+    return report.render(fs, fmt, tool_name=tool, rules=rules or None, root=root)
 
 
 def _markdown_migration(result: DiffResult) -> str:

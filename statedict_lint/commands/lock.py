@@ -82,7 +82,7 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
 
 def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
     """(ClassRecs of every nn.Module class under paths, Cache, Project) for the files on disk under ``root``."""
-    from statedict_lint.project import Project
+    from statedict_lint.project import IndexCache, Project
     from statedict_lint.snapshot import CACHE_DIR, Cache, predict_tree
 
     files = enumerate_py(root, paths)
@@ -93,9 +93,10 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
                 sources[f] = fh.read().decode("utf-8", "replace")
         except OSError as exc:
             raise UserError(f"cannot read {f}: {exc.strerror}") from None
-    proj = Project(sources)
     cache_root = _git_root(root) or root
-    cache = Cache(os.path.join(cache_root, CACHE_DIR) if use_cache else None)
+    cache_dir = os.path.join(cache_root, CACHE_DIR) if use_cache else None
+    proj = Project(sources, IndexCache(cache_dir))
+    cache = Cache(cache_dir)
     recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)
     out = [c for rs in recs.values() for c in rs if c.name]
     return out, cache, proj

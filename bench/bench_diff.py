@@ -1,0 +1,194 @@
+"""Benchmark `statedict-lint lock` and `statedict-lint diff` on a folder of real model code.
+
+    python bench/bench_diff.py FOLDER [FOLDER ...] [--label NAME] [--no-write]
+
+Each FOLDER (e.g. ``timm/models`` and ``timm/layers`` of a fetched huggingface/pytorch-image-models) is
+copied with its .py files into a fresh temporary git repository (the copy keeps the paths relative to
+the FOLDERs' common parent, so package imports resolve) and committed. Then, each as a fresh process:
+
+* ``lock`` cold (empty cache) and re-run unchanged (cache warm);
+* ``diff HEAD`` after renaming one attribute of one class in one file (``self.fc`` -> ``self.fc_renamed``):
+  cold (empty cache) and re-run unchanged.
+
+Results go to the ``bench:diff`` block of docs/benchmarks.md (only that block is rewritten). Nothing of
+the FOLDER is committed to this repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DOC = os.path.join(REPO, "docs", "benchmarks.md")
+BLOCK = "bench:diff"
+CLI = [sys.executable, "-m", "statedict_lint"]
+
+
+def sh(args: List[str], cwd: str) -> Tuple[float, int, str]:
+    t = time.perf_counter()
+    proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return time.perf_counter() - t, proc.returncode, proc.stdout.decode("utf-8", "replace") + \
+        proc.stderr.decode("utf-8", "replace")
+
+
+def git(cwd: str, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@e", GIT_COMMITTER_NAME="bench",
+               GIT_COMMITTER_EMAIL="b@e")
+    return subprocess.run(["git", "-C", cwd, *args], check=True, stdout=subprocess.PIPE, env=env).stdout.decode()
+
+
+def copy_tree(folders: List[str], dest: str) -> Tuple[int, int]:
+    folders = [os.path.abspath(f) for f in folders]
+    parent = os.path.commonpath([os.path.dirname(f) for f in folders])
+    nfiles = nlines = 0
+    for folder in folders:
+        for dirpath, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            for f in files:
+                if not f.endswith(".py"):
+                    continue
+                src = os.path.join(dirpath, f)
+                rel = os.path.relpath(src, parent)
+                dst = os.path.join(dest, rel)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+                nfiles += 1
+                with open(src, "rb") as fh:
+                    nlines += fh.read().count(b"\n")
+    # the packages above the folders (e.g. timm/__init__.py) so that imports like `timm.layers` resolve
+    for folder in folders:
+        up = os.path.dirname(folder)
+        while up.startswith(parent) and os.path.exists(os.path.join(up, "__init__.py")):
+            dst = os.path.join(dest, os.path.relpath(up, parent), "__init__.py")
+            if not os.path.exists(dst):
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(os.path.join(up, "__init__.py"), dst)
+            if up == parent:
+                break
+            up = os.path.dirname(up)
+    return nfiles, nlines
+
+
+def small_change(repo: str) -> Tuple[str, str]:
+    """Rename one attribute (`self.fc`, else the first `self.X = nn.Linear`) in one file."""
+    pat = re.compile(r"self\.(fc)\s*=\s*nn\.Linear|self\.(\w+)\s*=\s*nn\.Linear")
+    for dirpath, dirs, files in sorted(os.walk(repo)):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            if not f.endswith(".py"):
+                continue
+            p = os.path.join(dirpath, f)
+            text = open(p, encoding="utf-8").read()
+            m = pat.search(text)
+            if not m:
+                continue
+            attr = m.group(1) or m.group(2)
+            new = re.sub(rf"\bself\.{attr}\b", f"self.{attr}_renamed", text)
+            with open(p, "w", encoding="utf-8") as fh:
+                fh.write(new)
+            return os.path.relpath(p, repo), attr
+    raise SystemExit("no `self.X = nn.Linear` to rename in the folder")
+
+
+def count_classes(repo: str) -> int:
+    sys.path.insert(0, REPO)
+    from statedict_lint.project import Project
+
+    sources: Dict[str, str] = {}
+    for dirpath, _dirs, files in os.walk(repo):
+        if "/." in dirpath:
+            continue
+        for f in files:
+            if f.endswith(".py"):
+                p = os.path.join(dirpath, f)
+                sources[os.path.relpath(p, repo)] = open(p, encoding="utf-8", errors="replace").read()
+    return len(Project(sources).module_classes())
+
+
+def write_block(text: str) -> None:
+    os.makedirs(os.path.dirname(DOC), exist_ok=True)
+    try:
+        with open(DOC, encoding="utf-8") as fh:
+            doc = fh.read()
+    except FileNotFoundError:
+        doc = "# Benchmarks\n"
+    start, end = f"<!-- {BLOCK} -->", f"<!-- /{BLOCK} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    with open(DOC, "w", encoding="utf-8") as fh:
+        fh.write(doc)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folders", nargs="+")
+    ap.add_argument("--label", default="", help="what the folders are (e.g. 'timm @ aa4b585')")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="sdl-bench-diff-")
+    try:
+        repo = os.path.join(tmp, "repo")
+        os.makedirs(repo)
+        nfiles, nlines = copy_tree(args.folders, repo)
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "base")
+        nclasses = count_classes(repo)
+        cache = os.path.join(repo, ".statedict-lint-cache")
+        rows = []
+
+        def timed(label: str, cmd: List[str], clear: bool) -> str:
+            if clear:
+                shutil.rmtree(cache, ignore_errors=True)
+            dt, rc, out = sh(CLI + cmd, repo)
+            last = out.strip().splitlines()[-1] if out.strip() else ""
+            rows.append((label, dt, rc, last[:110]))
+            print(f"{label:34} {dt:7.2f} s  rc={rc}  {last[:110]}", flush=True)
+            return out
+
+        timed("lock, cold (empty cache)", ["lock"], True)
+        timed("lock, unchanged re-run", ["lock"], False)
+        timed("lock --check, unchanged", ["lock", "--check"], False)
+        os.remove(os.path.join(repo, "statedict.lock"))
+        changed, attr = small_change(repo)
+        out = timed("diff HEAD, cold (empty cache)", ["diff", "HEAD", "--no-hooks"], True)
+        timed("diff HEAD, unchanged re-run", ["diff", "HEAD", "--no-hooks"], False)
+        found = f"self.{attr}" in out or f"{attr}_renamed" in out
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (0, 0, 0)
+        lines = [
+            f"`python bench/bench_diff.py {' '.join(args.folders)}`" + (f" — {args.label}" if args.label else ""),
+            "",
+            f"{nfiles} files, {nlines:,} lines, {nclasses} nn.Module classes (ast count); "
+            f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the end; "
+            f"change for diff: `self.{attr}` -> `self.{attr}_renamed` in `{changed}` "
+            f"({'reported' if found else 'NOT reported'}).",
+            "",
+            "| run | seconds | exit | last line |",
+            "|---|---:|---:|---|",
+        ]
+        lines += [f"| {label} | {dt:.2f} | {rc} | {last.replace('|', '/')} |" for label, dt, rc, last in rows]
+        lines.append("")
+        lines.append("Targets: under 30 s cold on 2 cores, under 2 s for an unchanged re-run.")
+        text = "\n".join(lines)
+        print(text)
+        if not args.no_write:
+            write_block(text)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
