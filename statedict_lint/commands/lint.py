@@ -1,0 +1,204 @@
+"""`statedict-lint lint [PATHS]`: the SDL rules without flake8 (for ruff users, CI and pre-commit).
+
+Exit 1 on findings, 0 on none (an empty path list is success), 2 on bad input. Honours ``# noqa`` and
+``# noqa: SDL001`` like flake8. Results are cached by file content in ``.statedict-lint-cache/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from typing import Any, Dict, Iterator, List, Optional
+
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", ".mypy_cache",
+             ".pytest_cache", ".statedict-lint-cache", "node_modules", ".eggs", "build", "dist",
+             ".ruff_cache", "site-packages"}
+CACHE_DIR = ".statedict-lint-cache"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("lint", help="check Python files for checkpoint loading/saving pitfalls (SDL rules)",
+                       description="Run the SDL lint rules on Python files and folders (recursively).")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (none: nothing to do)")
+    p.add_argument("--format", choices=["text", "json", "github", "sarif", "markdown"], default="text")
+    p.add_argument("--select", default=None, help="comma-separated codes or prefixes to enable (e.g. SDL0,SDL101)")
+    p.add_argument("--ignore", default=None, help="comma-separated codes or prefixes to disable")
+    p.add_argument("--extend-select", default=None, help="enable these in addition (e.g. SDL901)")
+    p.add_argument("--exclude", default=None, help="comma-separated glob patterns of paths to skip")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write .statedict-lint-cache/")
+    p.add_argument("--show-source", action="store_true", help=argparse_suppress())
+    p.add_argument("--list-rules", action="store_true", help="print the rules and exit")
+    p.set_defaults(run=run)
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def _codes(value: Optional[str]) -> Optional[List[str]]:
+    if value is None:
+        return None
+    return [c.strip().upper() for c in value.replace(" ", ",").split(",") if c.strip()]
+
+
+def iter_files(paths: List[str], exclude: List[str]) -> Iterator[str]:
+    import fnmatch
+
+    from statedict_lint.errors import UserError
+
+    def excluded(p: str) -> bool:
+        norm = p.replace(os.sep, "/")
+        base = os.path.basename(p)
+        return any(fnmatch.fnmatch(norm, pat) or fnmatch.fnmatch(base, pat) for pat in exclude)
+
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
+                                 and not excluded(os.path.join(root, d)))
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    if (name.endswith(".py") or name.endswith(".pyi")) and not excluded(full):
+                        yield full
+        elif os.path.isfile(path):
+            if not excluded(path):
+                yield path
+        else:
+            raise UserError(f"{path}: no such file or directory")
+
+
+class Cache:
+    """Findings per file content (after noqa, before select/ignore), in one JSON file per tool version."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.data: Dict[str, Any] = {}
+        self.dirty = False
+        self.path = ""
+        if not enabled:
+            return
+        from statedict_lint import __version__
+        from statedict_lint.rules.engine import all_rules
+
+        sig = hashlib.sha1(("|".join(f"{r.code}:{type(r).__module__}" for r in all_rules())
+                            + __version__ + _rules_mtime()).encode()).hexdigest()[:12]
+        self.path = os.path.join(CACHE_DIR, f"lint-{sig}.json")
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                self.data = json.load(fh)
+        except (OSError, ValueError):
+            self.data = {}
+
+    def get(self, digest: str) -> Optional[List[dict]]:
+        return self.data.get(digest) if self.enabled else None
+
+    def put(self, digest: str, found: List[dict]) -> None:
+        if self.enabled:
+            self.data[digest] = found
+            self.dirty = True
+
+    def save(self) -> None:
+        if not (self.enabled and self.dirty):
+            return
+        try:
+            os.makedirs(CACHE_DIR, exist_ok=True)
+            gi = os.path.join(CACHE_DIR, ".gitignore")
+            if not os.path.exists(gi):
+                with open(gi, "w", encoding="utf-8") as fh:
+                    fh.write("# created by statedict-lint\n*\n")
+            tmp = self.path + f".{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(self.data, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only tree simply runs uncached
+
+
+def _rules_mtime() -> str:
+    import statedict_lint.rules as pkg
+
+    d = pkg.__path__[0]
+    try:
+        return str(max(os.path.getmtime(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".py")))
+    except (OSError, ValueError):
+        return ""
+
+
+def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_select: List[str],
+               exclude: List[str], use_cache: bool = True) -> List[Any]:
+    from statedict_lint.findings import Finding
+    from statedict_lint.rules.engine import all_rules, is_enabled, lint_source
+
+    rules = all_rules()
+    enabled = {r.code for r in rules if is_enabled(r, select, ignore, extend_select)}
+    # SDL998 (syntax error) and SDL999 (internal error) are always reported unless ignored explicitly
+    for extra in ("SDL998", "SDL999"):
+        if not any(extra.startswith(p) for p in ignore if p):
+            enabled.add(extra)
+    cache = Cache(use_cache)
+    out: List[Finding] = []
+    for path in iter_files(paths, exclude):
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError as exc:
+            from statedict_lint.errors import UserError
+
+            raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        # lock drift depends on files other than this one: never cached
+        digest = hashlib.sha1(raw).hexdigest()
+        cached = cache.get(digest)
+        if cached is None:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                out.append(Finding(code="SDL998", message="cannot decode file as UTF-8", path=path, line=1,
+                                   name="syntax-error"))
+                continue
+            found = lint_source(text, path, [r for r in rules if not getattr(r, "needs_lock", False)])
+            cache.put(digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found])
+            lock_rules = [r for r in rules if getattr(r, "needs_lock", False) and r.code in enabled]
+            if lock_rules:
+                found = found + lint_source(text, path, lock_rules)
+        else:
+            found = [Finding(code=c, message=m, path=path, line=ln, col=col, severity=sev, name=nm)
+                     for c, m, ln, col, sev, nm in cached]
+            lock_rules = [r for r in rules if getattr(r, "needs_lock", False) and r.code in enabled]
+            if lock_rules:
+                found = found + lint_source(raw.decode("utf-8-sig", "replace"), path, lock_rules)
+        out.extend(f for f in found if f.code in enabled)
+    cache.save()
+    return out
+
+
+def run(args: Any) -> int:
+    from statedict_lint import lintconfig
+    from statedict_lint.report import render
+    from statedict_lint.rules.engine import all_rules, is_enabled
+
+    _cfg_path, cfg = lintconfig.find_config(".")
+    select = _codes(args.select)
+    if select is None:
+        select = cfg.get("select", [])
+    ignore = _codes(args.ignore)
+    if ignore is None:
+        ignore = cfg.get("ignore", [])
+    extend_select = (_codes(args.extend_select) or []) + cfg.get("extend-select", [])
+    exclude = ([e.strip() for e in args.exclude.split(",") if e.strip()] if args.exclude
+               else cfg.get("exclude", []))
+    if args.list_rules:
+        for r in all_rules():
+            state = "on " if is_enabled(r, select, ignore, extend_select) else "off"
+            sys.stdout.write(f"{r.code} {state} {r.name}: {r.message}\n")
+        return 0
+    if not args.paths:
+        return 0
+    findings = lint_paths(args.paths, select, ignore, extend_select, exclude, use_cache=not args.no_cache)
+    text = render(findings, args.format)
+    if text:
+        sys.stdout.write(text)
+    return 1 if findings else 0

@@ -1,0 +1,17 @@
+"""text: ``path:line:col: CODE message`` (1-based columns), one finding per line."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from statedict_lint.findings import Finding
+
+
+def render(findings: List[Finding], **_: Any) -> str:
+    out = []
+    for f in findings:
+        loc = f.path or "-"
+        if f.line:
+            loc += f":{f.line}:{f.col + 1}"
+        out.append(f"{loc}: {f.code} {f.message}")
+    return "".join(line + "\n" for line in out)

@@ -1,0 +1,307 @@
+"""Rule framework: the ``Rule`` base class and the per-file ``Context`` every rule reads.
+
+Rules work on the stdlib ``ast`` tree (flake8 hands us the tree it already parsed). Names are resolved
+with a small import map of our own (``import torch as T``, ``from torch import nn, load``, ...); a name
+that cannot be resolved to torch resolves to ``None`` and rules stay silent on it.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+
+Node = ast.AST
+FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+# torch.nn names that are not nn.Module subclasses even though they are capitalised
+NOT_MODULES = {"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"}
+# methods of nn.Module that return the module itself
+SELF_RETURNING = {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16",
+                  "requires_grad_", "to_empty", "xpu", "mps"}
+TENSOR_FACTORIES = {"zeros", "ones", "empty", "full", "rand", "randn", "randint", "arange", "eye",
+                    "linspace", "logspace", "tensor", "as_tensor", "from_numpy", "zeros_like",
+                    "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randperm",
+                    "Tensor", "FloatTensor", "LongTensor"}
+PARAMETER_CTORS = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
+
+
+class Rule:
+    """One lint rule. Subclasses set the class attributes and implement ``check``."""
+
+    code: str = ""
+    name: str = ""  # kebab-case name of the flagged pattern
+    message: str = ""  # default message (check may yield a more specific one)
+    default_enabled: bool = True  # False for SDL9xx: off unless selected
+    what: str = ""
+    why: str = ""
+    example: str = ""
+    use_instead: str = ""
+    valid: List[str] = []
+    invalid: List[str] = []
+    needs: Tuple[str, ...] = ("torch",)  # textual pre-filter: the file must mention one of these
+
+    def check(self, ctx: "Context") -> Iterable[Tuple[Node, str]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def dotted(node: Node) -> Optional[str]:
+    """``a.b.c`` for a chain of attributes on a name, else None."""
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def kwarg(call: ast.Call, name: str) -> Optional[ast.expr]:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def has_star_kwargs(call: ast.Call) -> bool:
+    return any(kw.arg is None for kw in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args)
+
+
+def is_const(node: Optional[Node], value: object) -> bool:
+    return isinstance(node, ast.Constant) and node.value is value
+
+
+def walk_scope(root: Node) -> Iterator[Node]:
+    """Every node inside ``root`` (a function, module or class body) without entering nested scopes."""
+    if isinstance(root, ast.Lambda):
+        stack: List[Node] = [root.body]
+    else:
+        stack = list(reversed(getattr(root, "body", [])))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, SCOPE_TYPES):
+            # decorators / defaults / bases belong to the enclosing scope, bodies do not
+            if isinstance(node, ast.ClassDef):
+                stack.extend(reversed(node.decorator_list + node.bases))
+            elif not isinstance(node, ast.Lambda):
+                stack.extend(reversed(node.decorator_list))
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+class Context:
+    """What rules know about one file: its tree, its imports and its nn.Module classes."""
+
+    def __init__(self, tree: ast.Module, source: str, path: str = "") -> None:
+        self.tree = tree
+        self.source = source
+        self.path = path
+        self.imports: Dict[str, Optional[str]] = {}
+        self.calls: List[ast.Call] = []
+        self.functions: List[Node] = []
+        self.classes: List[ast.ClassDef] = []
+        self.discarded: Set[int] = set()  # id() of calls whose value is thrown away (expression statements)
+        self._collect()
+        self.module_classes = self._module_classes()
+
+    # -- collection -------------------------------------------------------------------------------
+    def _bind(self, local: str, target: str) -> None:
+        old = self.imports.get(local, target)
+        self.imports[local] = target if old == target else None  # conflicting imports: unknown
+
+    def _collect(self) -> None:
+        assigned_globals: Set[str] = set()
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call):
+                self.calls.append(node)
+            elif isinstance(node, ast.Expr):
+                if isinstance(node.value, ast.Call):
+                    self.discarded.add(id(node.value))
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions.append(node)
+            elif isinstance(node, ast.ClassDef):
+                self.classes.append(node)
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        self._bind(a.asname, a.name)
+                    else:
+                        top = a.name.split(".")[0]
+                        self._bind(top, top)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level or not node.module:
+                    continue
+                for a in node.names:
+                    if a.name == "*":
+                        continue
+                    self._bind(a.asname or a.name, f"{node.module}.{a.name}")
+            elif isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if isinstance(t, ast.Name):
+                        assigned_globals.add(t.id)
+        for name in assigned_globals:  # `torch = None` somewhere: no longer sure what the name is
+            if name in self.imports:
+                self.imports[name] = None
+
+    def _module_classes(self) -> Set[str]:
+        """Names of classes in this file that subclass torch.nn.Module (directly or via each other)."""
+        found: Set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for cls in self.classes:
+                if cls.name in found:
+                    continue
+                for b in cls.bases:
+                    q = self.qualname(b)
+                    if (q is not None and q.startswith("torch.nn.") and q.rsplit(".", 1)[-1][:1].isupper()
+                            and q.rsplit(".", 1)[-1] not in NOT_MODULES) or (
+                            isinstance(b, ast.Name) and b.id in found):
+                        found.add(cls.name)
+                        changed = True
+                        break
+        # a name defined twice (class + something else) is not trusted
+        return found
+
+    # -- resolution -------------------------------------------------------------------------------
+    def qualname(self, node: Node) -> Optional[str]:
+        """Canonical dotted name of an expression built from an imported name, or None."""
+        d = dotted(node)
+        if d is None:
+            return None
+        head, _, rest = d.partition(".")
+        base = self.imports.get(head)
+        if base is None:
+            return None
+        q = f"{base}.{rest}" if rest else base
+        if q.startswith("torch.nn.modules."):
+            q = "torch.nn." + q.rsplit(".", 1)[-1]
+        return q
+
+    def is_torch(self, node: Node, *names: str) -> bool:
+        return self.qualname(node) in names
+
+    def is_module_ctor(self, node: Node) -> bool:
+        """``nn.Linear(...)``, ``MyNet(...)`` (an nn.Module class of this file), ``X(...).to(dev)``."""
+        while (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr in SELF_RETURNING and isinstance(node.func.value, ast.Call)):
+            node = node.func.value
+        if not isinstance(node, ast.Call):
+            return False
+        f = node.func
+        if isinstance(f, ast.Name) and f.id in self.module_classes and f.id not in self.imports:
+            return True
+        q = self.qualname(f)
+        if q is None or not q.startswith("torch.nn."):
+            return False
+        last = q.rsplit(".", 1)[-1]
+        return q.count(".") == 2 and last[:1].isupper() and last not in NOT_MODULES
+
+    def is_optimizer_ctor(self, node: Node) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        q = self.qualname(node.func)
+        if q is None or not q.startswith("torch.optim."):
+            return False
+        parts = q.split(".")
+        return len(parts) == 3 and parts[2][:1].isupper() and parts[2] != "Optimizer" or (
+            len(parts) == 4 and parts[2] in ("adam", "adamw", "sgd", "rmsprop", "adagrad", "lbfgs")
+            and parts[3][:1].isupper())
+
+    def is_parameter_ctor(self, node: Node) -> bool:
+        return isinstance(node, ast.Call) and self.qualname(node.func) in PARAMETER_CTORS
+
+    def is_tensor_factory(self, node: Node) -> bool:
+        if not isinstance(node, ast.Call):
+            return False
+        q = self.qualname(node.func)
+        return q is not None and q.startswith("torch.") and q.count(".") == 1 and q[6:] in TENSOR_FACTORIES
+
+
+def name_bindings(scope: Node) -> Dict[str, List[Node]]:
+    """For a function/module: local name -> every expression or node that binds it in this scope.
+
+    Plain ``x = value`` records ``value``; any other binding form (loop target, ``with ... as``,
+    augmented assignment, parameter, tuple unpacking, walrus, import, del, global) records the binding
+    node itself, which no rule treats as a known value.
+    """
+    out: Dict[str, List[Node]] = {}
+
+    def add(name: str, value: Node) -> None:
+        out.setdefault(name, []).append(value)
+
+    if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = scope.args
+        for arg in a.posonlyargs + a.args + a.kwonlyargs + ([a.vararg] if a.vararg else []) + (
+                [a.kwarg] if a.kwarg else []):
+            add(arg.arg, arg)
+    for node in walk_scope(scope):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    add(t.id, node.value)
+                else:
+                    for n in ast.walk(t):
+                        if isinstance(n, ast.Name):
+                            add(n.id, t)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            add(node.target.id, node.value if node.value is not None else node)
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor, ast.comprehension)):
+            for n in ast.walk(node.target):
+                if isinstance(n, ast.Name):
+                    add(n.id, node)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    for n in ast.walk(item.optional_vars):
+                        if isinstance(n, ast.Name):
+                            add(n.id, node)
+        elif isinstance(node, ast.NamedExpr):
+            add(node.target.id, node)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for n in node.names:
+                add(n, node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for al in node.names:
+                add((al.asname or al.name).split(".")[0], node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            add(node.name, node)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            add(node.name, node)
+        elif isinstance(node, ast.Delete):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    add(t.id, node)
+    return out
+
+
+def scopes(ctx: Context) -> List[Node]:
+    """The module and every function in the file."""
+    return [ctx.tree] + list(ctx.functions)
+
+
+def enclosing_class_methods(ctx: Context) -> Iterator[Tuple[ast.ClassDef, Node]]:
+    """(class, method) for each method directly in an nn.Module subclass of this file."""
+    for cls in ctx.classes:
+        if cls.name not in ctx.module_classes:
+            continue
+        for item in cls.body:
+            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield cls, item
+
+
+def self_name(func: Node) -> Optional[str]:
+    args = getattr(func, "args", None)
+    if args is None:
+        return None
+    pos = args.posonlyargs + args.args
+    if not pos:
+        return None
+    if any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in func.decorator_list):
+        return None
+    return pos[0].arg
+
+
+Loc = Union[Node, Tuple[int, int]]

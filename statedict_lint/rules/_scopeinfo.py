@@ -1,0 +1,54 @@
+"""Per-scope facts shared by the checkpoint rules: which names hold optimizers, modules, loaded files."""
+
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Optional, Set
+
+from statedict_lint.rules._base import Context, Node, dotted, name_bindings, walk_scope
+
+PROGRESS_KEYS = {"epoch", "epochs", "step", "steps", "global_step", "iter", "iteration", "iter_num",
+                 "start_epoch", "best_acc1", "best_acc", "best_val_loss", "best_loss", "lr_scheduler",
+                 "scheduler", "scaler"}
+
+
+class ScopeInfo:
+    def __init__(self, ctx: Context, scope: Node) -> None:
+        self.scope = scope
+        self.nodes: List[Node] = list(walk_scope(scope))
+        self.binds = name_bindings(scope)
+        self.optimizers: Dict[str, ast.Call] = {}
+        for name, values in self.binds.items():
+            if values and all(ctx.is_optimizer_ctor(v) for v in values):
+                self.optimizers[name] = values[0]  # type: ignore[assignment]
+        self.self_optimizers: Set[str] = set()  # `self.optimizer = torch.optim.X(...)` in this scope
+        for n in self.nodes:
+            if isinstance(n, ast.Assign) and ctx.is_optimizer_ctor(n.value):
+                for t in n.targets:
+                    d = dotted(t)
+                    if d and "." in d:
+                        self.self_optimizers.add(d)
+
+    def optimizer_exprs(self) -> Set[str]:
+        return set(self.optimizers) | self.self_optimizers
+
+    def is_optimizer(self, expr: Node) -> bool:
+        d = dotted(expr)
+        return d is not None and d in self.optimizer_exprs()
+
+    def mentions_state_dict_of_other(self, skip: Set[str]) -> bool:
+        return False
+
+
+def state_dict_receiver(node: Optional[Node]) -> Optional[Node]:
+    """``X`` for ``X.state_dict()`` (no arguments), else None."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "state_dict"
+            and not node.args and not node.keywords):
+        return node.func.value
+    return None
+
+
+def const_str(node: Optional[Node]) -> Optional[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None

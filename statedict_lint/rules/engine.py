@@ -1,0 +1,156 @@
+"""The one lint core shared by the flake8 plugin, `statedict-lint lint` and the pre-commit hook."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from statedict_lint.findings import Finding
+from statedict_lint.rules._base import Context, Rule
+
+_RULES: Optional[List[Rule]] = None
+INTERNAL_ERROR_CODE = "SDL999"
+
+
+def all_rules() -> List[Rule]:
+    """Every rule, sorted by code (one module ``sdlNNN_*.py`` per rule in this package)."""
+    global _RULES
+    if _RULES is None:
+        import statedict_lint.rules as pkg
+
+        found: List[Rule] = []
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not re.match(r"sdl\d{3}_", info.name):
+                continue
+            mod = importlib.import_module(f"statedict_lint.rules.{info.name}")
+            for obj in vars(mod).values():
+                if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.code:
+                    found.append(obj())
+        found.sort(key=lambda r: r.code)
+        _RULES = found
+    return _RULES
+
+
+def rule_by_code(code: str) -> Rule:
+    for r in all_rules():
+        if r.code == code:
+            return r
+    raise KeyError(code)
+
+
+def default_off_codes() -> List[str]:
+    return [r.code for r in all_rules() if not r.default_enabled]
+
+
+def _longest(code: str, prefixes: Sequence[str]) -> int:
+    return max((len(p) for p in prefixes if p and code.startswith(p)), default=-1)
+
+
+def is_enabled(rule: Rule, select: Sequence[str] = (), ignore: Sequence[str] = (),
+               extend_select: Sequence[str] = ()) -> bool:
+    """flake8-like decision: the most specific matching prefix wins; SDL9xx need an explicit select."""
+    sel = max(_longest(rule.code, select), _longest(rule.code, extend_select))
+    ign = _longest(rule.code, ignore)
+    if sel >= 0 and sel > ign:
+        # a bare `SDL`/`SDL9` selects opinionated rules only when it names their band explicitly
+        if not rule.default_enabled and sel < 4:
+            return False
+        return True
+    if ign >= 0:
+        return False
+    if select:
+        return False
+    return rule.default_enabled
+
+
+def textual_prefilter(source: str, rule: Rule) -> bool:
+    return any(word in source for word in rule.needs)
+
+
+def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -> List[Finding]:
+    """Findings of ``rules`` on one parsed file (no noqa handling). Never raises."""
+    rules = [r for r in rules if textual_prefilter(source, r)]
+    if not rules:
+        return []
+    out: List[Finding] = []
+    try:
+        ctx = Context(tree, source, path)
+    except Exception as exc:  # pragma: no cover - defensive: never crash the host
+        return [internal_error(path, "context", exc)]
+    for rule in rules:
+        try:
+            for node, msg in rule.check(ctx):
+                if isinstance(node, tuple):
+                    line, col = node
+                else:
+                    line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
+                out.append(Finding(code=rule.code, message=msg or rule.message, path=path, line=line,
+                                   col=col, severity="error" if rule.default_enabled else "warning",
+                                   name=rule.name))
+        except RecursionError:
+            out.append(internal_error(path, rule.code, RecursionError("file nested too deeply")))
+        except Exception as exc:  # an internal error is one clear finding, never a traceback
+            out.append(internal_error(path, rule.code, exc))
+    out.sort(key=Finding.sort_key)
+    return out
+
+
+def internal_error(path: str, where: str, exc: BaseException) -> Finding:
+    return Finding(code=INTERNAL_ERROR_CODE, path=path, line=1, col=0, severity="warning",
+                   name="internal-error",
+                   message=f"statedict-lint internal error in {where} ({type(exc).__name__}: {exc}); "
+                           "this file was not fully checked, please report it")
+
+
+# -- noqa, as flake8 reads it ----------------------------------------------------------------------
+NOQA_RE = re.compile(r"#\s*noqa(?::[\s]?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+)?)+)?", re.IGNORECASE)
+_CODE_RE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+NOQA_FILE_RE = re.compile(r"#\s*flake8[:=]\s*noqa(?!:)", re.IGNORECASE)
+
+
+def noqa_map(lines: Sequence[str]) -> Dict[int, Optional[Tuple[str, ...]]]:
+    """line (1-based) -> None for a bare ``# noqa`` or the codes listed after ``# noqa:``."""
+    out: Dict[int, Optional[Tuple[str, ...]]] = {}
+    for i, line in enumerate(lines, 1):
+        if "noqa" not in line.lower():
+            continue
+        m = NOQA_RE.search(line)
+        if not m:
+            continue
+        if m.group("codes") is None:
+            out[i] = None
+        else:
+            out[i] = tuple(c.upper() for c in _CODE_RE.findall(m.group(0)[m.group(0).index(":"):]))
+    return out
+
+
+def suppressed(f: Finding, noqa: Dict[int, Optional[Tuple[str, ...]]]) -> bool:
+    if f.line not in noqa:
+        return False
+    codes = noqa[f.line]
+    return codes is None or f.code.startswith(codes)
+
+
+def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Rule]] = None,
+                honour_noqa: bool = True) -> List[Finding]:
+    """Parse and lint one file's text: the CLI path. A syntax error is one SDL998 finding."""
+    rules = list(all_rules() if rules is None else rules)
+    if not any(textual_prefilter(source, r) for r in rules):
+        return []
+    lines = source.splitlines()
+    if honour_noqa and any(NOQA_FILE_RE.search(ln) for ln in lines if "flake8" in ln):
+        return []
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", 1) or 1
+        return [Finding(code="SDL998", path=path, line=line, col=0, severity="error", name="syntax-error",
+                        message=f"cannot parse file: {getattr(exc, 'msg', exc)}")]
+    found = run_rules(tree, source, path, rules)
+    if honour_noqa:
+        nq = noqa_map(lines)
+        found = [f for f in found if not suppressed(f, nq)]
+    return found

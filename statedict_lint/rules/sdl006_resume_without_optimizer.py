@@ -1,0 +1,128 @@
+"""SDL006 resume-without-optimizer-state."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Optional, Tuple
+
+from statedict_lint.rules._base import Context, Node, Rule, dotted, scopes
+from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str
+
+
+class ResumeWithoutOptimizer(Rule):
+    code = "SDL006"
+    name = "resume-without-optimizer-state"
+    message = ("resume restores the model from the checkpoint but not the optimizer ({opt} is in scope): "
+               "training continues with a fresh optimizer state")
+    needs = ("load_state_dict",)
+    what = ("Flags a resume — a function that `torch.load`s a checkpoint, reads a progress entry such as "
+            "`ckpt[\"epoch\"]` and calls `model.load_state_dict(ckpt[...])` — when an optimizer built in "
+            "that function with `torch.optim.*` never gets `optimizer.load_state_dict(...)`.")
+    why = ("The model continues where it stopped but the optimizer does not: momentum and adaptive "
+           "learning-rate statistics restart from zero, which shows up as a loss spike after every "
+           "resume and makes runs irreproducible.")
+    example = """\
+optimizer = torch.optim.Adam(model.parameters())
+ckpt = torch.load(path, map_location="cpu", weights_only=True)
+model.load_state_dict(ckpt["model"])
+start_epoch = ckpt["epoch"] + 1
+"""
+    use_instead = """\
+optimizer = torch.optim.Adam(model.parameters())
+ckpt = torch.load(path, map_location="cpu", weights_only=True)
+model.load_state_dict(ckpt["model"])
+optimizer.load_state_dict(ckpt["optimizer"])
+start_epoch = ckpt["epoch"] + 1
+"""
+    valid = [
+        "import torch\ndef resume(model, path):\n    opt = torch.optim.Adam(model.parameters())\n"
+        "    ck = torch.load(path, map_location='cpu', weights_only=True)\n"
+        "    model.load_state_dict(ck['model'])\n    opt.load_state_dict(ck['optimizer'])\n"
+        "    return ck['epoch']\n",
+        "import torch\ndef evaluate(model, path):\n    opt = torch.optim.Adam(model.parameters())\n"
+        "    ck = torch.load(path, map_location='cpu', weights_only=True)\n"
+        "    model.load_state_dict(ck['model'])  # no progress read: fine-tuning from weights\n",
+        "import torch\ndef resume(model, opt, path):\n"
+        "    ck = torch.load(path, map_location='cpu', weights_only=True)\n"
+        "    model.load_state_dict(ck['model'])\n    return ck['epoch']\n",
+    ]
+    invalid = [
+        "import torch\ndef resume(model, path):\n    opt = torch.optim.Adam(model.parameters())\n"
+        "    ck = torch.load(path, map_location='cpu', weights_only=True)\n"
+        "    model.load_state_dict(ck['model'])\n    start = ck['epoch'] + 1\n    return opt, start\n",
+    ]
+
+    def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        loads = [c for c in ctx.calls if isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict"]
+        if not loads or not any(ctx.is_torch(c.func, "torch.load") for c in ctx.calls):
+            return
+        load_ids = {id(c) for c in loads}
+        for scope in scopes(ctx):
+            mine = []
+            info: Optional[ScopeInfo] = None
+            for n in _nodes(scope):
+                if id(n) in load_ids:
+                    mine.append(n)
+            if not mine:
+                continue
+            info = ScopeInfo(ctx, scope)
+            opts = info.optimizer_exprs()
+            if not opts:
+                continue
+            if any(info.is_optimizer(c.func.value) for c in mine):  # type: ignore[union-attr]
+                continue
+            ckpts = {name for name, vals in info.binds.items()
+                     if vals and all(isinstance(v, ast.Call) and ctx.is_torch(v.func, "torch.load") for v in vals)}
+            if not ckpts:
+                continue
+            progress = any(_reads_progress(n, ckpts) for n in info.nodes)
+            if not progress or _handed_over(info, opts, ckpts):
+                continue
+            opt_line = min([c.lineno for c in info.optimizers.values()] + [
+                n.lineno for n in info.nodes if isinstance(n, ast.Assign)
+                and any(dotted(t) in info.self_optimizers for t in n.targets)] + [10 ** 9])
+            for c in mine:
+                arg = c.args[0] if c.args else None
+                if not (isinstance(arg, ast.Subscript) and dotted(arg.value) in ckpts):
+                    continue
+                if opt_line < c.lineno or _loaded_later(info, c):
+                    yield c, self.message.format(opt=sorted(opts)[0])
+                    break
+
+
+def _nodes(scope: Node):
+    from statedict_lint.rules._base import walk_scope
+
+    return walk_scope(scope)
+
+
+def _loaded_later(info: ScopeInfo, call: ast.Call) -> bool:
+    return True  # an optimizer built after the model load gets no state either
+
+
+def _handed_over(info: ScopeInfo, opts: set, ckpts: set) -> bool:
+    """Some call receives both the optimizer and the checkpoint (a helper may restore it)."""
+    for n in info.nodes:
+        if not isinstance(n, ast.Call):
+            continue
+        names = {dotted(a) for a in list(n.args) + [k.value for k in n.keywords]}
+        inner = set()
+        for a in list(n.args) + [k.value for k in n.keywords]:
+            for sub in ast.walk(a):
+                if isinstance(sub, (ast.Name, ast.Attribute)):
+                    inner.add(dotted(sub))
+        if names & opts and inner & ckpts:
+            return True
+    return False
+
+
+def _reads_progress(n: Node, ckpts: set) -> bool:
+    if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in ckpts:
+        key = n.slice
+        if isinstance(key, ast.Index):  # pragma: no cover - Python 3.8 shape
+            key = key.value  # type: ignore[attr-defined]
+        return const_str(key) in PROGRESS_KEYS
+    if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get"
+            and isinstance(n.func.value, ast.Name) and n.func.value.id in ckpts and n.args):
+        return const_str(n.args[0]) in PROGRESS_KEYS
+    return False

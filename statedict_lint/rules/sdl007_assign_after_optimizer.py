@@ -1,0 +1,71 @@
+"""SDL007 load-assign-after-optimizer."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Tuple
+
+from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, scopes, walk_scope
+
+_PARAM_METHODS = ("parameters", "named_parameters")
+
+
+class AssignAfterOptimizer(Rule):
+    code = "SDL007"
+    name = "load-assign-after-optimizer"
+    message = ("load_state_dict(..., assign=True) replaces {m}'s parameters after an optimizer was built from "
+               "them: the optimizer keeps updating the old tensors")
+    needs = ("assign",)
+    what = ("Flags `model.load_state_dict(sd, assign=True)` when, earlier in the same function, an optimizer "
+            "was created from `model.parameters()`.")
+    why = ("`assign=True` swaps in the checkpoint's tensors as new `Parameter` objects instead of copying "
+           "into the existing ones. The optimizer still holds the old objects, so `optimizer.step()` "
+           "updates tensors the model no longer uses: training silently does nothing.")
+    example = """\
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+model.load_state_dict(state, assign=True)
+"""
+    use_instead = """\
+model.load_state_dict(state, assign=True)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+    valid = [
+        "import torch\ndef f(model, sd):\n    model.load_state_dict(sd, assign=True)\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n",
+        "import torch\ndef f(model, other, sd):\n    opt = torch.optim.SGD(other.parameters(), lr=0.1)\n"
+        "    model.load_state_dict(sd, assign=True)\n",
+        "import torch\ndef f(model, sd):\n    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    model.load_state_dict(sd)\n",
+    ]
+    invalid = [
+        "import torch\ndef f(model, sd):\n    opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    model.load_state_dict(sd, assign=True)\n",
+        "from torch.optim import AdamW\nclass T:\n    def setup(self, sd):\n"
+        "        self.opt = AdamW(self.net.parameters())\n        self.net.load_state_dict(sd, strict=True, "
+        "assign=True)\n",
+    ]
+
+    def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        targets = [c for c in ctx.calls if isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict"
+                   and (is_const(kwarg(c, "assign"), True) or (len(c.args) >= 3 and is_const(c.args[2], True)))]
+        if not targets:
+            return
+        ids = {id(c) for c in targets}
+        for scope in scopes(ctx):
+            nodes = list(walk_scope(scope))
+            mine = [n for n in nodes if id(n) in ids]
+            if not mine:
+                continue
+            built = []  # (line, receiver dotted name) of optimizers built from X.parameters()
+            for n in nodes:
+                if isinstance(n, ast.Call) and ctx.is_optimizer_ctor(n):
+                    for sub in ast.walk(n):
+                        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+                                and sub.func.attr in _PARAM_METHODS):
+                            d = dotted(sub.func.value)
+                            if d:
+                                built.append((n.lineno, d))
+            for call in mine:
+                m = dotted(call.func.value)  # type: ignore[union-attr]
+                if m and any(line < call.lineno and recv == m for line, recv in built):
+                    yield call, self.message.format(m=m)

@@ -1,0 +1,130 @@
+"""SDL201 state-dict-key-substring-filter."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Iterable, List, Optional, Set, Tuple
+
+from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, scopes, walk_scope
+
+_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*[0-9]$")
+_SD_NAMES = re.compile(r"(^|_)(state_dict|statedict|sd|ckpt|checkpoint|weights|params|pretrained_dict|"
+                       r"model_dict|own_state)$")
+
+
+class SubstringKeyFilter(Rule):
+    code = "SDL201"
+    name = "state-dict-key-substring-filter"
+    message = ("state_dict key matched by {how} {lit!r}: also matches {other!r}; compare a whole dotted "
+               "component, e.g. k.startswith({fix!r})")
+    needs = ("state_dict", "torch", "ckpt", "checkpoint")
+    what = ("Flags a filter on state_dict keys that tests a name ending in a digit by substring "
+            "(`\"fc1\" in k`) or by a prefix without its dot (`k.startswith(\"layer1\")`), where `k` "
+            "iterates over a state_dict (the result of `.state_dict()` or `torch.load`, or a variable "
+            "named like one).")
+    why = ("Keys are dotted paths. `\"fc1\" in k` is also true for `fc10.weight` and `enc.fc1x.bias`, and "
+           "`k.startswith(\"blocks.1\")` also selects `blocks.10` to `blocks.19`: the filter freezes, drops "
+           "or renames more layers than intended, silently.")
+    example = """\
+state = {k: v for k, v in model.state_dict().items() if "layer1" in k}
+"""
+    use_instead = """\
+state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
+"""
+    valid = [
+        "import torch\nsd = {k: v for k, v in model.state_dict().items() if k.startswith('layer1.')}\n",
+        "import torch\nsd = {k: v for k, v in model.state_dict().items() if 'fc' in k}\n",
+        "import torch\nfor name in names:\n    if 'fc1' in name:\n        pass\n",
+        "import torch\nsd = {k[7:]: v for k, v in state_dict.items() if k.startswith('module')}\n",
+    ]
+    invalid = [
+        "import torch\nsd = {k: v for k, v in model.state_dict().items() if 'layer1' in k}\n",
+        "import torch\nstate_dict = torch.load(p, map_location='cpu', weights_only=True)\nfor k in list(state_dict):\n"
+        "    if k.startswith('blocks.1'):\n        del state_dict[k]\n",
+        "import torch\ndef strip(sd):\n    return {k: v for k, v in sd.items() if 'head2' not in k}\n",
+    ]
+
+    def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        for scope in scopes(ctx):
+            binds = None
+            for n in walk_scope(scope):
+                if isinstance(n, (ast.For, ast.AsyncFor)):
+                    loops = [(n.target, n.iter, n.body)]
+                elif isinstance(n, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+                    loops = [(g.target, g.iter, [n] + g.ifs) for g in n.generators]
+                else:
+                    continue
+                for target, it, body in loops:
+                    if binds is None:
+                        binds = name_bindings(scope)
+                    key = _key_var(ctx, target, it, binds)
+                    if key is None:
+                        continue
+                    yield from self._tests(body, key)
+
+    def _tests(self, body: List[Node], key: str) -> Iterable[Tuple[Node, str]]:
+        for stmt in body:
+            for n in ast.walk(stmt):
+                if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.In, ast.NotIn))
+                        and isinstance(n.comparators[0], ast.Name) and n.comparators[0].id == key):
+                    lit = _lit(n.left)
+                    if lit:
+                        yield n, self.message.format(how="substring", lit=lit, other=lit + "0" + ".weight",
+                                                     fix=lit + ".")
+                elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                      and n.func.attr == "startswith" and isinstance(n.func.value, ast.Name)
+                      and n.func.value.id == key and len(n.args) == 1):
+                    arg = n.args[0]
+                    lits = [arg] if not isinstance(arg, ast.Tuple) else list(arg.elts)
+                    for a in lits:
+                        lit = _lit(a)
+                        if lit:
+                            yield n, self.message.format(how="prefix", lit=lit, other=lit + "0.weight",
+                                                         fix=lit + ".")
+                            break
+
+
+def _lit(node: Node) -> Optional[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TOKEN.match(node.value) and \
+            any(c.isalpha() for c in node.value):
+        return node.value
+    return None
+
+
+def _key_var(ctx: Context, target: Node, it: Node, binds) -> Optional[str]:
+    """The loop variable holding state_dict keys, when ``it`` iterates a state_dict's keys or items."""
+    inner = it
+    if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in ("list", "sorted") \
+            and len(inner.args) == 1:
+        inner = inner.args[0]
+    method = None
+    if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr in (
+            "keys", "items") and not inner.args:
+        method = inner.func.attr
+        inner = inner.func.value
+    if not _is_state_dict(ctx, inner, binds):
+        return None
+    if method == "items":
+        if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], ast.Name):
+            return target.elts[0].id
+        return None
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _is_state_dict(ctx: Context, node: Node, binds, depth: int = 0) -> bool:
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "state_dict" and not node.args:
+            return True
+        return ctx.is_torch(node.func, "torch.load", "safetensors.torch.load_file")
+    d = dotted(node)
+    if d is None:
+        return False
+    last = d.rsplit(".", 1)[-1]
+    if _SD_NAMES.search(last.lower()):
+        return True
+    if isinstance(node, ast.Name) and depth < 3:
+        vals = binds.get(node.id) or []
+        return bool(vals) and all(isinstance(v, ast.expr) and _is_state_dict(ctx, v, binds, depth + 1)
+                                  for v in vals)
+    return False

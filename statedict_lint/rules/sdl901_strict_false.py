@@ -1,0 +1,42 @@
+"""SDL901 load-state-dict-strict-false (opinionated, off by default)."""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable, Tuple
+
+from statedict_lint.rules._base import Context, Node, Rule, is_const, kwarg
+
+
+class StrictFalse(Rule):
+    code = "SDL901"
+    name = "load-state-dict-strict-false"
+    message = "load_state_dict(..., strict=False): prefer an exact key mapping and strict loading"
+    default_enabled = False
+    needs = ("load_state_dict",)
+    what = ("Flags every `load_state_dict(..., strict=False)`, even when its result is checked. "
+            "Opinionated: off by default; enable with `--select SDL901` (or `SDL9`).")
+    why = ("`strict=False` turns every key mismatch into a silent partial load. Code that renames or drops "
+           "keys explicitly and then loads strictly states exactly which weights are expected to be "
+           "missing, and breaks loudly when a checkpoint or the model changes.")
+    example = """\
+model.load_state_dict(backbone_state, strict=False)
+"""
+    use_instead = """\
+state = {k: v for k, v in backbone_state.items() if not k.startswith("head.")}
+state.update({k: v for k, v in model.state_dict().items() if k.startswith("head.")})
+model.load_state_dict(state)
+"""
+    valid = [
+        "import torch\nmodel.load_state_dict(sd)\n",
+        "import torch\nmodel.load_state_dict(sd, strict=True)\n",
+    ]
+    invalid = [
+        "import torch\nres = model.load_state_dict(sd, strict=False)\n",
+    ]
+
+    def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        for call in ctx.calls:
+            f = call.func
+            if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and is_const(kwarg(call, "strict"), False):
+                yield call, self.message
