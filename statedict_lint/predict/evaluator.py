@@ -22,7 +22,7 @@ from statedict_lint.predict.values import (
     BoundMethod, BufferMarker, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
     NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
 )
-from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file
+from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file, parse_text
 
 MAX_STEPS = 2_000_000
 MAX_UNROLL = 100_000
@@ -75,6 +75,7 @@ class FunctionValue:
         self.defaults = defaults
         self.owner = owner  # ClassValue when defined in a class body
         self.decorators: List[str] = []
+        self.sf: SourceFile = scope.sf  # where the function is written (catalog chunks differ from scope.sf)
 
     def __deepcopy__(self, memo: dict) -> "FunctionValue":
         return self
@@ -96,6 +97,7 @@ class ClassValue:
         self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
         self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
         self._mro: Optional[List["ClassValue"]] = None
+        self.sf: Optional[SourceFile] = scope.sf if scope is not None else None
 
     def __deepcopy__(self, memo: dict) -> "ClassValue":
         return self
@@ -275,15 +277,34 @@ class Evaluator:
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:
+        """The catalog module. Its classes are parsed on first use: a run needs only a few of them."""
         if self._catalog is None:
-            self._catalog = self.load_path(self.catalog_path, "statedict_lint.catalog.torch_nn", False)
+            import ast as _ast
+
+            with open(self.catalog_path, encoding="utf-8") as fh:
+                text = fh.read()
+            lines = text.splitlines(keepends=True)
+            scope = ModuleScope(self, parse_text("", self.catalog_path, lines=False),
+                                "statedict_lint.catalog.torch_nn", False)
+            self._catalog = scope
+            self.path_modules[self.catalog_path] = scope
+            frame = Frame(scope, None)
+            frame.locals = scope.values
+            for node in _ast.parse(text).body:
+                start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+                chunk = "".join(lines[start - 1: node.end_lineno])
+                if isinstance(node, (_ast.ClassDef, _ast.FunctionDef)):
+                    scope.values[node.name] = Thunk("catalog", None, chunk)
+                else:
+                    sf = parse_text(chunk, self.catalog_path, lines=False)
+                    self._exec_module_block(scope, frame, sf.module.body)
         return self._catalog
 
     def load_path(self, path: str, qualname: Optional[str] = None, is_package: Optional[bool] = None) -> ModuleScope:
         ap = os.path.abspath(path)
         if ap in self.path_modules:
             return self.path_modules[ap]
-        sf = parse_file(ap)
+        sf = parse_file(ap, lines=ap != self.catalog_path)
         if qualname is None:
             qualname = module_name_of(ap)
         if is_package is None:
@@ -462,6 +483,13 @@ class Evaluator:
             if thunk.kind == "import":
                 dotted, line = thunk.extra
                 return self.import_module(dotted, line, scope.sf.path)
+            if thunk.kind == "catalog":
+                sf = parse_text(thunk.extra, self.catalog_path, lines=False)
+                frame = Frame(scope, None)
+                frame.locals = scope.values
+                scope.values[name] = None
+                self.exec_stmt(frame, sf.module.body[0], sf)
+                return scope.values[name]
         finally:
             self.line, self.path = saved
         return Unknown(f"`{name}` cannot be evaluated")
@@ -819,6 +847,7 @@ class Evaluator:
     def define_function(self, frame: Frame, node: cst.FunctionDef, sf: SourceFile, owner: Any = None) -> FunctionValue:
         defaults = self._param_defaults(frame, node.params, sf)
         fn = FunctionValue(node, frame.scope, frame if frame.func is not None else None, node.name.value, defaults, owner)
+        fn.sf = sf
         fn.decorators = [_decorator_name(d.decorator) for d in node.decorators]
         value: Any = fn
         for d in reversed(node.decorators):
@@ -857,6 +886,7 @@ class Evaluator:
         if self.in_catalog(sf):
             qual = f"torch.nn.{node.name.value}"
         cls = ClassValue(node.name.value, qual, bases, scope, node)
+        cls.sf = sf
         decos = [_decorator_name(d.decorator) for d in node.decorators]
         cls.is_dataclass = any(d.split(".")[-1] == "dataclass" for d in decos)
         body_frame = Frame(scope, frame if frame.func is not None else None, frame.func, frame.cls)
@@ -1083,7 +1113,9 @@ class Evaluator:
             return merge_values(self, a, b, f"{sf.code(node.test).strip()} (line {self.line})")
         if t is cst.Lambda:
             defaults = self._param_defaults(frame, node.params, sf)
-            return FunctionValue(node, frame.scope, frame, "<lambda>", defaults)
+            lam = FunctionValue(node, frame.scope, frame, "<lambda>", defaults)
+            lam.sf = sf
+            return lam
         if t is cst.Ellipsis:
             return Ellipsis
         if t is cst.Imaginary:
@@ -1746,7 +1778,7 @@ class Evaluator:
             raise _GiveUp("recursion too deep")
         frame = Frame(fn.scope, fn.closure, fn, owner if owner is not None else fn.owner)
         frame.locals = self.bind_args(fn, args, kwargs)
-        sf = fn.scope.sf
+        sf = fn.sf
         self.depth += 1
         saved_forks = self.forks
         try:
@@ -1822,7 +1854,7 @@ class Evaluator:
             elif default is not None:
                 frame = Frame(c.scope, None)
                 frame.locals = dict()
-                v = self._dataclass_default(frame, default, c.scope.sf)
+                v = self._dataclass_default(frame, default, c.sf or c.scope.sf)
             else:
                 raise EvalRaise(f"dataclass `{cls.name}` missing field `{name}`", self.line, self.path)
             self.setattr(obj, name, v)

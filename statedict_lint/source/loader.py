@@ -166,7 +166,8 @@ def _line_map(module: cst.Module, text: str) -> Dict[int, int]:
 _CACHE: Dict[str, SourceFile] = {}
 
 
-def parse_text(text: str, path: str) -> SourceFile:
+def parse_text(text: str, path: str, lines: bool = True) -> SourceFile:
+    """Parse ``text``; ``lines=False`` skips the line map (for code whose lines are never reported)."""
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest() + ":" + path
     hit = _CACHE.get(digest)
     if hit is not None:
@@ -177,12 +178,12 @@ def parse_text(text: str, path: str) -> SourceFile:
         raise UserError(f"{path}:{exc.raw_line}: syntax error: {exc.message}") from None
     except (RecursionError, MemoryError):
         raise UserError(f"{path}: file too deeply nested to parse") from None
-    sf = SourceFile(path, text, module, _line_map(module, text))
+    sf = SourceFile(path, text, module, _line_map(module, text) if lines else {})
     _CACHE[digest] = sf
     return sf
 
 
-def parse_file(path: str) -> SourceFile:
+def parse_file(path: str, lines: bool = True) -> SourceFile:
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -196,7 +197,7 @@ def parse_file(path: str) -> SourceFile:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
-    return parse_text(text, path)
+    return parse_text(text, path, lines)
 
 
 # -- locating modules ---------------------------------------------------------------------------
