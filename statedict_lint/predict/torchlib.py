@@ -1794,6 +1794,8 @@ _INTRINSIC_FUNCS: Dict[str, Callable[..., Any]] = {
     "torch.compiler.is_compiling": lambda lib: False,
     "torch.cuda.is_available": lambda lib: lib.ev.unknown("torch.cuda.is_available()", maybe_state=False),
     "typing.cast": lambda lib, t, v: v,
+    # returns a torch.nn.functional function (relu/gelu), never state
+    "torch.nn._get_activation_fn": lambda lib, *a, **k: Unknown("activation function", lib.ev.line, lib.ev.path, False),
     "warnings.warn": lambda lib, *a, **k: None,
     "einops.rearrange": lambda lib, *a, **k: _einops(lib, "rearrange", *a, **k),
     "einops.repeat": lambda lib, *a, **k: _einops(lib, "repeat", *a, **k),
