@@ -30,8 +30,9 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: F401
 
 from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding
@@ -238,6 +239,7 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
     current = {c.name: c for c in predict_file(lock.root, rel) if c.name}
     attr_lines = {c.name: attribute_lines(source, c.name) for c in locked}
     findings: List[Finding] = []
+    explained = _Explainer(lock, rel, current, source)
     for old in locked:
         new = current.get(old.name)
         if new is None:
@@ -251,6 +253,8 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
         for ch in compare_class(old, new):
             if not ch.breaking and ch.kind != "dtype":
                 continue
+            if explained(old, ch):
+                continue  # reported where it happens: at the contained class
             attr = (ch.new_key or ch.old_key or "").split(".")[0]
             line = attr_lines[old.name].get(attr) or attr_lines[old.name].get((ch.old_key or "").split(".")[0]) \
                 or new.line or 1
@@ -259,3 +263,50 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
                                     path, line, 0, "error" if ch.breaking else "warning", "lock-drift",
                                     extra={"class": old.name, "change": ch.to_json()}))
     return findings
+
+
+class _Explainer:
+    """Is a container's change just a contained (locked) class's change seen through an attribute path?"""
+
+    def __init__(self, lock: Lock, rel: str, current: Dict[str, ClassRec], source: str) -> None:
+        self.source = source
+        self.lock = lock
+        self.rel = rel
+        self.current_by_file: Dict[str, Dict[str, ClassRec]] = {rel: current}
+        self.changes: Dict[str, List[Any]] = {}
+
+    def _current(self, path: str) -> Dict[str, ClassRec]:
+        from statedict_lint.snapshot import predict_file
+
+        if path not in self.current_by_file:
+            if not os.path.isfile(os.path.join(self.lock.root, path)):
+                self.current_by_file[path] = {}
+            else:
+                self.current_by_file[path] = {c.name: c for c in predict_file(self.lock.root, path) if c.name}
+        return self.current_by_file[path]
+
+    def _changes_of(self, cid: str) -> List[Any]:
+        from statedict_lint.structdiff import compare_class
+
+        if cid not in self.changes:
+            rec = self.lock.classes[cid]
+            cur = self._current(rec.path).get(rec.name)
+            self.changes[cid] = compare_class(rec, cur) if cur is not None and not cur.error else []
+        return self.changes[cid]
+
+    def __call__(self, outer: ClassRec, ch: Any) -> bool:
+        from statedict_lint.structdiff import strip_prefix_match
+
+        key = ch.old_key or ch.new_key or ""
+        if "." not in key.rstrip("."):
+            return False
+        for cid, rec in self.lock.classes.items():
+            if cid == outer.id or rec.error:
+                continue
+            # only classes this file can contain: its own, and those it names (imports, calls)
+            if rec.path != self.rel and not re.search(rf"\b{re.escape(rec.name)}\b", self.source):
+                continue
+            for inner in self._changes_of(cid):
+                if strip_prefix_match(ch, inner):
+                    return True
+        return False

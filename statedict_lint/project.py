@@ -51,6 +51,10 @@ class ClassInfo:
     bases: List[str]
     refs: Set[str] = field(default_factory=set)  # dotted names loaded in the class body
 
+    @property
+    def calls_super_init(self) -> bool:
+        return "super" in self.refs or any(r.endswith(".__init__") for r in self.refs)
+
 
 @dataclass
 class FileInfo:
@@ -399,6 +403,28 @@ class Project:
             out.add(c)
             todo.extend(self.contains.get(c, ()))
         return out
+
+    _NOT_MODULE_BASES = {"object", "Exception", "ValueError", "TypeError", "RuntimeError", "dict", "list", "tuple",
+                         "str", "int", "float", "Enum", "IntEnum", "enum.Enum", "NamedTuple", "typing.NamedTuple",
+                         "TypedDict", "Protocol", "ABC", "abc.ABC", "Generic", "type", "ABCMeta"}
+
+    def module_candidates(self, path: str) -> List[Tuple[str, int]]:
+        """Top-level classes of ``path`` worth asking the predictor about: derived from torch.nn (through
+        project classes), or from a base we cannot see into whose body calls ``super().__init__``.
+        The predictor has the last word (it refuses classes that are not nn.Module subclasses)."""
+        fi = self.files.get(path)
+        if fi is None:
+            return []
+        out = []
+        for c in fi.classes.values():
+            if self.is_module_class((path, c.name)):
+                out.append((c.name, c.line))
+                continue
+            unknown = [b for b in c.bases if b and b not in self._NOT_MODULE_BASES and
+                       self.resolve_class(path, b) is None and not b.startswith("typing.")]
+            if unknown and c.calls_super_init:
+                out.append((c.name, c.line))
+        return sorted(out, key=lambda x: x[1])
 
     def module_classes(self) -> List[ClassId]:
         return [(p, c) for p, fi in self.files.items() for c in fi.classes if self.is_module_class((p, c))]

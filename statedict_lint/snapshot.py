@@ -105,18 +105,28 @@ def from_prediction(pred: Any, root: str) -> Tuple[List[KeyRec], List[KeyRec], L
     return [rec(k) for k in pred.keys], [rec(k) for k in pred.non_persistent], unresolved
 
 
-def predict_file(root: str, relpath: str, bindings: Optional[Dict[str, Any]] = None) -> List[ClassRec]:
-    """Every nn.Module class of one file (the file must exist under ``root``)."""
+_NOT_MODULE = "is not a torch.nn.Module subclass"
+
+
+def predict_file(root: str, relpath: str, bindings: Optional[Dict[str, Any]] = None,
+                 candidates: Optional[List[Tuple[str, int]]] = None) -> List[ClassRec]:
+    """Every nn.Module class of one file (the file must exist under ``root``).
+
+    ``candidates`` ((name, line) from ``Project.module_candidates``) skips the predictor's own class scan,
+    which evaluates every top-level name of the file; the predictor still refuses non-module classes."""
     from statedict_lint.predict.api import module_classes, predict
 
     root = os.path.abspath(root)
     path = os.path.join(root, relpath)
-    try:
-        classes = module_classes(path)
-    except UserError as exc:
-        return [ClassRec(relpath, "", 0, error=str(exc))]
-    except RecursionError:
-        return [ClassRec(relpath, "", 0, error="file nests too deeply to read")]
+    if candidates is None:
+        try:
+            classes = module_classes(path)
+        except UserError as exc:
+            return [ClassRec(relpath, "", 0, error=str(exc))]
+        except RecursionError:
+            return [ClassRec(relpath, "", 0, error="file nests too deeply to read")]
+    else:
+        classes = list(candidates)
     out: List[ClassRec] = []
     for name, line in classes:
         cr = ClassRec(relpath, name, line)
@@ -124,6 +134,10 @@ def predict_file(root: str, relpath: str, bindings: Optional[Dict[str, Any]] = N
             pred = predict(path, name, dict(bindings or {}))
             cr.keys, cr.non_persistent, cr.unresolved = from_prediction(pred, root)
         except UserError as exc:
+            if candidates is not None and _NOT_MODULE in str(exc):
+                continue
+            if candidates is not None and str(exc).startswith(("no such file", f"{path}:")):
+                return [ClassRec(relpath, "", 0, error=str(exc).replace(root + os.sep, ""))]
             cr.error = str(exc).replace(root + os.sep, "")
         except RecursionError:
             cr.error = "the code nests too deeply to evaluate"
@@ -203,13 +217,13 @@ class Cache:
             pass  # a read-only checkout still works, just without the cache
 
 
-def _worker(args: Tuple[str, str, Optional[Dict[str, Any]]]) -> List[Dict[str, Any]]:
-    root, relpath, bindings = args
+def _worker(args: Tuple[str, str, Optional[Dict[str, Any]], Any]) -> List[Dict[str, Any]]:
+    root, relpath, bindings, candidates = args
     try:
         os.chdir(root)
     except OSError:
         pass
-    return [r.to_json() for r in predict_file(root, relpath, bindings)]
+    return [r.to_json() for r in predict_file(root, relpath, bindings, candidates)]
 
 
 def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
@@ -229,7 +243,11 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
     for rp in sorted(set(relpaths)):
         if rp not in project.files:
             continue
-        if not project.files[rp].classes:  # no class at all: nothing to predict
+        err = project.files[rp].syntax_error
+        if err:
+            results[rp] = [ClassRec(rp, "", 0, error=f"{rp}: cannot parse: {err}")]
+            continue
+        if not project.module_candidates(rp):  # no class that can be an nn.Module: nothing to predict
             results[rp] = []
             continue
         key = cache.key(rp, digest(rp), [(d, digest(d)) for d in project.deps_closure(rp)], bindings)
@@ -253,7 +271,8 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
             # contiguous chunks: neighbouring files share imports, which each worker parses once
             chunk = max(1, len(todo) // (jobs * 4))
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                outs = list(pool.map(_worker, [(root, rp, bindings) for rp, _k in todo], chunksize=chunk))
+                outs = list(pool.map(_worker, [(root, rp, bindings, project.module_candidates(rp))
+                                               for rp, _k in todo], chunksize=chunk))
             for (rp, key), out in zip(todo, outs):
                 recs = [ClassRec.from_json(d) for d in out]
                 cache.put(key, recs)
@@ -261,7 +280,7 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
         else:
             os.chdir(root)
             for rp, key in todo:
-                recs = predict_file(root, rp, bindings)
+                recs = predict_file(root, rp, bindings, project.module_candidates(rp))
                 cache.put(key, recs)
                 results[rp] = recs
     finally:

@@ -144,3 +144,29 @@ def test_lock_round_trips_through_its_reader(proj: str) -> None:
     assert main(["lock", "--no-cache"]) == 0
     lock = lockfile.read(os.path.join(proj, "statedict.lock"))
     assert lockfile.dumps(list(lock.classes.values())) == open(os.path.join(proj, "statedict.lock")).read()
+
+
+def test_lint_rule_and_flake8_report_drift_at_the_line(proj: str, monkeypatch: Any) -> None:
+    import subprocess
+    import sys
+
+    from statedict_lint.rules.engine import lint_source
+
+    path = os.path.join(proj, "pkg", "model.py")
+    assert [f for f in lint_source(open(path).read(), path) if f.code == "SDL800"] == []  # no lock: silent
+    assert main(["lock", "--no-cache"]) == 0
+    assert [f for f in lint_source(open(path).read(), path) if f.code == "SDL800"] == []  # in sync
+    edit(proj, "pkg/model.py", "self.attn = Attn(n_embd)", "self.self_attn = Attn(n_embd)")
+    found = [f for f in lint_source(open(path).read(), path) if f.code == "SDL800"]
+    assert found and {f.line for f in found} == {11} and all(f.name == "lock-drift" for f in found)
+    src = open(path).read().replace("self.self_attn = Attn(n_embd)", "self.self_attn = Attn(n_embd)  # noqa: SDL800")
+    assert [f for f in lint_source(src, path) if f.code == "SDL800"] == []
+    proc = subprocess.run([sys.executable, "-m", "flake8", "--select=SDL800", "pkg/model.py"], cwd=proj,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1 and "pkg/model.py:11:1: SDL800" in out, out + proc.stderr.decode()
+    # a lock elsewhere, configured by environment variable
+    os.rename(os.path.join(proj, "statedict.lock"), os.path.join(proj, "other.lock"))
+    assert [f for f in lint_source(open(path).read(), path) if f.code == "SDL800"] == []
+    monkeypatch.setenv("STATEDICT_LINT_LOCK", os.path.join(proj, "other.lock"))
+    assert {f.line for f in lint_source(open(path).read(), path) if f.code == "SDL800"} == {11}
