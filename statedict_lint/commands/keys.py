@@ -19,15 +19,26 @@ def add_parser(sub: Any) -> None:
     p.add_argument("target", metavar="FILE.py:CLASS")
     bindings.add_arguments(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the prediction cache (keyed by the content of every file read)")
     p.set_defaults(run=run)
 
 
 def run(args: Any) -> int:
-    from statedict_lint.predict.api import predict
-
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
-    pred = predict(path, cls, b)
+    if args.no_cache:
+        from statedict_lint.predict.api import predict
+
+        pred = predict(path, cls, b)
+    else:
+        from statedict_lint.predict.cache import lookup
+
+        pred = lookup(path, cls, b)  # a hit needs no libcst at all
+        if pred is None:
+            from statedict_lint.predict.api import predict_cached
+
+            pred = predict_cached(path, cls, b)
     if args.format == "json":
         sys.stdout.write(json.dumps(pred.to_json(), indent=2) + "\n")
     else:

@@ -159,7 +159,24 @@ def _convert(ev: Evaluator, scope: ModuleScope, value: Any) -> Any:
 
 def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
     """Predict the state_dict of ``class_name`` (defined in or imported into ``path``)."""
-    bindings = dict(bindings or {})
+    return _predict(path, class_name, dict(bindings or {}))[0]
+
+
+def predict_cached(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
+    """``predict`` through the on-disk cache (``statedict_lint.predict.cache``)."""
+    from statedict_lint.predict import cache
+
+    b = dict(bindings or {})
+    hit = cache.lookup(path, class_name, b)
+    if hit is not None:
+        return hit
+    pred, ev = _predict(path, class_name, b)
+    missing = [name for name, v in ev.modules.items() if isinstance(v, Unknown)]
+    cache.store(path, class_name, b, pred, list(ev.path_modules), missing, ev.locator.roots[:3])
+    return pred
+
+
+def _predict(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
     ev, scope = _load(path)
     found, cls = scope.lookup(class_name)
     if not found or not isinstance(cls, ClassValue):
@@ -224,7 +241,7 @@ def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = 
         from statedict_lint.predict.template import Unresolved
 
         pred.unresolved.append(Unresolved(ev.line, f"evaluation stopped: {exc.reason}", ev.path))
-        return pred
+        return pred, ev
     except RecursionError:
         raise UserError(f"constructing {class_name}: the code nests too deeply to evaluate") from None
     if isinstance(obj, Unknown):
@@ -232,8 +249,8 @@ def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = 
         from statedict_lint.predict.template import Unresolved
 
         pred.unresolved.append(Unresolved(obj.line, obj.reason, obj.path))
-        return pred
+        return pred, ev
     assert isinstance(obj, ModuleValue)
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
-    return pred
+    return pred, ev
