@@ -70,7 +70,7 @@ def _tool_digest() -> str:
             for name in sorted(os.listdir(folder)):
                 if name.endswith(".py"):
                     h.update(name.encode())
-                    h.update(_sha(os.path.join(folder, name)).encode() if _sha(os.path.join(folder, name)) else b"")
+                    h.update((_sha(os.path.join(folder, name)) or "").encode())
         _TOOL_DIGEST = h.hexdigest()
     return _TOOL_DIGEST
 
