@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from conftest import load_module_from_path, torch_table  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
 from statedict_lint.predict.expand import expand as expand_prediction  # noqa: E402
+from statedict_lint.predict.symbolic import Sym  # noqa: E402
 
 HEADER = "import torch\nimport torch.nn as nn\n"
 
@@ -224,3 +225,26 @@ def test_catalog_layer_lines_point_at_user_code(write_model: Any) -> None:
     lines = {k.key: k.line for k in pred.keys}
     assert lines["layers.a.weight"] == 8 and lines["layers.b.bias"] == 9
     assert all(re.search(r"model\.py$", k.path) for k in pred.keys)
+
+
+def test_symbolic_names_and_conditional_expression(write_model: Any) -> None:
+    path = write_model(_src('''
+        class Block(nn.Module):
+            def __init__(self, n, bias):
+                super().__init__()
+                for i in range(n):
+                    self.add_module("denselayer%d" % (i + 1), nn.Linear(4, 4))
+                self.weight = nn.Parameter(torch.ones(4))
+                self.bias = nn.Parameter(torch.zeros(4)) if bias else None
+    '''))
+    pred = predict(path, "Block", {})
+    by_key = {k.key: k for k in pred.keys}
+    assert by_key["denselayer{i + 1}.weight"].repeat["i"] == Sym.var("n")
+    assert by_key["bias"].condition is not None and "bias" in by_key["bias"].condition
+    assert by_key["weight"].condition is None
+    mod = load_module_from_path(path)
+    for bias in (True, False):
+        with torch.device("meta"):
+            expected = torch_table(mod.Block(3, bias))
+        rows = [r for r in expand(pred, {"n": 3}) if bias or r[0] != "bias"]
+        assert rows == expected

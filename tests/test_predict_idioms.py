@@ -410,6 +410,34 @@ class Attention(nn.Module):
         self.register_buffer("tiled", repeat(torch.zeros(window), "n -> b n", b=4))
         self.register_buffer("split", rearrange(torch.zeros(6, 5), "(a b) c -> a b c", a=2))
 ''', cls="Attention", kwargs={}, bindings={}),
+    "module_traversal": dict(src='''
+def make_features():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Sequential(nn.Conv2d(8, 12, 3), nn.BatchNorm2d(12)))
+
+class M(nn.Module):
+    def __init__(self, features=None):
+        super().__init__()
+        features = features or make_features()
+        self.features = features
+        last = [m for m in features.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+        self.head = nn.Linear(last, 2)
+        n = sum(p.numel() for p in self.parameters())
+        self.register_buffer("count", torch.tensor(n))
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+        self.names = [k for k, _ in self.named_modules()]
+''', cls="M", kwargs={}, bindings={}),
+    "percent_format_and_conditional_expression": dict(src='''
+class M(nn.Module):
+    def __init__(self, n=3, bias=False):
+        super().__init__()
+        for i in range(n):
+            self.add_module("denselayer%d" % (i + 1), nn.Linear(i + 1, 2))
+        self.add_module("%s_%02d" % ("x", 7), nn.Linear(1, 1))
+        self.b = nn.Parameter(torch.zeros(3)) if bias else None
+        self.c = nn.Parameter(torch.zeros(2)) if not bias else None
+''', cls="M", kwargs={}, bindings={}),
     "rnn_family": dict(src='''
 class M(nn.Module):
     def __init__(self):

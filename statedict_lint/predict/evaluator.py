@@ -558,6 +558,24 @@ class Evaluator:
             raise _GiveUp(f"unsupported statement {type(stmt).__name__}")
 
     def exec_small(self, frame: Frame, small: Any, sf: SourceFile) -> None:
+        if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.IfExp):
+            # `x = a if c else b` with an undecidable c is `if c: x = a / else: x = b`: both branches run
+            test = self.eval(frame, small.value.test, sf)
+            if self.truth(test) is UNKNOWN_BOOL:
+                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                node = small.value
+
+                def assign_from(expr: Any) -> Callable[[Frame], None]:
+                    def run(fr: Frame) -> None:
+                        v = self.eval(fr, expr, sf)
+                        for t in targets:
+                            self.assign(fr, t, v, sf)
+                    return run
+
+                text = self._cond_text(sf, node.test, test)
+                self.fork(frame, [(f"{text} (line {self.line})", assign_from(node.body)),
+                                  (f"not {text} (line {self.line})", assign_from(node.orelse))])
+                return
         if isinstance(small, cst.Assign):
             value = self.eval(frame, small.value, sf)
             for t in small.targets:
@@ -654,11 +672,7 @@ class Evaluator:
             self.exec_block(frame, stmt.orelse.body, sf)
 
     def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile, top: bool = False) -> None:
-        text = sf.code(stmt.test).strip()
-        if self.in_catalog(sf):  # say it in the user's terms: the unbound value behind the layer argument
-            v = getattr(self, "_last_test", None)
-            text = v.name if isinstance(v, Opaque) else v.render() if isinstance(v, Sym) else \
-                f"{text} (inside torch.nn)"
+        text = self._cond_text(sf, stmt.test, getattr(self, "_last_test", None))
         cond_true = f"{text} (line {self.line})"
         cond_false = f"not {text} (line {self.line})"
 
@@ -671,6 +685,16 @@ class Evaluator:
             self.exec_block(fr, rest, sf)
 
         self.fork(frame, [(cond_true, branch_true), (cond_false, branch_false)], top)
+
+    def _cond_text(self, sf: SourceFile, node: Any, value: Any) -> str:
+        """How to name an undecidable condition: in the user's terms (the unbound value behind it)."""
+        text = sf.code(node).strip()
+        name = value.name if isinstance(value, Opaque) else value.render() if isinstance(value, Sym) else None
+        if self.in_catalog(sf):
+            return name or f"{text} (inside torch.nn)"
+        if name and name != text and not text.startswith("not "):
+            return f"{text} [= {name}]"
+        return text
 
     def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]], top: bool = False) -> None:
         """Run each branch on a copy of the state reachable from the frame; merge into the originals."""
@@ -1392,6 +1416,8 @@ class Evaluator:
             return seq * n
         if op == "+" and type(a) is type(b) and isinstance(a, (list, tuple)):
             return a + b
+        if op == "%" and isinstance(a, str):
+            return self._percent_format(a, b)
         if isinstance(a, Sym) or isinstance(b, Sym):
             if op == "/":
                 return self.unknown("true division of a symbolic value", False)
@@ -1424,6 +1450,30 @@ class Evaluator:
             raise EvalRaise("division by zero", self.line, self.path)
         except (TypeError, ValueError, OverflowError) as exc:
             raise EvalRaise(f"`{op}` fails: {exc}", self.line, self.path)
+
+    def _percent_format(self, fmt: str, args: Any) -> Any:
+        """``"layer%d" % (i + 1)`` with symbolic values: the placeholder text goes into the string."""
+        items = list(args) if isinstance(args, tuple) else [args]
+        marks: Dict[str, str] = {}
+        concrete = []
+        for k, v in enumerate(items):
+            if isinstance(v, Opaque):
+                v = v.sym()
+            if isinstance(v, Sym):
+                mark = 7_390_000_000_000 + k
+                marks[str(mark)] = "{" + _placeholder_text(v) + "}"
+                concrete.append(mark)
+            elif isinstance(v, (str, int, float, bool, type(None))):
+                concrete.append(v)
+            else:
+                return self.unknown("`%` formatting of values that are not known", False)
+        try:
+            text = fmt % (tuple(concrete) if isinstance(args, tuple) else concrete[0])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise EvalRaise(f"string formatting fails: {exc}", self.line, self.path)
+        for mark, rep in marks.items():
+            text = text.replace(mark, rep)
+        return text
 
     # -- names, attributes, items ------------------------------------------------------------
     def lookup(self, frame: Frame, name: str) -> Any:

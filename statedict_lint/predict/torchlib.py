@@ -433,9 +433,15 @@ class TorchLib:
             "get_submodule": lambda target: self._get_submodule(m, target),
             "get_parameter": lambda target: self._get_path(m, target),
             "get_buffer": lambda target: self._get_path(m, target),
-            "children": lambda: [e.value for e in m.children.values() if e.value is not None],
-            "named_children": lambda: [(k, e.value) for k, e in m.children.items() if e.value is not None],
-            "parameters": lambda recurse=True: self._params_list(m, recurse),
+            "children": lambda: self._walk(m, "children", False),
+            "named_children": lambda: self._walk(m, "children", True),
+            "modules": lambda: self._walk(m, "modules", False),
+            "named_modules": lambda *a, **k: self._walk(m, "modules", True) if not a and not k else
+            self.ev.unknown("named_modules() with arguments", maybe_state=False),
+            "parameters": lambda recurse=True: self._walk(m, "parameters", False, recurse),
+            "named_parameters": lambda prefix="", recurse=True, **k: self._walk(m, "parameters", True, recurse, prefix),
+            "buffers": lambda recurse=True: self._walk(m, "buffers", False, recurse),
+            "named_buffers": lambda prefix="", recurse=True, **k: self._walk(m, "buffers", True, recurse, prefix),
             "__init__": lambda *a, **k: None,
         }
         if name in simple:
@@ -450,8 +456,7 @@ class TorchLib:
             return ev.unknown(f"direct access to `{name}` is not modelled")
         if name == "__dict__":
             return ev.unknown("module __dict__", maybe_state=False)
-        if name in ("forward", "extra_repr", "state_dict", "load_state_dict", "named_parameters",
-                    "named_buffers", "buffers", "modules", "named_modules"):
+        if name in ("forward", "extra_repr", "state_dict", "load_state_dict"):
             return Intrinsic(f"Module.{name}", lambda *a, **k: ev.unknown(f"result of Module.{name}()", maybe_state=False))
         raise _raise(ev, f"`{m.name}` object has no attribute `{name}`", attr=True)
 
@@ -462,12 +467,48 @@ class TorchLib:
     def _state_hook(self, m: ModuleValue) -> None:
         self.ev.note(f"`{m.name}` registers a state_dict hook; keys may be renamed or dropped at save time")
 
-    def _params_list(self, m: ModuleValue, recurse: bool) -> List[Any]:
-        out = [e.value for e in m.params.values() if isinstance(e.value, ParamValue)]
-        if recurse:
-            for e in m.children.values():
-                if isinstance(e.value, ModuleValue):
-                    out += self._params_list(e.value, True)
+    def _walk(self, m: ModuleValue, what: str, named: bool, recurse: bool = True, prefix: str = "") -> Any:
+        """Module.children/modules/parameters/buffers (named or not), in torch's order, without duplicates.
+
+        Unknown when any part of the tree is not settled (unknown or conditional entries, symbolic runs)."""
+        ev = self.ev
+        out: List[Any] = []
+        seen: set = set()
+
+        def settled(e: Entry) -> bool:
+            return e.condition is None and e.run is None and not isinstance(e.value, Unknown)
+
+        def visit(mod: ModuleValue, pre: str) -> bool:
+            if mod.unknown_attrs:
+                return False
+            if what == "modules":
+                if id(mod) not in seen:
+                    seen.add(id(mod))
+                    out.append((pre.rstrip("."), mod) if named else mod)
+            tables = {"parameters": mod.params, "buffers": mod.buffers}.get(what)
+            if tables is not None:
+                for k, e in tables.items():
+                    if not settled(e):
+                        return False
+                    if e.value is not None and id(e.value) not in seen:
+                        seen.add(id(e.value))
+                        out.append((pre + k, e.value) if named else e.value)
+            for k, e in mod.children.items():
+                if not settled(e):
+                    return False
+                if e.value is None:
+                    continue
+                if what == "children":
+                    if id(e.value) not in seen:
+                        seen.add(id(e.value))
+                        out.append((k, e.value) if named else e.value)
+                    continue
+                if (recurse or what == "modules") and not visit(e.value, pre + k + "."):
+                    return False
+            return True
+
+        if not visit(m, prefix + "." if prefix else ""):
+            return ev.unknown(f"{what}() of a module whose contents are not all known", maybe_state=False)
         return out
 
     def _get_submodule(self, m: ModuleValue, target: Any) -> Any:
