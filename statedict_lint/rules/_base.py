@@ -8,7 +8,8 @@ that cannot be resolved to torch resolves to ``None`` and rules stay silent on i
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple, Union
+import re
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 Node = ast.AST
 FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -40,6 +41,7 @@ class Rule:
     valid: List[str] = []
     invalid: List[str] = []
     needs: Tuple[str, ...] = ("torch",)  # textual pre-filter: the file must mention one of these
+    hint: str = ""  # regex (MULTILINE) of the lines this rule's nodes start on; "" = imports/defs only
 
     def check(self, ctx: "Context") -> Iterable[Tuple[Node, str]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -91,19 +93,46 @@ def walk_scope(root: Node) -> Iterator[Node]:
         stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
-class Context:
-    """What rules know about one file: its tree, its imports and its nn.Module classes."""
+_ALWAYS = r"^[ \t]*(?:import|from|class)[ \t]"
+_RX: Dict[str, "re.Pattern[str]"] = {}
 
-    def __init__(self, tree: ast.Module, source: str, path: str = "") -> None:
+
+class Context:
+    """What rules know about one file: its tree, its imports and its nn.Module classes.
+
+    For speed the tree is not walked whole: only statements spanning an *interesting* line (one that
+    matches a rule's ``hint`` regex, or an import/class/def line) are entered. Rules that need every
+    node of one function or class walk that subtree themselves (``walk_scope``).
+    """
+
+    def __init__(self, tree: ast.Module, source: str, path: str = "", hints: Sequence[str] = ()) -> None:
         self.tree = tree
         self.source = source
         self.path = path
         self.imports: Dict[str, Optional[str]] = {}
         self.calls: List[ast.Call] = []
+        self.assigns: List[ast.Assign] = []
+        self.loops: List[Node] = []  # for statements and comprehensions on interesting lines
         self.functions: List[Node] = []
         self.classes: List[ast.ClassDef] = []
         self.discarded: Set[int] = set()  # id() of calls whose value is thrown away (expression statements)
-        self._collect()
+        self.scope: Dict[int, Node] = {}  # id(node) -> innermost enclosing function/class/module
+        offsets: List[int] = []
+        for h in dict.fromkeys([_ALWAYS] + [h for h in hints if h]):
+            rx = _RX.get(h)
+            if rx is None:
+                rx = _RX[h] = re.compile(h, re.MULTILINE)
+            offsets.extend(m.start() for m in rx.finditer(source))
+        offsets.sort()
+        lines: List[int] = []
+        pos, line = 0, 1
+        for off in offsets:
+            line += source.count("\n", pos, off)
+            pos = off
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        self.lines = lines
+        self._collect(lines)
         self.module_classes = self._module_classes()
 
     # -- collection -------------------------------------------------------------------------------
@@ -111,18 +140,42 @@ class Context:
         old = self.imports.get(local, target)
         self.imports[local] = target if old == target else None  # conflicting imports: unknown
 
-    def _collect(self) -> None:
+    def _collect(self, lines: List[int]) -> None:
+        from bisect import bisect_left
+
         assigned_globals: Set[str] = set()
-        for node in ast.walk(self.tree):
+        nlines = len(lines)
+        stack: List[Tuple[Node, Node]] = [(c, self.tree) for c in reversed(self.tree.body)]
+        while stack:
+            node, scope = stack.pop()
+            lo = getattr(node, "lineno", None)
+            if lo is not None and isinstance(node, (ast.stmt, ast.expr)):
+                hi = getattr(node, "end_lineno", None) or lo
+                i = bisect_left(lines, lo)
+                if i >= nlines or lines[i] > hi:
+                    continue  # nothing interesting inside
+            self.scope[id(node)] = scope
+            inner = scope
             if isinstance(node, ast.Call):
                 self.calls.append(node)
             elif isinstance(node, ast.Expr):
                 if isinstance(node.value, ast.Call):
                     self.discarded.add(id(node.value))
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            elif isinstance(node, ast.Assign):
+                self.assigns.append(node)
+                if scope is self.tree:
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            assigned_globals.add(t.id)
+            elif isinstance(node, (ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.GeneratorExp,
+                                   ast.DictComp)):
+                self.loops.append(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 self.functions.append(node)
+                inner = node
             elif isinstance(node, ast.ClassDef):
                 self.classes.append(node)
+                inner = node
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -130,20 +183,34 @@ class Context:
                     else:
                         top = a.name.split(".")[0]
                         self._bind(top, top)
+                continue
             elif isinstance(node, ast.ImportFrom):
-                if node.level or not node.module:
-                    continue
-                for a in node.names:
-                    if a.name == "*":
-                        continue
-                    self._bind(a.asname or a.name, f"{node.module}.{a.name}")
-            elif isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if isinstance(t, ast.Name):
-                        assigned_globals.add(t.id)
-        for name in assigned_globals:  # `torch = None` somewhere: no longer sure what the name is
+                if not node.level and node.module:
+                    for a in node.names:
+                        if a.name != "*":
+                            self._bind(a.asname or a.name, f"{node.module}.{a.name}")
+                continue
+            if inner is not scope:
+                # decorators, defaults and bases belong to the enclosing scope
+                outer_parts: List[Node] = list(getattr(node, "decorator_list", []))
+                if isinstance(node, ast.ClassDef):
+                    outer_parts += node.bases + [k.value for k in node.keywords]
+                elif not isinstance(node, ast.Lambda):
+                    outer_parts += [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
+                for c in reversed(outer_parts):
+                    stack.append((c, scope))
+                body = [node.body] if isinstance(node, ast.Lambda) else node.body
+                for c in reversed(body):
+                    stack.append((c, inner))
+                continue
+            for c in reversed(list(ast.iter_child_nodes(node))):
+                stack.append((c, scope))
+        for name in assigned_globals:  # `torch = None` at module level: no longer sure what the name is
             if name in self.imports:
                 self.imports[name] = None
+
+    def scope_of(self, node: Node) -> Node:
+        return self.scope.get(id(node), self.tree)
 
     def _module_classes(self) -> Set[str]:
         """Names of classes in this file that subclass torch.nn.Module (directly or via each other)."""
@@ -162,8 +229,14 @@ class Context:
                         found.add(cls.name)
                         changed = True
                         break
-        # a name defined twice (class + something else) is not trusted
         return found
+
+    def class_of_method(self, func: Node) -> Optional[ast.ClassDef]:
+        """The nn.Module subclass of this file that ``func`` is a method of, else None."""
+        cls = self.scope.get(id(func))
+        if isinstance(cls, ast.ClassDef) and cls.name in self.module_classes and func in cls.body:
+            return cls
+        return None
 
     # -- resolution -------------------------------------------------------------------------------
     def qualname(self, node: Node) -> Optional[str]:

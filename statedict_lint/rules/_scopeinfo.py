@@ -29,6 +29,22 @@ class ScopeInfo:
                     if d and "." in d:
                         self.self_optimizers.add(d)
 
+    def trained_modules(self) -> Set[str]:
+        """Dotted names X whose ``X.parameters()`` (or named_parameters) feed an optimizer of this scope."""
+        out: Set[str] = set()
+        ctors = list(self.optimizers.values())
+        for n in self.nodes:
+            if isinstance(n, ast.Assign) and any(dotted(t) in self.self_optimizers for t in n.targets):
+                ctors.append(n.value)  # type: ignore[arg-type]
+        for c in ctors:
+            for sub in ast.walk(c):
+                if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+                        and sub.func.attr in ("parameters", "named_parameters")):
+                    d = dotted(sub.func.value)
+                    if d:
+                        out.add(d)
+        return out
+
     def optimizer_exprs(self) -> Set[str]:
         return set(self.optimizers) | self.self_optimizers
 

@@ -77,7 +77,7 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
         return []
     out: List[Finding] = []
     try:
-        ctx = Context(tree, source, path)
+        ctx = Context(tree, source, path, [r.hint for r in rules])
     except Exception as exc:  # pragma: no cover - defensive: never crash the host
         return [internal_error(path, "context", exc)]
     for rule in rules:
@@ -150,7 +150,7 @@ def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Ru
         return [Finding(code="SDL998", path=path, line=line, col=0, severity="error", name="syntax-error",
                         message=f"cannot parse file: {getattr(exc, 'msg', exc)}")]
     found = run_rules(tree, source, path, rules)
-    if honour_noqa:
+    if honour_noqa and found:
         nq = noqa_map(lines)
         found = [f for f in found if not suppressed(f, nq)]
     return found

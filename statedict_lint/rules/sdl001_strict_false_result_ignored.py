@@ -10,6 +10,7 @@ from statedict_lint.rules._base import Context, Node, Rule, is_const, kwarg
 
 class StrictFalseResultIgnored(Rule):
     code = "SDL001"
+    hint = r"""load_state_dict"""
     name = "load-state-dict-result-ignored"
     message = ("load_state_dict(..., strict=False) result thrown away: missing and unexpected keys are "
                "silently ignored")

@@ -10,6 +10,7 @@ from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, kwa
 
 class TorchLoadWithoutMapLocation(Rule):
     code = "SDL002"
+    hint = r"""load\b"""
     name = "torch-load-without-map-location"
     message = "torch.load() without map_location: tensors are restored to the device they were saved from"
     what = "Flags `torch.load(f)` calls that pass no `map_location`."

@@ -10,6 +10,7 @@ from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, is_
 
 class TorchLoadWithoutWeightsOnly(Rule):
     code = "SDL003"
+    hint = r"""load\b"""
     name = "torch-load-without-weights-only"
     message = ("torch.load() without weights_only=True: unpickling a checkpoint can execute arbitrary code "
                "(the default depends on the torch version)")
@@ -29,6 +30,8 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
         "import torch\nsd = torch.load(p, map_location='cpu', **kw)\n",
         "import torch\nsd = torch.load(p, map_location='cpu', weights_only=trusted)\n",
         "sd = torch.load(p)  # torch never imported: cannot be resolved\n",
+        "import torch\ndef load(p, weights_only=True):\n    try:\n        return torch.load(p, map_location='cpu', "
+        "weights_only=weights_only)\n    except TypeError:\n        return torch.load(p, map_location='cpu')\n",
     ]
     invalid = [
         "import torch\nsd = torch.load(p, map_location='cpu')\n",
@@ -41,9 +44,18 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
                 continue
             wo = kwarg(call, "weights_only")
             if wo is None:
-                if has_star_kwargs(call) or len(call.args) >= 4:
+                if has_star_kwargs(call) or len(call.args) >= 4 or _weights_only_aware(ctx, call):
                     continue
                 yield call, self.message
             elif is_const(wo, False):
                 yield call, ("torch.load(..., weights_only=False): unpickling a checkpoint can execute "
                              "arbitrary code")
+
+
+def _weights_only_aware(ctx: Context, call: ast.Call) -> bool:
+    """The enclosing function decides weights_only itself (e.g. a fallback for torch builds without it)."""
+    scope = ctx.scope_of(call)
+    if scope is ctx.tree:
+        return False
+    lines = ctx.source.splitlines()[scope.lineno - 1:getattr(scope, "end_lineno", scope.lineno)]
+    return any("weights_only" in ln for ln in lines)

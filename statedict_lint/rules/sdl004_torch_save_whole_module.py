@@ -5,12 +5,12 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Optional, Tuple
 
-from statedict_lint.rules._base import (Context, Node, Rule, enclosing_class_methods, name_bindings, scopes,
-                                        self_name, walk_scope)
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, self_name
 
 
 class TorchSaveWholeModule(Rule):
     code = "SDL004"
+    hint = r"""save\b"""
     name = "torch-save-whole-module"
     message = ("torch.save() of a whole nn.Module pickles its class by import path; save "
                "module.state_dict() instead")
@@ -46,37 +46,27 @@ torch.save(model.state_dict(), "model.pt")
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        saves = {id(c) for c in ctx.calls if ctx.is_torch(c.func, "torch.save") and c.args}
-        if not saves:
-            return
-        selfs = {}
-        for _cls, meth in enclosing_class_methods(ctx):
-            s = self_name(meth)
-            if s:
-                selfs[id(meth)] = s
-        for scope in scopes(ctx):
-            mine = [n for n in walk_scope(scope) if isinstance(n, ast.Call) and id(n) in saves]
-            if not mine:
+        binds_cache: dict = {}
+        for call in ctx.calls:
+            if not (call.args and ctx.is_torch(call.func, "torch.save")):
                 continue
-            binds = None
-            for call in mine:
-                obj = call.args[0]
-                if ctx.is_module_ctor(obj):
-                    yield call, self.message
-                    continue
-                if not isinstance(obj, ast.Name):
-                    continue
-                if selfs.get(id(scope)) == obj.id:
-                    b = binds if binds is not None else name_bindings(scope)
-                    binds = b
-                    if len(b.get(obj.id, [])) == 1:  # only the parameter itself
-                        yield call, self.message.replace("whole nn.Module", "whole nn.Module (self)")
-                    continue
-                b = binds if binds is not None else name_bindings(scope)
-                binds = b
-                values = b.get(obj.id)
-                if values and all(ctx.is_module_ctor(v) for v in values) and _bound_before(values, call):
-                    yield call, self.message
+            obj = call.args[0]
+            if ctx.is_module_ctor(obj):
+                yield call, self.message
+                continue
+            if not isinstance(obj, ast.Name):
+                continue
+            scope = ctx.scope_of(call)
+            if id(scope) not in binds_cache:
+                binds_cache[id(scope)] = name_bindings(scope)
+            b = binds_cache[id(scope)]
+            values = b.get(obj.id)
+            if ctx.class_of_method(scope) is not None and self_name(scope) == obj.id:
+                if values is not None and len(values) == 1:  # only the parameter itself
+                    yield call, self.message.replace("whole nn.Module", "whole nn.Module (self)")
+                continue
+            if values and all(ctx.is_module_ctor(v) for v in values) and _bound_before(values, call):
+                yield call, self.message
 
 
 def _bound_before(values: list, call: ast.Call) -> bool:

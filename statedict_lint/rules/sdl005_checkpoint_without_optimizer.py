@@ -5,12 +5,13 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, scopes
+from statedict_lint.rules._base import Context, Node, Rule, dotted
 from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str, state_dict_receiver
 
 
 class CheckpointWithoutOptimizer(Rule):
     code = "SDL005"
+    hint = r"""save\b"""
     name = "checkpoint-without-optimizer-state"
     message = ("training checkpoint saves the model's state_dict but not the optimizer's ({opt} is in scope): "
                "resuming restarts the optimizer from scratch")
@@ -52,33 +53,34 @@ torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "e
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        saves = {id(c) for c in ctx.calls if ctx.is_torch(c.func, "torch.save") and c.args
-                 and isinstance(c.args[0], ast.Dict)}
-        if not saves:
-            return
-        for scope in scopes(ctx):
-            info = None
-            for call in (n for n in _calls_in(scope) if id(n) in saves):
-                info = info or ScopeInfo(ctx, scope)
-                opts = info.optimizer_exprs()
-                if not opts:
-                    break
-                d = call.args[0]
-                assert isinstance(d, ast.Dict)
-                if any(k is None for k in d.keys):
-                    continue
-                keys = {const_str(k) for k in d.keys}
-                if not keys & PROGRESS_KEYS:
-                    continue
-                receivers = [state_dict_receiver(v) for v in d.values]
-                if not any(r is not None and not info.is_optimizer(r) for r in receivers):
-                    continue
-                if _mentions(d, opts) or _optimizer_state_saved(info, opts):
-                    continue
-                first_opt_line = min(_opt_lines(info))
-                if first_opt_line > call.lineno:
-                    continue
-                yield call, self.message.format(opt=sorted(opts)[0])
+        infos: dict = {}
+        for call in ctx.calls:
+            if not (call.args and isinstance(call.args[0], ast.Dict) and ctx.is_torch(call.func, "torch.save")):
+                continue
+            d = call.args[0]
+            if any(k is None for k in d.keys):
+                continue
+            keys = {const_str(k) for k in d.keys}
+            if not keys & PROGRESS_KEYS:
+                continue
+            if not any(state_dict_receiver(v) is not None for v in d.values):
+                continue
+            scope = ctx.scope_of(call)
+            if id(scope) not in infos:
+                infos[id(scope)] = ScopeInfo(ctx, scope)
+            info = infos[id(scope)]
+            opts = info.optimizer_exprs()
+            if not opts:
+                continue
+            receivers = [state_dict_receiver(v) for v in d.values]
+            trained = info.trained_modules()
+            if not any(r is not None and dotted(r) in trained for r in receivers):
+                continue  # only the model that optimizer trains
+            if _mentions(d, opts) or _optimizer_state_saved(info, opts):
+                continue
+            if min(_opt_lines(info)) > call.lineno:
+                continue
+            yield call, self.message.format(opt=sorted(opts)[0])
 
 
 def _calls_in(scope: Node):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, scopes
+from statedict_lint.rules._base import Context, Node, Rule, dotted
 from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str
 
 
 class ResumeWithoutOptimizer(Rule):
     code = "SDL006"
+    hint = r"""load_state_dict"""
     name = "resume-without-optimizer-state"
     message = ("resume restores the model from the checkpoint but not the optimizer ({opt} is in scope): "
                "training continues with a fresh optimizer state")
@@ -53,39 +54,31 @@ start_epoch = ckpt["epoch"] + 1
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        loads = [c for c in ctx.calls if isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict"]
-        if not loads or not any(ctx.is_torch(c.func, "torch.load") for c in ctx.calls):
-            return
-        load_ids = {id(c) for c in loads}
-        for scope in scopes(ctx):
-            mine = []
-            info: Optional[ScopeInfo] = None
-            for n in _nodes(scope):
-                if id(n) in load_ids:
-                    mine.append(n)
-            if not mine:
-                continue
+        by_scope: dict = {}
+        for c in ctx.calls:
+            if isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict":
+                by_scope.setdefault(id(ctx.scope_of(c)), (ctx.scope_of(c), []))[1].append(c)
+        for scope, _seen in by_scope.values():
             info = ScopeInfo(ctx, scope)
             opts = info.optimizer_exprs()
             if not opts:
                 continue
+            mine = [n for n in info.nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and n.func.attr == "load_state_dict"]
             if any(info.is_optimizer(c.func.value) for c in mine):  # type: ignore[union-attr]
                 continue
             ckpts = {name for name, vals in info.binds.items()
                      if vals and all(isinstance(v, ast.Call) and ctx.is_torch(v.func, "torch.load") for v in vals)}
             if not ckpts:
                 continue
-            progress = any(_reads_progress(n, ckpts) for n in info.nodes)
-            if not progress or _handed_over(info, opts, ckpts):
+            if not any(_reads_progress(n, ckpts) for n in info.nodes) or _handed_over(info, opts, ckpts):
                 continue
-            opt_line = min([c.lineno for c in info.optimizers.values()] + [
-                n.lineno for n in info.nodes if isinstance(n, ast.Assign)
-                and any(dotted(t) in info.self_optimizers for t in n.targets)] + [10 ** 9])
+            trained = info.trained_modules()
             for c in mine:
                 arg = c.args[0] if c.args else None
-                if not (isinstance(arg, ast.Subscript) and dotted(arg.value) in ckpts):
+                if dotted(c.func.value) not in trained:  # type: ignore[union-attr]
                     continue
-                if opt_line < c.lineno or _loaded_later(info, c):
+                if isinstance(arg, ast.Subscript) and dotted(arg.value) in ckpts:
                     yield c, self.message.format(opt=sorted(opts)[0])
                     break
 

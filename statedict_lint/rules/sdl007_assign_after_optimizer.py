@@ -5,13 +5,14 @@ from __future__ import annotations
 import ast
 from typing import Iterable, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, scopes, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, walk_scope
 
 _PARAM_METHODS = ("parameters", "named_parameters")
 
 
 class AssignAfterOptimizer(Rule):
     code = "SDL007"
+    hint = r"""load_state_dict"""
     name = "load-assign-after-optimizer"
     message = ("load_state_dict(..., assign=True) replaces {m}'s parameters after an optimizer was built from "
                "them: the optimizer keeps updating the old tensors")
@@ -50,22 +51,20 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
                    and (is_const(kwarg(c, "assign"), True) or (len(c.args) >= 3 and is_const(c.args[2], True)))]
         if not targets:
             return
-        ids = {id(c) for c in targets}
-        for scope in scopes(ctx):
-            nodes = list(walk_scope(scope))
-            mine = [n for n in nodes if id(n) in ids]
-            if not mine:
-                continue
-            built = []  # (line, receiver dotted name) of optimizers built from X.parameters()
-            for n in nodes:
-                if isinstance(n, ast.Call) and ctx.is_optimizer_ctor(n):
-                    for sub in ast.walk(n):
-                        if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
-                                and sub.func.attr in _PARAM_METHODS):
-                            d = dotted(sub.func.value)
-                            if d:
-                                built.append((n.lineno, d))
-            for call in mine:
-                m = dotted(call.func.value)  # type: ignore[union-attr]
-                if m and any(line < call.lineno and recv == m for line, recv in built):
-                    yield call, self.message.format(m=m)
+        seen: dict = {}
+        for call in targets:
+            scope = ctx.scope_of(call)
+            if id(scope) not in seen:
+                built = []  # (line, receiver dotted name) of optimizers built from X.parameters()
+                for n in walk_scope(scope):
+                    if isinstance(n, ast.Call) and ctx.is_optimizer_ctor(n):
+                        for sub in ast.walk(n):
+                            if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+                                    and sub.func.attr in _PARAM_METHODS):
+                                d = dotted(sub.func.value)
+                                if d:
+                                    built.append((n.lineno, d))
+                seen[id(scope)] = built
+            m = dotted(call.func.value)  # type: ignore[union-attr]
+            if m and any(line < call.lineno and recv == m for line, recv in seen[id(scope)]):
+                yield call, self.message.format(m=m)

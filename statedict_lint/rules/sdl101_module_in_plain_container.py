@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, enclosing_class_methods, self_name, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, self_name, walk_scope
 
 
 class ModuleInPlainContainer(Rule):
     code = "SDL101"
+    hint = r"""self\.\w+\s*=\s*[\[\({]"""
     name = "module-in-plain-container"
     message = ("self.{attr} holds {what} in a plain {kind}: they are not registered, so they are missing from "
                "state_dict(), parameters() and .to(); use nn.{fix}")
@@ -57,53 +58,39 @@ class MLP(nn.Module):
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        by_class: Dict[int, List[Node]] = {}
-        for cls, meth in enclosing_class_methods(ctx):
-            by_class.setdefault(id(cls), []).append(meth)
-        for cls, meth in enclosing_class_methods(ctx):
-            if meth.name != "__init__":  # type: ignore[attr-defined]
+        if not ctx.module_classes:
+            return
+        counts_cache: Dict[int, Dict[str, int]] = {}
+        for n in ctx.assigns:
+            if len(n.targets) != 1:
                 continue
-            s = self_name(meth)
-            if not s:
+            t = n.targets[0]
+            if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)):
                 continue
-            # every assignment to self.<attr> anywhere in the class
-            assigned: Dict[str, int] = {}
-            for other in by_class[id(cls)]:
-                for n in ast.walk(other):
-                    if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                        tgts = n.targets if isinstance(n, ast.Assign) else [n.target]
-                        for t in tgts:
-                            for sub in ast.walk(t):
-                                if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
-                                        and sub.value.id == s and isinstance(sub.ctx, ast.Store)):
-                                    assigned[sub.attr] = assigned.get(sub.attr, 0) + 1
-            empties: Dict[str, Tuple[ast.stmt, str]] = {}
-            for n in walk_scope(meth):
-                if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
-                    continue
-                t = n.targets[0]
-                if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == s):
-                    continue
-                if assigned.get(t.attr, 0) != 1:
-                    continue
-                kind, elts = _container(n.value)
-                if kind is None:
-                    continue
-                if not elts:
-                    empties[t.attr] = (n, kind)
-                    continue
+            kind, elts = _container(n.value)
+            if kind is None:
+                continue
+            meth = ctx.scope_of(n)
+            if getattr(meth, "name", None) != "__init__" or self_name(meth) != t.value.id:
+                continue
+            cls = ctx.class_of_method(meth)
+            if cls is None:
+                continue
+            if elts:
                 what = _all_stateful(ctx, elts)
-                if what:
-                    yield n, self._msg(t.attr, what, kind)
-            if not empties:
+            else:  # an empty container filled later in __init__
+                what = ""
+                for m in walk_scope(meth):
+                    attr, value = _filled(m, t.value.id)
+                    if attr == t.attr and value is not None:
+                        what = _all_stateful(ctx, [value])
+                        break
+            if not what:
                 continue
-            for n in walk_scope(meth):
-                attr, value = _filled(n, s)
-                if attr in empties and value is not None:
-                    what = _all_stateful(ctx, [value])
-                    if what:
-                        stmt, kind = empties.pop(attr)
-                        yield stmt, self._msg(attr, what, kind)
+            if id(cls) not in counts_cache:
+                counts_cache[id(cls)] = self_assignment_counts(cls)
+            if counts_cache[id(cls)].get(t.attr, 0) == 1:
+                yield n, self._msg(t.attr, what, kind)
 
     def _msg(self, attr: str, what: str, kind: str) -> str:
         fix = {"list": "ModuleList", "tuple": "ModuleList", "dict": "ModuleDict"}[kind]
@@ -147,3 +134,28 @@ def _filled(n: Node, s: str):
         if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == s:
             return t.attr, n.value
     return None, None
+
+
+def self_assignment_counts(cls: ast.ClassDef) -> Dict[str, int]:
+    """attr -> how many statements in the class's methods assign ``<self>.attr``."""
+    counts: Dict[str, int] = {}
+    for meth in cls.body:
+        if not isinstance(meth, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        s = self_name(meth)
+        for n in ast.walk(meth):
+            if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                    for sub in ast.walk(t):
+                        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == s:
+                            counts[sub.attr] = counts.get(sub.attr, 0) + 1
+            elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                  and n.func.attr in ("register_buffer", "register_parameter", "register_module", "add_module",
+                                      "__setattr__")
+                  and n.args and isinstance(n.args[0], ast.Constant) and isinstance(n.args[0].value, str)):
+                counts[n.args[0].value] = counts.get(n.args[0].value, 0) + 2
+            elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("setattr", "delattr")
+                  and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant)
+                  and isinstance(n.args[1].value, str)):
+                counts[n.args[1].value] = counts.get(n.args[1].value, 0) + 2
+    return counts

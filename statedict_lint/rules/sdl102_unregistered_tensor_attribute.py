@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, enclosing_class_methods, self_name, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, self_name
+from statedict_lint.rules.sdl101_module_in_plain_container import self_assignment_counts
 
 _TENSOR_CHAIN = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "long", "int", "bool",
                  "view", "reshape", "unsqueeze", "squeeze", "expand", "repeat", "t", "transpose",
@@ -15,6 +16,7 @@ _TENSOR_CHAIN = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "lo
 
 class TensorAttributeNotRegistered(Rule):
     code = "SDL102"
+    hint = r"""=[ \t]*[\w.]*(?:zeros|ones|empty|full|rand|randn|randint|arange|eye|linspace|logspace|tensor|as_tensor|from_numpy|zeros_like|ones_like|empty_like|full_like|rand_like|randn_like|randperm|Tensor|FloatTensor|LongTensor)\("""
     name = "tensor-attribute-not-registered"
     message = ("self.{attr} is a plain tensor, neither a parameter nor a buffer: it is missing from "
                "state_dict() and .to(device) does not move it; use self.register_buffer(\"{attr}\", ...) "
@@ -58,43 +60,27 @@ class PositionalEncoding(nn.Module):
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         if not ctx.module_classes:
             return
-        by_class: Dict[int, List[Node]] = {}
-        for cls, meth in enclosing_class_methods(ctx):
-            by_class.setdefault(id(cls), []).append(meth)
-        for cls, meth in enclosing_class_methods(ctx):
-            if meth.name != "__init__":  # type: ignore[attr-defined]
+        counts_cache: Dict[int, Dict[str, int]] = {}
+        for n in ctx.assigns:
+            if len(n.targets) != 1:
                 continue
-            s = self_name(meth)
-            if not s:
+            t = n.targets[0]
+            if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)):
                 continue
-            counts: Dict[str, int] = {}
-            registered = set()
-            for other in by_class[id(cls)]:
-                for n in ast.walk(other):
-                    if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-                        for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
-                            for sub in ast.walk(t):
-                                if (isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
-                                        and sub.value.id == s):
-                                    counts[sub.attr] = counts.get(sub.attr, 0) + 1
-                    elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                          and n.func.attr in ("register_buffer", "register_parameter", "__setattr__")
-                          and n.args and isinstance(n.args[0], ast.Constant)):
-                        registered.add(n.args[0].value)
-                    elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in (
-                            "setattr", "delattr") and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant):
-                        registered.add(n.args[1].value)
-            for n in walk_scope(meth):
-                if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
-                    continue
-                t = n.targets[0]
-                if not (isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == s):
-                    continue
-                if counts.get(t.attr, 0) != 1 or t.attr in registered:
-                    continue
-                v = n.value
-                while (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute)
-                       and v.func.attr in _TENSOR_CHAIN and isinstance(v.func.value, ast.Call)):
-                    v = v.func.value
-                if ctx.is_tensor_factory(v):
-                    yield n, self.message.format(attr=t.attr)
+            v = n.value
+            while (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute)
+                   and v.func.attr in _TENSOR_CHAIN and isinstance(v.func.value, ast.Call)):
+                v = v.func.value
+            if not ctx.is_tensor_factory(v):
+                continue
+            meth = ctx.scope_of(n)
+            if getattr(meth, "name", None) != "__init__" or self_name(meth) != t.value.id:
+                continue
+            cls = ctx.class_of_method(meth)
+            if cls is None:
+                continue
+            if id(cls) not in counts_cache:
+                counts_cache[id(cls)] = self_assignment_counts(cls)
+            if counts_cache[id(cls)].get(t.attr, 0) != 1:
+                continue
+            yield n, self.message.format(attr=t.attr)

@@ -6,8 +6,9 @@ import ast
 import re
 from typing import Iterable, List, Optional, Set, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, scopes, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings
 
+_INDEX = re.compile(r"\.[0-9]+$")  # a prefix that ends in a container index: "blocks.1"
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*[0-9]$")
 _SD_NAMES = re.compile(r"(^|_)(state_dict|statedict|sd|ckpt|checkpoint|weights|params|pretrained_dict|"
                        r"model_dict|own_state)$")
@@ -15,12 +16,14 @@ _SD_NAMES = re.compile(r"(^|_)(state_dict|statedict|sd|ckpt|checkpoint|weights|p
 
 class SubstringKeyFilter(Rule):
     code = "SDL201"
+    hint = r"""startswith\(|\d["'] *(?:not +)?in\b"""
     name = "state-dict-key-substring-filter"
     message = ("state_dict key matched by {how} {lit!r}: also matches {other!r}; compare a whole dotted "
                "component, e.g. k.startswith({fix!r})")
     needs = ("state_dict", "torch", "ckpt", "checkpoint")
     what = ("Flags a filter on state_dict keys that tests a name ending in a digit by substring "
-            "(`\"fc1\" in k`) or by a prefix without its dot (`k.startswith(\"layer1\")`), where `k` "
+            "(`\"fc1\" in k`), or a container index by a prefix without its dot "
+            "(`k.startswith(\"blocks.1\")`), where `k` "
             "iterates over a state_dict (the result of `.state_dict()` or `torch.load`, or a variable "
             "named like one).")
     why = ("Keys are dotted paths. `\"fc1\" in k` is also true for `fc10.weight` and `enc.fc1x.bias`, and "
@@ -35,6 +38,7 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
     valid = [
         "import torch\nsd = {k: v for k, v in model.state_dict().items() if k.startswith('layer1.')}\n",
         "import torch\nsd = {k: v for k, v in model.state_dict().items() if 'fc' in k}\n",
+        "import torch\nsd = {k: v for k, v in state_dict.items() if not k.startswith('norm1')}  # a name, not an index\n",
         "import torch\nfor name in names:\n    if 'fc1' in name:\n        pass\n",
         "import torch\nsd = {k[7:]: v for k, v in state_dict.items() if k.startswith('module')}\n",
     ]
@@ -46,22 +50,19 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        for scope in scopes(ctx):
-            binds = None
-            for n in walk_scope(scope):
-                if isinstance(n, (ast.For, ast.AsyncFor)):
-                    loops = [(n.target, n.iter, n.body)]
-                elif isinstance(n, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-                    loops = [(g.target, g.iter, [n] + g.ifs) for g in n.generators]
-                else:
+        binds_cache: dict = {}
+        for n in ctx.loops:
+            if isinstance(n, (ast.For, ast.AsyncFor)):
+                loops = [(n.target, n.iter, n.body)]
+            else:
+                head = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]  # type: ignore[attr-defined]
+                loops = [(g.target, g.iter, head + g.ifs) for g in n.generators]  # type: ignore[attr-defined]
+            for target, it, body in loops:
+                scope = ctx.scope_of(n)
+                key = _key_var(ctx, target, it, binds_cache, scope)
+                if key is None:
                     continue
-                for target, it, body in loops:
-                    if binds is None:
-                        binds = name_bindings(scope)
-                    key = _key_var(ctx, target, it, binds)
-                    if key is None:
-                        continue
-                    yield from self._tests(body, key)
+                yield from self._tests(body, key)
 
     def _tests(self, body: List[Node], key: str) -> Iterable[Tuple[Node, str]]:
         for stmt in body:
@@ -79,7 +80,7 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
                     lits = [arg] if not isinstance(arg, ast.Tuple) else list(arg.elts)
                     for a in lits:
                         lit = _lit(a)
-                        if lit:
+                        if lit and _INDEX.search(lit):
                             yield n, self.message.format(how="prefix", lit=lit, other=lit + "0.weight",
                                                          fix=lit + ".")
                             break
@@ -92,7 +93,7 @@ def _lit(node: Node) -> Optional[str]:
     return None
 
 
-def _key_var(ctx: Context, target: Node, it: Node, binds) -> Optional[str]:
+def _key_var(ctx: Context, target: Node, it: Node, cache: dict, scope: Node) -> Optional[str]:
     """The loop variable holding state_dict keys, when ``it`` iterates a state_dict's keys or items."""
     inner = it
     if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in ("list", "sorted") \
@@ -103,7 +104,9 @@ def _key_var(ctx: Context, target: Node, it: Node, binds) -> Optional[str]:
             "keys", "items") and not inner.args:
         method = inner.func.attr
         inner = inner.func.value
-    if not _is_state_dict(ctx, inner, binds):
+    if not isinstance(target, (ast.Name, ast.Tuple)):
+        return None
+    if not _is_state_dict(ctx, inner, cache, scope):
         return None
     if method == "items":
         if isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[0], ast.Name):
@@ -112,7 +115,7 @@ def _key_var(ctx: Context, target: Node, it: Node, binds) -> Optional[str]:
     return target.id if isinstance(target, ast.Name) else None
 
 
-def _is_state_dict(ctx: Context, node: Node, binds, depth: int = 0) -> bool:
+def _is_state_dict(ctx: Context, node: Node, cache: dict, scope: Node, depth: int = 0) -> bool:
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Attribute) and node.func.attr == "state_dict" and not node.args:
             return True
@@ -124,7 +127,9 @@ def _is_state_dict(ctx: Context, node: Node, binds, depth: int = 0) -> bool:
     if _SD_NAMES.search(last.lower()):
         return True
     if isinstance(node, ast.Name) and depth < 3:
-        vals = binds.get(node.id) or []
-        return bool(vals) and all(isinstance(v, ast.expr) and _is_state_dict(ctx, v, binds, depth + 1)
+        if id(scope) not in cache:
+            cache[id(scope)] = name_bindings(scope)
+        vals = cache[id(scope)].get(node.id) or []
+        return bool(vals) and all(isinstance(v, ast.expr) and _is_state_dict(ctx, v, cache, scope, depth + 1)
                                   for v in vals)
     return False

@@ -10,6 +10,7 @@ from statedict_lint.rules._base import Context, Node, Rule, is_const, kwarg
 
 class StrictFalse(Rule):
     code = "SDL901"
+    hint = r"""load_state_dict"""
     name = "load-state-dict-strict-false"
     message = "load_state_dict(..., strict=False): prefer an exact key mapping and strict loading"
     default_enabled = False
