@@ -34,11 +34,20 @@ path, root, classes, stubs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), 
 sys.path.insert(0, root)
 if stubs:  # modules that cannot be installed here (e.g. torchvision): importable placeholders
     import importlib.abc, importlib.machinery, types
-    class _Stub(types.ModuleType):
-        def __getattr__(self, name):
+    class _AnyMeta(type):
+        def __getattr__(cls, name):
             if name.startswith("__"):
                 raise AttributeError(name)
-            return type(name, (), {"__init__": lambda self, *a, **k: None})
+            return _make(name)
+    def _make(name):
+        return _AnyMeta(name, (), {"__init__": lambda self, *a, **k: None, "__call__": lambda self, *a, **k: self})
+    class _Stub(types.ModuleType):
+        def __getattr__(self, name):
+            if name == "__version__":
+                return "0.0.0"
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _make(name)
     class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in stubs:
