@@ -137,7 +137,7 @@ def suppressed(f: Finding, noqa: Dict[int, Optional[Tuple[str, ...]]]) -> bool:
 def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Rule]] = None,
                 honour_noqa: bool = True) -> List[Finding]:
     """Parse and lint one file's text: the CLI path. A syntax error is one SDL998 finding."""
-    rules = list(all_rules() if rules is None else rules)
+    rules = list([r for r in all_rules() if r.default_enabled] if rules is None else rules)
     if not any(textual_prefilter(source, r) for r in rules):
         return []
     lines = source.splitlines()

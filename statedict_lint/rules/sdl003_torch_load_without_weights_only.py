@@ -57,5 +57,8 @@ def _weights_only_aware(ctx: Context, call: ast.Call) -> bool:
     scope = ctx.scope_of(call)
     if scope is ctx.tree:
         return False
-    lines = ctx.source.splitlines()[scope.lineno - 1:getattr(scope, "end_lineno", scope.lineno)]
-    return any("weights_only" in ln for ln in lines)
+    from statedict_lint.rules._base import name_bindings, walk_scope
+
+    if "weights_only" in name_bindings(scope):
+        return True
+    return any(isinstance(n, ast.Name) and n.id == "weights_only" for n in walk_scope(scope))

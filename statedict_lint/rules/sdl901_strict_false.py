@@ -39,5 +39,6 @@ model.load_state_dict(state)
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         for call in ctx.calls:
             f = call.func
-            if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and is_const(kwarg(call, "strict"), False):
+            if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and (
+                    is_const(kwarg(call, "strict"), False) or (len(call.args) >= 2 and is_const(call.args[1], False))):
                 yield call, self.message

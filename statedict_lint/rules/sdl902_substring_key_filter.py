@@ -1,4 +1,4 @@
-"""SDL201 state-dict-key-substring-filter."""
+"""SDL902 state-dict-key-substring-filter (opinionated, off by default)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,21 @@ _SD_NAMES = re.compile(r"(^|_)(state_dict|statedict|sd|ckpt|checkpoint|weights|p
 
 
 class SubstringKeyFilter(Rule):
-    code = "SDL201"
+    code = "SDL902"
     hint = r"""startswith\(|\d["'] *(?:not +)?in\b"""
     name = "state-dict-key-substring-filter"
     message = ("state_dict key matched by {how} {lit!r}: also matches {other!r}; compare a whole dotted "
                "component, e.g. k.startswith({fix!r})")
     needs = ("state_dict", "torch", "ckpt", "checkpoint")
+    default_enabled = False
     what = ("Flags a filter on state_dict keys that tests a name ending in a digit by substring "
             "(`\"fc1\" in k`), or a container index by a prefix without its dot "
             "(`k.startswith(\"blocks.1\")`), where `k` "
             "iterates over a state_dict (the result of `.state_dict()` or `torch.load`, or a variable "
-            "named like one).")
+            "named like one). A literal whose last number is 0 (`blocks.0`, `ln0`) cannot collide and is "
+            "not flagged. Off by default: on real code most such filters are correct *for the model they "
+            "were written for* (it has fewer than 10 siblings), so this is a robustness opinion, not a "
+            "proven bug. Enable with `--extend-select SDL902`.")
     why = ("Keys are dotted paths. `\"fc1\" in k` is also true for `fc10.weight` and `enc.fc1x.bias`, and "
            "`k.startswith(\"blocks.1\")` also selects `blocks.10` to `blocks.19`: the filter freezes, drops "
            "or renames more layers than intended, silently.")
@@ -89,6 +93,8 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
 def _lit(node: Node) -> Optional[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TOKEN.match(node.value) and \
             any(c.isalpha() for c in node.value):
+        if re.search(r"(?<![0-9])0$", node.value):  # "blocks.0", "ln0": no other number starts with 0
+            return None
         return node.value
     return None
 
