@@ -171,7 +171,7 @@ def test_select_ignore_logic():
     by = {r.code: r for r in RULES}
     assert is_enabled(by["SDL001"])
     assert not is_enabled(by["SDL901"])
-    assert not is_enabled(by["SDL901"], select=["SDL"])  # a bare SDL keeps the opinionated band off
+    assert is_enabled(by["SDL901"], select=["SDL"])  # an explicit select beats the default ignore (as flake8)
     assert is_enabled(by["SDL901"], select=["SDL9"])
     assert is_enabled(by["SDL901"], extend_select=["SDL901"])
     assert not is_enabled(by["SDL002"], select=["SDL001"])

@@ -51,13 +51,11 @@ def _longest(code: str, prefixes: Sequence[str]) -> int:
 
 def is_enabled(rule: Rule, select: Sequence[str] = (), ignore: Sequence[str] = (),
                extend_select: Sequence[str] = ()) -> bool:
-    """flake8-like decision: the most specific matching prefix wins; SDL9xx need an explicit select."""
+    """flake8's decision: an explicit select or ignore beats the defaults (so ``--select SDL`` turns the
+    opinionated SDL9xx on, as in flake8); when both match, the most specific prefix wins."""
     sel = max(_longest(rule.code, select), _longest(rule.code, extend_select))
     ign = _longest(rule.code, ignore)
     if sel >= 0 and sel > ign:
-        # a bare `SDL`/`SDL9` selects opinionated rules only when it names their band explicitly
-        if not rule.default_enabled and sel < 4:
-            return False
         return True
     if ign >= 0:
         return False
