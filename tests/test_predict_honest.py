@@ -248,3 +248,46 @@ def test_symbolic_names_and_conditional_expression(write_model: Any) -> None:
             expected = torch_table(mod.Block(3, bias))
         rows = [r for r in expand(pred, {"n": 3}) if bias or r[0] != "bias"]
         assert rows == expected
+
+
+def test_order_depending_on_a_branch_is_not_claimed(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, flip):
+                super().__init__()
+                if flip:
+                    self.a = nn.Linear(1, 1)
+                    self.b = nn.Linear(2, 2)
+                else:
+                    self.b = nn.Linear(2, 2)
+                    self.a = nn.Linear(1, 1)
+                self.c = nn.Linear(3, 3)
+                if flip:
+                    self.c = nn.Linear(3, 3)
+    '''))
+    pred = predict(path, "M", {})
+    by_key = {k.key: k for k in pred.keys}
+    assert by_key["a.weight"].condition is not None and by_key["b.weight"].condition is not None
+    assert by_key["c.weight"].condition is None  # set on both paths, same position
+    assert not pred.complete
+
+
+def test_attribute_carried_across_symbolic_iterations_is_unknown(write_model: Any) -> None:
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self, depth, dim=4):
+                super().__init__()
+                self.dim = dim
+                self.layers = nn.ModuleList()
+                for _ in range(depth):
+                    self.layers.append(nn.Linear(self.dim, self.dim * 2))
+                    self.dim = self.dim * 2
+    '''))
+    pred = predict(path, "M", {})
+    k = next(k for k in pred.keys if k.key == "layers.{i}.weight")
+    assert k.shape is None or all(d is None for d in k.shape)  # varies with i: not claimed
+    assert not pred.complete
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = dict((n, s) for n, s, _ in torch_table(mod.M(3)))
+    assert real["layers.1.weight"] == (16, 8)

@@ -802,7 +802,7 @@ class Evaluator:
         # dry run on a copy to find loop-carried variables
         from statedict_lint.predict.merge import fork_copy
 
-        copied, memo, _pairs = fork_copy(frame.locals)
+        copied, memo, pairs = fork_copy(frame.locals)
         fr = Frame(frame.scope, frame.closure, frame.func, frame.cls)
         fr.locals = copied
         self.repeat.append((placeholder, rng.count))
@@ -823,6 +823,14 @@ class Evaluator:
                 frame.locals[name] = Unknown(f"`{name}` changes from one iteration to the next of the loop at "
                                              f"line {saved[0]}", saved[0], saved[1],
                                              maybe_state=not is_intlike(v) and not isinstance(v, (str, float, bool)))
+            for orig, cp in pairs.values():  # attributes (self.inplanes = ...) carried across iterations
+                if isinstance(orig, (ModuleValue, InstanceValue)):
+                    for name, v in list(orig.attrs.items()):
+                        if name in cp.attrs and not _same_value(v, cp.attrs[name], memo):
+                            orig.attrs[name] = Unknown(
+                                f"attribute `{name}` changes from one iteration to the next of the loop at line "
+                                f"{saved[0]}", saved[0], saved[1],
+                                maybe_state=not is_intlike(v) and not isinstance(v, (str, float, bool)))
             try:
                 self.assign(frame, stmt.target, index, sf)
                 self.exec_block(frame, stmt.body, sf)

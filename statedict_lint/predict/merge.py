@@ -244,6 +244,13 @@ def merge_modules(ev: Any, a: ModuleValue, b: ModuleValue, cond_a: str, cond_b: 
                 e = tb[name]
                 merged[name] = Entry(e.value, e.line, e.path, _join(e.condition, cond_b), e.persistent,
                                      e.run, e.placeholder, e.ctx)
+        # entries on both branches registered in a different order: their position depends on the branch
+        common_a = [n for n in ta if n in tb]
+        common_b = [n for n in tb if n in ta]
+        if common_a != common_b:
+            for n in common_a:
+                if common_a.index(n) != common_b.index(n):
+                    merged[n].condition = _join(merged[n].condition, f"position depends on {cond_a}")
         setattr(out, table, merged)
     for k in list(a.attrs) + [k for k in b.attrs if k not in a.attrs]:
         if k in a.attrs and k in b.attrs:

@@ -270,6 +270,7 @@ class TorchLib:
             m.attrs.pop(name, None)
             if name in m.params:
                 m.params[name].value = value
+                m.params[name].condition = None  # on this path it is set unconditionally
             else:
                 m.params[name] = self._entry(value, line, path)
             return
@@ -283,6 +284,7 @@ class TorchLib:
             if name in m.children:
                 m.children[name].value = value
                 m.children[name].line, m.children[name].path = line, path
+                m.children[name].condition = None
             else:
                 m.children[name] = self._entry(value, line, path)
             return
