@@ -47,10 +47,10 @@ def read(path: str) -> Checkpoint:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
     if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
         return _read_torch_zip(path)
+    if len(head) >= 9 and head[8:9] == b"{":  # before the pickle check: a header length may start with 0x80
+        return _read_safetensors_ckpt(path)
     if head[:1] == b"\x80":
         return _read_torch_legacy(path)
-    if len(head) >= 9 and head[8:9] == b"{":
-        return _read_safetensors_ckpt(path)
     if len(head) < 9:
         raise UserError(f"{path}: too short to be a checkpoint ({len(head)} bytes)")
     raise UserError(f"{path}: not a checkpoint (no torch zip, legacy torch or safetensors magic)")
