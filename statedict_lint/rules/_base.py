@@ -316,15 +316,13 @@ def name_bindings(scope: Node) -> Dict[str, List[Node]]:
                 if isinstance(t, ast.Name):
                     add(t.id, node.value)
                 else:
-                    for n in ast.walk(t):
-                        if isinstance(n, ast.Name):
-                            add(n.id, t)
+                    for n in _target_names(t):
+                        add(n.id, t)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             add(node.target.id, node.value if node.value is not None else node)
         elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor, ast.comprehension)):
-            for n in ast.walk(node.target):
-                if isinstance(n, ast.Name):
-                    add(n.id, node)
+            for n in _target_names(node.target):
+                add(n.id, node)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if item.optional_vars is not None:
@@ -348,6 +346,17 @@ def name_bindings(scope: Node) -> Dict[str, List[Node]]:
                 if isinstance(t, ast.Name):
                     add(t.id, node)
     return out
+
+
+def _target_names(t: Node) -> List[ast.Name]:
+    """Names (re)bound by an assignment target: ``a``, ``a, (b, *c)``; not ``a[i]`` or ``a.b``."""
+    if isinstance(t, ast.Name):
+        return [t]
+    if isinstance(t, (ast.Tuple, ast.List)):
+        return [n for e in t.elts for n in _target_names(e)]
+    if isinstance(t, ast.Starred):
+        return _target_names(t.value)
+    return []
 
 
 def scopes(ctx: Context) -> List[Node]:
