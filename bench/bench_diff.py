@@ -33,9 +33,12 @@ BLOCK = "bench:diff"
 CLI = [sys.executable, "-m", "statedict_lint"]
 
 
+ENV: Dict[str, str] = dict(os.environ)
+
+
 def sh(args: List[str], cwd: str) -> Tuple[float, int, str]:
     t = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
     return time.perf_counter() - t, proc.returncode, proc.stdout.decode("utf-8", "replace") + \
         proc.stderr.decode("utf-8", "replace")
 
@@ -48,7 +51,13 @@ def git(cwd: str, *args: str) -> str:
 
 def copy_tree(folders: List[str], dest: str) -> Tuple[int, int]:
     folders = [os.path.abspath(f) for f in folders]
-    parent = os.path.commonpath([os.path.dirname(f) for f in folders])
+
+    def package_root(d: str) -> str:  # the folder above the outermost package holding d
+        while os.path.exists(os.path.join(d, "__init__.py")) and os.path.dirname(d) != d:
+            d = os.path.dirname(d)
+        return d
+
+    parent = os.path.commonpath([package_root(f) for f in folders])
     nfiles = nlines = 0
     for folder in folders:
         for dirpath, dirs, files in os.walk(folder):
@@ -67,13 +76,12 @@ def copy_tree(folders: List[str], dest: str) -> Tuple[int, int]:
     # the packages above the folders (e.g. timm/__init__.py) so that imports like `timm.layers` resolve
     for folder in folders:
         up = os.path.dirname(folder)
-        while up.startswith(parent) and os.path.exists(os.path.join(up, "__init__.py")):
+        while up != parent and up.startswith(parent + os.sep) and os.path.exists(os.path.join(up, "__init__.py")):
             dst = os.path.join(dest, os.path.relpath(up, parent), "__init__.py")
             if not os.path.exists(dst):
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 shutil.copyfile(os.path.join(up, "__init__.py"), dst)
-            if up == parent:
-                break
+                nfiles += 1
             up = os.path.dirname(up)
     return nfiles, nlines
 
@@ -139,6 +147,14 @@ def main() -> int:
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sdl-bench-diff-")
     try:
+        # run a frozen copy of the package: edits to the work tree during the run (the cache is keyed by
+        # the predictor's source) must not turn a warm re-run into a cold one
+        frozen = os.path.join(tmp, "pkg")
+        shutil.copytree(os.path.join(REPO, "statedict_lint"), os.path.join(frozen, "statedict_lint"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        ENV["PYTHONPATH"] = frozen + os.pathsep + ENV.get("PYTHONPATH", "")
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                                check=False).stdout.decode().strip()
         repo = os.path.join(tmp, "repo")
         os.makedirs(repo)
         nfiles, nlines = copy_tree(args.folders, repo)
@@ -170,6 +186,7 @@ def main() -> int:
         lines = [
             f"`python bench/bench_diff.py {' '.join(args.folders)}`" + (f" — {args.label}" if args.label else ""),
             "",
+            f"statedict-lint at {commit} (work tree copy). "
             f"{nfiles} files, {nlines:,} lines, {nclasses} nn.Module classes (ast count); "
             f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the end; "
             f"change for diff: `self.{attr}` -> `self.{attr}_renamed` in `{changed}` "

@@ -82,12 +82,21 @@ class ClassRec:
 
 
 def _rel(path: str, root: str) -> str:
+    """Paths inside the tree relative to it; outside (installed packages, the catalog) relative to the
+    sys.path entry holding them, so locks and caches do not depend on the machine."""
     if not path:
         return ""
     ap = os.path.abspath(path)
     if ap == root or ap.startswith(root + os.sep):
         return os.path.relpath(ap, root).replace(os.sep, "/")
-    return ap
+    best = ""
+    for entry in sys.path:
+        e = os.path.abspath(entry) if entry else ""
+        if e and ap.startswith(e + os.sep) and len(e) > len(best):
+            best = e
+    if best:
+        return "<sys.path>/" + os.path.relpath(ap, best).replace(os.sep, "/")
+    return "<external>/" + os.path.basename(ap)
 
 
 def from_prediction(pred: Any, root: str) -> Tuple[List[KeyRec], List[KeyRec], List[Dict[str, Any]]]:

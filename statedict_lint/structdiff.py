@@ -74,7 +74,8 @@ class Change:
         if self.kind == "made-persistent":
             return f"buffer `{n}` made persistent (now in the state_dict)"
         if self.kind == "dtype":
-            return f"dtype of `{n}` {self.old_dtype} -> {self.new_dtype} (load_state_dict casts; values may lose precision)"
+            return (f"dtype of `{n}` {self.old_dtype} -> {self.new_dtype} "
+                    f"(load_state_dict casts; values may lose precision)")
         if self.kind == "repeat":
             return f"repetition of `{n}` changed: {self.reason}"
         if self.kind == "class-removed":
@@ -90,8 +91,7 @@ class Change:
             v = getattr(self, name)
             if v not in (None, "", []):
                 d[name] = v
-        if self.count != 1:
-            d["count"] = self.count
+        d["count"] = self.count
         if self.pairs:
             d["pairs"] = [list(p) for p in self.pairs]
         if self.keys:
@@ -138,17 +138,35 @@ def _common_suffix_prefixes(old: str, new: str) -> Tuple[str, str]:
     return (pa + "." if n else pa), (pb + "." if n else pb)
 
 
+_SYM_BASE = 7_000_000_000_000  # symbolic dimensions travel to the guesser as stand-in integers
+
+
 def _guess(removed: List[KeyRec], added: List[KeyRec]) -> Tuple[List[Any], List[Any]]:
-    """(prefix renames, key renames) from the shared rename guesser (absent -> no rename detection)."""
+    """(prefix renames, key renames) from the shared rename guesser (``statedict_lint.renames``).
+
+    Both sides come from the same class, so equal symbolic dimensions (``3*n_embd``) are equal: each
+    distinct expression is handed over as a stand-in integer, and turned back into text in the reasons."""
     try:
         from statedict_lint.renames import KeyInfo, guess_renames
     except ImportError:
         return [], []
+    table: Dict[str, int] = {}
+
+    def dim(d: Any) -> Any:
+        if isinstance(d, str):
+            return table.setdefault(d, _SYM_BASE + len(table))
+        return d
 
     def info(k: KeyRec) -> Any:
-        return KeyInfo(k.key, tuple(k.shape) if k.shape is not None else None, k.dtype)
+        return KeyInfo(k.key, tuple(dim(d) for d in k.shape) if k.shape is not None else None, k.dtype)
 
-    return guess_renames([info(k) for k in removed], [info(k) for k in added])
+    prefixes, keys = guess_renames([info(k) for k in removed], [info(k) for k in added])
+    back = {str(v): k for k, v in table.items()}
+    if back:
+        rx = re.compile(r"\b(" + "|".join(re.escape(v) for v in back) + r")\b")
+        for g in list(prefixes) + list(keys):
+            g.reason = rx.sub(lambda m: back[m.group(1)], g.reason)
+    return prefixes, keys
 
 
 def _msgs(c: ClassRec) -> List[str]:
@@ -180,8 +198,8 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
     out: List[Change] = []
 
     def add(ch: Change) -> None:
-        ch.breaking = ch.kind in BREAKING_KINDS and (certain or ch.kind in ("reshaped", "made-non-persistent",
-                                                                             "made-persistent"))
+        sure = certain or ch.kind in ("reshaped", "made-non-persistent", "made-persistent")
+        ch.breaking = ch.kind in BREAKING_KINDS and sure
         if ch.kind in ("removed", "added", "renamed", "renumbered") and not certain:
             ch.note = note
         out.append(ch)
@@ -242,8 +260,8 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
                         pairs.append((k.key, nk))
             if not pairs:
                 continue
-            g = groups.setdefault((pr.old_prefix, pr.new_prefix), {"pairs": [], "conf": pr.confidence,
-                                                                  "reason": pr.reason})
+            g = groups.setdefault((pr.old_prefix, pr.new_prefix),
+                                  {"pairs": [], "conf": pr.confidence, "reason": pr.reason})
             g["pairs"].extend(pairs)
             taken_old |= {a for a, _ in pairs}
             taken_new |= {b for _, b in pairs}
@@ -258,10 +276,19 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
             g["conf"] = min(g["conf"], kr.confidence)
             taken_old.add(kr.old)
             taken_new.add(kr.new)
+        split: Dict[Tuple[str, str], Dict[str, Any]] = {}
         for (po, pn), g in groups.items():
+            olds = {a for a, _ in g["pairs"]}
+            news = {b for _, b in g["pairs"]}
+            covered = po.endswith(".") and {k for k in o if k.startswith(po)} == olds and \
+                {k for k in n if k.startswith(pn)} == news
+            if covered or not po.endswith("."):
+                split[(po, pn)] = g
+            else:  # a prefix map would also move keys that stay: keep exact keys
+                for a, b in g["pairs"]:
+                    split[(a, b)] = {"pairs": [(a, b)], "conf": g["conf"], "reason": g["reason"]}
+        for (po, pn), g in split.items():
             pairs = g["pairs"]
-            if len(pairs) == 1 and not po.endswith("."):
-                po, pn = pairs[0]
             first_new = n[pairs[0][1]]
             p, ln = loc(first_new)
             kind = "renumbered" if po.endswith(".") and _is_renumbering(po, pn) else "renamed"

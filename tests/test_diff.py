@@ -129,7 +129,8 @@ def test_resize_reports_shapes_and_the_changed_expression(repo: str, capsys: Any
          "nn.Linear(n_embd, 2 * n_embd), nn.GELU(), nn.Linear(2 * n_embd, n_embd)")
     rc, data = run_diff(capsys)
     assert rc == 1
-    got = {(c["kind"], c["new_key"], tuple(c["old_shape"]), tuple(c["new_shape"])) for c in roots(data, "pkg/model.py:Block")}
+    got = {(c["kind"], c["new_key"], tuple(c["old_shape"]), tuple(c["new_shape"]))
+           for c in roots(data, "pkg/model.py:Block")}
     assert got == {
         ("reshaped", "mlp.0.weight", ("4*n_embd", "n_embd"), ("2*n_embd", "n_embd")),
         ("reshaped", "mlp.0.bias", ("4*n_embd",), ("2*n_embd",)),
@@ -166,7 +167,9 @@ def test_submodule_moved_into_a_container(repo: str, capsys: Any) -> None:
     rc, data = run_diff(capsys)
     assert rc == 1
     gpt = roots(data, "pkg/model.py:GPT")
-    assert [(c["kind"], c["old_key"], c["new_key"]) for c in gpt] == [("renamed", "head.weight", "out.head.weight")]
+    assert [(c["kind"], c["old_key"], c["new_key"], c["count"]) for c in gpt] == [
+        ("renamed", "head.", "out.head.", 1)]
+    assert data["rename_maps"]["pkg/model.py:GPT"] == {"head.": "out.head."}
 
 
 def test_class_moved_to_another_file_is_not_breaking(repo: str, capsys: Any) -> None:
@@ -204,8 +207,8 @@ def test_change_in_imported_file_reaches_the_models_that_use_it(repo: str, capsy
         ("c_attn.weight", ("2*n_embd", "n_embd")), ("c_attn.bias", ("2*n_embd",))}
     # Block and GPT live in an unchanged file but contain Attn
     assert {c["new_key"] for c in changes(data, "pkg/model.py:Block")} == {"attn.c_attn.weight", "attn.c_attn.bias"}
-    assert {c["new_key"] for c in changes(data, "pkg/model.py:GPT")} == {"h.{i}.attn.c_attn.weight",
-                                                                       "h.{i}.attn.c_attn.bias"}
+    assert {c["new_key"] for c in changes(data, "pkg/model.py:GPT")} == {
+        "h.{i}.attn.c_attn.weight", "h.{i}.attn.c_attn.bias"}
     assert all(c["via"] == "pkg/layers.py:Attn" for c in changes(data, "pkg/model.py:GPT"))
 
 

@@ -69,8 +69,8 @@ def test_lock_is_sorted_deterministic_and_readable(proj: str, capsys: Any) -> No
     assert main(["lock", "--no-cache"]) == 0
     text = open(os.path.join(proj, "statedict.lock")).read()
     data = json.loads(text)
-    assert sorted(data["classes"]) == list(data["classes"]) == ["pkg/layers.py:Attn", "pkg/model.py:Block",
-                                                                 "pkg/model.py:Net"]
+    assert sorted(data["classes"]) == list(data["classes"]) == [
+        "pkg/layers.py:Attn", "pkg/model.py:Block", "pkg/model.py:Net"]
     net = data["classes"]["pkg/model.py:Net"]
     assert list(net["keys"]) == sorted(net["keys"])
     assert net["keys"]["blocks.{i}.fc.weight"] == {
@@ -114,8 +114,8 @@ def test_drift_findings_point_at_the_attribute_line(proj: str) -> None:
     path = os.path.join(proj, "pkg", "model.py")
     assert lockfile.drift_findings(path, open(path).read(), lock) == []
     edit(proj, "pkg/model.py", "self.fc = nn.Linear", "self.proj = nn.Linear")
-    edit(proj, "pkg/model.py", 'torch.zeros((), dtype=torch.long))', 'torch.zeros((), dtype=torch.long), '
-                                                                      'persistent=False)')
+    edit(proj, "pkg/model.py", 'torch.zeros((), dtype=torch.long))',
+         'torch.zeros((), dtype=torch.long), persistent=False)')
     fs = lockfile.drift_findings(path, open(path).read(), lock)
     by_line = {(f.line, f.code) for f in fs}
     assert all(f.code == "SDL800" and f.name == "lock-drift" for f in fs)

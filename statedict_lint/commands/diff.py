@@ -78,7 +78,26 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-hooks", action="store_true", help="do not print load_state_dict pre-hook snippets")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the prediction cache")
     p.add_argument("--jobs", type=int, default=0, help="parallel predictor processes (default: CPU count)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, dashdash=None)
+    _split_at_dashdash(p)
+
+
+def _split_at_dashdash(p: Any) -> None:
+    """Make ``diff [options] BASE [HEAD] [options] -- PATHS`` work like git: argparse alone cannot take
+    positionals after options and after ``--`` at once, so what follows ``--`` is set aside first."""
+    import argparse
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        args = list(args or [])
+        after = None
+        if "--" in args:
+            i = args.index("--")
+            args, after = args[:i], args[i + 1:]
+        ns, rest = argparse.ArgumentParser.parse_known_args(p, args, namespace)
+        ns.dashdash = after
+        return ns, rest
+
+    p.parse_known_args = parse_known_args
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -111,12 +130,19 @@ class DiffResult:
         return any(ch.breaking for cd in self.classes for ch in cd.changes)
 
 
-def _split_items(repo: str, items: List[str], base: Optional[str], head: Optional[str]) -> Tuple[
-        Optional[str], Optional[str], List[str]]:
+def _split_items(repo: str, items: List[str], base: Optional[str], head: Optional[str],
+                 dashdash: Optional[List[str]] = None) -> Tuple[Optional[str], Optional[str], List[str]]:
     from statedict_lint import gitio
 
     revs: List[str] = []
     paths: List[str] = []
+    if dashdash is not None:  # git's rule: before `--` revisions only, after it paths only
+        if len(items) > 2:
+            raise UserError(f"too many revisions: {' '.join(items)}")
+        for it in items:
+            if not gitio._exists(repo, it):
+                raise UserError(f"unknown revision: {it}")
+        revs, items, paths = list(items), [], list(dashdash)
     for it in items:
         if not paths and len(revs) < 2 and not os.path.exists(it) and gitio._exists(repo, it):
             revs.append(it)
@@ -467,7 +493,7 @@ def run(args: Any) -> int:
     from statedict_lint.snapshot import CACHE_DIR
 
     repo = gitio.repo_root(os.getcwd())
-    base, head, paths = _split_items(repo, list(args.items), args.base, args.head)
+    base, head, paths = _split_items(repo, list(args.items), args.base, args.head, args.dashdash)
     base = gitio.resolve(repo, base) if base else gitio.default_base(repo)
     head = gitio.resolve(repo, head) if head else gitio.WORKTREE
     specs = _repo_paths(repo, paths)

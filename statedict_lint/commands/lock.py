@@ -193,8 +193,8 @@ def run(args: Any) -> int:
         incomplete = sum(1 for c in current if not c.complete)
         state = "wrote" if changed else "unchanged"
         sys.stdout.write(f"{state} {os.path.relpath(lock_path)}: {len(current)} classes, {nkeys} keys"
-                         + (f" ({incomplete} classes not fully predicted; see their `unresolved`)" if incomplete else "")
-                         + "\n")
+                         + (f" ({incomplete} classes not fully predicted; see their `unresolved`)"
+                            if incomplete else "") + "\n")
         return 0
     lock = lockfile.read(lock_path)
     rel_paths = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in args.paths]
