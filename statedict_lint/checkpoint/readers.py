@@ -34,6 +34,19 @@ SAFETENSORS_DTYPES = {
 
 def read(path: str) -> Checkpoint:
     """Read the header of the checkpoint at ``path`` (a file, an ``*.index.json`` or a directory)."""
+    try:
+        return _read(path)
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError, NotImplementedError, struct.error, zipfile.BadZipFile, KeyError,
+            IndexError, TypeError, OverflowError, MemoryError, RecursionError) as exc:
+        # malformed input we did not anticipate more precisely: still one line, never a traceback
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"{path}: cannot read checkpoint ({type(exc).__name__}{': ' + msg if msg else ''})") \
+            from None
+
+
+def _read(path: str) -> Checkpoint:
     if os.path.isdir(path):
         return read(_pick_in_directory(path))
     if not os.path.exists(path):
@@ -84,8 +97,8 @@ def _read_torch_zip(path: str) -> Checkpoint:
     size = os.path.getsize(path)
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, struct.error) as exc:
-        raise UserError(f"{path}: broken zip archive ({exc})") from None
+    except Exception as exc:  # BadZipFile, NotImplementedError (zip version), struct.error, OSError, ...
+        raise UserError(f"{path}: broken zip archive ({type(exc).__name__}: {exc})") from None
     with zf:
         infos = {zi.filename: zi for zi in zf.infolist()}
         pkls = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
