@@ -1,0 +1,153 @@
+"""Benchmark the SDL rules: flake8 with/without the plugin, `--select=SDL`, `statedict-lint lint` (cold/warm cache).
+
+Usage: python bench/bench_lint.py FOLDER [--big FILE.py] [--repeat 3] [--no-write]
+
+FOLDER: real model code (>=100 files, ~100k lines; e.g. timm's `timm/models` plus other repos; never
+committed). ``--big`` names a ~5,000-line model file (default: the largest .py file in FOLDER). Every
+measurement is a whole process (interpreter start, imports, plugin loading), best of ``--repeat`` runs,
+flake8 with ``-j1``. "Plugin uninstalled" runs the same flake8 with the statedict-lint entry point
+filtered out of flake8's plugin discovery (the one process-level difference). Results replace the
+``bench:lint`` block of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import List, Tuple
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+BLOCK = "lint"
+
+FLAKE8 = r"""
+import os, sys
+if os.environ.get("SDL_BENCH_NO_PLUGIN"):
+    import flake8.plugins.finder as finder
+    _orig = finder.find_plugins
+    def find_plugins(*a, **k):
+        return [p for p in _orig(*a, **k) if p.package != "statedict-lint"]
+    finder.find_plugins = find_plugins
+from flake8.main.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def py_files(folder: str) -> List[str]:
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [os.path.join(root, f) for f in files if f.endswith(".py")]
+    return sorted(out)
+
+
+def lines_of(path: str) -> int:
+    with open(path, "rb") as fh:
+        return fh.read().count(b"\n")
+
+
+def timed(cmd: List[str], cwd: str, env: dict, repeat: int) -> Tuple[float, int, str]:
+    best = float("inf")
+    rc, out = 0, ""
+    for _ in range(repeat):
+        t = time.perf_counter()
+        p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        best = min(best, time.perf_counter() - t)
+        rc, out = p.returncode, p.stdout
+        if "Traceback" in p.stderr:
+            raise SystemExit(f"{' '.join(cmd)} crashed:\n{p.stderr}")
+    return best, rc, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder")
+    ap.add_argument("--big", default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    folder = os.path.abspath(args.folder)
+    files = py_files(folder)
+    if not files:
+        raise SystemExit(f"no .py files under {folder}")
+    total = sum(lines_of(f) for f in files)
+    big = os.path.abspath(args.big) if args.big else max(files, key=lines_of)
+    py = sys.executable
+    exe = os.path.join(os.path.dirname(py), "statedict-lint")
+    env = dict(os.environ)
+    env_off = dict(env, SDL_BENCH_NO_PLUGIN="1")
+    flake8 = [py, "-c", FLAKE8, "-j1", "--isolated", "--exit-zero"]
+    rows = []
+
+    def row(name, cmd, e, target, cwd):
+        secs, rc, out = timed(cmd, cwd, e, args.repeat)
+        n = sum(1 for ln in out.splitlines() if ln.strip())
+        rows.append((name, target, secs, n))
+        print(f"{name:55s} {target:8s} {secs:7.2f} s  ({n} output lines)", flush=True)
+        return secs
+
+    for target, paths, cwd in (("corpus", ["."], folder), ("big", [big], os.path.dirname(big))):
+        base = row("flake8 --select=E,F,W (plugin uninstalled)", flake8 + ["--select=E,F,W"] + paths, env_off,
+                   target, cwd)
+        inst = row("flake8 --select=E,F,W (plugin installed)", flake8 + ["--select=E,F,W"] + paths, env, target,
+                   cwd)
+        row("flake8 --select=SDL", flake8 + ["--select=SDL"] + paths, env, target, cwd)
+        cache_home = tempfile.mkdtemp(prefix="sdl-bench-")
+        try:
+            work = os.path.join(cache_home, "cwd")
+            os.makedirs(work)
+            abs_paths = [os.path.join(cwd, p) if p == "." else p for p in paths]
+            row("statedict-lint lint --no-cache", [exe, "lint", "--no-cache"] + abs_paths, env, target, work)
+            subprocess.run([exe, "lint"] + abs_paths, cwd=work, env=env, capture_output=True)  # fill the cache
+            row("statedict-lint lint (warm content cache)", [exe, "lint"] + abs_paths, env, target, work)
+        finally:
+            shutil.rmtree(cache_home, ignore_errors=True)
+        rows.append((f"ratio installed/uninstalled", target, inst / base, -1))
+        print(f"  flake8 with plugin / without: {inst / base:.2f}x", flush=True)
+
+    text = render(rows, len(files), total, os.path.basename(big), lines_of(big), args.repeat)
+    if not args.no_write:
+        write_block(text)
+    return 0
+
+
+def render(rows, nfiles, nlines, bigname, biglines, repeat) -> str:
+    out = [f"Corpus: {nfiles} real model files, {nlines:,} lines; big file: `{bigname}` ({biglines:,} lines). "
+           f"Whole processes, best of {repeat}, flake8 `-j1 --isolated`; {platform.python_implementation()} "
+           f"{platform.python_version()}, {os.cpu_count()} CPUs (shared). Command: "
+           f"`python bench/bench_lint.py FOLDER`.", "",
+           "| run | target | seconds | output lines |", "|---|---|---|---|"]
+    for name, target, secs, n in rows:
+        if n < 0:
+            out.append(f"| **{name}** | {target} | **{secs:.2f}x** | |")
+        else:
+            out.append(f"| {name} | {target} | {secs:.2f} | {n} |")
+    return "\n".join(out) + "\n"
+
+
+def write_block(text: str) -> None:
+    start, end = f"<!-- bench:{BLOCK} -->", f"<!-- /bench:{BLOCK} -->"
+    try:
+        with open(DOC, encoding="utf-8") as fh:
+            doc = fh.read()
+    except FileNotFoundError:
+        doc = "# Benchmarks\n"
+    block = f"{start}\n## Lint rules (flake8 plugin and `statedict-lint lint`)\n\n{text}{end}"
+    if start in doc and end in doc:
+        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = DOC + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(doc)
+    os.replace(tmp, DOC)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
