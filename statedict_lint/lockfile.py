@@ -295,7 +295,7 @@ class _Explainer:
         return self.changes[cid]
 
     def __call__(self, outer: ClassRec, ch: Any) -> bool:
-        from statedict_lint.structdiff import strip_prefix_match
+        from statedict_lint.structdiff import explain
 
         key = ch.old_key or ch.new_key or ""
         if "." not in key.rstrip("."):
@@ -306,7 +306,6 @@ class _Explainer:
             # only classes this file can contain: its own, and those it names (imports, calls)
             if rec.path != self.rel and not re.search(rf"\b{re.escape(rec.name)}\b", self.source):
                 continue
-            for inner in self._changes_of(cid):
-                if strip_prefix_match(ch, inner):
-                    return True
+            if explain(ch, self._changes_of(cid)):
+                return True
         return False

@@ -334,20 +334,60 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
 
 def strip_prefix_match(outer: Change, inner: Change) -> Optional[str]:
     """The key prefix P when ``outer`` (in a container) is ``inner`` seen through attribute path P."""
-    if outer.kind != inner.kind:
+    return explain(outer, [inner])
+
+
+def sides(ch: Change) -> Tuple[List[str], List[str]]:
+    """(keys that went, keys that came) of a change; a reshape or dtype change has the key on both sides."""
+    if ch.kind in ("renamed", "renumbered"):
+        pairs = ch.pairs or ([(ch.old_key, ch.new_key)] if ch.old_key and ch.new_key else [])
+        return [a for a, _ in pairs], [b for _, b in pairs]
+    if ch.kind == "removed":
+        return list(ch.keys or ([ch.old_key] if ch.old_key else [])), []
+    if ch.kind == "added":
+        return [], list(ch.keys or ([ch.new_key] if ch.new_key else []))
+    if ch.kind == "made-non-persistent":
+        return [ch.old_key or ""], []
+    if ch.kind == "made-persistent":
+        return [], [ch.new_key or ""]
+    if ch.kind in ("reshaped", "dtype", "repeat"):
+        return [ch.old_key or ""], [ch.new_key or ""]
+    return [], []
+
+
+_FAMILY = {"renamed": "keys", "renumbered": "keys", "removed": "keys", "added": "keys",
+           "made-non-persistent": "persist", "made-persistent": "persist", "reshaped": "shape",
+           "dtype": "dtype", "repeat": "repeat"}
+
+
+def explain(outer: Change, inner: List[Change]) -> Optional[str]:
+    """The prefix P when every key ``outer`` touches is P + a key touched the same way by ``inner``
+    (changes of one contained class). Groupings may differ: a container's ``blocks.0.attn.qkv.*``
+    removal is explained by the contained class's removal of ``qkv.weight`` and ``qkv.bias``."""
+    fam = _FAMILY.get(outer.kind)
+    if fam is None:
         return None
-    pairs = [(outer.old_key, inner.old_key), (outer.new_key, inner.new_key)]
+    went: set = set()
+    came: set = set()
+    for ch in inner:
+        if _FAMILY.get(ch.kind) == fam:
+            a, b = sides(ch)
+            went.update(a)
+            came.update(b)
+    o_went, o_came = sides(outer)
+    if not o_went and not o_came:
+        return None
     prefix: Optional[str] = None
-    for a, b in pairs:
-        if (a is None) != (b is None):
-            return None
-        if a is None or b is None:
-            continue
-        if not a.endswith(b) or (len(a) > len(b) and a[len(a) - len(b) - 1] != "."):
-            return None
-        p = a[: len(a) - len(b)]
-        if prefix is not None and p != prefix:
-            return None
-        prefix = p
-    # shapes are not compared: the container sees them in its own variables (4*width vs 4*n_embd)
+    for keys, pool in ((o_went, went), (o_came, came)):
+        for k in keys:
+            found = None
+            for cand in pool:
+                if k.endswith(cand) and len(k) > len(cand) and k[len(k) - len(cand) - 1] == ".":
+                    p = k[: len(k) - len(cand)]
+                    if prefix is None or p == prefix:
+                        found = p
+                        break
+            if found is None:
+                return None
+            prefix = found
     return prefix

@@ -284,7 +284,7 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
 def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[str, Any]]]:
     """Attribute a container's change to the contained class where it originates (sets ``change.via``);
     returns id(origin change) -> [(container class, change seen in the container)]."""
-    from statedict_lint.structdiff import strip_prefix_match
+    from statedict_lint.structdiff import explain, sides
 
     by_cls = {cd.cls: cd for cd in classes}
     origin: Dict[int, Any] = {}
@@ -296,10 +296,13 @@ def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[s
                 od = by_cls.get(other)
                 if od is None or other == cd.cls:
                     continue
-                for och in od.changes:
-                    pre = strip_prefix_match(ch, och)
-                    if pre and (best is None or len(pre) > best[0]):
-                        best = (len(pre), och, other)
+                pre = explain(ch, od.changes)
+                if pre and (best is None or len(pre) > best[0]):
+                    # the inner change to show it under: the first one sharing a key
+                    w, c = sides(ch)
+                    keys = {k[len(pre):] for k in w + c}
+                    rep = next((x for x in od.changes if keys & set(sides(x)[0] + sides(x)[1])), od.changes[0])
+                    best = (len(pre), rep, other)
             if best is not None:
                 origin[id(ch)] = best[1]
     affects: Dict[int, List[Tuple[str, Any]]] = {}
