@@ -438,6 +438,37 @@ class M(nn.Module):
         self.b = nn.Parameter(torch.zeros(3)) if bias else None
         self.c = nn.Parameter(torch.zeros(2)) if not bias else None
 ''', cls="M", kwargs={}, bindings={}),
+    "timm_style_helpers": dict(src='''
+import collections.abc
+import numbers
+import types
+from itertools import repeat
+
+def _ntuple(n):
+    def parse(x):
+        if isinstance(x, collections.abc.Iterable) and not isinstance(x, str):
+            return tuple(x)
+        return tuple(repeat(x, n))
+    return parse
+to_2tuple = _ntuple(2)
+
+def get(layer):
+    assert isinstance(layer, (type, str, types.FunctionType, functools.partial))
+    if isinstance(layer, functools.partial):
+        return layer.func
+    return layer
+
+class M(nn.Module):
+    def __init__(self, dim=4, bias=True, norm=functools.partial(nn.LayerNorm, eps=1e-6)):
+        super().__init__()
+        b = to_2tuple(bias)
+        self.fc1 = nn.Linear(dim, dim, bias=b[0])
+        self.fc2 = nn.Linear(dim, dim, bias=b[1])
+        shape = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+        self.w = nn.Parameter(torch.ones(shape))
+        self.norm = get(norm)(dim)
+        self.norm2 = get(nn.BatchNorm1d)(dim)
+''', cls="M", kwargs={}, bindings={}),
     "rnn_family": dict(src='''
 class M(nn.Module):
     def __init__(self):

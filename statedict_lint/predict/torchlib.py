@@ -46,7 +46,7 @@ TORCH_INIT_METHODS = {"reset_parameters", "_reset_parameters", "reset_running_st
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
-    "os", "sys", "abc", "enum", "numbers", "operator", "typing_extensions", "einops", "einops.layers",
+    "os", "sys", "abc", "enum", "numbers", "operator", "types", "typing_extensions", "einops", "einops.layers",
     "einops.layers.torch", "collections.abc", "inspect", "re", "json", "argparse", "numpy",
 }
 FACTORIES = ("concat", "concatenate", "permute", "transpose", "unsqueeze", "squeeze", "reshape", "mean", "sum", "zeros", "ones", "empty", "randn", "rand", "full", "arange", "eye", "tensor", "linspace",
@@ -152,7 +152,7 @@ class TorchLib:
             return Intrinsic(full, lambda *a, **k: a[0] if a else None)
         if full.startswith("torch.nn.functional."):
             return Intrinsic(full, lambda *a, **k: ev.unknown(f"result of `{full}`", maybe_state=False))
-        if full.startswith("typing.") or full.startswith("typing_extensions.") or full.startswith("collections.abc."):
+        if full.startswith(("typing.", "typing_extensions.", "collections.abc.", "numbers.", "types.")):
             return _TypingAlias(full)
         if full.startswith("torch.") and attr in FACTORIES:
             return Intrinsic(full, lambda *a, **k: self.factory(attr, a, k))
@@ -1817,6 +1817,8 @@ _INTRINSIC_FUNCS: Dict[str, Callable[..., Any]] = {
     "dataclasses.field": _dc_field,
     "dataclasses.dataclass": _dataclass_deco,
     "itertools.chain": _itertools_chain,
+    "itertools.repeat": lambda lib, x, n=None: [x] * n if is_int(n) and 0 <= n <= 10_000 else
+    lib.ev.unknown("itertools.repeat without a known count", maybe_state=False),
     "torch.nn.utils.weight_norm": _weight_norm,
     "torch.nn.utils.weight_norm.weight_norm": _weight_norm,
     "torch.nn.utils.spectral_norm": _spectral_norm,
@@ -2227,6 +2229,50 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
     return builtins
 
 
+_ITERABLE = {"Iterable", "Collection", "Container", "Sized", "Reversible"}
+
+
+def _abstract_isinstance(obj: Any, name: str) -> Any:
+    """isinstance against numbers.*, collections.abc.*, types.* for values whose type is known."""
+    from statedict_lint.predict.evaluator import ClassValue, FunctionValue
+
+    short = name.split(".")[-1]
+    plain = (int, float, str, bool, list, tuple, dict, set, type(None), Sym)
+    if name.startswith("numbers."):
+        if isinstance(obj, (bool, int, Sym)):
+            return short in ("Integral", "Rational", "Real", "Complex", "Number")
+        if isinstance(obj, float):
+            return short in ("Real", "Complex", "Number")
+        if isinstance(obj, plain) or isinstance(obj, (ModuleValue, ClassValue, FunctionValue, TensorSpec)):
+            return False
+        return None
+    if name.startswith("collections.abc.") or name.startswith("typing."):
+        if isinstance(obj, (int, float, bool, type(None), Sym)):
+            return False if short in _ITERABLE | {"Sequence", "Mapping", "MutableSequence", "MutableMapping",
+                                                   "Set", "Iterator", "Generator"} else None
+        if isinstance(obj, (list, tuple, str)):
+            if short in _ITERABLE or short == "Sequence":
+                return True
+            if short in ("Mapping", "MutableMapping", "Set", "Iterator", "Generator"):
+                return False
+            if short == "MutableSequence":
+                return isinstance(obj, list)
+        if isinstance(obj, dict):
+            return True if short in _ITERABLE | {"Mapping", "MutableMapping"} else \
+                False if short in ("Sequence", "MutableSequence", "Set") else None
+        if isinstance(obj, (ClassValue, FunctionValue, Partial)):
+            return True if short == "Callable" else False if short in _ITERABLE | {"Sequence", "Mapping"} else None
+        return None
+    if name.startswith("types."):
+        if short in ("FunctionType", "LambdaType"):
+            if isinstance(obj, FunctionValue):
+                return True
+            if isinstance(obj, plain) or isinstance(obj, (ClassValue, Partial, ModuleValue, InstanceValue)):
+                return False
+        return None
+    return None
+
+
 class _ExceptionValue:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -2259,8 +2305,23 @@ def _isinstance(ev: Any, obj: Any, cls: Any) -> Any:
         # An unbound value checked against `int` (e.g. `normalized_shape`, `kernel_size`) is modelled as
         # an integer symbol: symbolic results are never complete, and binding the value makes them exact.
         obj.used_as_value = True
-        if isinstance(cls, Intrinsic) and cls.name == "int" and obj.kind in ("", "int", "value"):
+        if (isinstance(cls, Intrinsic) and cls.name == "int" or isinstance(cls, _TypingAlias) and cls.name in (
+                "numbers.Integral", "numbers.Number", "numbers.Real")) and obj.kind in ("", "int", "value"):
             return True
+        return None
+    if isinstance(cls, Intrinsic) and cls.name == "type":
+        if isinstance(obj, ClassValue):
+            return True
+        if isinstance(obj, (int, float, str, bool, list, tuple, dict, type(None), Sym, ModuleValue, InstanceValue,
+                            FunctionValue, Partial, TensorSpec, ParamValue)):
+            return False
+        return None
+    if isinstance(cls, Intrinsic) and cls.name == "functools.partial":
+        if isinstance(obj, Partial):
+            return True
+        if isinstance(obj, (int, float, str, bool, list, tuple, dict, type(None), Sym, ModuleValue, InstanceValue,
+                            FunctionValue, ClassValue, TensorSpec, ParamValue)):
+            return False
         return None
     if isinstance(cls, Intrinsic) and cls.name in ("torch.nn.Parameter", "torch.Tensor"):
         if isinstance(obj, ParamValue):
@@ -2284,7 +2345,7 @@ def _isinstance(ev: Any, obj: Any, cls: Any) -> Any:
             return isinstance(obj, t)
         return False
     if isinstance(cls, _TypingAlias):
-        return None
+        return _abstract_isinstance(obj, cls.name)
     if isinstance(cls, ClassValue):
         if cls.intrinsic == "object":
             return True
