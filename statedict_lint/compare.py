@@ -132,22 +132,25 @@ class _Matcher:
 
 def strip_prefix(keys: List[str], matcher: _Matcher) -> Tuple[str, List[str], Dict[str, str]]:
     """Detect wrapper prefixes (leading, nested) and infix wrapper components; -> (prefix, infixes, new->old)."""
-    mapping = {k: k for k in keys}
     best = matcher.count(keys)
+    mapping = {k: k for k in keys}
     prefix = ""
-    changed = True
-    while changed:
-        changed = False
-        current = list(mapping)
-        for w in WRAPPERS:
-            p = w + "."
-            if not any(k.startswith(p) for k in current):
-                continue
-            trial = {(k[len(p):] if k.startswith(p) else k): mapping[k] for k in current}
-            score = matcher.count(list(trial))
-            if score > best and len(trial) == len(current):
-                best, mapping, prefix, changed = score, trial, prefix + p, True
+    candidates: Set[str] = set()
+    for k in keys:
+        parts = k.split(".")
+        p = ""
+        for part in parts[:-1]:
+            if part not in WRAPPERS:
                 break
+            p += part + "."
+            candidates.add(p)
+    for p in sorted(candidates, key=lambda c: (c.count("."), c)):
+        trial = {(k[len(p):] if k.startswith(p) else k): k for k in keys}
+        if len(trial) != len(keys):
+            continue
+        score = matcher.count(list(trial))
+        if score > best:
+            best, mapping, prefix = score, trial, p
     infixes: List[str] = []
     for w in INFIX_WRAPPERS:
         seg = "." + w + "."
@@ -180,17 +183,20 @@ def infer(pred: Prediction, ck_shapes: Dict[str, Optional[tuple]]) -> Tuple[Dict
                 idx = sorted({int(m.group(1)) for _, m in hits})
                 if idx == list(range(len(idx))):
                     equations.append((spec.repeat[first], len(idx), f"count of {spec.key}", spec))
-            sample_key = hits[0][0]
+            instances = [k for k, _ in hits]
         else:
             if spec.key not in ck_shapes:
                 continue
-            sample_key = spec.key
-        shape = ck_shapes.get(sample_key)
-        if spec.shape is None or shape is None or len(shape) != len(spec.shape):
+            instances = [spec.key]
+        if spec.shape is None:
             continue
-        for i, (d, v) in enumerate(zip(spec.shape, shape)):
-            if isinstance(d, Sym) and not any(n.startswith("{") for n in d.variables()):
-                equations.append((d, v, f"{sample_key} dim {i}", spec))
+        for inst in instances:
+            shape = ck_shapes.get(inst)
+            if shape is None or len(shape) != len(spec.shape):
+                continue
+            for i, (d, v) in enumerate(zip(spec.shape, shape)):
+                if isinstance(d, Sym) and not any(n.startswith("{") for n in d.variables()):
+                    equations.append((d, v, f"{inst} dim {i}", spec))
     env: Dict[str, int] = {}
     contradictions: List[Finding] = []
     where: Dict[str, str] = {}
@@ -262,21 +268,22 @@ class _Tree:
             self.local.setdefault(mod, set()).add(leaf)
 
     def unexpected(self, key: str) -> bool:
+        """torch's rule, module by module: a dotted rest must name a child, a plain rest a local tensor.
+
+        (An ``_extra_state`` key of a module without ``set_extra_state`` is unexpected too; expected keys,
+        including real extra states, never get here.) Stateless modules are invisible to the prediction, but a
+        key under one is unexpected either way, so the answer stays exact."""
         mod = ""
         while True:
             prefix = f"{mod}." if mod else ""
-            if key == prefix + "_extra_state":
-                return False
             rest = key[len(prefix):]
             first, dot, _ = rest.partition(".")
-            if first in self.local.get(mod, ()):
-                return False
-            if first in self.children.get(mod, ()):
-                if not dot:
-                    return False
-                mod = prefix + first
-                continue
-            return True
+            if dot:
+                if first in self.children.get(mod, ()):
+                    mod = prefix + first
+                    continue
+                return True
+            return first not in self.local.get(mod, ())
 
 
 def strict_sets(rows: List[Row], sd: Dict[str, Any], versions: Optional[Dict[str, Any]],
