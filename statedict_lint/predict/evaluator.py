@@ -23,6 +23,7 @@ from statedict_lint.predict.values import (
     NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
 )
 from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file, parse_text
+from statedict_lint.predict.torchlib import CONTAINERS
 
 MAX_STEPS = 2_000_000
 MAX_UNROLL = 100_000
@@ -1578,6 +1579,10 @@ class Evaluator:
         for c in mro[start:]:
             if name in c.attrs:
                 return self._bind(obj, c.attrs[name], c)
+            if name == "__init__" and isinstance(obj, ModuleValue) and c.intrinsic in CONTAINERS:
+                # `super().__init__(*layers)` in a subclass of nn.Sequential / ModuleList / ModuleDict / ...
+                kind = c.intrinsic
+                return Intrinsic(f"{kind}.__init__", lambda *a, **k: self.torch.container_init(obj, kind, list(a), k))
             if c.intrinsic == "Module" and name == "__init__":
                 return Intrinsic("Module.__init__", lambda *a, **k: None)
         if name == "__init__":

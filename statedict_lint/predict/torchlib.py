@@ -189,6 +189,11 @@ class TorchLib:
         return m
 
     def _class_attr(self, cls: Any, name: str) -> Any:
+        if cls.intrinsic in CONTAINERS and name == "__init__":  # `nn.Sequential.__init__(self, *layers)`
+            kind = cls.intrinsic
+            return Intrinsic(f"{kind}.__init__",
+                             lambda m, *a, **k: self.container_init(m, kind, list(a), k) if isinstance(m, ModuleValue)
+                             else None)
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
                 return Intrinsic("Module.__init__", lambda *a, **k: None)
@@ -248,6 +253,12 @@ class TorchLib:
         else:  # ModuleDict / ParameterDict
             self.container_update(m, src)
         del ev
+
+    def container_init(self, m: ModuleValue, kind: str, args: List[Any], kwargs: Dict[str, Any]) -> None:
+        """``nn.Sequential.__init__(m, ...)`` & co. run on an existing module (a user subclass)."""
+        if not m.container:
+            m.container = kind
+        self._container_init(m, kind, args, kwargs)
 
     def module_init_base(self, *args: Any, **kwargs: Any) -> None:
         return None
