@@ -61,6 +61,8 @@ class Comparison:
     unsure: List[str] = field(default_factory=list)
     inferred: Dict[str, int] = field(default_factory=dict)
     prefix: str = ""  # wrapper prefix detected in the checkpoint keys ("module." / "model._orig_mod.")
+    assumed: Dict[str, Any] = field(default_factory=dict)  # values the check adopted from the file (solve.py)
+    after_prefix: Optional[int] = None  # differences left once the wrapper prefix is removed
 
     @property
     def fails(self) -> bool:
@@ -82,6 +84,7 @@ class Comparison:
             "not_tensors": self.not_tensors,
             "wrapper_prefix": self.prefix or None,
             "inferred": self.inferred,
+            "assumed": self.assumed,
             "unsure": self.unsure,
             "findings": [{"code": f.code, "name": f.name, "severity": f.severity, "message": f.message,
                           "path": f.path, "line": f.line, **({"extra": f.extra} if f.extra else {})}
@@ -336,7 +339,7 @@ def _rows(pred: Prediction, env: Dict[str, int]) -> Tuple[Optional[List[Row]], L
     cond = []
     for key, shape, dtype, spec in expanded:
         if spec.condition is not None:
-            cond.append(spec)
+            cond.append((key, spec))
             continue
         rows.append(Row(key, shape, dtype, spec))
     return rows, cond
@@ -383,10 +386,16 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     # 1. what torch reports for the dict exactly as it is in the file
     missing, unexpected, mismatched, not_tensors, unknown = strict_sets(rows, sd, versions, np_keys)
     # conditional keys: present in the file -> fine (unsure), absent -> unsure missing
-    for spec in cond:
-        res.unsure.append(f"{spec.key} exists only if {spec.condition} (line {spec.line}): "
-                          + ("present in the file" if spec.key in stripped else "absent from the file"))
-    cond_keys = {s.key for s in cond}
+    seen_cond: Dict[str, List[bool]] = {}
+    for key, spec in cond:
+        seen_cond.setdefault(spec.key, []).append(key in stripped)
+    for spec in {s.key: s for _, s in cond}.values():
+        hits = seen_cond[spec.key]
+        where = ("present in the file" if all(hits) else "absent from the file" if not any(hits)
+                 else f"{sum(hits)} of {len(hits)} instances present in the file")
+        line = "" if f"(line {spec.line})" in (spec.condition or "") else f" (line {spec.line})"
+        res.unsure.append(f"{spec.key} exists only if {spec.condition}{line}: {where}")
+    cond_keys = {key for key, _ in cond}
     inverse = {old: new for new, old in mapping.items()}
     unexpected = [k for k in unexpected if inverse.get(k, k) not in cond_keys]
     res_unexpected_sure = True
@@ -426,6 +435,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         res.findings.append(_finding("prefix", f"checkpoint keys carry {what} (saved through {origin}): {fix}{rest}",
                                      severity="error", fix=fix, prefix=prefix, infixes=infixes))
         e_missing, e_unexpected, e_mismatched = s_missing, s_unexpected, s_mismatched
+        res.after_prefix = len(s_missing) + len(s_unexpected) + len(s_mismatched)
         lookup = stripped
     else:
         e_missing, e_unexpected, e_mismatched = missing, unexpected, mismatched

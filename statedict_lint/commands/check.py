@@ -30,15 +30,13 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     from statedict_lint.checkpoint.container import find_state_dict
     from statedict_lint.checkpoint.readers import read
-    from statedict_lint.compare import compare
-    from statedict_lint.predict.api import predict
+    from statedict_lint.solve import check_with_inference
 
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
     ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
     found = find_state_dict(ck, args.key)
-    pred = predict(path, cls, b)
-    res = compare(pred, ck, found)
+    pred, res, _assumed = check_with_inference(path, cls, b, ck, found)
     if args.format == "json":
         sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
     elif args.format == "markdown":
@@ -50,14 +48,19 @@ def run(args: Any) -> int:
 
 def _headline(res: Any, found: Any) -> str:
     where = f"[{found.dotted!r}]" if found.path else "the file"
+    built = ""
+    if res.assumed:
+        built = (" built with " + ", ".join(f"{k}={v!r}" for k, v in sorted(res.assumed.items()))
+                 + " (values read off the checkpoint; pin them with --set)")
     if res.verdict == "loads":
-        return f"OK: {where} of {res.checkpoint} loads into {res.target} with strict=True"
+        return f"OK: {where} of {res.checkpoint} loads into {res.target}{built} with strict=True"
     if res.verdict == "unsure":
         return f"UNSURE: no certain failure, but the prediction cannot confirm that {where} of {res.checkpoint} " \
                f"loads into {res.target}"
     return (f"FAIL: load_state_dict(strict=True) of {where} of {res.checkpoint} into {res.target} fails: "
             f"{len(res.missing)} missing, {len(res.unexpected)} unexpected, {len(res.mismatched)} size mismatch"
-            f"{'es' if len(res.mismatched) != 1 else ''}")
+            f"{'es' if len(res.mismatched) != 1 else ''}" + (f"; shown for {res.target}{built}, but it fails for "
+                                                             "every value of the unbound switches" if built else ""))
 
 
 def format_text(res: Any, found: Any) -> str:
