@@ -44,6 +44,23 @@ TORCH2_FEATURES = {
 TORCH_INIT_METHODS = {"reset_parameters", "_reset_parameters", "reset_running_stats", "flatten_parameters",
                       "_init_flat_weights", "_reset_lazy", "_check_input_dim"}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
+# Class-level attributes of torch.nn.Module (torch 2.13): register_buffer / register_parameter / add_module
+# raise KeyError("attribute 'half' already exists") for these names, and so does assigning a Parameter.
+MODULE_ATTRS = frozenset((
+    "T_destination", "_apply", "_call_impl", "_compiled_call_impl", "_get_backward_hooks", "_get_backward_pre_hooks",
+    "_get_name", "_load_from_state_dict", "_maybe_warn_non_full_backward_hook", "_named_members",
+    "_register_load_state_dict_pre_hook", "_register_state_dict_hook", "_replicate_for_data_parallel",
+    "_save_to_state_dict", "_slow_forward", "_version", "_wrapped_call_impl", "add_module", "apply", "bfloat16",
+    "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval",
+    "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half",
+    "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
+    "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu",
+    "zero_grad", "training", "_parameters", "_buffers", "_modules", "_non_persistent_buffers_set",
+))
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
     "os", "sys", "abc", "enum", "numbers", "operator", "types", "typing_extensions", "einops", "einops.layers",
@@ -276,6 +293,7 @@ class TorchLib:
     def module_setattr(self, m: ModuleValue, name: str, value: Any) -> None:
         line, path = self._where()
         if isinstance(value, ParamValue):
+            self._check_class_attr(m, name, m.params)
             for t in (m.buffers, m.children, m.unknown_attrs):
                 t.pop(name, None)
             m.attrs.pop(name, None)
@@ -343,12 +361,23 @@ class TorchLib:
             return None  # decided at the end of construction (see api.render)
         return None
 
+    def _check_class_attr(self, m: ModuleValue, name: str, table: Dict[str, Any]) -> None:
+        """torch's ``hasattr(self, name) and name not in self._<table>`` check, for class-level names."""
+        if name in table:
+            return
+        exists = name in MODULE_ATTRS
+        if not exists and isinstance(m.cls, self.ClassValue):
+            exists = any(name in c.attrs for c in m.cls.mro() if not c.intrinsic and not c.qualname.startswith("torch."))
+        if exists:
+            raise _raise(self.ev, f"attribute '{name}' already exists (a class attribute of the module)")
+
     def register_buffer(self, m: ModuleValue, name: Any, tensor: Any = None, persistent: Any = True) -> None:
         line, path = self._where()
         if not isinstance(name, str):
             m.unknown_attrs[f"<buffer at line {line}>"] = Entry(
                 Unknown("buffer registered under a name that cannot be known", line, path), line, path)
             return
+        self._check_class_attr(m, name, m.buffers)
         if isinstance(persistent, (Unknown, Opaque, Sym)) or persistent not in (True, False):
             persistent_known: Optional[bool] = None
         else:
@@ -382,6 +411,7 @@ class TorchLib:
             return
         if isinstance(param, TensorSpec):
             raise _raise(self.ev, f"register_parameter(`{name}`) needs a Parameter or None")
+        self._check_class_attr(m, name, m.params)
         for t in (m.buffers, m.children, m.unknown_attrs):
             t.pop(name, None)
         m.attrs.pop(name, None)
@@ -404,6 +434,7 @@ class TorchLib:
             module = Unknown(f"submodule `{name}` comes from unbound parameter `{module.name}`", line, path)
         if module is not None and not isinstance(module, (ModuleValue, Unknown)):
             raise _raise(self.ev, f"`{name}` is not a Module")
+        self._check_class_attr(m, name, m.children)
         if isinstance(module, Unknown) and not module.maybe_state:
             raise _raise(self.ev, f"`{name}` is not a Module")
         for t in (m.params, m.buffers, m.unknown_attrs):
@@ -2068,13 +2099,13 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             found, _ = obj.lookup(name) if isinstance(obj, ModuleValue) else (name in obj.attrs, None)
             if found:
                 return True
-            if isinstance(obj.cls, ClassValue) and obj.cls.find(name)[0] is not None:
+            if isinstance(obj.cls, ClassValue) and obj.cls.find(name)[1] is not None:
                 return True
             if isinstance(obj, ModuleValue) and name in ("register_buffer", "forward", "training"):
                 return True
             return False
         if isinstance(obj, ClassValue):
-            return obj.find(name)[0] is not None
+            return obj.find(name)[1] is not None
         if isinstance(obj, NamespaceValue) and obj.scope is None and f"{obj.qualname}.{name}" in TORCH2_FEATURES:
             return True  # feature checks of torch >= 2.0, the version the catalog models
         if isinstance(obj, NamespaceValue) and obj.scope is not None:
