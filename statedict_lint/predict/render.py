@@ -52,7 +52,8 @@ class _Renderer:
         ks = KeySpec(key=key, shape=shape, dtype=t.dtype, kind=kind, line=e.line, path=e.path, layer=m.name,
                      origin=text, origin_line=oline or e.line, origin_path=opath or e.path,
                      condition=_join(cond, e.condition), repeat=dict(repeat), persistent=persistent)
-        if shape is None or any(d is None for d in shape) or t.dtype is None:
+        if persistent and (shape is None or any(d is None for d in shape) or t.dtype is None):
+            # (a non-persistent buffer is not in the state_dict: its unknown shape leaves nothing unsettled)
             why = t.why or "cannot be computed"
             what = "shape" if (shape is None or any(d is None for d in shape)) else "dtype"
             if shape is not None and any(d is None for d in shape) and t.dtype is None:
