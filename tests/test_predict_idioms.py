@@ -37,6 +37,37 @@ class M(Base):
         super().__init__(*args, **kwargs)
         self.norm = nn.LayerNorm(self.proj.out_features)
 ''', cls="M", kwargs={"dim": 4, "mult": 3, "bias": False}, bindings={"dim": 4, "mult": 3, "bias": False}),
+    "classmethods_class_attributes_and_deep_call_chains": dict(src='''
+class Base(nn.Module):
+    _tied: dict = None          # an annotated class attribute whose value is None
+    width_mult = 2
+
+    @classmethod
+    def can_widen(cls):
+        return cls.__name__ != "Base" and cls.width_mult > 1
+
+    def __init__(self):
+        super().__init__()
+        self.widen = self.can_widen()   # classmethod through the instance: binds the class
+        self.keys = self._tied or {}
+
+
+def deep(n, dim):
+    if n == 0:
+        return nn.Linear(dim, dim)
+    return [deep(n - 1, dim)][0]      # a long call chain (transformers' init helpers nest deeply)
+
+
+class M(Base):
+    width_mult = 3
+
+    def __init__(self, dim=4):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim * self.width_mult if self.widen else dim)
+        self.deep = deep(110, dim)
+        if hasattr(self, "_tied") and self._tied is None:
+            self.extra = nn.Linear(dim, 1)
+''', cls="M", kwargs={}, bindings={}),
     "config_object_dataclass": dict(src='''
 @dataclass
 class Cfg:

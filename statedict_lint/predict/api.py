@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import libcst as cst
@@ -177,6 +178,38 @@ def predict_cached(path: str, class_name: str, bindings: Optional[Mapping[str, A
 
 
 def _predict(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
+    """Evaluate on a thread with a deep stack: real code (transformers' PreTrainedModel, timm's builders)
+    nests calls far deeper than Python's default recursion limit allows the evaluator to follow."""
+    import threading
+
+    box: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = _predict_here(path, class_name, bindings)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            box["error"] = exc
+
+    old_limit, old_size = sys.getrecursionlimit(), threading.stack_size()
+    try:
+        threading.stack_size(DEEP_STACK_BYTES)
+        sys.setrecursionlimit(max(old_limit, DEEP_RECURSION))
+        worker = threading.Thread(target=run, name="statedict-lint-predict")
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+DEEP_STACK_BYTES = 512 * 1024 * 1024  # address space reserved, not memory used
+DEEP_RECURSION = 30000
+
+
+def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
     ev, scope = _load(path)
     found, cls = scope.lookup(class_name)
     if not found or not isinstance(cls, ClassValue):

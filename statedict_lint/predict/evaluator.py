@@ -1514,21 +1514,21 @@ class Evaluator:
                 return v
             if isinstance(obj.cls, ClassValue):
                 attr, owner = obj.cls.find(name)
-                if attr is not None:
+                if owner is not None:  # (a class attribute may be None)
                     return self._bind(obj, attr, owner)
             return self.torch.module_attr(obj, name)
         if isinstance(obj, InstanceValue):
             if name in obj.attrs:
                 return obj.attrs[name]
             attr, owner = obj.cls.find(name) if isinstance(obj.cls, ClassValue) else (None, None)
-            if attr is not None:
+            if owner is not None:
                 return self._bind(obj, attr, owner)
             if name == "__class__":
                 return obj.cls
             return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
         if isinstance(obj, ClassValue):
             attr, owner = obj.find(name)
-            if attr is not None:
+            if owner is not None:
                 if isinstance(attr, FunctionValue) and "classmethod" in attr.decorators:
                     return BoundMethod(obj, attr, owner)
                 return attr
@@ -1561,6 +1561,9 @@ class Evaluator:
         if isinstance(attr, FunctionValue):
             if "staticmethod" in attr.decorators:
                 return attr
+            if "classmethod" in attr.decorators:  # on an instance: binds the class, not the instance
+                cls = obj.cls if isinstance(obj, (ModuleValue, InstanceValue)) else obj
+                return BoundMethod(cls, attr, owner)
             if "property" in attr.decorators:
                 return self.call(BoundMethod(obj, attr, owner), [], {})
             return BoundMethod(obj, attr, owner)
