@@ -6,11 +6,16 @@ Exit 0 when ``load_state_dict(strict=True)`` would succeed, 1 when it would fail
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import re
 import sys
 from typing import Any, List
 
 from statedict_lint import bindings
+
+FORMATS = ["text", "json", "markdown", "sarif", "github"]
 
 
 def add_parser(sub: Any) -> None:
@@ -23,7 +28,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("checkpoint", metavar="CKPT")
     bindings.add_arguments(p)
     p.add_argument("--key", default=None, help="dotted path of the state_dict inside the checkpoint")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (default), json, markdown (a PR comment), sarif (SARIF 2.1.0) or github (workflow "
+                        "annotations)")
     p.set_defaults(run=run)
 
 
@@ -36,11 +43,17 @@ def run(args: Any) -> int:
     b = bindings.collect(args.sets, args.configs)
     ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
     found = find_state_dict(ck, args.key)
-    pred, res, _assumed = check_with_inference(path, cls, b, ck, found)
+    pred, res, assumed = check_with_inference(path, cls, b, ck, found)
+    if res.mismatched:
+        from statedict_lint.explain import explain_sizes
+
+        explain_sizes(path, cls, b, assumed, res)  # the argument / config value behind each size mismatch
     if args.format == "json":
         sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
     elif args.format == "markdown":
         sys.stdout.write(format_markdown(res, found))
+    elif args.format in ("sarif", "github"):
+        sys.stdout.write(format_report(res, found, args.format))
     else:
         sys.stdout.write(format_text(res, found))
     return 1 if res.verdict != "loads" else 0
@@ -89,3 +102,65 @@ def format_markdown(res: Any, found: Any) -> str:
         out.append("")
         out.extend(f"- {u}" for u in res.unsure)
     return "\n".join(out) + "\n"
+
+
+# -- sarif / github: the findings through the shared report module -----------------------------------------
+RULES = {  # code -> (name, short description)
+    "SDL301": ("missing-key", "a key of the model is not in the checkpoint (strict load fails)"),
+    "SDL302": ("unexpected-key", "a key of the checkpoint is not in the model (strict load fails)"),
+    "SDL303": ("size-mismatch", "a tensor's shape in the checkpoint differs from the model's"),
+    "SDL304": ("wrapper-prefix", "checkpoint keys carry a wrapper prefix (DataParallel, torch.compile, ...)"),
+    "SDL305": ("probable-rename", "missing and unexpected keys that look like a rename"),
+    "SDL306": ("non-persistent-buffer-in-file", "the file holds a buffer the model registers persistent=False"),
+    "SDL307": ("missing-num-batches-tracked", "BatchNorm num_batches_tracked missing (old checkpoint)"),
+    "SDL308": ("tied-alias-not-in-file", "a tied weight stored once by safetensors"),
+    "SDL309": ("dtype-cast", "load_state_dict casts the file's dtype to the model's silently"),
+    "SDL310": ("inferred-binding", "constructor/config values read off the checkpoint's shapes"),
+    "SDL311": ("shape-contradiction", "checkpoint shapes that no single value of a size can explain"),
+    "SDL312": ("unsure", "a conclusion the prediction cannot support"),
+    "SDL313": ("not-a-tensor", "the checkpoint holds a non-tensor where the model has a tensor"),
+}
+_LOC = re.compile(r"^(?P<path>[^:\n]+\.py):(?P<line>\d+): (?P<msg>.*)$", re.S)
+
+
+def _relative(path: str) -> str:
+    if not path or not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def report_findings(res: Any) -> List[Any]:
+    """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
+    from statedict_lint.findings import Finding
+
+    out = [dataclasses.replace(f, path=_relative(f.path)) for f in res.findings]
+    for u in res.unsure:
+        m = _LOC.match(u)
+        if m:
+            out.append(Finding("SDL312", m.group("msg"), path=_relative(m.group("path")), line=int(m.group("line")),
+                               severity="note", name="unsure"))
+        else:
+            out.append(Finding("SDL312", u, severity="note", name="unsure"))
+    if res.maybe_unexpected:
+        out.append(Finding("SDL312", f"maybe unexpected ({len(res.maybe_unexpected)}): "
+                           + ", ".join(res.maybe_unexpected[:10]) + (" ..." if len(res.maybe_unexpected) > 10 else ""),
+                           severity="note", name="unsure"))
+    return out
+
+
+def format_report(res: Any, found: Any, fmt: str) -> str:
+    from statedict_lint import report
+
+    fs = report_findings(res)
+    rules = [{"id": c, "name": n, "short": s} for c, (n, s) in sorted(RULES.items())]
+    text = report.render(fs, fmt, tool_name="statedict-lint check", rules=rules, root=os.getcwd())
+    head = _headline(res, found)
+    if fmt == "github":
+        level = {"loads": "notice", "unsure": "warning"}.get(res.verdict, "error")
+        data = head.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return f"::{level} title=statedict-lint check::{data}\n" + text
+    log = json.loads(text)
+    log["runs"][0]["properties"] = {"verdict": res.verdict, "summary": head,
+                                    "strictLoadSucceeds": None if res.verdict == "unsure" else not res.fails}
+    return json.dumps(log, indent=2) + "\n"

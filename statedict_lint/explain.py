@@ -1,0 +1,174 @@
+"""Name the constructor argument or config value behind each size mismatch of ``check``.
+
+``compare`` reports ``size mismatch for head.weight: checkpoint [1000, 8], model [10, 8]`` with the layer's
+source line. What a user needs next is the *value* to change: ``num_classes`` is 10 here (its default), and the
+checkpoint was saved with ``num_classes=1000``. The concrete prediction has lost that link (its shapes are
+ints), so ``explain_sizes`` predicts the class once more with every integer it was given -- a ``--set`` value, a
+value read off the checkpoint, or an integer default of ``__init__`` -- replaced by a symbol of the same name,
+reads the mismatched dimensions as expressions (``num_classes``, ``4 * config.n_embd``), and
+
+* checks that the expression, evaluated with the values used, gives the model's size (otherwise it says
+  nothing: never a wrong claim);
+* solves it for the checkpoint's size when it has a single free name and is linear in it
+  (``4 * config.n_embd = 256`` -> ``config.n_embd=64``);
+* adds one SDL310 note per name whose every mismatch points at the same checkpoint value, with the ``--set``
+  that reproduces the checkpoint's shapes.
+
+A literal dimension (``nn.Conv2d(3, width, 3)``'s 3) is named as a literal of the source.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+_KEY = re.compile(r"^size mismatch for (\S+): ")
+_PH = re.compile(r"\{([^{}]+)\}")
+
+
+def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int], str]:
+    """(integer defaults of ``__init__``, their lines, the file of ``__init__``)."""
+    import libcst as cst
+
+    from statedict_lint.predict.api import _load
+    from statedict_lint.predict.evaluator import ClassValue, FunctionValue
+
+    _ev, scope = _load(path)
+    found, cls = scope.lookup(cls_name)
+    if not found or not isinstance(cls, ClassValue):
+        return {}, {}, path
+    init, _owner = cls.find("__init__")
+    if not isinstance(init, FunctionValue) or not isinstance(init.node, cst.FunctionDef):
+        return {}, {}, path
+    sf = init.sf
+    p = init.node.params
+    params = (list(p.posonly_params) + list(p.params))[1:] + list(p.kwonly_params)
+    defaults: Dict[str, int] = {}
+    lines: Dict[str, int] = {}
+    for prm in params:
+        name = prm.name.value
+        v = init.defaults.get(name)
+        if prm.default is not None and isinstance(v, int) and not isinstance(v, bool):
+            defaults[name] = v
+            lines[name] = sf.line(prm) or sf.line(init.node)
+    return defaults, lines, getattr(sf, "path", path)
+
+
+def _spec_for(pred: Any, key: str) -> Optional[Any]:
+    for spec in pred.keys:
+        if spec.key == key:
+            return spec
+    for spec in pred.keys:
+        if _PH.search(spec.key):
+            out, pos = "", 0
+            for m in _PH.finditer(spec.key):
+                out += re.escape(spec.key[pos:m.start()]) + r"\d+"
+                pos = m.end()
+            if re.fullmatch(out + re.escape(spec.key[pos:]), key):
+                return spec
+    return None
+
+
+def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any) -> None:
+    """Extend ``res``'s SDL303 findings in place (see the module docstring)."""
+    from statedict_lint.compare import CODES
+    from statedict_lint.errors import UserError
+    from statedict_lint.findings import Finding
+    from statedict_lint.predict.api import predict
+    from statedict_lint.predict.symbolic import Sym
+    from statedict_lint.predict.values import Opaque
+
+    sizes = [f for f in res.findings if f.code == CODES["size"][0] and _KEY.match(f.message)]
+    if not sizes:
+        return
+    try:
+        defaults, lines, init_path = _int_params(path, cls_name)
+    except Exception:
+        return
+    values: Dict[str, int] = {}
+    source: Dict[str, str] = {}
+    for name, v in defaults.items():
+        values[name], source[name] = v, f"the default of __init__, line {lines.get(name, 0)}"
+    for name, v in {**assumed, **user}.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            values[name] = v
+            source[name] = "--set" if name in user else "read off the checkpoint"
+        else:
+            values.pop(name, None)
+    if not values:
+        return
+    bindings: Dict[str, Any] = {**assumed, **user}
+    for name in values:
+        bindings[name] = Opaque(name, "int", 0, path)
+    try:
+        sym_pred = predict(path, cls_name, bindings)
+    except Exception:  # an optional explanation: a symbolic re-run that fails adds nothing, never a crash
+        return
+    # name -> checkpoint value -> findings
+    votes: Dict[str, Dict[Optional[int], List[Any]]] = {}
+    for f in sizes:
+        key = _KEY.match(f.message).group(1)  # type: ignore[union-attr]
+        ck, model = f.extra.get("checkpoint"), f.extra.get("model")
+        spec = _spec_for(sym_pred, key)
+        if spec is None or spec.shape is None or ck is None or model is None or len(spec.shape) != len(model) \
+                or len(ck) != len(model):
+            continue
+        notes: List[str] = []
+        for i, (expr, m, c) in enumerate(zip(spec.shape, model, ck)):
+            if m == c:
+                continue
+            if isinstance(expr, int) and not isinstance(expr, bool):
+                if expr == m:
+                    notes.append(f"dim {i} is the literal {m} in the source")
+                continue
+            if not isinstance(expr, Sym):
+                continue
+            names = sorted(expr.variables())
+            if not names or any(n not in values or n.startswith("{") for n in names):
+                continue
+            if expr.evaluate(values) != m:
+                continue  # the symbolic reading does not reproduce the model: say nothing
+            text = expr.render()
+            used = ", ".join(f"{n}={values[n]} ({source[n]})" for n in names)
+            if text == names[0]:
+                note = f"`{text}` is {m} here ({source[names[0]]})"
+            else:
+                note = f"`{text}` = {m} here with {used}"
+            solved: Optional[int] = None
+            if len(names) == 1:
+                lin = expr.linear_in(names[0])
+                if lin is not None and isinstance(lin[1], int) and (c - lin[1]) % lin[0] == 0:
+                    solved = (c - lin[1]) // lin[0]
+                    if solved < 0:
+                        solved = None
+            if solved is not None:
+                note += f"; the checkpoint's {c} means {names[0]}={solved}"
+                votes.setdefault(names[0], {}).setdefault(solved, []).append(f)
+            else:
+                note += f"; the checkpoint has {c}"
+                for n in names:
+                    votes.setdefault(n, {}).setdefault(None, []).append(f)
+            if note not in notes:
+                notes.append(note)
+        if notes:
+            f.message += " — " + "; ".join(notes)
+            f.extra["explained_by"] = notes
+    for name, by_value in votes.items():
+        if len(by_value) != 1 or None in by_value:
+            continue  # the mismatches disagree on the value: no single fix to state
+        (value, fs), = by_value.items()
+        n = len({id(f) for f in fs})
+        where = "--set" if source[name] == "--set" else ("its value read off the checkpoint" if
+                                                         source[name] == "read off the checkpoint" else "its default")
+        line = lines.get(name, 0) if name in defaults and name not in bindings_given(user, assumed) else 0
+        res.findings.insert(0, Finding(
+            CODES["inferred"][0],
+            f"{n} size mismatch{'es' if n != 1 else ''} come{'s' if n == 1 else ''} from {name}={values[name]} "
+            f"({where}); the checkpoint was saved with {name}={value}: check with --set {name}={value}, or "
+            f"build the model with it",
+            path=init_path if line else "", line=line, severity="note", name=CODES["inferred"][1],
+            extra={"name": name, "model": values[name], "checkpoint": value, "mismatches": n}))
+
+
+def bindings_given(user: Mapping[str, Any], assumed: Mapping[str, Any]) -> set:
+    return set(user) | set(assumed)
