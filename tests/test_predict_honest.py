@@ -291,3 +291,62 @@ def test_attribute_carried_across_symbolic_iterations_is_unknown(write_model: An
     with torch.device("meta"):
         real = dict((n, s) for n, s, _ in torch_table(mod.M(3)))
     assert real["layers.1.weight"] == (16, 8)
+
+
+def test_sequence_annotated_parameter_is_never_an_int(write_model: Any) -> None:
+    """timm's ResNetV2(layers: List[int]) passes `layers` to a helper that raises for an int: an unbound
+    list must not be taken for an int (the predictor used to report that the constructor raises)."""
+    path = write_model(_src('''
+        from typing import List
+
+        def stage_rates(depths, stagewise=False):
+            if isinstance(depths, int):
+                if stagewise:
+                    raise ValueError("stagewise needs a list of depths")
+                return [0.0] * depths
+            return [[0.0] * d for d in depths]
+
+        class M(nn.Module):
+            def __init__(self, layers: List[int], dim: int = 4):
+                super().__init__()
+                self.rates = stage_rates(layers, stagewise=True)
+                self.stages = nn.ModuleList([nn.Linear(dim, dim) for _ in layers])
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    pred2 = predict(path, "M", {"layers": [2, 3]})
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = torch_table(mod.M([2, 3]))
+    assert pred2.complete
+    assert [(k.key, k.shape, k.dtype) for k in pred2.keys] == real
+
+
+def test_stateless_value_of_unknown_type_added_as_child_is_not_an_error(write_model: Any) -> None:
+    """`self.add_module("act", act_layer())` where act_layer comes from a lookup the predictor cannot see
+    into: no key either way, and no claim that the constructor fails."""
+    path = write_model(_src('''
+        import torch.nn.functional as F
+
+        _has_hardswish = "hardswish" in dir(F)   # undecidable here: both branches are stateless classes
+
+        class HardSwish(nn.Module):
+            def forward(self, x):
+                return x * F.relu6(x + 3.0) / 6.0
+
+        ACTS = {"relu": nn.ReLU, "hard_swish": nn.Hardswish if _has_hardswish else HardSwish}
+
+        def get_act(name):
+            return ACTS[name]
+
+        class M(nn.Module):
+            def __init__(self, act="hard_swish", dim=4):
+                super().__init__()
+                self.add_module("fc", nn.Linear(dim, dim))
+                self.add_module("act", get_act(act)())
+    '''))
+    pred = predict(path, "M", {})
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = torch_table(mod.M())
+    assert [(k.key, k.shape, k.dtype) for k in pred.keys] == real

@@ -102,7 +102,7 @@ class _Renderer:
             shown = prefix + name if not name.startswith("<") else (prefix or "") + name
             self.note(e.line, e.path, f"`{shown}` may hold a module or tensor that cannot be known: {reason}")
         for name, v in m.attrs.items():
-            if isinstance(v, Opaque) and not v.used_as_value and v.kind not in ("int", "value") and not v.bound:
+            if isinstance(v, Opaque) and not v.used_as_value and v.kind not in ("int", "value", "seq") and not v.bound:
                 self.note(0, "", f"`{prefix + name}` is set from unbound parameter `{v.name}`; if it is a module or "
                                  f"tensor its keys are missing (bind it with --set {v.name}=...)")
         for name, e in m.children.items():

@@ -436,7 +436,12 @@ class TorchLib:
             raise _raise(self.ev, f"`{name}` is not a Module")
         self._check_class_attr(m, name, m.children)
         if isinstance(module, Unknown) and not module.maybe_state:
-            raise _raise(self.ev, f"`{name}` is not a Module")
+            # a value we cannot see but that holds no state: no key either way (torch raises if it is not
+            # a Module, but we cannot tell that, so we do not claim it)
+            for t in (m.params, m.buffers, m.unknown_attrs, m.children):
+                t.pop(name, None)
+            m.attrs[name] = module
+            return
         for t in (m.params, m.buffers, m.unknown_attrs):
             t.pop(name, None)
         m.attrs.pop(name, None)
@@ -2095,6 +2100,8 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
     def b_hasattr(obj: Any, name: Any) -> Any:
         if not isinstance(name, str):
             return ev.unknown("hasattr with an unknown name", False)
+        if isinstance(obj, Opaque) and obj.bound and name in obj.bound:
+            return True
         if isinstance(obj, (ModuleValue, InstanceValue)):
             found, _ = obj.lookup(name) if isinstance(obj, ModuleValue) else (name in obj.attrs, None)
             if found:
@@ -2118,6 +2125,8 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return ev.unknown("getattr with a name that cannot be known")
         if isinstance(obj, Opaque):
             obj.used_as_value = True
+            if obj.bound and name in obj.bound:  # `--set args.use_norm=True`
+                return obj.bound[name]
             return Opaque(f"{obj.name}.{name}", "", obj.line, obj.path)
         if default:
             h = b_hasattr(obj, name)
@@ -2347,8 +2356,11 @@ def _isinstance(ev: Any, obj: Any, cls: Any) -> Any:
         # An unbound value checked against `int` (e.g. `normalized_shape`, `kernel_size`) is modelled as
         # an integer symbol: symbolic results are never complete, and binding the value makes them exact.
         obj.used_as_value = True
-        if (isinstance(cls, Intrinsic) and cls.name == "int" or isinstance(cls, _TypingAlias) and cls.name in (
-                "numbers.Integral", "numbers.Number", "numbers.Real")) and obj.kind in ("", "int", "value"):
+        is_int_check = isinstance(cls, Intrinsic) and cls.name == "int" or isinstance(cls, _TypingAlias) and \
+            cls.name in ("numbers.Integral", "numbers.Number", "numbers.Real")
+        if is_int_check and obj.kind == "seq":
+            return False  # annotated as a list/tuple/sequence
+        if is_int_check and obj.kind in ("", "int", "value"):
             return True
         return None
     if isinstance(cls, Intrinsic) and cls.name == "type":
