@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, Tuple
+import re
+from typing import Iterable, Set, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, kwarg
+from statedict_lint.rules._base import Context, Node, Rule, dotted, has_star_kwargs, kwarg
+
+# receivers whose state holds no device tensors: LR schedulers (numbers) and GradScaler (a float scale)
+_TENSORLESS_STATE = re.compile(r"(?:^|_)(?:lr_)?(?:scheduler|sched|scaler)$", re.IGNORECASE)
 
 
 class TorchLoadWithoutMapLocation(Rule):
@@ -13,7 +17,9 @@ class TorchLoadWithoutMapLocation(Rule):
     hint = r"""load\b"""
     name = "torch-load-without-map-location"
     message = "torch.load() without map_location: tensors are restored to the device they were saved from"
-    what = "Flags `torch.load(f)` calls that pass no `map_location`."
+    what = ("Flags `torch.load(f)` calls that pass no `map_location`. Silent when the result goes straight "
+            "into the `load_state_dict` of an LR scheduler or a gradient scaler (`scheduler`, "
+            "`lr_scheduler`, `scaler`, ...): their state is plain numbers, there is no device to map.")
     why = ("A checkpoint saved from `cuda:0` is restored onto `cuda:0`. On a CPU-only machine that raises "
            "\"Attempting to deserialize object on a CUDA device\"; on a multi-GPU machine every rank "
            "piles its copy onto GPU 0 before it is moved.")
@@ -29,17 +35,31 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
         "import torch\nsd = torch.load(p, **kwargs)\n",
         "from mylib import torch\nsd = torch.load(p)\n",
         "import torch\nsd = load(p)\n",
+        "import torch\nself.lr_scheduler.load_state_dict(torch.load(os.path.join(d, 'scheduler.pt'), "
+        "weights_only=True))\n",
+        "import torch\nscaler.load_state_dict(torch.load(scaler_path, weights_only=True))\n",
     ]
     invalid = [
         "import torch\nsd = torch.load(p, weights_only=True)\n",
         "import torch as T\nsd = T.load(p, weights_only=True)\n",
         "from torch import load\nsd = load(p, weights_only=True)\n",
+        "import torch\nmodel.load_state_dict(torch.load(p, weights_only=True))\n",
+        "import torch\noptimizer.load_state_dict(torch.load(p, weights_only=True))  # Adam moments are tensors\n",
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        tensorless: Set[int] = set()
+        for call in ctx.calls:
+            f = call.func
+            if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and call.args:
+                d = dotted(f.value)
+                if d is not None and _TENSORLESS_STATE.search(d.rsplit(".", 1)[-1]):
+                    tensorless.add(id(call.args[0]))
         for call in ctx.calls:
             if not ctx.is_torch(call.func, "torch.load"):
                 continue
             if kwarg(call, "map_location") is not None or len(call.args) >= 2 or has_star_kwargs(call):
+                continue
+            if id(call) in tensorless:
                 continue
             yield call, self.message

@@ -17,7 +17,8 @@ class ModuleInPlainContainer(Rule):
     what = ("Flags an `nn.Module` whose `__init__` stores submodules or `nn.Parameter`s in a plain `list`, "
             "`tuple` or `dict` on `self` (a literal, a comprehension, or an empty list/dict filled with "
             "`.append(...)` / `[key] = ...`), when the attribute is never turned into a registered "
-            "container.")
+            "container and its elements are not registered one by one (`self.add_module(name, layer)` or "
+            "`setattr(self, name, layer)` in a loop over it).")
     why = ("`nn.Module.__setattr__` registers only modules, parameters and buffers assigned directly. "
            "Layers inside a Python list are invisible: they are not saved in the state_dict (the checkpoint "
            "silently lacks their weights), not returned by `parameters()` (the optimizer never trains "
@@ -46,6 +47,9 @@ class MLP(nn.Module):
         "import torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
         "        self.sizes = [64, 128]\n        self.acts = [make_act() for _ in range(2)]  # unknown type\n",
         "import torch.nn as nn\nclass Helper:\n    def __init__(self):\n        self.layers = [nn.Linear(2, 2)]\n",
+        "import torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.layers = [nn.Conv2d(3, 8, 3), nn.ReLU()]\n        for i, layer in enumerate(self.layers):\n"
+        "            self.add_module(str(i), layer)  # registered one by one\n",
     ]
     invalid = [
         "import torch.nn as nn\nclass M(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
@@ -158,4 +162,29 @@ def self_assignment_counts(cls: ast.ClassDef) -> Dict[str, int]:
                   and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant)
                   and isinstance(n.args[1].value, str)):
                 counts[n.args[1].value] = counts.get(n.args[1].value, 0) + 2
+            elif isinstance(n, (ast.For, ast.AsyncFor)) and s is not None and _registers(n, s):
+                # `for i, layer in enumerate(self.layers): self.add_module(str(i), layer)`: each element
+                # is registered under its own name, so the plain list is only a second handle on them
+                for sub in ast.walk(n.iter):
+                    if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == s:
+                        counts[sub.attr] = counts.get(sub.attr, 0) + 2
     return counts
+
+
+_REGISTER_METHODS = ("add_module", "register_module", "register_parameter", "__setattr__")
+
+
+def _registers(loop: Node, s: str) -> bool:
+    """The loop body registers something on ``s`` under a computed name (add_module, setattr, ...)."""
+    for stmt in loop.body:  # type: ignore[attr-defined]
+        for n in ast.walk(stmt):
+            if not isinstance(n, ast.Call):
+                continue
+            f = n.func
+            if (isinstance(f, ast.Attribute) and f.attr in _REGISTER_METHODS and isinstance(f.value, ast.Name)
+                    and f.value.id == s):
+                return True
+            if (isinstance(f, ast.Name) and f.id == "setattr" and n.args and isinstance(n.args[0], ast.Name)
+                    and n.args[0].id == s):
+                return True
+    return False

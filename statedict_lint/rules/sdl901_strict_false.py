@@ -6,6 +6,7 @@ import ast
 from typing import Iterable, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, is_const, kwarg
+from statedict_lint.rules.sdl001_strict_false_result_ignored import accounts_keys_before
 
 
 class StrictFalse(Rule):
@@ -15,7 +16,9 @@ class StrictFalse(Rule):
     message = "load_state_dict(..., strict=False): prefer an exact key mapping and strict loading"
     default_enabled = False
     needs = ("load_state_dict",)
-    what = ("Flags every `load_state_dict(..., strict=False)`, even when its result is checked. "
+    what = ("Flags every `load_state_dict(..., strict=False)`, even when its result is checked, unless the "
+            "function computes the expected key mismatch itself before loading (binds `missing_keys` / "
+            "`unexpected_keys`, e.g. a sharded loader checking the index first). "
             "Opinionated: off by default; enable with `--select SDL901` (or `SDL9`).")
     why = ("`strict=False` turns every key mismatch into a silent partial load. Code that renames or drops "
            "keys explicitly and then loads strictly states exactly which weights are expected to be "
@@ -30,6 +33,9 @@ model.load_state_dict(state)
 """
     valid = [
         "import torch\nmodel.load_state_dict(sd)\n",
+        "import torch\ndef load_adapter(model, sd):\n    unexpected_keys = set(sd) - set(model.state_dict())\n"
+        "    if unexpected_keys:\n        raise ValueError(unexpected_keys)\n"
+        "    model.load_state_dict(sd, strict=False)\n",
         "import torch\nmodel.load_state_dict(sd, strict=True)\n",
     ]
     invalid = [
@@ -40,5 +46,6 @@ model.load_state_dict(state)
         for call in ctx.calls:
             f = call.func
             if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and (
-                    is_const(kwarg(call, "strict"), False) or (len(call.args) >= 2 and is_const(call.args[1], False))):
+                    is_const(kwarg(call, "strict"), False) or (len(call.args) >= 2 and is_const(call.args[1], False))
+            ) and not accounts_keys_before(ctx, call):
                 yield call, self.message
