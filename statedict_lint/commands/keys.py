@@ -98,7 +98,7 @@ def format_text(pred: Prediction) -> str:
             notes.append(f"tied to {k.tied_to}")
         where = str(k.line) if k.line else "-"
         if k.path and os.path.abspath(k.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
-            where = f"{os.path.relpath(k.path)}:{k.line}"
+            where = f"{display_path(k.path)}:{k.line}"
         rows.append((k.key, _shape(k), k.dtype or "?", kind, where, "; ".join(notes)))
     if rows:
         widths = [max(len(r[i]) for r in rows + [("key", "shape", "dtype", "kind", "line", "")]) for i in range(5)]
@@ -130,6 +130,12 @@ def format_text(pred: Prediction) -> str:
         for u in pred.unresolved:
             loc = f"line {u.line}" if u.line else "-"
             if u.path and os.path.abspath(u.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
-                loc = f"{os.path.relpath(u.path)}:{u.line}"
+                loc = f"{display_path(u.path)}:{u.line}"
             out.append(f"  {loc}: {u.message}")
     return "\n".join(out) + "\n"
+
+
+def display_path(path: str) -> str:
+    """Relative to the working directory when inside it, absolute otherwise (no `../../root/...`)."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel

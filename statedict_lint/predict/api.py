@@ -341,7 +341,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     try:
         obj = ev.instantiate(cls, [], kwargs)
     except EvalRaise as exc:
-        where = f" ({os.path.relpath(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
+        where = f" ({_display(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
     except _GiveUp as exc:
         pred = Prediction(target)
@@ -361,3 +361,8 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
     return pred, ev
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
