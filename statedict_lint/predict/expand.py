@@ -65,6 +65,17 @@ def _expand(keys: List[KeySpec], env: Dict[str, int], bound: Dict[str, int]) -> 
             continue
         content = m.group(1)
         phs = [p for p in k.repeat if re.search(rf"\b{re.escape(p)}\b", content)]
+        if not phs:  # an index computed from free variables, not a loop: `blocks.{depth}` after `depth` blocks
+            val = _eval_placeholder(content, {**env, **bound})
+            if val is None:
+                return None
+            k2 = KeySpec(**{**k.__dict__, "key": name[: m.start()] + str(val) + name[m.end():]})
+            sub = _expand([k2], env, bound)
+            if sub is None:
+                return None
+            out.extend(sub)
+            i += 1
+            continue
         if len(phs) != 1:
             return None
         ph = phs[0]
