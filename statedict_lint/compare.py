@@ -478,6 +478,12 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     old = [KeyInfo(k, shapes.get(k), lookup[k].dtype if isinstance(lookup[k], TensorRecord) else None)
            for k in e_unexpected if k not in explained]
     new = [KeyInfo(k, by_key[k].shape, by_key[k].dtype) for k in e_missing if k not in explained and k in by_key]
+    if any(o.key.endswith(".num_batches_tracked") for o in old):
+        # BatchNorm counters torch fills in are absent without being missing; a renamed submodule still moves
+        # them (layers.0.bn.num_batches_tracked -> blocks.0.bn.num_batches_tracked): pair them too
+        e_missing_set = set(e_missing)
+        new += [KeyInfo(r.key, r.shape, r.dtype) for r in rows if r.key not in lookup and r.key not in e_missing_set
+                and r.key.endswith(".num_batches_tracked") and any(n in r.spec.layer for n in _NORM_LAYERS)]
     if old and new:
         prefixes, guesses = guess_renames(old, new)
         for p in prefixes:

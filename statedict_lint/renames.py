@@ -10,6 +10,7 @@ prefix with the same leaves and shapes, the pairs collapse into one ``PrefixRena
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
@@ -36,6 +37,17 @@ class PrefixRename:
     count: int
     confidence: float
     reason: str
+
+
+# tensor names torch's own layers register: never renamed into one another
+LAYER_LEAVES = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked", "in_proj_weight",
+                "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k", "bias_v",
+                "_extra_state", "original0", "original1", "weight_g", "weight_v"}
+_RNN_LEAF = re.compile(r"^(weight|bias)_(ih|hh|hr)_l\d+(_reverse)?$")
+
+
+def _layer_leaf(leaf: str) -> bool:
+    return leaf in LAYER_LEAVES or bool(_RNN_LEAF.match(leaf))
 
 
 def _known(shape: Optional[tuple]) -> bool:
@@ -143,7 +155,11 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
             return None
         leaf_o, leaf_n = o.key.rsplit(".", 1)[-1], n.key.rsplit(".", 1)[-1]
         if leaf_o != leaf_n:
-            return None  # a weight never becomes a bias
+            # a weight never becomes a bias; but a tensor the model registers itself under its own name
+            # (self.pos_embed -> self.pos_embedding, self.scale -> self.scales) is renamed in place
+            owner_o, owner_n = o.key[:-len(leaf_o)], n.key[:-len(leaf_n)]
+            if owner_o != owner_n or _layer_leaf(leaf_o) or _layer_leaf(leaf_n) or same is not True:
+                return None
         s = 0.45 if same else 0.1
         s += 0.35 * _sim(o.key, n.key)
         s += 0.1 * (1 - abs(pos_old[o.key] - pos_new[n.key]))
@@ -180,7 +196,9 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
         conf = min(0.9, s) if margin >= 0.1 else min(0.5, s)
         shape_txt = "same shape " + str(list(old_by[ok].shape)) if _shape_ok(old_by[ok].shape,
                                                                                new_by[nk].shape) else "shape unknown"
-        reason = f"{shape_txt}, same leaf .{ok.rsplit('.', 1)[-1]}, name similarity {_sim(ok, nk):.2f}"
+        lo, ln = ok.rsplit(".", 1)[-1], nk.rsplit(".", 1)[-1]
+        leaf_txt = f"same leaf .{lo}" if lo == ln else f"same owner, attribute {lo} renamed to {ln}"
+        reason = f"{shape_txt}, {leaf_txt}, name similarity {_sim(ok, nk):.2f}"
         if margin < 0.1:
             reason += "; other pairings are nearly as good"
         guesses.append(RenameGuess(ok, nk, round(conf, 2), reason))
