@@ -469,10 +469,9 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     for k, c, m in e_mismatched:
         r = by_key[k]
         origin = f" — decided by `{r.spec.origin}`" if r.spec.origin else ""
-        where = f" ({r.spec.origin_path or r.spec.path}:{r.spec.origin_line or r.spec.line})" if (
-            r.spec.origin_line or r.spec.line) else ""
+        # (the finding's own location is the layer's line: no need to repeat it in the message)
         res.findings.append(_finding("size", f"size mismatch for {k}: checkpoint {_fmt(c)}, model {_fmt(m)}"
-                                     f"{origin}{where}", r.spec, checkpoint=list(c), model=list(m)))
+                                     f"{origin}", r.spec, checkpoint=list(c), model=list(m)))
         explained.add(k)
     # renames among what is left
     old = [KeyInfo(k, shapes.get(k), lookup[k].dtype if isinstance(lookup[k], TensorRecord) else None)

@@ -20,7 +20,7 @@ A literal dimension (``nn.Conv2d(3, width, 3)``'s 3) is named as a literal of th
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 _KEY = re.compile(r"^size mismatch for (\S+): ")
 _PH = re.compile(r"\{([^{}]+)\}")
@@ -69,8 +69,11 @@ def _spec_for(pred: Any, key: str) -> Optional[Any]:
     return None
 
 
-def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any) -> None:
-    """Extend ``res``'s SDL303 findings in place (see the module docstring)."""
+def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any,
+                  file_keys: Iterable[str] = ()) -> None:
+    """Extend ``res``'s SDL303 findings in place (see the module docstring). ``file_keys``: the keys of the
+    checkpoint's state_dict (a value is said to be the checkpoint's only when no key that loads fine depends on
+    it -- otherwise the file's shapes contradict each other, and that is what is said)."""
     from statedict_lint.compare import CODES
     from statedict_lint.errors import UserError
     from statedict_lint.findings import Finding
@@ -104,6 +107,29 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
         sym_pred = predict(path, cls_name, bindings)
     except Exception:  # an optional explanation: a symbolic re-run that fails adds nothing, never a crash
         return
+    # keys in the file that load fine (no mismatch) and whose shape depends on a name: they vouch for its value
+    keys_in_file = set(file_keys)
+    if res.prefix:
+        keys_in_file |= {k[len(res.prefix):] for k in keys_in_file if k.startswith(res.prefix)}
+    mismatched = {_KEY.match(f.message).group(1) for f in sizes}  # type: ignore[union-attr]
+    vouching: Optional[Dict[str, List[str]]] = None
+    try:
+        from statedict_lint.predict.expand import expand
+
+        rows = expand(sym_pred, values)
+    except Exception:
+        rows = None
+    if rows is not None:
+        vouching = {}
+        for key, _shape, _dtype, spec in rows:
+            if key in mismatched or key not in keys_in_file or not spec.shape:
+                continue
+            for d in spec.shape:
+                if isinstance(d, Sym):
+                    for n in d.variables():
+                        lst = vouching.setdefault(n, [])
+                        if not lst or lst[-1] != key:
+                            lst.append(key)
     # name -> checkpoint value -> findings
     votes: Dict[str, Dict[Optional[int], List[Any]]] = {}
     for f in sizes:
@@ -141,9 +167,16 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
                     solved = (c - lin[1]) // lin[0]
                     if solved < 0:
                         solved = None
-            if solved is not None:
+            others = None if vouching is None else vouching.get(names[0], [])
+            if solved is not None and others == []:
                 note += f"; the checkpoint's {c} means {names[0]}={solved}"
                 votes.setdefault(names[0], {}).setdefault(solved, []).append(f)
+            elif solved is not None and others:
+                more = f" and {len(others) - 1} more key(s)" if len(others) > 1 else ""
+                note += (f"; the checkpoint's {c} would need {names[0]}={solved}, but its {others[0]}{more} "
+                         f"load fine with {names[0]}={values[names[0]]}: the file's shapes contradict each other")
+            elif solved is not None:
+                note += f"; the checkpoint's {c} would need {names[0]}={solved}"
             else:
                 note += f"; the checkpoint has {c}"
                 for n in names:

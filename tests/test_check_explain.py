@@ -285,3 +285,21 @@ def test_unsure_lines_become_notes(tmp_path, write_model, capsys):
     assert any("body.weight" in r["message"]["text"] for r in notes)
     assert main(["check", f"{src}:M", path, "--format", "github"]) == 1
     assert capsys.readouterr().out.startswith("::warning title=statedict-lint check::UNSURE")
+
+
+def test_contradicting_shapes_are_not_called_the_checkpoints_value(tmp_path, capsys):
+    lm_mod = load_module_from_path(os.path.join(REPO, "fixtures", "checkpoints", "tiny_lm.py"))
+    sd = lm_mod.TinyLM(vocab_size=37, n_embd=8, n_layer=4).state_dict()
+    sd["h.1.fc.weight"] = torch.zeros(40, 8)  # 4*n_embd = 40 would need n_embd=10; every other key says 8
+    path = str(tmp_path / "lm.pt")
+    torch.save(sd, path)
+    assert size_mismatches(strict_error(lm_mod.TinyLM(37, 8, 4), sd)) == 1
+    assert size_mismatches(strict_error(lm_mod.TinyLM(37, 10, 4), sd)) > 1  # n_embd=10 is no fix
+    lm = os.path.join(REPO, "fixtures", "checkpoints", "tiny_lm.py")
+    rc, data = check_json(capsys, f"{lm}:TinyLM", path, "--set", "n_embd=8", "--set", "vocab_size=37",
+                          "--set", "n_layer=4")
+    assert rc == 1
+    assert not [f for f in data["findings"] if f["code"] == "SDL310"]
+    (f,) = [f for f in data["findings"] if f["code"] == "SDL303"]
+    assert "would need n_embd=10" in f["message"] and "contradict" in f["message"]
+    assert "means n_embd=10" not in f["message"]

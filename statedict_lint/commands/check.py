@@ -47,7 +47,7 @@ def run(args: Any) -> int:
     if res.mismatched:
         from statedict_lint.explain import explain_sizes
 
-        explain_sizes(path, cls, b, assumed, res)  # the argument / config value behind each size mismatch
+        explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the argument / config value behind each size mismatch
     if args.format == "json":
         sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
     elif args.format == "markdown":
@@ -81,7 +81,7 @@ def format_text(res: Any, found: Any) -> str:
     if found.kind == "lightning":
         lines.append("(a Lightning checkpoint: the state_dict is its ['state_dict'] entry)")
     for f in res.findings:
-        loc = f"{f.path}:{f.line}: " if f.line else ""
+        loc = f"{_relative(f.path)}:{f.line}: " if f.line else ""
         lines.append(f"{loc}{f.severity}: {f.code} {f.message}")
     if res.maybe_unexpected:
         lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
@@ -95,7 +95,8 @@ def format_markdown(res: Any, found: Any) -> str:
     from statedict_lint.report.markdown_report import render
 
     out = [f"### {_headline(res, found)}", ""]
-    out.append(render(res.findings, tool_name="statedict-lint check"))
+    out.append(render([dataclasses.replace(f, path=_relative(f.path)) for f in res.findings],
+                      tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
         out.append("**Unsure**")
