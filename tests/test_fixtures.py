@@ -197,7 +197,8 @@ def test_cases_cover_the_fixtures() -> None:
 
 def test_claims_check_can_fail() -> None:
     """The honest-case check must catch a wrong concrete claim (a guard against a check that never fails)."""
-    case = next(c for c in CASES if c["target"].endswith("incomplete_branch.py:BranchOnFlag") and c["expect"] == "incomplete")
+    case = next(c for c in CASES
+                if c["target"].endswith("incomplete_branch.py:BranchOnFlag") and c["expect"] == "incomplete")
     pred = predicted(case["target"], tuple(case["set"]))
     table = built(case["target"], tuple(case["torch_sets"][0]))
     assert not _claims_violations(pred, table)

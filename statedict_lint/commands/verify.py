@@ -1,0 +1,225 @@
+"""`statedict-lint verify FILE.py:Class [--set ...] [--config ...] [--format text|json]`.
+
+Confirms the static prediction on the user's own model: imports the file with torch (``statedict_lint.runtime``),
+builds the class on the meta device under the same bindings as ``keys`` (CPU fallback), and lists every
+difference between the prediction and the real state_dict. Each difference is judged:
+
+* ``wrong``: the prediction made a concrete claim that torch contradicts (a key it said exists for sure, a
+  concrete dimension, a dtype, parameter vs buffer, the order of keys it was sure of, or a key torch has
+  although the prediction said it was complete) — a predictor bug worth reporting;
+* ``unsettled``: the prediction had said it could not know (a conditional key, an unknown or symbolic
+  dimension, keys missing behind an unresolved line).
+
+Exit 0 when prediction and torch agree exactly (the prediction is complete and identical), 1 when they
+differ in any way, 2 on usage errors, when torch is not installed, or when the code cannot be built.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+from statedict_lint import bindings
+from statedict_lint.errors import UserError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("verify", help="build the class with torch (meta device) and compare with the static prediction",
+                       description="Import FILE.py with torch, build CLASS on the meta device under the same "
+                                   "bindings as `keys`, and report every difference from the static prediction. "
+                                   "Needs torch (pip install 'statedict-lint[torch]'). Exit 0 when they agree, "
+                                   "1 when they differ, 2 on errors.")
+    p.add_argument("target", metavar="FILE.py:CLASS")
+    bindings.add_arguments(p)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(run=run)
+
+
+@dataclass
+class Difference:
+    what: str  # "missing" (torch has it, not predicted) | "extra" | "shape" | "dtype" | "kind" | "order" | "tied"
+    key: str
+    predicted: Any
+    torch: Any
+    verdict: str  # "wrong" | "unsettled"
+    line: int = 0  # source line of the prediction's entry (0 when none)
+    note: str = ""
+
+    def to_json(self) -> Dict[str, Any]:
+        d = {"what": self.what, "key": self.key, "predicted": self.predicted, "torch": self.torch,
+             "verdict": self.verdict, "line": self.line}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+def _shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    from statedict_lint.predict.symbolic import Sym, render
+
+    return "[" + ", ".join("?" if d is None else (render(d) if isinstance(d, Sym) else str(d)) for d in shape) + "]"
+
+
+def _is_int(d: Any) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool)
+
+
+def _pattern(key: str) -> "re.Pattern[str]":
+    return re.compile("^" + re.sub(r"\\\{[^{}]*\\\}", r"[0-9]+", re.escape(key)) + "$")
+
+
+def compare(pred: Any, table: Any) -> List[Difference]:
+    """Every difference between a Prediction and a runtime.TorchTable, each judged wrong or unsettled."""
+    out: List[Difference] = []
+    real = table.by_key()
+    torch_order = {k: i for i, k in enumerate(table.keys())}
+    complete = pred.complete
+    matched: set = set()
+    patterns = [(k, _pattern(k.key)) for k in pred.keys if "{" in k.key]
+
+    def fields(spec: Any, key: str, e: Any) -> None:
+        if spec.kind != e.kind:
+            out.append(Difference("kind", key, spec.kind, e.kind, "wrong", spec.line))
+        if spec.kind == "extra_state" or e.kind == "extra_state":
+            return
+        if spec.shape is None or e.shape is None or len(spec.shape) != len(e.shape) or \
+                any(not _is_int(d) or d != t for d, t in zip(spec.shape, e.shape)):
+            if spec.shape is None:
+                verdict = "unsettled"
+            elif e.shape is None or len(spec.shape) != len(e.shape):
+                verdict = "wrong"
+            else:
+                verdict = "wrong" if any(_is_int(d) and d != t for d, t in zip(spec.shape, e.shape)) else "unsettled"
+            out.append(Difference("shape", key, _shape_text(spec.shape), list(e.shape) if e.shape is not None else None,
+                                  verdict, spec.line))
+        if spec.dtype != e.dtype:
+            out.append(Difference("dtype", key, spec.dtype, e.dtype, "unsettled" if spec.dtype is None else "wrong",
+                                  spec.line))
+
+    sure: List[str] = []
+    for spec in pred.keys:
+        if "{" in spec.key:
+            continue
+        e = real.get(spec.key)
+        if e is None:
+            if spec.condition is not None:
+                out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "unsettled", spec.line,
+                                      f"predicted only if {spec.condition}"))
+            else:
+                out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "wrong", spec.line,
+                                      "predicted for sure; torch has no such key"))
+            continue
+        matched.add(spec.key)
+        fields(spec, spec.key, e)
+        if spec.condition is not None:
+            out.append(Difference("extra", spec.key, _shape_text(spec.shape), list(e.shape or ()), "unsettled",
+                                  spec.line, f"exists here; the prediction had it only if {spec.condition}"))
+        else:
+            sure.append(spec.key)
+        if (spec.tied_to or None) != (e.tied_to or None) and complete:
+            out.append(Difference("tied", spec.key, spec.tied_to, e.tied_to, "wrong", spec.line))
+    for spec, pat in patterns:
+        hits = [k for k in real if k not in matched and pat.match(k)]
+        for k in hits:
+            matched.add(k)
+            fields(spec, k, real[k])
+        if not hits:
+            out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "unsettled", spec.line,
+                                  "repeated key: torch has no repetition of it"))
+    for key, e in real.items():
+        if key in matched:
+            continue
+        verdict = "wrong" if complete else "unsettled"
+        line, note = 0, "the prediction said it was complete"
+        if not complete:
+            line, note = _behind(pred, key)
+        shape = list(e.shape) if e.shape is not None else None
+        out.append(Difference("missing", key, None, shape, verdict, line, note))
+    positions = [torch_order[k] for k in sure]
+    if positions != sorted(positions):
+        torch_seq = [k for k in table.keys() if k in set(sure)]
+        first = next(i for i, (a, b) in enumerate(zip(sure, torch_seq)) if a != b)
+        out.append(Difference("order", sure[first], sure[max(0, first - 1):first + 3],
+                              torch_seq[max(0, first - 1):first + 3], "wrong", 0,
+                              "keys predicted for sure come in another order than torch's state_dict"))
+    return out
+
+
+def _behind(pred: Any, key: str) -> tuple:
+    """The unresolved line that explains a key the incomplete prediction does not list, when one names it."""
+    best = None
+    for u in pred.unresolved:
+        for name in re.findall(r"`([^`]+)`", u.message):
+            prefix = name[:-2] if name.endswith(".*") else name
+            if key == prefix or key.startswith(prefix + "."):
+                if best is None or len(prefix) > best[0]:
+                    best = (len(prefix), u)
+    if best is not None:
+        return best[1].line, f"not predicted: {best[1].message}"
+    return 0, "not predicted (the prediction is incomplete)"
+
+
+def run(args: Any) -> int:
+    path, cls = bindings.split_target(args.target)
+    b = bindings.collect(args.sets, args.configs)
+    if not os.path.isfile(path):
+        raise UserError(f"no such file: {path}")
+    from statedict_lint import runtime
+
+    runtime.import_torch()  # one line and exit 2 when torch is missing, before any other work
+    from statedict_lint.predict.api import predict
+
+    pred = predict(path, cls, b)
+    table = runtime.build(path, cls, b)
+    diffs = compare(pred, table)
+    agree = not diffs and pred.complete
+    if args.format == "json":
+        data = {"target": args.target, "agree": agree, "complete": pred.complete, "device": table.device,
+                "meta_error": table.meta_error, "keys": {"predicted": len(pred.keys), "torch": len(table.entries)},
+                "wrong": sum(d.verdict == "wrong" for d in diffs),
+                "unsettled": sum(d.verdict == "unsettled" for d in diffs),
+                "differences": [d.to_json() for d in diffs],
+                "unresolved": [u.to_json() for u in pred.unresolved]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_text(args.target, pred, table, diffs, agree))
+    return 0 if agree else 1
+
+
+def format_text(target: str, pred: Any, table: Any, diffs: List[Difference], agree: bool) -> str:
+    where = "meta device" if table.device == "meta" else f"CPU (meta failed: {table.meta_error})"
+    if agree:
+        return (f"{target}: prediction and torch agree: {len(table.entries)} keys, shapes, dtypes and order "
+                f"identical (torch built on the {where})\n")
+    wrong = [d for d in diffs if d.verdict == "wrong"]
+    unsettled = [d for d in diffs if d.verdict == "unsettled"]
+    status = "complete" if pred.complete else "INCOMPLETE"
+    out = [f"{target}: prediction ({status}, {len(pred.keys)} keys) and torch ({len(table.entries)} keys, built on "
+           f"the {where}) differ: {len(wrong)} wrong, {len(unsettled)} unsettled"]
+    if not diffs and not pred.complete:
+        out.append("  every key, shape and dtype matches, but the prediction is marked incomplete:")
+    for title, group in (("wrong (the prediction claimed otherwise; please report):", wrong),
+                         ("unsettled (the prediction said it could not know):", unsettled)):
+        if not group:
+            continue
+        out.append(title)
+        for d in group:
+            loc = f" (line {d.line})" if d.line else ""
+            note = f" — {d.note}" if d.note else ""
+            if d.what == "missing":
+                body = f"torch {d.torch}"
+            elif d.what == "extra" and d.torch is None:
+                body = f"predicted {d.predicted}"
+            else:
+                body = f"predicted {d.predicted}, torch {d.torch}"
+            out.append(f"  {d.what:<8} {d.key}  {body}{loc}{note}")
+    if pred.unresolved:
+        out.append("unresolved in the prediction:")
+        for u in pred.unresolved:
+            out.append(f"  line {u.line}: {u.message}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,174 @@
+"""`statedict-lint verify`: the static prediction against the class built with torch on the meta device."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any, List
+
+import pytest
+
+pytest.importorskip("torch")
+
+from statedict_lint import runtime  # noqa: E402
+from statedict_lint.cli import main  # noqa: E402
+from statedict_lint.commands.verify import compare  # noqa: E402
+from statedict_lint.predict.api import predict  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GPT = os.path.join(REPO, "fixtures", "gpt.py")
+GPT_SETS = ["--set", "config.n_layer=2", "--set", "config.n_head=4", "--set", "config.n_embd=64",
+            "--set", "config.block_size=32", "--set", "config.vocab_size=100"]
+
+# A model the predictor cannot settle: sizes from the environment, a layer only under an environment flag.
+UNSETTLED = '''
+import os
+import torch
+import torch.nn as nn
+
+WIDTH = int(os.environ.get("SDL_TEST_WIDTH", "12"))
+
+
+class EnvSized(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.inp = nn.Linear(dim, dim)
+        self.hidden = nn.Linear(dim, WIDTH)
+        if os.environ.get("SDL_TEST_EXTRA"):
+            self.extra = nn.Linear(WIDTH, WIDTH)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+'''
+
+
+def run(argv: List[str], capsys: Any) -> tuple:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_agree_exit_0(capsys: Any) -> None:
+    code, out, err = run(["verify", f"{GPT}:GPT", *GPT_SETS], capsys)
+    assert code == 0, out + err
+    assert "agree" in out and "31 keys" in out
+
+
+def test_agree_json(capsys: Any) -> None:
+    code, out, _ = run(["verify", f"{GPT}:GPT", *GPT_SETS, "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["agree"] is True and data["complete"] is True
+    assert data["differences"] == [] and data["wrong"] == 0 and data["device"] == "meta"
+    assert data["keys"] == {"predicted": 31, "torch": 31}
+
+
+def test_incomplete_prediction_differs_without_wrong_claims(write_model: Any, capsys: Any, monkeypatch: Any) -> None:
+    path = write_model(UNSETTLED)
+    monkeypatch.setenv("SDL_TEST_EXTRA", "1")
+    code, out, err = run(["verify", f"{path}:EnvSized", "--format", "json"], capsys)
+    assert code == 1, out + err
+    data = json.loads(out)
+    assert data["agree"] is False and data["complete"] is False
+    assert data["wrong"] == 0, data["differences"]
+    by = {(d["what"], d["key"]): d for d in data["differences"]}
+    assert by[("shape", "hidden.weight")]["verdict"] == "unsettled"
+    assert by[("shape", "hidden.weight")]["torch"] == [12, 8]
+    assert ("extra", "extra.weight") in by and by[("extra", "extra.weight")]["verdict"] == "unsettled"
+    assert all(d["verdict"] == "unsettled" for d in data["differences"])
+    assert ("shape", "inp.weight") not in by and ("dtype", "steps") not in by  # settled parts agree
+    # the text form names the verdicts and the unresolved lines
+    code, out, _ = run(["verify", f"{path}:EnvSized"], capsys)
+    assert code == 1
+    assert "0 wrong" in out and "unsettled" in out and "hidden.weight" in out and "unresolved" in out
+
+
+def test_wrong_claims_are_reported_as_wrong(capsys: Any, monkeypatch: Any) -> None:
+    """A doctored prediction (what a predictor bug would give) is judged wrong, key by key, and exits 1."""
+    from statedict_lint.bindings import collect
+
+    b = collect([s for s in GPT_SETS if s != "--set"], [])
+    real_pred = predict(GPT, "GPT", b)
+    table = runtime.build(GPT, "GPT", b)
+    assert compare(real_pred, table) == []
+
+    bad = copy.deepcopy(real_pred)
+    bad.keys[1].shape = (bad.keys[1].shape[0] + 1, bad.keys[1].shape[1])  # a wrong concrete dimension
+    bad.keys[2].dtype = "float16"  # a wrong dtype
+    dropped = bad.keys.pop(5)  # complete, yet a key is missing
+    bad.keys[3], bad.keys[4] = bad.keys[4], bad.keys[3]  # order
+    diffs = compare(bad, table)
+    got = {(d.what, d.key, d.verdict) for d in diffs}
+    assert ("shape", real_pred.keys[1].key, "wrong") in got
+    assert ("dtype", real_pred.keys[2].key, "wrong") in got
+    assert ("missing", dropped.key, "wrong") in got
+    assert any(d.what == "order" and d.verdict == "wrong" for d in diffs)
+
+    import statedict_lint.predict.api as api
+
+    monkeypatch.setattr(api, "predict", lambda *a, **k: bad)
+    code, out, _ = run(["verify", f"{GPT}:GPT", *GPT_SETS], capsys)
+    assert code == 1
+    assert "wrong (the prediction claimed otherwise" in out and dropped.key in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["verify", "no/such/file.py:M"], "no such file"),
+    (["verify", "fixtures/gpt.py"], "must be FILE.py:ClassName"),
+    (["verify", "fixtures/gpt.py:Nope"], "no class `Nope`"),
+    (["verify", "fixtures/gpt.py:GPT", "--set", "config.n_layer"], "malformed --set"),
+    (["verify", "fixtures/gpt.py:GPT", "--set", "config.n_layer=2", "--set", "config.n_embd=65"], "fails"),
+    (["verify", "fixtures/incomplete_branch.py:BranchOnFlag"], "use_bn"),
+])
+def test_usage_errors_exit_2_one_line(argv: List[str], message: str, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(REPO)
+    code, out, err = run(argv, capsys)
+    assert code == 2, out + err
+    assert out == ""
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_user_code_failing_under_torch_is_one_line(write_model: Any, capsys: Any) -> None:
+    path = write_model(textwrap.dedent('''
+        import torch.nn as nn
+
+        class Broken(nn.Module):
+            def __init__(self, n=3):
+                super().__init__()
+                self.fc = nn.Linear(n, 2)
+                self.data = open("/nonexistent/sdl/file").read()
+    '''))
+    code, out, err = run(["verify", f"{path}:Broken"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+BLOCK_TORCH = textwrap.dedent('''
+    import sys
+    class _NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ImportError("No module named 'torch' (blocked by the test)")
+            return None
+    sys.meta_path.insert(0, _NoTorch())
+    from statedict_lint.cli import main
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+def test_torch_not_installed_is_one_line_exit_2() -> None:
+    proc = subprocess.run([sys.executable, "-c", BLOCK_TORCH, "verify", f"{GPT}:GPT", *GPT_SETS],
+                          capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "verify needs torch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_console_script_end_to_end() -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "statedict-lint")
+    if not os.path.exists(exe):
+        pytest.skip("console script not installed")
+    proc = subprocess.run([exe, "verify", "fixtures/clones.py:SharedStack"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree" in proc.stdout
