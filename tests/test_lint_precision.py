@@ -169,3 +169,27 @@ def test_sdl002_silent_for_scheduler_and_scaler_state_only():
 def test_sdl002_scheduler_name_must_be_the_receiver_not_the_path():
     src = "import torch\nmodel.load_state_dict(torch.load('scheduler_run/model.pt', weights_only=True))\n"
     assert codes(src, "SDL002") == [(2, "SDL002")]
+
+
+# -- SDL002: a file of NumPy arrays -----------------------------------------------------------------------
+
+SINE = '''\
+import numpy as np
+import torch
+
+if __name__ == "__main__":
+    np.random.seed(0)
+    data = torch.load("sine.pt")
+    train_x = torch.from_numpy(data[3:, :-1])
+    train_y = torch.from_numpy(data[3:, 1:])
+'''
+
+
+def test_sdl002_silent_when_the_loaded_object_is_numpy():
+    assert codes(SINE, "SDL002") == []
+    assert codes(SINE, "SDL003") == [(6, "SDL003")]  # unpickling arrays still needs weights_only decided
+
+
+def test_sdl002_from_numpy_on_another_name_does_not_count():
+    src = SINE.replace("data[3:, :-1]", "other[3:, :-1]").replace("data[3:, 1:]", "other[3:, 1:]")
+    assert codes(src, "SDL002") == [(6, "SDL002")]

@@ -45,6 +45,23 @@ def main_worker_fixed(net, args, optimizer, loader):
                          "optimizer": optimizer.state_dict()}, is_best=False)
 
 
+def reference_style(model, args, optimizer, lr_scheduler, loader):
+    # keep a handle on the bare model before wrapping it, save through the handle
+    model_without_ddp = model
+    if args.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[args.gpu])
+        model_without_ddp = model.module
+    for epoch in range(args.epochs):
+        train_one_epoch(model, loader, optimizer)
+        checkpoint = {
+            "model": model_without_ddp.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": lr_scheduler.state_dict(),
+            "epoch": epoch,
+        }
+        torch.save(checkpoint, os.path.join(args.output_dir, f"model_{epoch}.pth"))
+
+
 def gpt_loop(model, cfg, optimizer, get_batch):
     if cfg.compile:
         uncompiled = model
