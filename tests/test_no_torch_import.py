@@ -116,7 +116,8 @@ def test_the_guard_catches_an_import(project: str) -> None:
 
 
 def test_keys(project: str) -> None:
-    proc = guarded("cli", ["keys", f"{GPT}:GPT", "--set", "config.n_layer=2", "--no-cache", "--format", "json"], project)
+    argv = ["keys", f"{GPT}:GPT", "--set", "config.n_layer=2", "--no-cache", "--format", "json"]
+    proc = guarded("cli", argv, project)
     ok(proc)
     assert '"transformer.h.1.mlp.c_proj.weight"' in proc.stdout
     ok(guarded("cli", ["keys", "model.py:Net"], project))  # with the cache (written, then read)
