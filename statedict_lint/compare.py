@@ -450,6 +450,10 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
                                          f"(line {np_set[k].line}): strict load fails; drop it: sd.pop({k!r})",
                                          np_set[k]))
             explained.add(k)
+    tied_back: Dict[str, List[str]] = {}
+    for r in rows:
+        if r.spec.tied_to:
+            tied_back.setdefault(r.spec.tied_to, []).append(r.key)
     for k in e_missing:
         r = by_key.get(k)
         if k.endswith("num_batches_tracked") and r is not None and any(n in r.spec.layer for n in _NORM_LAYERS):
@@ -458,13 +462,17 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
             explained.add(k)
             continue
         alias = meta_alias.get(k)
-        tied = r.spec.tied_to if r is not None else None
-        if (alias and alias in lookup) or (tied and tied in lookup):
+        # partners sharing k's tensor, either way round (tied_to names the first key of the group only)
+        partners = ([r.spec.tied_to] if r is not None and r.spec.tied_to else []) + tied_back.get(k, [])
+        tied = next((t for t in partners if t in lookup), None)
+        if (alias and alias in lookup) or tied:
             src = alias if alias and alias in lookup else tied
-            res.findings.append(_finding("tied", f"{k} is not in the file: it shares its tensor with {src}, which "
-                                         "safetensors stores once; load with safetensors.torch.load_model(model, "
-                                         "path) or tie the weights after load_state_dict(sd, strict=False)",
-                                         r.spec if r else None))
+            how = ("which safetensors stores once; load with safetensors.torch.load_model(model, path) or tie the "
+                   "weights after load_state_dict(sd, strict=False)") if ck.format.endswith("safetensors") and \
+                alias else (f"which the file holds once (tied weights saved without the alias): "
+                            f"sd[{k!r}] = sd[{src!r}], or tie the weights after load_state_dict(sd, strict=False)")
+            res.findings.append(_finding("tied", f"{k} is not in the file: it shares its tensor with {src}, {how}",
+                                         r.spec if r else None, source=src))
             explained.add(k)
     for k, c, m in e_mismatched:
         r = by_key[k]

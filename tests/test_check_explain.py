@@ -303,3 +303,30 @@ def test_contradicting_shapes_are_not_called_the_checkpoints_value(tmp_path, cap
     (f,) = [f for f in data["findings"] if f["code"] == "SDL303"]
     assert "would need n_embd=10" in f["message"] and "contradict" in f["message"]
     assert "means n_embd=10" not in f["message"]
+
+
+@pytest.mark.parametrize("dropped", ["wte.weight", "lm_head.weight"])
+def test_tied_key_dropped_from_sharded_safetensors(tmp_path, capsys, dropped):
+    """HF-style: a sharded safetensors checkpoint that leaves out one name of a tied pair (either one)."""
+    st = pytest.importorskip("safetensors.torch")
+    lm_path = os.path.join(REPO, "fixtures", "checkpoints", "tiny_lm.py")
+    lm_mod = load_module_from_path(lm_path)
+    args = dict(vocab_size=37, n_embd=8, n_layer=2)
+    sd = {k: v.contiguous().clone() for k, v in lm_mod.TinyLM(**args).state_dict().items() if k != dropped}
+    keys = sorted(sd)
+    weight_map = {}
+    for i, part in enumerate((keys[:4], keys[4:])):
+        name = f"model-{i + 1:05d}-of-00002.safetensors"
+        st.save_file({k: sd[k] for k in part}, str(tmp_path / name))
+        weight_map.update({k: name for k in part})
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    msg = strict_error(lm_mod.TinyLM(**args), dict(sd))
+    assert f'"{dropped}"' in msg and "Missing key" in msg
+    rc, data = check_json(capsys, f"{lm_path}:TinyLM", str(tmp_path), *[x for k, v in args.items()
+                                                                         for x in ("--set", f"{k}={v}")])
+    assert rc == 1 and data["missing_keys"] == [dropped]
+    (f,) = [f for f in data["findings"] if f["code"] == "SDL308"]
+    fix = f["message"].split("(tied weights saved without the alias): ")[1].split(", or tie")[0]
+    env = {"sd": dict(sd)}
+    exec(fix, {}, env)  # noqa: S102 - the one-liner check printed
+    assert strict_error(lm_mod.TinyLM(**args), env["sd"]) is None
