@@ -1,8 +1,9 @@
 """Benchmark `statedict-lint lock` and `statedict-lint diff` on a folder of real model code.
 
-    python bench/bench_diff.py FOLDER [FOLDER ...] [--label NAME] [--no-write]
+    python bench/bench_diff.py [FOLDER ...] [--label NAME] [--no-write]
 
-Each FOLDER (e.g. ``timm/models`` and ``timm/layers`` of a fetched huggingface/pytorch-image-models) is
+Without FOLDERs: the pinned timm corpus of ``bench/corpus.py`` (``timm/models`` and ``timm/layers`` of
+timm 1.0.31, downloaded from PyPI on first use). Each FOLDER (e.g. ``timm/models`` and ``timm/layers`` of a fetched huggingface/pytorch-image-models) is
 copied with its .py files into a fresh temporary git repository (the copy keeps the paths relative to
 the FOLDERs' common parent, so package imports resolve) and committed. Then, each as a fresh process:
 
@@ -141,10 +142,19 @@ def write_block(text: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folders", nargs="+")
+    ap.add_argument("folders", nargs="*", help="default: timm/models and timm/layers of the timm corpus")
     ap.add_argument("--label", default="", help="what the folders are (e.g. 'timm @ aa4b585')")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    shown = " ".join(args.folders)
+    if not args.folders:
+        sys.path.insert(0, HERE)
+        from corpus import CORPORA, corpus
+
+        models = corpus("timm")
+        args.folders = [models, os.path.join(os.path.dirname(models), "layers")]
+        args.label = args.label or f"{CORPORA['timm'][0]}: timm/models + timm/layers (bench/corpus.py)"
+        shown = ""
     tmp = tempfile.mkdtemp(prefix="sdl-bench-diff-")
     try:
         # run a frozen copy of the package: edits to the work tree during the run (the cache is keyed by
@@ -184,11 +194,12 @@ def main() -> int:
         found = f"self.{attr}" in out or f"{attr}_renamed" in out
         load = os.getloadavg() if hasattr(os, "getloadavg") else (0, 0, 0)
         lines = [
-            f"`python bench/bench_diff.py {' '.join(args.folders)}`" + (f" — {args.label}" if args.label else ""),
+            f"`python bench/bench_diff.py{' ' + shown if shown else ''}`" + (f" — {args.label}" if args.label else ""),
             "",
             f"statedict-lint at {commit} (work tree copy). "
             f"{nfiles} files, {nlines:,} lines, {nclasses} nn.Module classes (ast count); "
-            f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the end; "
+            f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the end (the machine may be shared with other "
+            f"jobs while measured; `make bench` re-runs on a quiet machine); "
             f"change for diff: `self.{attr}` -> `self.{attr}_renamed` in `{changed}` "
             f"({'reported' if found else 'NOT reported'}).",
             "",

@@ -52,6 +52,7 @@ class Change:
     pairs: List[Tuple[str, str]] = field(default_factory=list)
     keys: List[str] = field(default_factory=list)
     via: Optional[str] = None  # class id where the change originates (for containers)
+    through: Optional[str] = None  # the contained class it comes through directly (for containers)
     note: str = ""
 
     def summary(self) -> str:
@@ -169,6 +170,126 @@ def _guess(removed: List[KeyRec], added: List[KeyRec]) -> Tuple[List[Any], List[
     return prefixes, keys
 
 
+def _same_tensor(a: KeyRec, b: KeyRec) -> bool:
+    return (a.shape is None) == (b.shape is None) and list(a.shape or []) == list(b.shape or []) and \
+        a.dtype == b.dtype and a.kind == b.kind
+
+
+def _segment_renames(removed: List[KeyRec], added: List[KeyRec], o: Dict[str, KeyRec],
+                     n: Dict[str, KeyRec]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """Attribute renames seen at several places at once (``blocks.0.attn.`` -> ``blocks.0.self_attn.``,
+    ``blocks.1.attn.`` -> ``blocks.1.self_attn.``, ...): one path segment replaced by the same other
+    segment in at least two places, each place a whole subtree that moved with the same leaves, shapes
+    and dtypes. The pairwise guesser cannot tell such places apart (every block looks alike); the
+    shared substitution can. Single places are left to the guesser."""
+    gone = {k.key for k in removed}
+    came = {k.key: k for k in added}
+    index: Dict[Tuple[int, int, Tuple[str, ...]], List[str]] = {}
+    for k in added:
+        segs = k.key.split(".")
+        for j in range(len(segs)):
+            index.setdefault((len(segs), j, tuple(segs[:j] + segs[j + 1:])), []).append(k.key)
+    # substitution (old segment, new segment) -> {old prefix: new prefix}
+    subs: Dict[Tuple[str, str], Dict[str, str]] = {}
+    bad: set = set()
+    for k in removed:
+        segs = k.key.split(".")
+        for j in range(len(segs)):
+            for nk in index.get((len(segs), j, tuple(segs[:j] + segs[j + 1:])), []):
+                x, y = segs[j], nk.split(".")[j]
+                if _NUM.match(x) and _NUM.match(y):
+                    continue  # index shifts are the guesser's (renumbering)
+                leaf = j == len(segs) - 1
+                po = ".".join(segs[: j + 1]) + ("" if leaf else ".")
+                pn = ".".join(nk.split(".")[: j + 1]) + ("" if leaf else ".")
+                m = subs.setdefault((x, y), {})
+                if m.get(po, pn) != pn:
+                    bad.add((x, y))
+                m[po] = pn
+    out: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    taken_old: set = set()
+    taken_new: set = set()
+    for (x, y), places in sorted(subs.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        if (x, y) in bad or len(places) < 2:
+            continue
+        found = []
+        for po, pn in sorted(places.items()):
+            if po.endswith("."):
+                olds = [key for key in o if key.startswith(po)]
+                news = [key for key in n if key.startswith(pn)]
+            else:
+                olds, news = [po], [pn]
+            if len(olds) != len(news) or not olds:
+                break
+            pairs = [(a, pn + a[len(po):]) for a in olds] if po.endswith(".") else [(po, pn)]
+            if not all(a in gone and a not in taken_old and b in came and b not in taken_new and
+                       _same_tensor(o[a], came[b]) for a, b in pairs):
+                break
+            found.append((po, pn, pairs))
+        else:
+            unknown = any(o[a].shape is None or not _shape_known(o[a].shape) for _po, _pn, ps in found
+                          for a, _b in ps)
+            for po, pn, pairs in found:
+                nkeys = len(pairs)
+                out[(po, pn)] = {
+                    "pairs": pairs, "conf": 0.8 if unknown else 0.95,
+                    "reason": (f"all {nkeys} key(s) under {po} reappear under {pn} with the same names"
+                               + (" (shapes not fully known)" if unknown else " and shapes")
+                               + f"; the same rename `{x}` -> `{y}` at {len(found)} places")}
+                taken_old |= {a for a, _ in pairs}
+                taken_new |= {b for _, b in pairs}
+    return out
+
+
+_PH_NAMES = ("i", "j", "k", "m", "p", "q", "r", "s")
+
+
+def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str, KeyRec],
+                      n: Dict[str, KeyRec]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    """``blocks.0.attn. -> blocks.0.self_attn.``, ..., ``blocks.11.attn. -> ...`` at every index the
+    class has under ``blocks.`` -> one ``blocks.{i}.attn. -> blocks.{i}.self_attn.``: the map then holds
+    for checkpoints of any depth, not only the default one."""
+    while True:
+        buckets: Dict[Tuple[str, str, int], List[Tuple[str, str]]] = {}
+        for po, pn in split:
+            if not po.endswith(".") or not pn.endswith("."):
+                continue
+            a, b = po.split("."), pn.split(".")
+            if len(a) != len(b):
+                continue
+            for t in range(len(a) - 1):
+                if a[t] == b[t] and _NUM.match(a[t]) and a[:t] == b[:t]:
+                    ph = next(x for x in _PH_NAMES if "{" + x + "}" not in po and "{" + x + "}" not in pn)
+                    pat_o = ".".join(a[:t] + ["{" + ph + "}"] + a[t + 1:])
+                    pat_n = ".".join(b[:t] + ["{" + ph + "}"] + b[t + 1:])
+                    buckets.setdefault((pat_o, pat_n, t), []).append((po, pn))
+        merged = False
+        for (pat_o, pat_n, t), members in sorted(buckets.items(), key=lambda kv: -len(kv[1])):
+            if len(members) < 2 or any(m not in split for m in members):
+                continue
+            head = pat_o.split(".")[:t]
+            lead = ".".join(head) + "." if head else ""
+            have = {m[0].split(".")[t] for m in members}
+            present = set()
+            for m in members:  # the indices next to each member's own outer indices
+                segs = m[0].split(".")[:t]
+                rx = re.compile("^" + "".join("[0-9]+\\." if re.fullmatch(r"\{\w+\}", x) else re.escape(x) + "\\."
+                                              for x in segs) + "([0-9]+)\\.")
+                present |= {mm.group(1) for key in list(o) + list(n) for mm in [rx.match(key)] if mm}
+            if have != present:
+                continue  # some indices keep their keys (or are something else): keep exact prefixes
+            gs = [split.pop(m) for m in members]
+            pairs = sorted(p for g in gs for p in g["pairs"])
+            split[(pat_o, pat_n)] = {"pairs": pairs, "conf": min(g["conf"] for g in gs),
+                                     "reason": gs[0]["reason"].split("; the same rename")[0].replace(
+                                         members[0][0], pat_o).replace(members[0][1], pat_n)
+                                     + f"; at every index of {lead}{{...}} ({len(members)})"}
+            merged = True
+            break
+        if not merged:
+            return split
+
+
 def _msgs(c: ClassRec) -> List[str]:
     return sorted({str(u.get("message", "")) for u in c.unresolved})
 
@@ -247,10 +368,12 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
     removed, added = rest_removed, rest_added
     # renames
     if removed and added:
-        prefix_renames, key_renames = _guess(removed, added)
-        taken_old: set = set()
-        taken_new: set = set()
-        groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        groups: Dict[Tuple[str, str], Dict[str, Any]] = _segment_renames(removed, added, o, n)
+        taken_old: set = {a for g in groups.values() for a, _ in g["pairs"]}
+        taken_new: set = {b for g in groups.values() for _, b in g["pairs"]}
+        rest_r = [k for k in removed if k.key not in taken_old]
+        rest_a = [k for k in added if k.key not in taken_new]
+        prefix_renames, key_renames = _guess(rest_r, rest_a) if rest_r and rest_a else ([], [])
         for pr in prefix_renames:
             pairs = []
             for k in removed:
@@ -287,6 +410,7 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
             else:  # a prefix map would also move keys that stay: keep exact keys
                 for a, b in g["pairs"]:
                     split[(a, b)] = {"pairs": [(a, b)], "conf": g["conf"], "reason": g["reason"]}
+        split = _collapse_indices(split, o, n)
         for (po, pn), g in split.items():
             pairs = g["pairs"]
             first_new = n[pairs[0][1]]
@@ -360,10 +484,37 @@ _FAMILY = {"renamed": "keys", "renumbered": "keys", "removed": "keys", "added": 
            "dtype": "dtype", "repeat": "repeat"}
 
 
+def _prefix_sides(ch: Change) -> Tuple[List[str], List[str]]:
+    """Like ``sides`` but a grouped change (a prefix ending in ``.``) counts as its prefix."""
+    o, n = ch.old_key or "", ch.new_key or ""
+    if ch.kind in ("renamed", "renumbered") and o.endswith(".") and n.endswith("."):
+        return [o], [n]
+    if ch.kind == "removed" and o.endswith("."):
+        return [o], []
+    if ch.kind == "added" and n.endswith("."):
+        return [], [n]
+    return [], []
+
+
+def _candidates(k: str, cand: str) -> List[str]:
+    """Prefixes P with k == P + cand, or (cand a prefix) k a key under P + cand."""
+    out = []
+    if k.endswith(cand) and len(k) > len(cand) and k[len(k) - len(cand) - 1] == ".":
+        out.append(k[: len(k) - len(cand)])
+    if cand.endswith(".") and not k.endswith("."):
+        pos = k.find("." + cand)
+        while pos >= 0:
+            out.append(k[: pos + 1])
+            pos = k.find("." + cand, pos + 1)
+    return out
+
+
 def explain(outer: Change, inner: List[Change]) -> Optional[str]:
     """The prefix P when every key ``outer`` touches is P + a key touched the same way by ``inner``
     (changes of one contained class). Groupings may differ: a container's ``blocks.0.attn.qkv.*``
-    removal is explained by the contained class's removal of ``qkv.weight`` and ``qkv.bias``."""
+    removal is explained by the contained class's removal of ``qkv.weight`` and ``qkv.bias``; a prefix
+    change of the contained class (``attn.`` -> ``self_attn.``) explains every key under it, also keys
+    the contained class's default configuration does not have (``attn.qkv.bias`` with ``qkv_bias=True``)."""
     fam = _FAMILY.get(outer.kind)
     if fam is None:
         return None
@@ -374,20 +525,30 @@ def explain(outer: Change, inner: List[Change]) -> Optional[str]:
             a, b = sides(ch)
             went.update(a)
             came.update(b)
-    o_went, o_came = sides(outer)
-    if not o_went and not o_came:
-        return None
-    prefix: Optional[str] = None
-    for keys, pool in ((o_went, went), (o_came, came)):
-        for k in keys:
-            found = None
-            for cand in pool:
-                if k.endswith(cand) and len(k) > len(cand) and k[len(k) - len(cand) - 1] == ".":
-                    p = k[: len(k) - len(cand)]
-                    if prefix is None or p == prefix:
-                        found = p
+            pa, pb = _prefix_sides(ch)
+            went.update(pa)
+            came.update(pb)
+    for o_went, o_came in (_prefix_sides(outer), sides(outer)):
+        if not o_went and not o_came:
+            continue
+        prefix: Optional[str] = None
+        ok = True
+        for keys, pool in ((o_went, went), (o_came, came)):
+            for k in keys:
+                found = None
+                for cand in pool:
+                    for p in _candidates(k, cand):
+                        if prefix is None or p == prefix:
+                            found = p
+                            break
+                    if found is not None:
                         break
-            if found is None:
-                return None
-            prefix = found
-    return prefix
+                if found is None:
+                    ok = False
+                    break
+                prefix = found
+            if not ok:
+                break
+        if ok and prefix is not None:
+            return prefix
+    return None

@@ -121,6 +121,7 @@ class DiffResult:
     affects: Dict[int, List[Tuple[str, Any]]] = field(default_factory=dict)  # id(root change) -> [(cls, change)]
     cache_hits: int = 0
     cache_misses: int = 0
+    contained: Set[str] = field(default_factory=set)  # changed classes some other changed class contains
 
     def roots(self) -> List[Tuple[ClassDiff, Any]]:
         return [(cd, ch) for cd in self.classes for ch in cd.changes if ch.via is None]
@@ -279,6 +280,9 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
         return inner
 
     result.affects = propagate(result.classes, inner_of)
+    changed = {cd.cls for cd in result.classes}
+    for cd in result.classes:
+        result.contained |= (inner_of(cd) & changed) - {cd.cls}
 
 
 def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[str, Any]]]:
@@ -305,6 +309,7 @@ def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[s
                     best = (len(pre), rep, other)
             if best is not None:
                 origin[id(ch)] = best[1]
+                ch.through = best[2]
     affects: Dict[int, List[Tuple[str, Any]]] = {}
     for cd in classes:
         for ch in cd.changes:
@@ -327,8 +332,8 @@ def _outermost(result: DiffResult) -> List[ClassDiff]:
     inner: Set[str] = set()
     for cd in result.classes:
         for ch in cd.changes:
-            if ch.via:
-                inner.add(ch.via)
+            inner |= {c for c in (ch.via, getattr(ch, "through", None)) if c}
+    inner |= result.contained
     return [cd for cd in result.classes if cd.cls not in inner and
             any(ch.kind in ("renamed", "renumbered") for ch in cd.changes)]
 
