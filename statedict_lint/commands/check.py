@@ -87,8 +87,13 @@ def format_text(res: Any, found: Any) -> str:
         lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
                      + (" ..." if len(res.maybe_unexpected) > 10 else ""))
     for u in res.unsure:
-        lines.append(f"unsure: {u}")
+        lines.append(f"unsure: {_relative_loc(u)}")
     return "\n".join(lines) + "\n"
+
+
+def _relative_loc(text: str) -> str:
+    m = _LOC.match(text)
+    return f"{_relative(m.group('path'))}:{m.group('line')}: {m.group('msg')}" if m else text
 
 
 def format_markdown(res: Any, found: Any) -> str:
@@ -101,7 +106,7 @@ def format_markdown(res: Any, found: Any) -> str:
         out.append("")
         out.append("**Unsure**")
         out.append("")
-        out.extend(f"- {u}" for u in res.unsure)
+        out.extend(f"- {_relative_loc(u)}" for u in res.unsure)
     return "\n".join(out) + "\n"
 
 
