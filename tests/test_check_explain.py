@@ -330,3 +330,27 @@ def test_tied_key_dropped_from_sharded_safetensors(tmp_path, capsys, dropped):
     env = {"sd": dict(sd)}
     exec(fix, {}, env)  # noqa: S102 - the one-liner check printed
     assert strict_error(lm_mod.TinyLM(**args), env["sd"]) is None
+
+
+def test_non_tensor_values_in_the_state_dict(tmp_path, capsys):
+    sd = cnn_mod.SmallCNN().state_dict()
+    sd["scale"] = [1.0] * 8  # a list where the model has a buffer
+    sd["step"] = 5  # a plain value the model does not have
+    path = str(tmp_path / "ck.pt")
+    torch.save(sd, path)
+    msg = strict_error(cnn_mod.SmallCNN(), sd)
+    assert 'While copying the parameter named "scale"' in msg and '"step"' in msg
+    rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
+    assert rc == 1 and data["not_tensors"] == ["scale"] and data["unexpected_keys"] == ["step"]
+    (f,) = [f for f in data["findings"] if f["code"] == "SDL313"]
+    assert f["line"] == 23 and "list" in f["message"]
+    assert main(["check", f"{CNN}:SmallCNN", path]) == 1
+    assert "1 not a tensor" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_container_with_plain_values_is_still_a_container(tmp_path, capsys):
+    sd = cnn_mod.SmallCNN().state_dict()
+    path = str(tmp_path / "ck.pt")
+    torch.save({"model": sd, "epoch": 3, "w": torch.zeros(1)}, path)  # a dict value: a container, not a state_dict
+    rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
+    assert rc == 0 and data["container"] == "model"

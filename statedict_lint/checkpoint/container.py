@@ -44,6 +44,17 @@ def is_state_dict(obj: Any) -> bool:
     return tensors > 0
 
 
+def _mostly_tensors(obj: Any, explicit: bool = False) -> bool:
+    """A dict with string keys whose values are tensors but for a few plain values (no nested dicts: that would
+    be a container) -- with ``explicit`` (named by --key), any dict of string keys holding a tensor."""
+    if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) for k in obj):
+        return False
+    tensors = sum(1 for v in obj.values() if isinstance(v, TensorRecord))
+    if explicit:
+        return tensors > 0
+    return tensors * 2 > len(obj) and not any(isinstance(v, dict) for v in obj.values())
+
+
 def _candidates(root: Any) -> List[List[str]]:
     out: List[List[str]] = []
     queue: List[Tuple[List[str], Any]] = [([], root)]
@@ -138,11 +149,13 @@ def find_state_dict(ck: Checkpoint, key: Optional[str] = None) -> Found:
     if key:
         path = _resolve_key(root, key)
         obj = _get(root, path)
-        if not is_state_dict(obj):
+        if not (is_state_dict(obj) or _mostly_tensors(obj, explicit=True)):
             raise UserError(f"--key {key}: that entry is not a dict of tensors ({describe(obj)})")
         cands = [path]
     else:
         cands = _candidates(root)
+        if not cands and _mostly_tensors(root):
+            cands = [[]]  # a state_dict with a few non-tensor values: torch's load reports those, and so does check
         if not cands:
             raise UserError(f"{ck.path}: no state_dict found (holds {describe(root)}"
                             + (f": {', '.join(str(k) for k in list(root)[:6])}" if isinstance(root, dict) else "")

@@ -72,7 +72,8 @@ def _headline(res: Any, found: Any) -> str:
                f"loads into {res.target}"
     return (f"FAIL: load_state_dict(strict=True) of {where} of {res.checkpoint} into {res.target} fails: "
             f"{len(res.missing)} missing, {len(res.unexpected)} unexpected, {len(res.mismatched)} size mismatch"
-            f"{'es' if len(res.mismatched) != 1 else ''}" + (f"; shown for {res.target}{built}, but it fails for "
+            f"{'es' if len(res.mismatched) != 1 else ''}"
+            + (f", {len(res.not_tensors)} not a tensor" if res.not_tensors else "") + (f"; shown for {res.target}{built}, but it fails for "
                                                              "every value of the unbound switches" if built else ""))
 
 
