@@ -354,3 +354,16 @@ def test_container_with_plain_values_is_still_a_container(tmp_path, capsys):
     torch.save({"model": sd, "epoch": 3, "w": torch.zeros(1)}, path)  # a dict value: a container, not a state_dict
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
     assert rc == 0 and data["container"] == "model"
+
+
+def test_size_mismatch_behind_a_wrapper_prefix_is_explained(tmp_path, capsys):
+    sd = torch.compile(cnn_mod.SmallCNN(num_classes=3)).state_dict()  # nanoGPT's train.py saves this way
+    path = str(tmp_path / "ck.pt")
+    torch.save({"model": sd, "iter_num": 10}, path)
+    rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
+    assert rc == 1 and data["wrapper_prefix"] == "_orig_mod." and data["size_mismatches"] == []
+    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
+    assert note["extra"] == {"name": "num_classes", "model": 10, "checkpoint": 3, "mismatches": 2}
+    fixed = {k.removeprefix("_orig_mod."): v for k, v in sd.items()}
+    assert size_mismatches(strict_error(cnn_mod.SmallCNN(), fixed)) == 2
+    assert strict_error(cnn_mod.SmallCNN(num_classes=3), fixed) is None
