@@ -63,6 +63,8 @@ torch.save({"model": model.module.state_dict(), "epoch": epoch}, "ckpt.pt")
         "import torch\ntorch.save(model.state_dict(), 'ckpt.pt')\nmodel = torch.compile(model)  # after the save\n",
         "import torch\nmodel = torch.nn.DataParallel(model)\nmodel = model.module\n"
         "torch.save(model.state_dict(), 'ckpt.pt')\n",
+        "import torch\nif multi_gpu:\n    model = torch.nn.DataParallel(model)\n    run(model)\nelse:\n"
+        "    torch.save(model.state_dict(), 'ckpt.pt')  # only when never wrapped\n",
     ]
     invalid = [
         "import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
@@ -91,9 +93,9 @@ torch.save({"model": model.module.state_dict(), "epoch": epoch}, "ckpt.pt")
                 if not isinstance(recv, ast.Name):
                     continue
                 found = _wrapped(ctx, recv.id, binds, call.lineno, set())
-                if found is None:
+                if found is None or _exclusive(scope, found[2], call):
                     continue
-                (wrapper, prefix, attr), line = found
+                (wrapper, prefix, attr), line, _ = found
                 yield sd_call, self.message.format(m=recv.id, wrapper=wrapper, line=line, prefix=prefix,
                                                    attr=attr)
 
@@ -154,7 +156,7 @@ def _wrapped(ctx: Context, name: str, binds: Dict[str, List[Node]], line: int, s
         w = _wrapper_call(ctx, v) if isinstance(v, ast.expr) else None
         if w is not None:
             if w[0] not in drop:
-                found = (w, v.lineno)
+                found = (w, v.lineno, v)
             continue
         if found is not None and _keeps(v, name):
             continue
@@ -163,6 +165,19 @@ def _wrapped(ctx: Context, name: str, binds: Dict[str, List[Node]], line: int, s
         if inner is not None:
             found = _wrapped(ctx, inner, binds, v.lineno, seen, set(drop) | _UNWRAPPED_BY_MODULE)
     return found
+
+
+def _exclusive(scope: Node, binding: Node, call: Node) -> bool:
+    """The wrapper binding and the save sit in different branches of one ``if`` (never both run)."""
+    def inside(stmts: List[Node], node: Node) -> bool:
+        return any(n is node for st in stmts for n in ast.walk(st))
+
+    for n in walk_scope(scope):
+        if isinstance(n, ast.If) and n.orelse:
+            if (inside(n.body, binding) and inside(n.orelse, call)) or (
+                    inside(n.orelse, binding) and inside(n.body, call)):
+                return True
+    return False
 
 
 def _keeps(v: Node, name: str) -> bool:
