@@ -528,6 +528,9 @@ def explain(outer: Change, inner: List[Change]) -> Optional[str]:
             pa, pb = _prefix_sides(ch)
             went.update(pa)
             came.update(pb)
+            if fam == "shape":  # a resized layer: its other tensors (a bias the defaults lack) resize with it
+                went.update(_module_of(k) for k in a if "." in k)
+                came.update(_module_of(k) for k in b if "." in k)
     for o_went, o_came in (_prefix_sides(outer), sides(outer)):
         if not o_went and not o_came:
             continue

@@ -205,3 +205,54 @@ def test_migrated_checkpoint_of_another_depth_loads_strict(repo: str, capsys: An
     for k, v in sd.items():
         nk = k.replace(".attn.", ".self_attn.")
         assert torch.equal(loaded[nk], v) and loaded[nk].dtype == v.dtype
+
+
+def test_changed_default_width_is_reported_for_instances_built_with_it(repo: str, capsys: Any) -> None:
+    edit(repo, "pkg/vit.py", "mlp_ratio: float = 4., qkv_bias: bool = False,",
+         "mlp_ratio: float = 3., qkv_bias: bool = False,")
+    rc, data = run_json(capsys)
+    # int(dim * mlp_ratio) with a float ratio has no symbolic form: the keys are named, not claimed breaking
+    assert rc == 0
+    got = [(c["kind"], c["class"], c["old_key"], c["breaking"]) for c in roots(data)]
+    assert got == [("default-changed", "pkg/vit.py:Block", "mlp_ratio", False)]
+    ch = roots(data)[0]
+    assert set(ch["keys"]) == {"mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight"}
+    assert "cannot be computed and may depend on it" in ch["reason"]
+    assert (ch["old_origin"], ch["origin"]) == ("mlp_ratio=4.0", "mlp_ratio=3.0")
+    assert ch["line"] == VIT.splitlines().index(
+        "    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4., qkv_bias: bool = False,") + 1
+    # VisionTransformer passes mlp_ratio itself: unaffected; a default nothing's shape depends on: silent
+    edit(repo, "pkg/vit.py", "drop_path: float = 0., norm_layer", "drop_path: float = 0.1, norm_layer")
+    rc, data = run_json(capsys)
+    assert [c["old_key"] for c in roots(data)] == ["mlp_ratio"]
+
+
+def test_changed_default_of_a_class_with_all_defaults_is_a_reshape(repo: str, capsys: Any) -> None:
+    # every VisionTransformer parameter has a default: its keys are predicted with them, concretely
+    edit(repo, "pkg/vit.py", "num_classes: int = 1000, embed_dim: int = 768,",
+         "num_classes: int = 1000, embed_dim: int = 1024,")
+    rc, data = run_json(capsys)
+    assert rc == 1
+    rs = roots(data)
+    assert {(c["kind"], c["class"]) for c in rs} == {("reshaped", "pkg/vit.py:VisionTransformer")}
+    tok = next(c for c in rs if c["new_key"] == "cls_token")
+    assert (tok["old_shape"], tok["new_shape"]) == ([1, 1, 768], [1, 1, 1024])
+    # Hybrid passes embed_dim=64: nothing to report there
+    assert [c["class"] for c in data["classes"]] == ["pkg/vit.py:VisionTransformer"]
+
+
+def test_changed_default_in_a_computed_shape_is_a_reshape_once(repo: str, capsys: Any) -> None:
+    edit(repo, "pkg/vit.py", "def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False, proj_drop",
+         "def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = False, qkv_mult: int = 3, proj_drop")
+    edit(repo, "pkg/vit.py", "nn.Linear(dim, dim * 3, bias=qkv_bias)", "nn.Linear(dim, dim * qkv_mult, bias=qkv_bias)")
+    git(repo, "commit", "-qam", "qkv_mult")
+    edit(repo, "pkg/vit.py", "qkv_mult: int = 3,", "qkv_mult: int = 2,")
+    rc, data = run_json(capsys, "HEAD")
+    assert rc == 1
+    [ch] = roots(data)
+    assert (ch["kind"], ch["class"], ch["new_key"], ch["old_shape"], ch["new_shape"]) == (
+        "reshaped", "pkg/vit.py:Attention", "qkv.weight", ["3*dim", "dim"], ["2*dim", "dim"])
+    # the containers resize too (also qkv.bias, which Attention's defaults lack): listed under the origin
+    vt = next(c for c in data["classes"] if c["class"] == "pkg/vit.py:VisionTransformer")["changes"]
+    assert {c["new_key"] for c in vt} >= {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias"}
+    assert all(c["via"] == "pkg/vit.py:Attention" for c in vt)

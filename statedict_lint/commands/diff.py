@@ -36,6 +36,7 @@ CODES = {
     "unknown": ("SDL811", "cannot-compare"),
     "class-added": ("SDL812", "class-added"),
     "moved": ("SDL813", "class-moved"),
+    "default-changed": ("SDL814", "default-changed"),
 }
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
 _HELP = {
@@ -54,6 +55,8 @@ _HELP = {
     "unknown": "The two versions could not both be predicted.",
     "class-added": "A new nn.Module class.",
     "moved": "A class moved to another file; its keys are unchanged.",
+    "default-changed": "A constructor parameter's default changed and shapes, repetitions or conditional keys "
+                       "depend on it; checkpoints of instances built with the default no longer load.",
 }
 
 
@@ -239,9 +242,92 @@ def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Option
                                             f"(keys are relative to the class, so this alone breaks nothing)"))
         if changes:
             result.classes.append(cd)
+    _defaults(result, a, b, side["a_src"], side["b_src"], moved)
     _relocate(result, b, side["b_src"])
     _propagate(result, proj_a, proj_b)
     return result
+
+
+def init_defaults(source: str, cls: str) -> Dict[str, Tuple[str, int]]:
+    """{parameter: (default as source text, line)} of ``cls.__init__`` in ``source`` (top-level class), for
+    the parameters its body uses."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    a = item.args
+                    pos = a.posonlyargs + a.args
+                    out = {}
+                    used = {n.id for st in item.body for n in ast.walk(st) if isinstance(n, ast.Name)}
+                    for arg, d in list(zip(pos[len(pos) - len(a.defaults):], a.defaults)) + \
+                            [(k, d) for k, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]:
+                        if arg.arg in used:
+                            out[arg.arg] = (ast.unparse(d), d.lineno)
+                    return out
+    return {}
+
+
+def _uses(rec: Any, name: str) -> List[str]:
+    """Keys of ``rec`` whose shape, repetition or condition mentions the parameter ``name``."""
+    import re
+
+    rx = re.compile(r"(?<![\w.])" + re.escape(name) + r"(?!\w)")
+    out = []
+    for k in list(rec.keys) + list(rec.non_persistent):
+        texts = [d for d in (k.shape or []) if isinstance(d, str)] + list((k.repeat or {}).values()) + \
+            ([k.condition] if k.condition else [])
+        if any(rx.search(t) for t in texts):
+            out.append(k.key)
+    return out
+
+
+def _defaults(result: DiffResult, a: Dict[str, Any], b: Dict[str, Any], src_a: Dict[str, str],
+              src_b: Dict[str, str], moved: Dict[str, str]) -> None:
+    """Constructor defaults that changed in a changed file while shapes, repetitions or conditional keys
+    depend on them: the symbolic keys are equal, but a checkpoint of the class built with the default
+    (``Block(dim, heads)``) no longer loads. Containers that pass the argument are unaffected; those that
+    rely on the default see the new value as a concrete reshape of their own."""
+    from statedict_lint.structdiff import Change
+
+    changed = set(result.changed_files)
+    by = {cd.cls: cd for cd in result.classes}
+    for cid, new in sorted(b.items()):
+        old = a.get(moved.get(cid, cid))
+        if old is None or new.error or old.error or (new.path not in changed and old.path not in changed):
+            continue
+        da = init_defaults(src_a.get(old.path, ""), old.name)
+        db = init_defaults(src_b.get(new.path, ""), new.name)
+        for param in sorted(set(da) & set(db)):
+            if da[param][0] == db[param][0]:
+                continue
+            keys = sorted(set(_uses(new, param)) | set(_uses(old, param)))
+            sure = bool(keys)
+            if not keys:  # shapes the predictor could not compute may still depend on it: say so
+                keys = sorted({k.key for rec in (old, new) for k in rec.keys
+                               if k.shape is None or any(d is None for d in k.shape)})
+            if not keys:
+                continue
+            shown = ", ".join(f"`{k}`" for k in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            what = (f"{shown} depend on it, so checkpoints of `{new.name}` built with the default no longer load "
+                    f"(callers passing `{param}` are unaffected)" if sure else
+                    f"{shown} have shapes that cannot be computed and may depend on it (checkpoints of "
+                    f"`{new.name}` built with the default may no longer load)")
+            ch = Change("default-changed", cid, param, param, count=len(keys), path=new.path, line=db[param][1],
+                        breaking=sure, keys=keys, origin=f"{param}={db[param][0]}",
+                        old_origin=f"{param}={da[param][0]}",
+                        reason=f"default of `{param}` changed `{da[param][0]}` -> `{db[param][0]}`: {what}")
+            cd = by.get(cid)
+            if cd is None:
+                cd = by[cid] = ClassDiff(cid, [])
+                result.classes.append(cd)
+            cd.changes.append(ch)
+    result.classes.sort(key=lambda cd: cd.cls)
 
 
 def _relocate(result: DiffResult, recs: Dict[str, Any], sources: Dict[str, str]) -> None:
@@ -256,7 +342,7 @@ def _relocate(result: DiffResult, recs: Dict[str, Any], sources: Dict[str, str])
         lines = attribute_lines(sources[rec.path], rec.name)
         for ch in cd.changes:
             key = ch.new_key or ch.old_key
-            if not key or ch.kind in ("moved", "class-added", "class-removed", "unknown"):
+            if not key or ch.kind in ("moved", "class-added", "class-removed", "unknown", "default-changed"):
                 continue
             if ch.path == rec.path and ch.line >= rec.line and ch.kind != "removed":
                 continue  # already inside this class's file
