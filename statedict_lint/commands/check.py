@@ -73,8 +73,16 @@ def _headline(res: Any, found: Any) -> str:
     return (f"FAIL: load_state_dict(strict=True) of {where} of {res.checkpoint} into {res.target} fails: "
             f"{len(res.missing)} missing, {len(res.unexpected)} unexpected, {len(res.mismatched)} size mismatch"
             f"{'es' if len(res.mismatched) != 1 else ''}"
-            + (f", {len(res.not_tensors)} not a tensor" if res.not_tensors else "") + (f"; shown for {res.target}{built}, but it fails for "
-                                                             "every value of the unbound switches" if built else ""))
+            + (f", {len(res.not_tensors)} not a tensor" if res.not_tensors else "") + _shown_for(res, built))
+
+
+def _shown_for(res: Any, built: str) -> str:
+    if not built:
+        return ""
+    flags = sorted(k for k, v in res.assumed.items() if isinstance(v, bool))
+    if flags:
+        return f"; shown for {res.target}{built}; it fails for every value of {', '.join(flags)}"
+    return f"; shown for {res.target}{built}"
 
 
 def format_text(res: Any, found: Any) -> str:
