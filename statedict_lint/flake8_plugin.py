@@ -9,6 +9,7 @@ run only when selected (``--extend-select=SDL901``).
 from __future__ import annotations
 
 import ast
+import os
 from typing import Any, Iterator, List, Sequence, Tuple
 
 from statedict_lint import __version__
@@ -31,6 +32,19 @@ class Plugin:
             option_manager.extend_default_ignore(default_off_codes())
         except Exception:  # pragma: no cover - very old flake8
             pass
+        try:
+            option_manager.add_option("--statedict-lock", default=None, parse_from_config=True,
+                                      help="statedict.lock for SDL800 lock-drift (default: $STATEDICT_LINT_LOCK, "
+                                           "else the nearest statedict.lock above each file)")
+        except Exception:  # pragma: no cover - an option of the same name registered elsewhere
+            pass
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        from statedict_lint.rules import sdl800_lock_drift
+
+        lock = getattr(options, "statedict_lock", None)
+        sdl800_lock_drift.set_lock_path(os.path.abspath(lock) if lock else None)
 
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         try:

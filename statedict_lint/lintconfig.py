@@ -1,7 +1,8 @@
 """Configuration for `statedict-lint lint`: ``[tool.statedict-lint]`` in pyproject.toml, else
 ``[statedict-lint]`` in setup.cfg (searched from the current folder upwards).
 
-Keys: ``select``, ``ignore``, ``extend-select``, ``exclude`` (lists, or comma-separated strings).
+Keys: ``select``, ``ignore``, ``extend-select``, ``exclude`` (lists, or comma-separated strings) and
+``lock`` (the statedict.lock for SDL800, relative to the config file's folder).
 pyproject.toml is read with tomllib (3.11+), tomli when installed, else a small parser that
 understands the subset these keys need (strings and arrays of strings in one table).
 """
@@ -15,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
 
-KEYS = ("select", "ignore", "extend-select", "exclude")
+KEYS = ("select", "ignore", "extend-select", "exclude", "lock")
 
 
 def _split(value: Any) -> List[str]:

@@ -45,11 +45,14 @@ DEFAULT_NAME = "statedict.lock"
 @dataclass
 class Lock:
     classes: Dict[str, ClassRec] = field(default_factory=dict)  # "path:Class" -> record
-    path: str = ""  # where it was read from (its folder is the root of the relative paths)
+    path: str = ""  # where it was read from
+    root_rel: str = "."  # the project root relative to the lock's folder ("root" in the file; "." if absent)
 
     @property
     def root(self) -> str:
-        return os.path.dirname(os.path.abspath(self.path)) if self.path else os.getcwd()
+        """The folder the lock's paths are relative to: its own folder, or ``"root"`` from there."""
+        folder = os.path.dirname(os.path.abspath(self.path)) if self.path else os.getcwd()
+        return os.path.normpath(os.path.join(folder, self.root_rel))
 
     def for_file(self, relpath: str) -> List[ClassRec]:
         return [c for c in self.classes.values() if c.path == relpath]
@@ -70,8 +73,13 @@ def _entry(k: KeyRec) -> str:
     return json.dumps(d, ensure_ascii=False)
 
 
-def dumps(classes: List[ClassRec]) -> str:
-    lines = ["{", f'"format": "{FORMAT}",', '"classes": {']
+def dumps(classes: List[ClassRec], root_rel: str = ".") -> str:
+    """The lock text; ``root_rel`` (the project root seen from the lock's folder, e.g. ``".."`` for
+    ``contracts/model.lock``) is written only when the lock does not sit at the root."""
+    lines = ["{", f'"format": "{FORMAT}",']
+    if root_rel not in ("", "."):
+        lines.append(f'"root": {json.dumps(root_rel.replace(os.sep, "/"))},')
+    lines.append('"classes": {')
     recs = sorted(classes, key=lambda c: (c.path, c.name))
     for ci, c in enumerate(recs):
         lines.append(f"{json.dumps(c.id)}: {{")
@@ -98,9 +106,11 @@ def dumps(classes: List[ClassRec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: str, classes: List[ClassRec]) -> bool:
-    """Write the lock atomically; False when the file already holds exactly this content."""
-    text = dumps(classes)
+def write(path: str, classes: List[ClassRec], root: Optional[str] = None) -> bool:
+    """Write the lock atomically (paths relative to ``root``, default: the lock's folder); False when the
+    file already holds exactly this content."""
+    folder = os.path.dirname(os.path.abspath(path))
+    text = dumps(classes, os.path.relpath(os.path.abspath(root), folder) if root else ".")
     try:
         with open(path, encoding="utf-8") as fh:
             if fh.read() == text:
@@ -146,7 +156,10 @@ def loads(text: str, path: str = "") -> Lock:
         raise UserError(f"{path or 'lock'}: not a statedict lock ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("classes"), dict):
         raise UserError(f"{path or 'lock'}: not a {FORMAT} file")
-    lock = Lock(path=path)
+    root_rel = data.get("root", ".")
+    if not isinstance(root_rel, str) or os.path.isabs(root_rel):
+        raise UserError(f"{path or 'lock'}: \"root\" must be a relative folder")
+    lock = Lock(path=path, root_rel=root_rel or ".")
     for cid, c in data["classes"].items():
         if not isinstance(c, dict) or ":" not in cid:
             raise UserError(f"{path}: malformed entry {cid!r}")

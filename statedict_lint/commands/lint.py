@@ -27,6 +27,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ignore", default=None, help="comma-separated codes or prefixes to disable")
     p.add_argument("--extend-select", default=None, help="enable these in addition (e.g. SDL901)")
     p.add_argument("--exclude", default=None, help="comma-separated glob patterns of paths to skip")
+    p.add_argument("--lock", metavar="FILE", default=None,
+                   help="statedict.lock for SDL800 lock-drift (default: config `lock`, $STATEDICT_LINT_LOCK, else "
+                        "the nearest statedict.lock above each file)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write .statedict-lint-cache/")
     p.add_argument("--show-source", action="store_true", help=argparse_suppress())
     p.add_argument("--list-rules", action="store_true", help="print the rules and exit")
@@ -180,7 +183,17 @@ def run(args: Any) -> int:
     from statedict_lint.report import render
     from statedict_lint.rules.engine import all_rules, is_enabled
 
-    _cfg_path, cfg = lintconfig.find_config(".")
+    from statedict_lint.errors import UserError
+    from statedict_lint.rules import sdl800_lock_drift
+
+    cfg_path, cfg = lintconfig.find_config(".")
+
+    lock = getattr(args, "lock", None)
+    if lock is None and cfg.get("lock") and cfg_path:
+        lock = os.path.join(os.path.dirname(cfg_path), cfg["lock"][0])
+    if lock is not None and not os.path.isfile(lock):
+        raise UserError(f"--lock {lock}: no such file")
+    sdl800_lock_drift.set_lock_path(os.path.abspath(lock) if lock else None)
     select = _codes(args.select)
     if select is None:
         select = cfg.get("select", [])

@@ -47,6 +47,19 @@ def default_lock_path() -> str:
     return os.path.join(root, "statedict.lock")
 
 
+def project_root(lock_path: str) -> str:
+    """The folder a lock's paths are relative to: the repository root (of the current folder) when the lock
+    is inside it (``-o contracts/model.lock`` records ``"root": ".."``), else the lock's own folder."""
+    folder = os.path.dirname(os.path.abspath(lock_path))
+    repo = _git_root(os.getcwd())
+    if repo:
+        repo = os.path.realpath(repo)
+        real = os.path.realpath(folder)
+        if real == repo or real.startswith(repo + os.sep):
+            return os.path.normpath(os.path.join(folder, os.path.relpath(repo, real)))
+    return folder
+
+
 def enumerate_py(root: str, paths: List[str]) -> List[str]:
     """Repo-relative (to ``root``) .py files under ``paths``: git's view (ignores honoured) when possible."""
     rels: List[str] = []
@@ -185,10 +198,13 @@ def run(args: Any) -> int:
     from statedict_lint import lockfile
 
     lock_path = os.path.abspath(args.output or default_lock_path())
-    root = os.path.dirname(lock_path)
+    root = project_root(lock_path)
+    if args.check:
+        lock = lockfile.read(lock_path)
+        root = lock.root
     current, _cache, proj = snapshot(root, args.paths, use_cache=not args.no_cache, jobs=args.jobs)
     if not args.check:
-        changed = lockfile.write(lock_path, current)
+        changed = lockfile.write(lock_path, current, root)
         nkeys = sum(len(c.keys) for c in current)
         incomplete = sum(1 for c in current if not c.complete)
         state = "wrote" if changed else "unchanged"
@@ -196,7 +212,6 @@ def run(args: Any) -> int:
                          + (f" ({incomplete} classes not fully predicted; see their `unresolved`)"
                             if incomplete else "") + "\n")
         return 0
-    lock = lockfile.read(lock_path)
     rel_paths = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in args.paths]
     changes = check(lock, current, rel_paths)
     fs = _findings(_roots(changes, proj), current, root)
