@@ -62,6 +62,16 @@ def test_agree_json(capsys: Any) -> None:
     assert code == 0 and data["agree"] is True and data["complete"] is True
     assert data["differences"] == [] and data["wrong"] == 0 and data["device"] == "meta"
     assert data["keys"] == {"predicted": 31, "torch": 31}
+    # config.bias and config.dropout were not bound: torch's GPTConfig(...) has its defaults, and so does the
+    # prediction (keys alone would leave config.bias open and mark the biases conditional)
+    assert data["filled"] == {"config.dropout": "0.0", "config.bias": "True"}
+
+
+def test_config_defaults_are_shared_with_the_prediction(capsys: Any) -> None:
+    code, out, _ = run(["keys", f"{GPT}:GPT", *GPT_SETS, "--no-cache", "--format", "json"], capsys)
+    assert json.loads(out)["complete"] is False  # keys: config.bias is free
+    code, out, _ = run(["verify", f"{GPT}:GPT", *GPT_SETS, "--set", "config.bias=False"], capsys)
+    assert code == 0 and "config.bias" not in out.splitlines()[0], out
 
 
 def test_incomplete_prediction_differs_without_wrong_claims(write_model: Any, capsys: Any, monkeypatch: Any) -> None:
@@ -88,7 +98,7 @@ def test_wrong_claims_are_reported_as_wrong(capsys: Any, monkeypatch: Any) -> No
     """A doctored prediction (what a predictor bug would give) is judged wrong, key by key, and exits 1."""
     from statedict_lint.bindings import collect
 
-    b = collect([s for s in GPT_SETS if s != "--set"], [])
+    b = collect([s for s in GPT_SETS if s != "--set"] + ["config.bias=True"], [])
     real_pred = predict(GPT, "GPT", b)
     table = runtime.build(GPT, "GPT", b)
     assert compare(real_pred, table) == []

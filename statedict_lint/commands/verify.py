@@ -10,6 +10,10 @@ difference between the prediction and the real state_dict. Each difference is ju
 * ``unsettled``: the prediction had said it could not know (a conditional key, an unknown or symbolic
   dimension, keys missing behind an unresolved line).
 
+``--set config.x=v`` builds the config object for torch from its class with its own defaults for the rest;
+those other attribute values are handed to the prediction too (and printed), so both sides see the same
+config.
+
 Exit 0 when prediction and torch agree exactly (the prediction is complete and identical), 1 when they
 differ in any way, 2 on usage errors, when torch is not installed, or when the code cannot be built.
 """
@@ -164,6 +168,49 @@ def _behind(pred: Any, key: str) -> tuple:
     return 0, "not predicted (the prediction is incomplete)"
 
 
+def _literal(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_literal(x) for x in v)
+    return False
+
+
+def config_defaults(path: str, cls: str, b: Dict[str, Any]) -> Dict[str, Any]:
+    """``--set config.n_layer=2`` builds, for torch, ``GPTConfig(n_layer=2)`` with the class's own defaults for
+    the rest (``statedict_lint.runtime``); ``keys`` leaves the attributes nobody bound free. To compare like
+    with like, the other literal attributes of the object torch is given become bindings of the prediction."""
+    import dataclasses
+
+    from statedict_lint import runtime
+
+    heads = {name.partition(".")[0] for name in b if "." in name}
+    if not heads:
+        return {}
+    mod = runtime.load_user_module(path)
+    klass = getattr(mod, cls, None)
+    if not isinstance(klass, type):
+        return {}
+    kwargs = runtime.arguments(mod, klass, dict(b))
+    out: Dict[str, Any] = {}
+    for head in sorted(heads):
+        obj = kwargs.get(head)
+        if obj is None or isinstance(obj, (dict, list, tuple, str, int, float, bool)):
+            continue
+        if dataclasses.is_dataclass(obj):
+            names = [f.name for f in dataclasses.fields(obj)]
+        else:
+            names = [n for n in dir(obj) if not n.startswith("_")]
+        for n in names:
+            try:
+                v = getattr(obj, n)
+            except Exception:  # noqa: BLE001 - a property of the user's config object
+                continue
+            if f"{head}.{n}" not in b and _literal(v):
+                out[f"{head}.{n}"] = v
+    return out
+
+
 def run(args: Any) -> int:
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
@@ -174,19 +221,24 @@ def run(args: Any) -> int:
     runtime.import_torch()  # one line and exit 2 when torch is missing, before any other work
     from statedict_lint.predict.api import predict
 
-    pred = predict(path, cls, b)
+    filled = config_defaults(path, cls, b)
+    pred = predict(path, cls, {**filled, **b})
     table = runtime.build(path, cls, b)
     diffs = compare(pred, table)
     agree = not diffs and pred.complete
     if args.format == "json":
         data = {"target": args.target, "agree": agree, "complete": pred.complete, "device": table.device,
                 "meta_error": table.meta_error, "keys": {"predicted": len(pred.keys), "torch": len(table.entries)},
+                "filled": {k: repr(v) for k, v in filled.items()},
                 "wrong": sum(d.verdict == "wrong" for d in diffs),
                 "unsettled": sum(d.verdict == "unsettled" for d in diffs),
                 "differences": [d.to_json() for d in diffs],
                 "unresolved": [u.to_json() for u in pred.unresolved]}
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
+        if filled:
+            sys.stdout.write("the rest of the config object as torch builds it: "
+                             + ", ".join(f"{k}={v!r}" for k, v in filled.items()) + "\n")
         sys.stdout.write(format_text(args.target, pred, table, diffs, agree))
     return 0 if agree else 1
 

@@ -163,74 +163,6 @@ def _convert(ev: Evaluator, scope: ModuleScope, value: Any) -> Any:
     return value
 
 
-def _annotation_class(ev: Evaluator, init: Any, prm: cst.Param) -> Optional[ClassValue]:
-    from statedict_lint.predict.evaluator import Frame
-
-    if prm.annotation is None:
-        return None
-    node: Any = prm.annotation.annotation
-    if isinstance(node, cst.SimpleString) and isinstance(node.evaluated_value, str):
-        try:
-            node = cst.parse_expression(node.evaluated_value)
-        except cst.ParserSyntaxError:
-            return None
-    if isinstance(node, cst.Subscript) and _dotted(node.value).split(".")[-1] == "Optional" and len(node.slice) == 1 \
-            and isinstance(node.slice[0].slice, cst.Index):
-        node = node.slice[0].slice.value
-    if not isinstance(node, (cst.Name, cst.Attribute)):
-        return None
-    frame = Frame(init.scope, None)
-    frame.locals = init.scope.values
-    try:
-        v = ev.eval(frame, node, init.sf)
-    except (EvalRaise, _GiveUp):
-        return None
-    return v if isinstance(v, ClassValue) and v.node is not None and not v.is_module() else None
-
-
-def _config_object(ev: Evaluator, init: Any, prm: cst.Param, attrs: Dict[str, Any]) -> Any:
-    """``--set config.x=v`` when ``config``'s default or annotation is a user class: an instance built with
-    those keywords, the class's own defaults applying to the rest (as ``verify`` builds it with torch).
-    None when there is no such class or building it fails: the caller binds the attributes alone."""
-    from statedict_lint.predict.values import InstanceValue
-
-    if not isinstance(init, FunctionValue):
-        return None
-    name = prm.name.value
-    default = init.defaults.get(name, None) if prm.default is not None else None
-    cls: Optional[ClassValue] = None
-    if isinstance(default, dict):
-        return {**default, **attrs}
-    if isinstance(default, ClassValue) and default.node is not None and not default.is_module():
-        cls = default
-    elif isinstance(default, InstanceValue) and isinstance(default.cls, ClassValue) and \
-            any(c.is_dataclass for c in default.cls.mro()):
-        return _try_instantiate(ev, default.cls, {**{k: v for k, v in default.attrs.items()
-                                                     if any(k == f[0] for c in default.cls.mro() for f in c.fields)},
-                                                  **attrs})
-    if cls is None and (default is None or prm.default is None):
-        cls = _annotation_class(ev, init, prm)
-    if cls is None:
-        return None
-    obj = _try_instantiate(ev, cls, attrs)
-    if obj is None:  # cls(**attrs) fails: cls() and set the attributes
-        obj = _try_instantiate(ev, cls, {})
-        if obj is not None:
-            for k, v in attrs.items():
-                ev.setattr(obj, k, v)
-    return obj
-
-
-def _try_instantiate(ev: Evaluator, cls: ClassValue, kwargs: Dict[str, Any]) -> Any:
-    from statedict_lint.predict.values import InstanceValue
-
-    try:
-        obj = ev.instantiate(cls, [], dict(kwargs))
-    except (EvalRaise, _GiveUp, RecursionError):
-        return None
-    return obj if isinstance(obj, InstanceValue) else None
-
-
 def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
     """Predict the state_dict of ``class_name`` (defined in or imported into ``path``)."""
     return _predict(path, class_name, dict(bindings or {}))[0]
@@ -332,8 +264,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
         if name in kwargs:
             continue
         if name in attr_bindings:
-            cfg = _config_object(ev, init, prm, attr_bindings[name])
-            kwargs[name] = cfg if cfg is not None else Opaque(name, "value", line0, path, bound=attr_bindings[name])
+            kwargs[name] = Opaque(name, "value", line0, path, bound=attr_bindings[name])
         elif prm.default is None:
             kwargs[name] = Opaque(name, _ann_kind(prm.annotation), line0, path)
     target = f"{path}:{class_name}"
