@@ -36,16 +36,16 @@ ROOT = os.path.dirname(HERE)
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 BLOCK = "keys"
 GPT = os.path.join(ROOT, "fixtures", "gpt.py")
-GPT2 = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50257}
+GPT2 = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50257, "bias": True}
 
 TORCH_META = r"""
-import importlib.util, sys
+import ast, importlib.util, sys
 import torch
 spec = importlib.util.spec_from_file_location("gpt_fixture", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 sys.modules["gpt_fixture"] = mod
 spec.loader.exec_module(mod)
-cfg = mod.GPTConfig(**{k: int(v) for k, v in (a.split("=") for a in sys.argv[2:])})
+cfg = mod.GPTConfig(**{k: ast.literal_eval(v) for k, v in (a.split("=") for a in sys.argv[2:])})
 with torch.device("meta"):
     model = mod.GPT(cfg)
 sd = model.state_dict()
