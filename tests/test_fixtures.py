@@ -217,3 +217,76 @@ def test_claims_check_can_fail() -> None:
     i, j = bad.keys.index(sure[0]), bad.keys.index(sure[-1])
     bad.keys[i], bad.keys[j] = bad.keys[j], bad.keys[i]
     assert any("order" in w for w in _claims_violations(bad, table))
+
+
+# -- regressions found while reviewing the fixtures, each judged by torch -----------------------------------
+
+REGRESSIONS = '''
+import os
+import torch
+import torch.nn as nn
+
+
+class ConvBNAct(nn.Sequential):  # super().__init__(*layers) in a Sequential subclass (was predicted empty)
+    def __init__(self, c_in=3, c_out=4, act=nn.SiLU):
+        super().__init__(nn.Conv2d(c_in, c_out, 3, bias=False), nn.BatchNorm2d(c_out), act())
+
+
+class OldStyle(nn.Sequential):
+    def __init__(self):
+        nn.Sequential.__init__(self, nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+
+
+class Stack(nn.ModuleList):
+    def __init__(self, n=3):
+        super().__init__([nn.Linear(i + 1, 1) for i in range(n)])
+        self.append(nn.LayerNorm(4))
+
+
+class Uses(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = ConvBNAct()
+        self.b = OldStyle()
+        self.c = Stack()
+
+
+class HalfBuffer(nn.Module):  # register_buffer under a name nn.Module already has: torch raises KeyError
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("half", torch.ones(3))
+
+
+class ComplexRope(nn.Module):  # a non-persistent buffer of unknown shape leaves the state_dict settled
+    def __init__(self, dim=8):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        freqs = torch.outer(torch.arange(4.0), torch.ones(dim // 2))
+        self.register_buffer("rope", torch.polar(torch.ones_like(freqs), freqs), persistent=False)
+'''
+
+
+def test_regressions_against_torch(write_model: Any) -> None:
+    path = write_model(REGRESSIONS)
+    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope"):
+        pred = predict(path, cls, {})
+        table = runtime.build(path, cls, {})
+        assert pred.complete, (cls, pred.unresolved)
+        assert [(k.key, _shape(k.shape), k.dtype, k.kind) for k in pred.keys] == \
+            [(e.key, e.shape, e.dtype, e.kind) for e in table.entries], cls
+    from statedict_lint.errors import UserError
+
+    with pytest.raises(UserError, match="attribute 'half' already exists"):
+        predict(path, "HalfBuffer", {})
+    with pytest.raises(UserError, match="already exists"):
+        runtime.build(path, "HalfBuffer", {})
+
+
+def test_bound_attribute_through_getattr_and_computed_index() -> None:
+    """getattr(args, "use_norm", False) sees `--set args.use_norm=True`; `blocks.{depth}` expands."""
+    pred = predicted("fixtures/configs.py:GetattrNet", ("args.in_dim=7", "args.use_norm=True"))
+    assert "norm.weight" in [k.key for k in pred.keys]
+    assert all(k.condition is None for k in pred.keys)
+    pred = predicted("fixtures/mlp.py:ResidualMLP", ())
+    rows = expand(pred, {"dim": 2, "depth": 3})
+    assert rows is not None and rows[-1][0] == "blocks.3.bias"
