@@ -193,3 +193,36 @@ def test_sdl002_silent_when_the_loaded_object_is_numpy():
 def test_sdl002_from_numpy_on_another_name_does_not_count():
     src = SINE.replace("data[3:, :-1]", "other[3:, :-1]").replace("data[3:, 1:]", "other[3:, 1:]")
     assert codes(src, "SDL002") == [(6, "SDL002")]
+
+
+# -- SDL008: the prefix named is the one the wrapper adds -------------------------------------------------
+
+def _sdl008_messages(src):
+    return [f.message for f in lint_source(src, "x.py", [RULES["SDL008"]])]
+
+
+def test_sdl008_names_the_prefix_of_each_wrapper():
+    for ctor, prefix in (("DDP(model, device_ids=[rank])", "'module.'"),
+                         ("torch.nn.DataParallel(model)", "'module.'"),
+                         ("torch.compile(model, mode='max-autotune')", "'_orig_mod.'")):
+        src = ("import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n\n\n"
+               f"def fit(model, rank, path):\n    model = {ctor}\n"
+               "    torch.save({'model': model.state_dict(), 'step': 1}, path)\n")
+        (msg,) = _sdl008_messages(src)
+        assert f"starts with {prefix}" in msg and "(line 6)" in msg, msg
+
+
+def test_sdl008_ddp_unwrapped_by_the_module_idiom_is_silent():
+    # `model.module if ddp else model` is the bare model on both branches when only DDP was applied
+    src = ("import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n\n\n"
+           "def fit(model, rank, path):\n    model = DDP(model, device_ids=[rank])\n"
+           "    raw = model.module if rank >= 0 else model\n"
+           "    torch.save({'model': raw.state_dict(), 'step': 1}, path)\n")
+    assert _sdl008_messages(src) == []
+
+
+def test_sdl008_unknown_save_helper_is_silent():
+    src = ("import torch\nfrom mylib import save_checkpoint\n\n\n"
+           "def fit(model, path):\n    model = torch.compile(model)\n"
+           "    save_checkpoint({'model': model.state_dict()}, path)\n")
+    assert _sdl008_messages(src) == []
