@@ -86,22 +86,57 @@ def iter_children(node: cst.CSTNode) -> List[cst.CSTNode]:
     return kids
 
 
+_KIND: Dict[type, int] = {}  # node type -> 1 statement, 2 call, 0 other, -1 not a CSTNode
+
+
+def _kind(t: type) -> int:
+    """``isinstance`` against libcst's abstract base classes is slow (ABC checks); types are few."""
+    k = _KIND.get(t)
+    if k is None:
+        if not issubclass(t, cst.CSTNode):
+            k = -1
+        elif issubclass(t, _STMT_TYPES):
+            k = 1
+        elif issubclass(t, cst.Call):
+            k = 2
+        else:
+            k = 0
+        _KIND[t] = k
+    return k
+
+
 def _cst_nodes(root: cst.CSTNode, stmts: List[cst.CSTNode], calls: List[cst.CSTNode]) -> None:
     stack: List[object] = [root]
-    node_t = cst.CSTNode
+    kinds = _KIND
     while stack:
         node = stack.pop()
-        if isinstance(node, _STMT_TYPES):
+        t = type(node)
+        k = kinds.get(t)
+        if k is None:
+            k = _kind(t)
+        if k == 1:
             stmts.append(node)  # type: ignore[arg-type]
-        elif isinstance(node, cst.Call):
-            calls.append(node)
+        elif k == 2:
+            calls.append(node)  # type: ignore[arg-type]
         kids: List[object] = []
-        for name in _fields(type(node)):
+        for name in _fields(t):
             v = getattr(node, name, None)
-            if isinstance(v, node_t):
-                kids.append(v)
-            elif isinstance(v, (list, tuple)):
-                kids.extend(x for x in v if isinstance(x, node_t))
+            if v is None:
+                continue
+            tv = type(v)
+            if tv is list or tv is tuple or (isinstance(v, (list, tuple)) and _kind(tv) < 0):
+                for x in v:
+                    kx = kinds.get(type(x))
+                    if kx is None:
+                        kx = _kind(type(x))
+                    if kx >= 0:
+                        kids.append(x)
+            else:
+                kv = kinds.get(tv)
+                if kv is None:
+                    kv = _kind(tv)
+                if kv >= 0:
+                    kids.append(v)
         stack.extend(reversed(kids))
 
 
