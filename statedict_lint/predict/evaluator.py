@@ -227,6 +227,8 @@ _CMP_OPS: Dict[type, str] = {
 UNKNOWN_BOOL = object()  # a truth value the evaluator cannot decide
 
 
+_STRINGS: Dict[str, Any] = {}  # string literal source -> its value
+
 _CATALOG_CHUNKS: Dict[Tuple[str, float], List[Tuple[Optional[str], str]]] = {}
 
 
@@ -1083,7 +1085,11 @@ class Evaluator:
         if t is cst.Float:
             return float(node.value.replace("_", ""))
         if t is cst.SimpleString:
-            return node.evaluated_value
+            text = node.value  # evaluated_value runs ast.literal_eval on every call
+            hit = _STRINGS.get(text, _STRINGS)
+            if hit is _STRINGS:
+                hit = _STRINGS[text] = node.evaluated_value
+            return hit
         if t is cst.Attribute:
             return self.getattr(self.eval(frame, node.value, sf), node.attr.value)
         if t is cst.Call:
