@@ -8,7 +8,7 @@ Usage: python bench/bench_keys.py [--repeat 5] [--corpus timm] [--no-corpus] [--
    importing the same fixture file, building ``GPT(GPTConfig(...))`` under ``torch.device("meta")`` and taking
    its ``state_dict()``. Every run is a whole process (interpreter start and imports included); wall time and
    peak RSS (``ru_maxrss`` of that child alone, from ``os.wait4``), median of ``--repeat`` runs. Both sides
-   must report the same number of keys.
+   must report the same number of keys. The package's bytecode is compiled first (as ``pip install`` does).
 2. Every nn.Module class defined in the corpus (default: the pinned timm corpus of bench/corpus.py, timm 1.0.31
    ``timm/models``), predicted with no bindings in one child process: how many predictions are complete
    (concrete), symbolic (complete up to free constructor arguments), honestly incomplete (reasons with lines),
@@ -149,6 +149,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sets: List[str] = []
     for k, v in GPT2.items():
         sets += ["--set", f"config.{k}={v}"]
+    # bytecode as an installed package has it (pip compiles at install time; torch's is compiled already):
+    # with PYTHONDONTWRITEBYTECODE set, a freshly edited checkout would otherwise recompile on every run
+    subprocess.run([py, "-m", "compileall", "-q", os.path.join(ROOT, "statedict_lint")], check=True)
     cache = tempfile.mkdtemp(prefix="sdl-bench-keys-")
     env = dict(os.environ, STATEDICT_LINT_CACHE_DIR=cache)
     rows = []
