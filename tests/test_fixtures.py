@@ -290,3 +290,45 @@ def test_bound_attribute_through_getattr_and_computed_index() -> None:
     pred = predicted("fixtures/mlp.py:ResidualMLP", ())
     rows = expand(pred, {"dim": 2, "depth": 3})
     assert rows is not None and rows[-1][0] == "blocks.3.bias"
+
+
+def test_installed_third_party_package_followed_on_sys_path(tmp_path: Any, monkeypatch: Any) -> None:
+    """A layer library found on sys.path (as pip would place it), imported by the model through its package
+    __init__ re-exports and relative imports inside it: the predictor reads its source, torch imports it."""
+    site = tmp_path / "site-packages" / "tinylayers"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("from .norms import RMSNorm\nfrom .mlp import GatedMLP\n"
+                                      "__all__ = ['RMSNorm', 'GatedMLP']\n")
+    (site / "norms.py").write_text(
+        "import torch\nfrom torch import nn\n\n\n"
+        "class RMSNorm(nn.Module):\n"
+        "    def __init__(self, dim, eps=1e-6, affine=True):\n"
+        "        super().__init__()\n"
+        "        self.eps = eps\n"
+        "        self.weight = nn.Parameter(torch.ones(dim)) if affine else None\n")
+    (site / "mlp.py").write_text(
+        "import functools\nfrom torch import nn\nfrom .norms import RMSNorm\n\n\n"
+        "class GatedMLP(nn.Module):\n"
+        "    def __init__(self, dim, hidden=None, norm_layer=functools.partial(RMSNorm, eps=1e-5), bias=False):\n"
+        "        super().__init__()\n"
+        "        hidden = hidden or 4 * dim\n"
+        "        self.norm = norm_layer(dim)\n"
+        "        self.w12 = nn.Linear(dim, 2 * hidden, bias=bias)\n"
+        "        self.w3 = nn.Linear(hidden, dim, bias=bias)\n")
+    model = tmp_path / "project" / "model.py"
+    model.parent.mkdir()
+    model.write_text(
+        "import torch.nn as nn\nimport tinylayers\nfrom tinylayers import GatedMLP\n\n\n"
+        "class Tower(nn.Module):\n"
+        "    def __init__(self, dim=16, depth=2):\n"
+        "        super().__init__()\n"
+        "        self.blocks = nn.ModuleList([GatedMLP(dim, hidden=24) for _ in range(depth)])\n"
+        "        self.norm = tinylayers.RMSNorm(dim, affine=False)\n"
+        "        self.head = nn.Linear(dim, 3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    pred = predict(str(model), "Tower", {})
+    assert pred.complete, pred.unresolved
+    table = runtime.build(str(model), "Tower", {})
+    assert [(k.key, _shape(k.shape), k.dtype, k.kind) for k in pred.keys] == \
+        [(e.key, e.shape, e.dtype, e.kind) for e in table.entries]
+    assert any(k.path.endswith(os.path.join("tinylayers", "mlp.py")) for k in pred.keys)
