@@ -182,3 +182,26 @@ def test_console_script_end_to_end() -> None:
                           cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agree" in proc.stdout
+
+
+def test_cpu_fallback_when_meta_construction_fails(write_model: Any, capsys: Any) -> None:
+    """Code that needs real values (`.item()`) cannot be built on meta: torch builds it on the CPU instead."""
+    path = write_model(textwrap.dedent('''
+        import torch
+        import torch.nn as nn
+
+        class NeedsValues(nn.Module):
+            def __init__(self, dim=4):
+                super().__init__()
+                self.register_buffer("table", torch.arange(dim * 2))
+                width = int(self.table.max().item()) + 1
+                self.fc = nn.Linear(dim, width)
+    '''))
+    code, out, _ = run(["verify", f"{path}:NeedsValues", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert data["device"] == "cpu" and data["meta_error"]
+    assert data["wrong"] == 0, data["differences"]
+    if data["complete"]:
+        assert code == 0
+    else:  # the width comes from a tensor's value: the prediction must say it cannot know it
+        assert code == 1 and any(d["key"] == "fc.weight" and d["verdict"] == "unsettled" for d in data["differences"])
