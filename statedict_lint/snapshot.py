@@ -81,11 +81,21 @@ class ClassRec:
         return self.error is None and not self.unresolved
 
 
+_REL: Dict[Tuple[str, str], str] = {}
+
+
 def _rel(path: str, root: str) -> str:
     """Paths inside the tree relative to it; outside (installed packages, the catalog) relative to the
     sys.path entry holding them, so locks and caches do not depend on the machine."""
     if not path:
         return ""
+    hit = _REL.get((path, root))
+    if hit is None:
+        hit = _REL[(path, root)] = _rel_uncached(path, root)
+    return hit
+
+
+def _rel_uncached(path: str, root: str) -> str:
     ap = os.path.abspath(path)
     if ap == root or ap.startswith(root + os.sep):
         return os.path.relpath(ap, root).replace(os.sep, "/")
