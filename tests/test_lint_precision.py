@@ -221,8 +221,22 @@ def test_sdl008_ddp_unwrapped_by_the_module_idiom_is_silent():
     assert _sdl008_messages(src) == []
 
 
-def test_sdl008_unknown_save_helper_is_silent():
-    src = ("import torch\nfrom mylib import save_checkpoint\n\n\n"
-           "def fit(model, path):\n    model = torch.compile(model)\n"
-           "    save_checkpoint({'model': model.state_dict()}, path)\n")
-    assert _sdl008_messages(src) == []
+def test_sdl008_known_checkpoint_writers_count_and_other_calls_do_not():
+    head = ("import torch\nimport utils\nfrom mylib import save_checkpoint, report\n\n\n"
+            "def fit(model, path, accelerator):\n    model = torch.compile(model)\n")
+    for line in ("    save_checkpoint({'model': model.state_dict()}, path)\n",
+                 "    utils.save_on_master({'model': model.state_dict(), 'epoch': 1}, path)\n",
+                 "    accelerator.save(model.state_dict(), path)\n"):
+        assert len(_sdl008_messages(head + line)) == 1, line
+    for line in ("    report({'model': model.state_dict()}, path)\n",
+                 "    save_checkpoint({'model': model._orig_mod.state_dict()}, path)\n"):
+        assert _sdl008_messages(head + line) == [], line
+
+
+def test_sdl008_one_dict_written_twice_is_one_finding():
+    src = ("import os\nimport torch\nimport utils\n\n\ndef fit(model, gpu, out, epoch):\n"
+           "    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[gpu])\n"
+           "    save_dict = {'model': model.state_dict(), 'epoch': epoch + 1}\n"
+           "    utils.save_on_master(save_dict, os.path.join(out, 'checkpoint.pth'))\n"
+           "    utils.save_on_master(save_dict, os.path.join(out, f'checkpoint{epoch:04}.pth'))\n")
+    assert [(f.line, f.code) for f in lint_source(src, "x.py", [RULES["SDL008"]])] == [(8, "SDL008")]

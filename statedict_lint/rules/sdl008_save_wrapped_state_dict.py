@@ -27,8 +27,10 @@ class SaveWrappedStateDict(Rule):
     message = ("{m}.state_dict() saved while {m} may be wrapped by {wrapper} (line {line}): every key then "
                "starts with {prefix!r} and the checkpoint does not load into the unwrapped model; save "
                "{m}.{attr}.state_dict() (keep a handle on the unwrapped model)")
-    what = ("Flags a checkpoint save — `torch.save(...)`, directly or through a function of the same file "
-            "that passes its argument to `torch.save` — of `model.state_dict()` (alone, in a dict literal, "
+    what = ("Flags a checkpoint save — `torch.save(...)`, a function of the same file that passes its "
+            "argument to `torch.save`, or a checkpoint writer known by name (`save_on_master`, "
+            "`save_checkpoint`, `save_state_dict`, `<obj>.save(...)` as in Accelerate, Fabric, torch_xla) — "
+            "of `model.state_dict()` (alone, in a dict literal, "
             "or in a dict bound to a name first) when, earlier in the same function, `model` was rebound "
             "to `DistributedDataParallel(model)`, `nn.DataParallel(model)` or `torch.compile(model)`. "
             "`raw = model.module if ddp else model` is understood as unwrapping the data-parallel wrapper "
@@ -61,12 +63,16 @@ torch.save({"model": model.module.state_dict(), "epoch": epoch}, "ckpt.pt")
         "import torch\nmodel = torch.nn.DataParallel(model)\nsd = model.state_dict()\n"
         "print(len(sd))  # not saved\n",
         "import torch\ntorch.save(model.state_dict(), 'ckpt.pt')\nmodel = torch.compile(model)  # after the save\n",
+        "import torch\nmodel = torch.compile(model)\nlogger.log({'model': model.state_dict()})  # not a save\n",
         "import torch\nmodel = torch.nn.DataParallel(model)\nmodel = model.module\n"
         "torch.save(model.state_dict(), 'ckpt.pt')\n",
         "import torch\nif multi_gpu:\n    model = torch.nn.DataParallel(model)\n    run(model)\nelse:\n"
         "    torch.save(model.state_dict(), 'ckpt.pt')  # only when never wrapped\n",
     ]
     invalid = [
+        "import torch\nimport utils\nstudent = torch.nn.parallel.DistributedDataParallel(student, device_ids=[gpu])\n"
+        "save_dict = {'student': student.state_dict(), 'epoch': epoch + 1}\n"
+        "utils.save_on_master(save_dict, 'checkpoint.pth')\n",
         "import torch\nfrom torch.nn.parallel import DistributedDataParallel as DDP\n"
         "def train(model, rank):\n    model = DDP(model, device_ids=[rank])\n"
         "    torch.save({'state_dict': model.state_dict(), 'epoch': 1}, 'ckpt.pt')\n",
@@ -80,21 +86,25 @@ torch.save({"model": model.module.state_dict(), "epoch": epoch}, "ckpt.pt")
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         savers = _save_helpers(ctx)
         binds_cache: Dict[int, Dict[str, List[Node]]] = {}
+        reported: Set[int] = set()
         for call in ctx.calls:
-            saved = _saved_arg(ctx, call, savers)
-            if saved is None:
+            saved = _saved_args(ctx, call, savers)
+            if not saved:
                 continue
             scope = ctx.scope_of(call)
             if id(scope) not in binds_cache:
                 binds_cache[id(scope)] = name_bindings(scope)
             binds = binds_cache[id(scope)]
-            for sd_call in _state_dict_calls(saved, binds, call.lineno):
+            for sd_call in (c for a in saved for c in _state_dict_calls(a, binds, call.lineno)):
+                if id(sd_call) in reported:  # one dict written twice (latest + per-epoch copy)
+                    continue
                 recv = state_dict_receiver(sd_call)
                 if not isinstance(recv, ast.Name):
                     continue
                 found = _wrapped(ctx, recv.id, binds, call.lineno, set())
                 if found is None or _exclusive(scope, found[2], call):
                     continue
+                reported.add(id(sd_call))
                 (wrapper, prefix, attr), line, _ = found
                 yield sd_call, self.message.format(m=recv.id, wrapper=wrapper, line=line, prefix=prefix,
                                                    attr=attr)
@@ -115,13 +125,23 @@ def _save_helpers(ctx: Context) -> Dict[str, int]:
     return out
 
 
-def _saved_arg(ctx: Context, call: ast.Call, savers: Dict[str, int]) -> Optional[Node]:
+# checkpoint writers by name, wherever they come from: `utils.save_on_master` (torchvision references,
+# DeiT, MAE, DINO), `save_checkpoint(...)`, `accelerator.save` / `fabric.save` / `xm.save`
+SAVE_NAMES = {"save_on_master", "save_checkpoint", "save_state_dict"}
+SAVE_METHODS = {"save"}
+
+
+def _saved_args(ctx: Context, call: ast.Call, savers: Dict[str, int]) -> List[Node]:
     if ctx.is_torch(call.func, "torch.save"):
-        return call.args[0] if call.args else None
-    if isinstance(call.func, ast.Name) and call.func.id in savers and call.func.id not in ctx.imports:
-        i = savers[call.func.id]
-        return call.args[i] if len(call.args) > i and not isinstance(call.args[i], ast.Starred) else None
-    return None
+        return call.args[:1]
+    f = call.func
+    if isinstance(f, ast.Name) and f.id in savers and f.id not in ctx.imports:
+        i = savers[f.id]
+        return [call.args[i]] if len(call.args) > i and not isinstance(call.args[i], ast.Starred) else []
+    last = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+    if last in SAVE_NAMES or (last in SAVE_METHODS and isinstance(f, ast.Attribute)):
+        return [a for a in list(call.args) + [k.value for k in call.keywords] if not isinstance(a, ast.Starred)]
+    return []
 
 
 def _state_dict_calls(saved: Node, binds: Dict[str, List[Node]], line: int) -> List[ast.Call]:
