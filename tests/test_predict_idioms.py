@@ -68,6 +68,29 @@ class M(Base):
         if hasattr(self, "_tied") and self._tied is None:
             self.extra = nn.Linear(dim, 1)
 ''', cls="M", kwargs={}, bindings={}),
+    "enum_members_are_values": dict(src='''
+from enum import Enum
+
+class Format(str, Enum):
+    NCHW = "NCHW"
+    NLC = "NLC"
+
+class PatchEmbed(nn.Module):
+    def __init__(self, dim=8, output_fmt=None):
+        super().__init__()
+        self.proj = nn.Conv2d(3, dim, 4, 4)
+        if output_fmt is not None:
+            self.output_fmt = Format(output_fmt)   # an enum member: a value, never state
+        else:
+            self.output_fmt = Format.NCHW
+        self.norm = nn.LayerNorm(dim)
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = PatchEmbed()
+        self.b = PatchEmbed(output_fmt="NLC")
+''', cls="M", kwargs={}, bindings={}),
     "config_object_dataclass": dict(src='''
 @dataclass
 class Cfg:

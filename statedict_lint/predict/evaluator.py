@@ -132,6 +132,9 @@ class ClassValue:
     def is_module(self) -> bool:
         return any(c.intrinsic == "Module" for c in self.mro())
 
+    def is_enum(self) -> bool:
+        return any(c.intrinsic == "enum" for c in self.mro())
+
     def has_unknown_base(self) -> Optional[Unknown]:
         for c in self.mro():
             for b in c.bases:
@@ -1552,6 +1555,8 @@ class Evaluator:
             return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
         if isinstance(obj, ClassValue):
             attr, owner = obj.find(name)
+            if owner is not None and obj.is_enum() and not isinstance(attr, FunctionValue):
+                return self.unknown(f"enum member `{obj.name}.{name}`", maybe_state=False)
             if owner is not None:
                 if isinstance(attr, FunctionValue) and "classmethod" in attr.decorators:
                     return BoundMethod(obj, attr, owner)
@@ -1896,6 +1901,8 @@ class Evaluator:
         if special is not None:
             return special
         unknown_base = cls.has_unknown_base()
+        if cls.is_enum():  # `Format(fmt)`: an enum member, a value that never holds state
+            return Unknown(f"a member of enum `{cls.name}`", self.line, self.path, False)
         if cls.is_module():
             obj: Any = ModuleValue(cls, cls.qualname)
             if unknown_base is not None:

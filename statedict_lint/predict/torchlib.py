@@ -92,6 +92,9 @@ class _Arg:
         return default
 
 
+ENUM_BASES = ("enum.Enum", "enum.IntEnum", "enum.Flag", "enum.IntFlag", "enum.StrEnum")
+
+
 class TorchLib:
     def __init__(self, ev: Any) -> None:
         self.ev = ev
@@ -177,10 +180,23 @@ class TorchLib:
             return getattr(math, attr)
         if full.startswith("math.") and hasattr(math, attr):
             return Intrinsic(full, lambda *a, **k: self.math_call(attr, a, k))
+        if full in ENUM_BASES:
+            return self._enum_base(full)
         if full.startswith("warnings.") or full.startswith("logging."):
             return Intrinsic(full, lambda *a, **k: Unknown(f"result of `{full}`", ev.line, ev.path, False))
         return Unknown(f"`{full}` is not modelled by statedict-lint", ev.line, ev.path,
                        maybe_state=full.startswith("torch.") or full.startswith("einops"))
+
+    def _enum_base(self, full: str) -> Any:
+        """``enum.Enum`` and friends: a base whose subclasses' members are plain values, never state."""
+        from statedict_lint.predict.evaluator import ClassValue
+
+        cache = self.__dict__.setdefault("_enum_classes", {})
+        if full not in cache:
+            c = ClassValue(full.split(".")[-1], full, [], None, None)  # type: ignore[arg-type]
+            c.intrinsic = "enum"
+            cache[full] = c
+        return cache[full]
 
     def class_attr(self, cls: Any, name: str) -> Any:
         if name == "from_pretrained" and any(c.qualname in ("torch.nn.Embedding", "torch.nn.EmbeddingBag")
