@@ -223,6 +223,7 @@ def test_claims_check_can_fail() -> None:
 
 REGRESSIONS = '''
 import os
+from collections import OrderedDict
 import torch
 import torch.nn as nn
 
@@ -251,6 +252,23 @@ class Uses(nn.Module):
         self.c = Stack()
 
 
+class Added(nn.Module):  # ModuleList + iterable, Sequential + Sequential (was a plain attribute: keys lost)
+    def __init__(self):
+        super().__init__()
+        a = nn.ModuleList([nn.Linear(1, 2)])
+        self.both = a + nn.ModuleList([nn.Linear(2, 3), nn.Linear(3, 4)])
+        self.more = a + [nn.LayerNorm(5)]
+        self.seq = nn.Sequential(nn.Linear(1, 1), nn.ReLU()) + nn.Sequential(nn.Linear(1, 2))
+
+
+class ParamDicts(nn.Module):  # ParameterDict sorts a plain dict by key, keeps an OrderedDict's order
+    def __init__(self):
+        super().__init__()
+        self.a = nn.ParameterDict({"z": nn.Parameter(torch.ones(2)), "y": nn.Parameter(torch.ones(1))})
+        self.b = nn.ParameterDict(OrderedDict([("z", nn.Parameter(torch.ones(2))), ("y", nn.Parameter(torch.ones(1)))]))
+        self.c = nn.ModuleDict({"z": nn.Linear(1, 1), "a": nn.Linear(2, 2)})
+
+
 class HalfBuffer(nn.Module):  # register_buffer under a name nn.Module already has: torch raises KeyError
     def __init__(self):
         super().__init__()
@@ -268,7 +286,7 @@ class ComplexRope(nn.Module):  # a non-persistent buffer of unknown shape leaves
 
 def test_regressions_against_torch(write_model: Any) -> None:
     path = write_model(REGRESSIONS)
-    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope"):
+    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope", "Added", "ParamDicts"):
         pred = predict(path, cls, {})
         table = runtime.build(path, cls, {})
         assert pred.complete, (cls, pred.unresolved)

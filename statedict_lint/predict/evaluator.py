@@ -1427,6 +1427,8 @@ class Evaluator:
         return self.unknown("unary operation", False)
 
     def binop(self, op: str, a: Any, b: Any) -> Any:
+        if isinstance(a, ModuleValue) or isinstance(b, ModuleValue):
+            return self._module_binop(op, a, b)
         if isinstance(a, Opaque):
             a = a.sym()
         if isinstance(b, Opaque):
@@ -1486,6 +1488,24 @@ class Evaluator:
             raise EvalRaise("division by zero", self.line, self.path)
         except (TypeError, ValueError, OverflowError) as exc:
             raise EvalRaise(f"`{op}` fails: {exc}", self.line, self.path)
+
+    def _module_binop(self, op: str, a: Any, b: Any) -> Any:
+        """``ModuleList + iterable`` and ``Sequential + Sequential`` build a new container, as torch does;
+        anything else on modules is unknown and may hold state."""
+        kind = a.container if isinstance(a, ModuleValue) else ""
+        if op == "+" and kind in ("ModuleList", "Sequential"):
+            base = next((c for c in a.cls.mro() if c.intrinsic == kind), None) if isinstance(a.cls, ClassValue) else None
+            if base is not None:
+                if kind == "Sequential" and not (isinstance(b, ModuleValue) and b.container == "Sequential"):
+                    if isinstance(b, (Unknown, Opaque)):
+                        return self.unknown("`+` of a Sequential and a value that cannot be known")
+                    raise EvalRaise("add operator supports only objects of Sequential class", self.line, self.path)
+                out = ModuleValue(base, base.qualname)
+                out.container = kind
+                self.torch.container_extend(out, a)
+                self.torch.container_extend(out, b)
+                return out
+        return self.unknown(f"`{op}` on modules")
 
     def _percent_format(self, fmt: str, args: Any) -> Any:
         """``"layer%d" % (i + 1)`` with symbolic values: the placeholder text goes into the string."""

@@ -13,6 +13,8 @@ listed there in ``STATELESS``.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import math
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -224,9 +226,12 @@ class TorchLib:
     def _class_attr(self, cls: Any, name: str) -> Any:
         if cls.intrinsic in CONTAINERS and name == "__init__":  # `nn.Sequential.__init__(self, *layers)`
             kind = cls.intrinsic
-            return Intrinsic(f"{kind}.__init__",
-                             lambda m, *a, **k: self.container_init(m, kind, list(a), k) if isinstance(m, ModuleValue)
-                             else None)
+
+            def init(m: Any, *a: Any, **k: Any) -> None:
+                if isinstance(m, ModuleValue):
+                    self.container_init(m, kind, list(a), k)
+
+            return Intrinsic(f"{kind}.__init__", init)
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
                 return Intrinsic("Module.__init__", lambda *a, **k: None)
@@ -726,6 +731,15 @@ class TorchLib:
             pairs = [(k, e.value) for k, e in self._table(src).items()]
         elif isinstance(src, dict):
             pairs = list(src.items())
+            if m.container == "ParameterDict" and not isinstance(src, OrderedDict):
+                # torch's ParameterDict.update sorts a plain mapping by key (an OrderedDict keeps its order)
+                if all(isinstance(k, str) for k in src):
+                    pairs.sort(key=lambda kv: kv[0])
+                else:
+                    self._table(m)[f"<unknown entries at line {line}>"] = Entry(
+                        Unknown("entries of a plain dict are sorted by key, and some keys cannot be known",
+                                line, path), line, path)
+                    return m
         else:
             items = self.ev.iterate(src)
             if isinstance(items, Unknown) or not isinstance(items, list):
@@ -1815,7 +1829,7 @@ def _partial(lib: TorchLib, func: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _ordered_dict(lib: TorchLib, src: Any = None, **kwargs: Any) -> Any:
-    out: Dict[Any, Any] = {}
+    out: Dict[Any, Any] = OrderedDict()  # a real OrderedDict: ParameterDict keeps its order, sorts a plain dict
     if src is not None:
         if isinstance(src, dict):
             out.update(src)
