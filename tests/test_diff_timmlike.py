@@ -124,6 +124,12 @@ def test_every_format_reports_the_rename_once(repo: str, capsys: Any, fmt: str) 
     assert out.count("`attn.*` -> `self_attn.*`") == 1, out
     assert "blocks.{i}.attn.*" in out
     if fmt == "sarif":
+        import jsonschema
+
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sarif-schema-2.1.0.json")) as fh:
+            jsonschema.Draft4Validator(json.load(fh)).validate(json.loads(out))
+        rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
+        assert [r["id"] for r in rules] == ["SDL801"]
         res = json.loads(out)["runs"][0]["results"]
         assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in res] == [
             ("SDL801", VIT.splitlines().index("        self.attn = Attention(dim, num_heads=num_heads, "

@@ -76,6 +76,10 @@ def test_lock_check_every_format(proj: str, capsys: Any, fmt: str) -> None:  # n
         assert data["up_to_date"] is False
         assert any(c["kind"] == "renamed" and c["old_key"] == "attn." for c in data["changes"])
     elif fmt == "sarif":
+        import jsonschema
+
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sarif-schema-2.1.0.json")) as fh:
+            jsonschema.Draft4Validator(json.load(fh)).validate(json.loads(out))
         res = json.loads(out)["runs"][0]["results"]
         assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in res] == [
             ("SDL801", 11)]
