@@ -413,3 +413,19 @@ def test_undecidable_layer_choice_is_reported_not_guessed(tmp_path: Any) -> None
     conditional = {k.key for k in pred.keys if k.condition is not None}
     assert {"m.in_proj_weight", "m.q_proj_weight", "m.k_proj_weight", "m.v_proj_weight"} <= conditional
     assert {k.key for k in pred.keys if k.condition is None} >= {"m.in_proj_bias", "m.out_proj.weight"}
+
+
+def test_torch_feature_probes_exist_in_torch():
+    """`hasattr(F, 'x')` / `'x' in dir(F)` are answered True for these names: each must exist in the pinned torch."""
+    import importlib
+
+    from statedict_lint.predict.torchlib import TORCH2_FEATURES
+
+    for name in sorted(TORCH2_FEATURES):
+        mod, _, attr = name.rpartition(".")
+        try:
+            owner = importlib.import_module(mod)
+        except ImportError:
+            owner = importlib.import_module(mod.rpartition(".")[0])
+            owner = getattr(owner, mod.rpartition(".")[2])
+        assert hasattr(owner, attr), name

@@ -91,6 +91,23 @@ class M(nn.Module):
         self.a = PatchEmbed()
         self.b = PatchEmbed(output_fmt="NLC")
 ''', cls="M", kwargs={}, bindings={}),
+    "feature_probes_with_dir": dict(src='''
+import torch.nn.functional as F
+
+_has_hardswish = "hardswish" in dir(torch.nn.functional)   # timm's activation factory
+
+class HardSwish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("three", torch.tensor(3.0))    # only the fallback holds state
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        act = nn.Hardswish if _has_hardswish else HardSwish
+        self.act = act()
+        self.fc = nn.Linear(2, 2)
+''', cls="M", kwargs={}, bindings={}),
     "config_object_dataclass": dict(src='''
 @dataclass
 class Cfg:

@@ -23,7 +23,7 @@ from statedict_lint.predict.values import (
     NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
 )
 from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file, parse_text
-from statedict_lint.predict.torchlib import CONTAINERS
+from statedict_lint.predict.torchlib import CONTAINERS, TorchDir
 
 MAX_STEPS = 2_000_000
 MAX_UNROLL = 100_000
@@ -1336,6 +1336,11 @@ class Evaluator:
             res = a is b or (isinstance(a, (DtypeValue,)) and isinstance(b, DtypeValue) and a.name == b.name)
             return res if op == "is" else not res
         if op in ("in", "not in"):
+            if isinstance(b, TorchDir):
+                known = b.contains(a)
+                if known is None:
+                    return self.unknown(f"whether `{a}` is in dir({b.qualname})", False)
+                return known if op == "in" else not known
             if isinstance(b, (Unknown, Opaque)) or isinstance(a, (Unknown, Opaque)):
                 return self.unknown("membership of an unknown value", False)
             if isinstance(a, Sym):

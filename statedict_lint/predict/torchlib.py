@@ -41,7 +41,21 @@ TORCH2_FEATURES = {
     "torch.nn.Mish", "torch.nn.GELU", "torch.nn.Identity", "torch.nn.functional.rms_norm", "torch.nn.Buffer",
     "torch.nn.utils.parametrizations", "torch.nn.utils.parametrizations.weight_norm", "torch.fx", "torch.jit",
     "torch.backends.mps", "torch.func", "torch.vmap", "torch.autocast", "torch.nn.functional.layer_norm",
+    "torch.nn.functional.hardswish", "torch.nn.functional.hardsigmoid", "torch.nn.Hardswish", "torch.nn.Hardsigmoid",
 }
+
+
+class TorchDir:
+    """``dir(torch.nn.functional)``: membership is known for the features of the torch the catalog models
+    (``'hardswish' in dir(F)``, timm's activation factory); anything else stays undecidable."""
+
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname
+
+    def contains(self, name: Any) -> Optional[bool]:
+        if isinstance(name, str) and f"{self.qualname}.{name}" in TORCH2_FEATURES:
+            return True
+        return None
 # Methods of torch.nn layers that only (re)initialise values; the catalog leaves them out.
 TORCH_INIT_METHODS = {"reset_parameters", "_reset_parameters", "reset_running_stats", "flatten_parameters",
                       "_init_flat_weights", "_reset_lazy", "_check_input_dim"}
@@ -2127,6 +2141,12 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return parent in c.mro()
         return ev.unknown("issubclass cannot be decided", False)
 
+    def b_dir(*args: Any) -> Any:
+        if len(args) == 1 and isinstance(args[0], NamespaceValue) and args[0].scope is None and \
+                args[0].qualname.split(".")[0] == "torch":
+            return TorchDir(args[0].qualname)
+        return ev.unknown("dir() is not modelled", False)
+
     def b_hasattr(obj: Any, name: Any) -> Any:
         if not isinstance(name, str):
             return ev.unknown("hasattr with an unknown name", False)
@@ -2282,7 +2302,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         "max": Intrinsic("max", lambda *a, **k: _minmax("max", *a, **k)),
         "sum": Intrinsic("sum", b_sum), "abs": Intrinsic("abs", b_abs), "round": Intrinsic("round", b_round),
         "isinstance": Intrinsic("isinstance", b_isinstance), "issubclass": Intrinsic("issubclass", b_issubclass),
-        "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
+        "dir": Intrinsic("dir", b_dir), "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
         "setattr": Intrinsic("setattr", b_setattr), "sorted": Intrinsic("sorted", b_sorted),
         "reversed": Intrinsic("reversed", b_reversed),
         "any": Intrinsic("any", lambda it: b_anyall("any", it)), "all": Intrinsic("all", lambda it: b_anyall("all", it)),
