@@ -269,6 +269,21 @@ class ParamDicts(nn.Module):  # ParameterDict sorts a plain dict by key, keeps a
         self.c = nn.ModuleDict({"z": nn.Linear(1, 1), "a": nn.Linear(2, 2)})
 
 
+class DelPop(nn.Module):  # del/pop on ModuleList and Sequential renumber like torch (slices too)
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 1)), ("act", nn.ReLU()), ("fc", nn.Linear(2, 3))]))
+        del self.a[1]
+        self.b = nn.ModuleList([nn.Linear(i + 1, 1) for i in range(6)])
+        del self.b[1:3]
+        self.c = nn.Sequential(*[nn.Linear(i + 1, 1) for i in range(5)])
+        del self.c[::2]
+        self.d = nn.ModuleList([nn.Linear(1, 1), nn.Linear(2, 2), nn.Linear(3, 3)])
+        self.e = self.d.pop(0)
+        self.f = nn.Sequential(nn.Linear(1, 1), nn.Linear(2, 2))
+        self.g = self.f.pop(-1)
+
+
 class HalfBuffer(nn.Module):  # register_buffer under a name nn.Module already has: torch raises KeyError
     def __init__(self):
         super().__init__()
@@ -286,7 +301,7 @@ class ComplexRope(nn.Module):  # a non-persistent buffer of unknown shape leaves
 
 def test_regressions_against_torch(write_model: Any) -> None:
     path = write_model(REGRESSIONS)
-    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope", "Added", "ParamDicts"):
+    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope", "Added", "ParamDicts", "DelPop"):
         pred = predict(path, cls, {})
         table = runtime.build(path, cls, {})
         assert pred.complete, (cls, pred.unresolved)
@@ -350,3 +365,14 @@ def test_installed_third_party_package_followed_on_sys_path(tmp_path: Any, monke
     assert [(k.key, _shape(k.shape), k.dtype, k.kind) for k in pred.keys] == \
         [(e.key, e.shape, e.dtype, e.kind) for e in table.entries]
     assert any(k.path.endswith(os.path.join("tinylayers", "mlp.py")) for k in pred.keys)
+
+
+def test_keys_text_never_states_a_total_for_an_incomplete_prediction(capsys: Any) -> None:
+    """EinMix is not modelled: the other keys are concrete, but their sum is not the model's size."""
+    pytest.importorskip("einops")
+    from statedict_lint.cli import main
+
+    assert main(["keys", os.path.join(REPO, "fixtures", "third_party_einops.py") + ":MLPMixerLite", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "INCOMPLETE" in out and "not known in total" in out
+    assert "size:" not in out

@@ -117,7 +117,10 @@ def format_text(pred: Prediction) -> str:
         out.append("non-persistent buffers (not in the state_dict): " + ", ".join(k.key for k in pred.non_persistent))
     t = totals(pred)
     out.append("")
-    if isinstance(t["parameters"], int):
+    if pred.unresolved and t["parameters"] is not None:  # the keys above are not all there is
+        shown = f"{t['parameters']:,}" if isinstance(t["parameters"], int) else render(t["parameters"])
+        out.append(f"parameters: {shown} in the keys listed; not known in total (the prediction is incomplete)")
+    elif isinstance(t["parameters"], int):
         out.append(f"parameters: {t['parameters']:,}   size: {_human(t['bytes'])} ({t['bytes']:,} bytes)")
     elif isinstance(t["parameters"], Sym):
         out.append(f"parameters: {render(t['parameters'])}")

@@ -60,6 +60,18 @@ class TorchDir:
 TORCH_INIT_METHODS = {"reset_parameters", "_reset_parameters", "reset_running_stats", "flatten_parameters",
                       "_init_flat_weights", "_reset_lazy", "_check_input_dim"}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict")
+# Public methods of the torch containers (torch 2.13) beyond nn.Module's.
+CONTAINER_METHODS = {
+    "Sequential": {"append", "extend", "insert", "pop", "__add__", "__iadd__", "__mul__", "__imul__", "__rmul__",
+                   "__getitem__", "__setitem__", "__delitem__", "__len__", "__iter__"},
+    "ModuleList": {"append", "extend", "insert", "pop", "__add__", "__iadd__", "__getitem__", "__setitem__",
+                   "__delitem__", "__len__", "__iter__"},
+    "ModuleDict": {"clear", "items", "keys", "pop", "update", "values", "__getitem__", "__setitem__", "__delitem__",
+                   "__len__", "__iter__", "__contains__"},
+    "ParameterList": {"append", "extend", "__getitem__", "__setitem__", "__len__", "__iter__", "__iadd__"},
+    "ParameterDict": {"clear", "copy", "fromkeys", "get", "items", "keys", "pop", "popitem", "setdefault", "update",
+                      "values", "__getitem__", "__setitem__", "__delitem__", "__len__", "__iter__", "__contains__"},
+}
 # Class-level attributes of torch.nn.Module (torch 2.13): register_buffer / register_parameter / add_module
 # raise KeyError("attribute 'half' already exists") for these names, and so does assigning a Parameter.
 MODULE_ATTRS = frozenset((
@@ -542,6 +554,16 @@ class TorchLib:
             return ev.unknown("module __dict__", maybe_state=False)
         if name in ("forward", "extra_repr", "state_dict", "load_state_dict"):
             return Intrinsic(f"Module.{name}", lambda *a, **k: ev.unknown(f"result of Module.{name}()", maybe_state=False))
+        if name in MODULE_ATTRS or m.container and name in CONTAINER_METHODS.get(m.container, ()):
+            # torch has it, statedict-lint does not model it: calling it may change the module's state
+            def unmodelled(*a: Any, **k: Any) -> Any:
+                line, path = self._where()
+                m.unknown_attrs[f"<{name}() at line {line}>"] = Entry(
+                    Unknown(f"`{name}()` of `{m.name}` is not modelled: it may change the module's state", line, path),
+                    line, path)
+                return ev.unknown(f"result of `{name}()`")
+
+            return Intrinsic(f"Module.{name}", unmodelled)
         raise _raise(ev, f"`{m.name}` object has no attribute `{name}`", attr=True)
 
     def _is_torch_layer(self, m: ModuleValue) -> bool:
@@ -855,17 +877,30 @@ class TorchLib:
         if isinstance(key, str) and key in tab:
             del tab[key]
             return
-        if is_int(key) and m.container in ("ModuleList", "Sequential", "ParameterList"):
+        if (is_int(key) or isinstance(key, slice)) and m.container in ("ModuleList", "Sequential"):
             names = list(tab)
-            if -len(names) <= key < len(names):
-                del tab[names[key]]
-                if m.container in ("ModuleList", "ParameterList"):  # torch renumbers
-                    items = list(tab.values())
-                    tab.clear()
-                    for i, e in enumerate(items):
-                        tab[str(i)] = e
+            if any(e.run is not None for e in tab.values()) or any(n.startswith("<") for n in names):
+                tab.clear()  # which entries remain, and under which numbers, cannot be known
+                tab[f"<unknown deletion at line {self.ev.line}>"] = Entry(
+                    Unknown("deletion from a container of unknown length", self.ev.line, self.ev.path),
+                    self.ev.line, self.ev.path)
                 return
-        raise _raise(self.ev, "cannot delete that item")
+            if isinstance(key, slice):
+                gone = names[key]
+            elif -len(names) <= key < len(names):
+                gone = [names[key]]
+            else:
+                raise _raise(self.ev, "index out of range")
+            for n in gone:
+                del tab[n]
+            if m.container in ("ModuleList", "Sequential"):  # torch renumbers (Sequential: even named entries)
+                items = list(tab.values())
+                tab.clear()
+                for i, e in enumerate(items):
+                    tab[str(i)] = e
+            return
+        raise _raise(self.ev, "cannot delete that item" if m.container != "ParameterList"
+                     else "ParameterList does not support item deletion (AttributeError: __delitem__)")
 
     def _container_method(self, m: ModuleValue, name: str) -> Any:
         c = m.container
@@ -876,6 +911,13 @@ class TorchLib:
                 return Intrinsic(f"{c}.extend", lambda v: self.container_extend(m, self._repeat_list(v)))
             if name == "insert" and c == "ModuleList":
                 return Intrinsic("ModuleList.insert", lambda i, v: self._insert(m, i, v))
+            if name == "pop" and c in ("ModuleList", "Sequential"):
+                def pop(key: Any) -> Any:  # torch: v = self[key]; del self[key]; return v
+                    v = self.container_getitem(m, key)
+                    self.container_delitem(m, key)
+                    return v
+
+                return Intrinsic(f"{c}.pop", pop)
             if name == "__len__":
                 return Intrinsic("len", lambda: self.container_len(m))
         if c in ("ModuleDict", "ParameterDict"):
