@@ -284,6 +284,30 @@ class DelPop(nn.Module):  # del/pop on ModuleList and Sequential renumber like t
         self.g = self.f.pop(-1)
 
 
+class DictOps(nn.Module):  # ModuleDict del/pop/clear
+    def __init__(self):
+        super().__init__()
+        self.d = nn.ModuleDict({"a": nn.Linear(1, 1), "b": nn.Linear(2, 2), "c": nn.Linear(3, 3)})
+        del self.d["a"]
+        self.x = self.d.pop("b")
+        self.e = nn.ModuleDict({"q": nn.Linear(1, 1)})
+        self.e.clear()
+
+
+class BufferOverChild(nn.Module):  # register_buffer under a child's name: torch raises KeyError
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.register_buffer("fc", torch.zeros(2))
+
+
+class BufferOverAttribute(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 2.0
+        self.register_buffer("scale", torch.ones(1))
+
+
 class HalfBuffer(nn.Module):  # register_buffer under a name nn.Module already has: torch raises KeyError
     def __init__(self):
         super().__init__()
@@ -301,7 +325,7 @@ class ComplexRope(nn.Module):  # a non-persistent buffer of unknown shape leaves
 
 def test_regressions_against_torch(write_model: Any) -> None:
     path = write_model(REGRESSIONS)
-    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope", "Added", "ParamDicts", "DelPop"):
+    for cls in ("ConvBNAct", "OldStyle", "Stack", "Uses", "ComplexRope", "Added", "ParamDicts", "DelPop", "DictOps"):
         pred = predict(path, cls, {})
         table = runtime.build(path, cls, {})
         assert pred.complete, (cls, pred.unresolved)
@@ -309,10 +333,11 @@ def test_regressions_against_torch(write_model: Any) -> None:
             [(e.key, e.shape, e.dtype, e.kind) for e in table.entries], cls
     from statedict_lint.errors import UserError
 
-    with pytest.raises(UserError, match="attribute 'half' already exists"):
-        predict(path, "HalfBuffer", {})
-    with pytest.raises(UserError, match="already exists"):
-        runtime.build(path, "HalfBuffer", {})
+    for cls, name in (("HalfBuffer", "half"), ("BufferOverChild", "fc"), ("BufferOverAttribute", "scale")):
+        with pytest.raises(UserError, match=f"attribute '{name}' already exists"):
+            predict(path, cls, {})
+        with pytest.raises(UserError, match="already exists"):
+            runtime.build(path, cls, {})
 
 
 def test_bound_attribute_through_getattr_and_computed_index() -> None:

@@ -408,15 +408,16 @@ class TorchLib:
             return None  # decided at the end of construction (see api.render)
         return None
 
-    def _check_class_attr(self, m: ModuleValue, name: str, table: Dict[str, Any]) -> None:
-        """torch's ``hasattr(self, name) and name not in self._<table>`` check, for class-level names."""
+    def _check_class_attr(self, m: ModuleValue, name: str, table: Dict[str, Any], others: Tuple[Any, ...] = ()) -> None:
+        """torch's ``hasattr(self, name) and name not in self._<table>`` check: class-level names, and with
+        ``others`` the instance's other tables (register_* and add_module called directly)."""
         if name in table:
             return
-        exists = name in MODULE_ATTRS
+        exists = name in MODULE_ATTRS or any(name in t for t in others)
         if not exists and isinstance(m.cls, self.ClassValue):
             exists = any(name in c.attrs for c in m.cls.mro() if not c.intrinsic and not c.qualname.startswith("torch."))
         if exists:
-            raise _raise(self.ev, f"attribute '{name}' already exists (a class attribute of the module)")
+            raise _raise(self.ev, f"attribute '{name}' already exists")
 
     def register_buffer(self, m: ModuleValue, name: Any, tensor: Any = None, persistent: Any = True) -> None:
         line, path = self._where()
@@ -424,7 +425,7 @@ class TorchLib:
             m.unknown_attrs[f"<buffer at line {line}>"] = Entry(
                 Unknown("buffer registered under a name that cannot be known", line, path), line, path)
             return
-        self._check_class_attr(m, name, m.buffers)
+        self._check_class_attr(m, name, m.buffers, (m.params, m.children, m.attrs))
         if isinstance(persistent, (Unknown, Opaque, Sym)) or persistent not in (True, False):
             persistent_known: Optional[bool] = None
         else:
@@ -458,7 +459,7 @@ class TorchLib:
             return
         if isinstance(param, TensorSpec):
             raise _raise(self.ev, f"register_parameter(`{name}`) needs a Parameter or None")
-        self._check_class_attr(m, name, m.params)
+        self._check_class_attr(m, name, m.params, (m.buffers, m.children, m.attrs))
         for t in (m.buffers, m.children, m.unknown_attrs):
             t.pop(name, None)
         m.attrs.pop(name, None)
@@ -481,7 +482,7 @@ class TorchLib:
             module = Unknown(f"submodule `{name}` comes from unbound parameter `{module.name}`", line, path)
         if module is not None and not isinstance(module, (ModuleValue, Unknown)):
             raise _raise(self.ev, f"`{name}` is not a Module")
-        self._check_class_attr(m, name, m.children)
+        self._check_class_attr(m, name, m.children, (m.params, m.buffers, m.attrs))
         if isinstance(module, Unknown) and not module.maybe_state:
             # a value we cannot see but that holds no state: no key either way (torch raises if it is not
             # a Module, but we cannot tell that, so we do not claim it)
@@ -558,6 +559,10 @@ class TorchLib:
             # torch has it, statedict-lint does not model it: calling it may change the module's state
             def unmodelled(*a: Any, **k: Any) -> Any:
                 line, path = self._where()
+                # what the module held before may have changed: none of it is claimed any more
+                for t in (m.params, m.buffers, m.children, m.unknown_attrs):
+                    t.clear()
+                m.extra_state = False
                 m.unknown_attrs[f"<{name}() at line {line}>"] = Entry(
                     Unknown(f"`{name}()` of `{m.name}` is not modelled: it may change the module's state", line, path),
                     line, path)
@@ -932,6 +937,8 @@ class TorchLib:
                 return Intrinsic("items", lambda: [(k, e.value) for k, e in tab.items()])
             if name == "pop":
                 return Intrinsic("pop", lambda k: self._table(m).pop(k).value if k in self._table(m) else _raise(self.ev, "KeyError"))
+            if name == "clear":
+                return Intrinsic(f"{c}.clear", lambda: self._table(m).clear())
         return None
 
     def _repeat_wrap(self, v: Any) -> Any:
