@@ -104,14 +104,35 @@ def parse_file(relpath: str, source: str) -> FileInfo:
                 fi.names[a.asname or a.name] = f"{mod}.{a.name}" if mod else a.name
                 fi.imported_modules.add(f"{mod}.{a.name}" if mod else a.name)  # may be a submodule
     _collect_defined(tree.body, fi.defined)
+
+    def loads(node: ast.AST) -> Set[str]:
+        out: Set[str] = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.Name, ast.Attribute)) and isinstance(getattr(sub, "ctx", None), ast.Load):
+                d = _dotted(sub)
+                if d:
+                    out.add(d)
+        return out
+
+    # module-level helpers a class calls (timm's `_create_attn`, `get_block_fn(cfg)`): what they refer to
+    # counts as referred to by the class, so `NaFlexVit` contains the `Block` its helper returns
+    funcs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    func_refs: Dict[str, Set[str]] = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
             ci = ClassInfo(relpath, node.name, node.lineno, [_dotted(b) for b in node.bases])
-            for sub in ast.walk(node):
-                if isinstance(sub, (ast.Name, ast.Attribute)) and isinstance(getattr(sub, "ctx", None), ast.Load):
-                    d = _dotted(sub)
-                    if d:
-                        ci.refs.add(d)
+            ci.refs = loads(node)
+            todo = [r for r in ci.refs if r in funcs]
+            seen: Set[str] = set()
+            while todo:
+                f = todo.pop()
+                if f in seen:
+                    continue
+                seen.add(f)
+                if f not in func_refs:
+                    func_refs[f] = loads(funcs[f])
+                ci.refs |= func_refs[f]
+                todo.extend(r for r in func_refs[f] if r in funcs and r not in seen)
             fi.classes[node.name] = ci
     return fi
 
@@ -151,7 +172,7 @@ def _info_from_json(path: str, d: Dict[str, object]) -> FileInfo:
 class IndexCache:
     """FileInfo per (path, content hash), stored in one JSON file, so an unchanged re-run parses nothing."""
 
-    NAME = "project-index-v1.json"
+    NAME = "project-index-v2.json"  # v2: class refs include those of module-level helpers it calls
 
     def __init__(self, folder: Optional[str]) -> None:
         self.path = os.path.join(folder, self.NAME) if folder else None

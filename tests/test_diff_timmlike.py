@@ -262,3 +262,31 @@ def test_changed_default_in_a_computed_shape_is_a_reshape_once(repo: str, capsys
     vt = next(c for c in data["classes"] if c["class"] == "pkg/vit.py:VisionTransformer")["changes"]
     assert {c["new_key"] for c in vt} >= {"blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias"}
     assert all(c["via"] == "pkg/vit.py:Attention" for c in vt)
+
+
+def test_container_building_blocks_through_a_module_level_helper(repo: str, capsys: Any) -> None:
+    with open(os.path.join(repo, "pkg", "flex.py"), "w") as fh:
+        fh.write(textwrap.dedent("""
+            import torch.nn as nn
+
+            from .vit import Block
+
+
+            def get_block_fn(kind):
+                return Block if kind == "vit" else nn.Identity
+
+
+            class FlexVit(nn.Module):
+                def __init__(self, depth: int = 2, dim: int = 32):
+                    super().__init__()
+                    block_fn = get_block_fn("vit")
+                    self.blocks = nn.ModuleList([block_fn(dim, 2, qkv_bias=True) for _ in range(depth)])
+        """))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "flex")
+    rename_attn(repo)
+    rc, data = run_json(capsys)
+    assert rc == 1
+    flex = next(c for c in data["classes"] if c["class"] == "pkg/flex.py:FlexVit")["changes"]
+    assert [(c["old_key"], c["via"]) for c in flex] == [("blocks.{i}.attn.", "pkg/vit.py:Block")]
+    assert [c["class"] for c in roots(data)] == ["pkg/vit.py:Block"]
