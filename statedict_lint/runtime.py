@@ -307,7 +307,9 @@ def table_of(model: Any, target: str = "") -> TorchTable:
         tied = first.get(id(v))
         if tied is None:
             first[id(v)] = k
-        table.entries.append(Entry(k, tuple(int(d) for d in v.shape), str(v.dtype).replace("torch.", ""), kind, tied))
+        lazy = isinstance(v, torch.nn.parameter.UninitializedTensorMixin)  # Lazy* layers before their first call
+        shape = None if lazy else tuple(int(d) for d in v.shape)
+        table.entries.append(Entry(k, shape, str(v.dtype).replace("torch.", ""), kind, tied))
     for prefix, m in model.named_modules(remove_duplicate=False):
         for b in sorted(getattr(m, "_non_persistent_buffers_set", ())):
             t = m._buffers.get(b)

@@ -205,3 +205,31 @@ def test_cpu_fallback_when_meta_construction_fails(write_model: Any, capsys: Any
         assert code == 0
     else:  # the width comes from a tensor's value: the prediction must say it cannot know it
         assert code == 1 and any(d["key"] == "fc.weight" and d["verdict"] == "unsettled" for d in data["differences"])
+
+
+def test_lazy_layers_and_direct_registry_access(write_model: Any, capsys: Any) -> None:
+    """Uninitialized Lazy* parameters have no shape in torch either (no traceback); `self._modules[...] = ...`
+    registers behind __setattr__'s back: the prediction says it cannot know, and claims nothing false."""
+    path = write_model(textwrap.dedent('''
+        import torch.nn as nn
+
+        class LazyHead(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Linear(4, 8)
+                self.head = nn.LazyLinear(3)
+
+        class Registry(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(1, 2)
+                self._modules["extra"] = nn.Linear(2, 2)
+    '''))
+    code, out, err = run(["verify", f"{path}:LazyHead", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["wrong"] == 0 and data["differences"] == [] and data["complete"] is False, out + err
+    code, out, err = run(["verify", f"{path}:Registry", "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 1 and data["wrong"] == 0, out + err
+    assert {d["key"] for d in data["differences"]} == {"extra.weight", "extra.bias"}
+    assert any("_modules" in u["message"] for u in data["unresolved"])

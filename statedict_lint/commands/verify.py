@@ -91,6 +91,10 @@ def compare(pred: Any, table: Any) -> List[Difference]:
             out.append(Difference("kind", key, spec.kind, e.kind, "wrong", spec.line))
         if spec.kind == "extra_state" or e.kind == "extra_state":
             return
+        if e.shape is None and spec.shape is None:  # an uninitialized (Lazy*) tensor: unknown on both sides
+            if spec.dtype is not None and spec.dtype != e.dtype:
+                out.append(Difference("dtype", key, spec.dtype, e.dtype, "wrong", spec.line))
+            return
         if spec.shape is None or e.shape is None or len(spec.shape) != len(e.shape) or \
                 any(not _is_int(d) or d != t for d, t in zip(spec.shape, e.shape)):
             if spec.shape is None:

@@ -550,6 +550,11 @@ class TorchLib:
         if name == "__class__":
             return m.cls
         if name in ("_parameters", "_buffers", "_modules"):
+            # `self._modules["x"] = layer` registers without __setattr__: what it holds is no longer known
+            line, path = self._where()
+            m.unknown_attrs[f"<{name} at line {line}>"] = Entry(
+                Unknown(f"direct access to `{name}` is not modelled: registrations through it are missing",
+                        line, path), line, path)
             return ev.unknown(f"direct access to `{name}` is not modelled")
         if name == "__dict__":
             return ev.unknown("module __dict__", maybe_state=False)
