@@ -227,7 +227,13 @@ def run(args: Any) -> int:
 
     filled = config_defaults(path, cls, b)
     pred = predict(path, cls, {**filled, **b})
-    table = runtime.build(path, cls, b)
+    try:
+        table = runtime.build(path, cls, b)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reading an odd module's state_dict: one line, never a traceback
+        raise UserError(f"reading the state_dict torch built for {cls} fails: {type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:200]}") from None
     diffs = compare(pred, table)
     agree = not diffs and pred.complete
     if args.format == "json":
