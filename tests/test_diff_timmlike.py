@@ -290,3 +290,35 @@ def test_container_building_blocks_through_a_module_level_helper(repo: str, caps
     flex = next(c for c in data["classes"] if c["class"] == "pkg/flex.py:FlexVit")["changes"]
     assert [(c["old_key"], c["via"]) for c in flex] == [("blocks.{i}.attn.", "pkg/vit.py:Block")]
     assert [c["class"] for c in roots(data)] == ["pkg/vit.py:Block"]
+
+
+def test_a_subclass_does_not_hide_its_base_from_the_model_maps(repo: str, capsys: Any) -> None:
+    with open(os.path.join(repo, "pkg", "deit.py"), "w") as fh:
+        fh.write(textwrap.dedent("""
+            import torch
+            import torch.nn as nn
+
+            from .vit import VisionTransformer
+
+
+            class Distilled(VisionTransformer):
+                def __init__(self, **kwargs):
+                    super().__init__(**kwargs)
+                    self.dist_token = nn.Parameter(torch.zeros(1, 1, 768))
+        """))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "deit")
+    rename_attn(repo)
+    capsys.readouterr()
+    assert main(["diff", "--no-cache"]) == 1
+    out = capsys.readouterr().out
+    assert "rename map for checkpoints of pkg/vit.py:VisionTransformer" not in out  # Hybrid contains it
+    assert "rename map for checkpoints of pkg/hybrid.py:Hybrid" in out
+    assert "rename map for checkpoints of pkg/deit.py:Distilled" in out
+    git(repo, "rm", "-q", "pkg/hybrid.py")
+    git(repo, "commit", "-qm", "no hybrid", "--", "pkg/hybrid.py")  # the rename stays uncommitted
+    assert main(["diff", "--no-cache", "HEAD"]) == 1
+    out = capsys.readouterr().out
+    # Distilled subclasses VisionTransformer: both are models checkpoints are saved from
+    assert "rename map for checkpoints of pkg/vit.py:VisionTransformer" in out
+    assert "rename map for checkpoints of pkg/deit.py:Distilled" in out

@@ -365,10 +365,26 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
                 inner |= {f"{p}:{c}" for p, c in proj_a.contained((mp, mn))}
         return inner
 
+    def ancestors(cid: str) -> Set[str]:
+        """Base classes, transitively: a subclass refers to its base but does not contain it."""
+        out: Set[str] = set()
+        todo = [cid]
+        while todo:
+            path, _, name = todo.pop().rpartition(":")
+            for proj in (proj_a, proj_b):
+                fi = proj.files.get(path)
+                ci = fi.classes.get(name) if fi is not None else None
+                for b in (ci.bases if ci is not None else []):
+                    t = proj.resolve_class(path, b) if b else None
+                    if t is not None and f"{t[0]}:{t[1]}" not in out:
+                        out.add(f"{t[0]}:{t[1]}")
+                        todo.append(f"{t[0]}:{t[1]}")
+        return out
+
     result.affects = propagate(result.classes, inner_of)
     changed = {cd.cls for cd in result.classes}
     for cd in result.classes:
-        result.contained |= (inner_of(cd) & changed) - {cd.cls}
+        result.contained |= (inner_of(cd) & changed) - {cd.cls} - ancestors(cd.cls)
 
 
 def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[str, Any]]]:
