@@ -1220,7 +1220,10 @@ class TorchLib:
         if name in ("data", "detach", "clone", "contiguous", "requires_grad_", "fill_", "zero_", "normal_",
                     "uniform_", "copy_", "cpu", "cuda", "pin_memory", "share_memory_", "trunc_normal_", "mul_",
                     "add_", "div_", "clamp_", "exp_", "log_", "sqrt_", "abs_", "neg_", "masked_fill_", "bernoulli_",
-                    "random_", "exponential_", "fill_diagonal_", "sub_", "t_", "squeeze_", "unsqueeze_"):
+                    "random_", "exponential_", "fill_diagonal_", "sub_", "t_", "squeeze_", "unsqueeze_",
+                    "tril_", "triu_", "log1p_", "sigmoid_", "tanh_", "pow_", "floor_", "ceil_", "round_",
+                    "clamp_min_", "clamp_max_", "erfinv_", "log_normal_", "cauchy_", "geometric_", "reciprocal_",
+                    "rsqrt_", "sin_", "cos_", "sign_", "relu_", "index_fill_", "masked_scatter_"):
             if name == "data":
                 return spec
             if name in ("t_", "squeeze_", "unsqueeze_"):
