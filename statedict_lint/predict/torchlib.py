@@ -200,6 +200,8 @@ class TorchLib:
             return Intrinsic(full, lambda *a, **k: a[0] if a else None)
         if full.startswith("torch.nn.functional."):
             return Intrinsic(full, lambda *a, **k: ev.unknown(f"result of `{full}`", maybe_state=False))
+        if full in ("abc.ABC", "abc.ABCMeta"):  # as a base class: only a metaclass, no state
+            return _TypingAlias(full)
         if full.startswith(("typing.", "typing_extensions.", "collections.abc.", "numbers.", "types.")):
             return _TypingAlias(full)
         if full.startswith("torch.") and attr in FACTORIES:
