@@ -87,3 +87,16 @@ def test_lock_check_every_format(proj: str, capsys: Any, fmt: str) -> None:  # n
         assert out.startswith("::error file=pkg/model.py,line=11,")
     else:
         assert "pkg/model.py:11" in out and "SDL801" in out and "`attn.*` -> `self_attn.*`" in out
+
+
+def test_lock_of_a_sub_project_keeps_its_own_root(proj: str, capsys: Any) -> None:  # noqa: F811
+    subprocess.run(["git", "init", "-q", proj], check=True)
+    os.makedirs(os.path.join(proj, "other"))
+    with open(os.path.join(proj, "other", "x.py"), "w") as fh:
+        fh.write("import torch.nn as nn\n\n\nclass X(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                 "        self.a = nn.Linear(2, 2)\n")
+    os.chdir(os.path.join(proj, "pkg"))
+    assert main(["lock", "--no-cache", "-o", "statedict.lock"]) == 0  # run inside the sub-project
+    text = open("statedict.lock").read()
+    assert '"root"' not in text and '"model.py:Block"' in text and "X" not in text
+    assert main(["lock", "--check", "--no-cache", "-o", "statedict.lock"]) == 0

@@ -48,13 +48,18 @@ def default_lock_path() -> str:
 
 
 def project_root(lock_path: str) -> str:
-    """The folder a lock's paths are relative to: the repository root (of the current folder) when the lock
-    is inside it (``-o contracts/model.lock`` records ``"root": ".."``), else the lock's own folder."""
+    """The folder a lock's paths are relative to: the lock's own folder when the current folder is inside
+    it (``statedict.lock`` at the root of a project or of a sub-project), else the repository root when the
+    lock is inside the repository (``-o contracts/model.lock`` records ``"root": ".."``), else the lock's
+    folder."""
     folder = os.path.dirname(os.path.abspath(lock_path))
+    real = os.path.realpath(folder)
+    cwd = os.path.realpath(os.getcwd())
+    if cwd == real or cwd.startswith(real + os.sep):
+        return folder
     repo = _git_root(os.getcwd())
     if repo:
         repo = os.path.realpath(repo)
-        real = os.path.realpath(folder)
         if real == repo or real.startswith(repo + os.sep):
             return os.path.normpath(os.path.join(folder, os.path.relpath(repo, real)))
     return folder
