@@ -247,7 +247,7 @@ def render(rows: List[Dict[str, Any]], n_keys: int, torch_row: Optional[Dict[str
                 f"| incomplete, with reasons and lines (unbound layer types, unknown branches, ...) | "
                 f"{pct(c['incomplete'])} |",
                 f"| construction fails statically (the code raises under its own defaults, e.g. timm's "
-                f"`assert ws != 1`; torch raises too) | "
+                f"`assert ws != 1`) | "
                 f"{pct(c['error'])} |",
                 f"| predictor crash | {pct(c['crash'])} |"]
         if corpus_info.get("unreadable_files"):
