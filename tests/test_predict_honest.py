@@ -350,3 +350,45 @@ def test_stateless_value_of_unknown_type_added_as_child_is_not_an_error(write_mo
     with torch.device("meta"):
         real = torch_table(mod.M())
     assert [(k.key, k.shape, k.dtype) for k in pred.keys] == real
+
+
+def test_helper_unrolling_a_huge_loop_is_given_up_alone(write_model: Any) -> None:
+    """timm's TinyVit: a helper fills a bias table with a 196 x 196 loop. The helper call is abandoned on its
+    own (noted, incomplete), and the rest of the model is still predicted -- every key true in torch."""
+    path = write_model(_src('''
+        import itertools
+
+        class Attn(nn.Module):
+            def __init__(self, dim=4, resolution=30):
+                super().__init__()
+                self.qkv = nn.Linear(dim, 3 * dim)
+                self.resolution = resolution
+                self.register_buffer("idxs", torch.zeros(resolution ** 2, resolution ** 2, dtype=torch.long),
+                                     persistent=False)
+                self._init_buffers()
+                self.proj = nn.Linear(dim, dim)
+
+            def _init_buffers(self):
+                points = list(itertools.product(range(self.resolution), range(self.resolution)))
+                offsets, idxs = {}, []
+                for p1 in points:
+                    for p2 in points:
+                        off = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                        if off not in offsets:
+                            offsets[off] = len(offsets)
+                        idxs.append(offsets[off])
+
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([Attn() for _ in range(3)])
+                self.head = nn.Linear(4, 2)
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert any("_init_buffers" in u.message for u in pred.unresolved), pred.unresolved
+    assert not any("evaluation stopped" in u.message for u in pred.unresolved)
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = torch_table(mod.M())
+    assert [(k.key, k.shape, k.dtype) for k in pred.keys] == real

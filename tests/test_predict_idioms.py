@@ -108,6 +108,23 @@ class M(nn.Module):
         self.act = act()
         self.fc = nn.Linear(2, 2)
 ''', cls="M", kwargs={}, bindings={}),
+    "itertools_product_tables": dict(src='''
+import itertools
+
+class M(nn.Module):
+    def __init__(self, resolution=3):
+        super().__init__()
+        points = list(itertools.product(range(resolution), range(resolution)))
+        offsets = {}
+        for p1 in points:
+            for p2 in points:
+                off = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+                if off not in offsets:
+                    offsets[off] = len(offsets)
+        self.biases = nn.Parameter(torch.zeros(2, len(offsets)))
+        for i, j in itertools.product(range(2), range(3)):
+            self.register_buffer(f"b{i}{j}", torch.zeros(i + 1, j + 1))
+''', cls="M", kwargs={}, bindings={}),
     "config_object_dataclass": dict(src='''
 @dataclass
 class Cfg:

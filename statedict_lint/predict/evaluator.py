@@ -26,6 +26,9 @@ from statedict_lint.source.loader import Locator, SourceFile, iter_children, mod
 from statedict_lint.predict.torchlib import CONTAINERS, TorchDir
 
 MAX_STEPS = 2_000_000
+CALL_STEPS = 150_000  # one nested call's own budget (see Evaluator.tick)
+MAX_CALL_ABORTS = 8
+BIG = 1 << 62
 MAX_UNROLL = 100_000
 MAX_DEPTH = 120
 MAX_FORKS = 64
@@ -62,6 +65,10 @@ class _GiveUp(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _CallBudget(_GiveUp):
+    """One helper call used up its own step budget."""
 
 
 # -- classes, functions, scopes ------------------------------------------------------------------
@@ -268,6 +275,8 @@ class Evaluator:
         self.steps = 0
         self.depth = 0
         self.forks = 0
+        self.call_starts: List[int] = []  # self.steps when each active call began (innermost last)
+        self.call_aborts = 0
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
@@ -305,6 +314,10 @@ class Evaluator:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise _GiveUp("evaluation took too many steps")
+        if self.depth > 1 and self.steps - self.call_starts[-1] > CALL_STEPS and self.call_starts[-1] != BIG:
+            # one helper call unrolling a huge loop (timm's attention-bias tables: 196 x 196 points) is
+            # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
+            raise _CallBudget("the call took too many steps to evaluate")
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:
@@ -1901,6 +1914,8 @@ class Evaluator:
         sf = fn.sf
         self.depth += 1
         saved_forks = self.forks
+        # constructors build the state itself and are never cut short; helpers are
+        self.call_starts.append(self.steps if fn.name != "__init__" else BIG)
         try:
             if isinstance(fn.node, cst.Lambda):
                 return self.eval(frame, fn.node.body, sf)
@@ -1913,11 +1928,18 @@ class Evaluator:
             except _GiveUp as exc:
                 if self.depth <= 1:
                     raise
+                if isinstance(exc, _CallBudget):
+                    # the callers are not charged for the abandoned call (up to a bound on such calls)
+                    self.call_aborts += 1
+                    if self.call_aborts <= MAX_CALL_ABORTS:
+                        spent = self.steps - self.call_starts[-1]
+                        self.steps -= spent
                 # this call cannot be evaluated soundly: its result (and what it built) is unknown
                 self.note(f"call of `{fn.name}` cannot be evaluated: {exc.reason}")
                 return Unknown(f"`{fn.name}(...)` cannot be evaluated: {exc.reason}", self.line, self.path)
             return None
         finally:
+            self.call_starts.pop()
             self.depth -= 1
             self.forks = saved_forks if self.depth == 0 else self.forks
 

@@ -1951,6 +1951,26 @@ def _itertools_chain(lib: TorchLib, *its: Any) -> Any:
     return out
 
 
+def _itertools_product(lib: TorchLib, *its: Any, repeat: Any = 1) -> Any:
+    """``itertools.product`` over known finite iterables (timm's attention-bias tables); unknown otherwise."""
+    import itertools
+
+    pools: List[List[Any]] = []
+    for it in its:
+        items = lib.ev.iterate(it)
+        if not isinstance(items, list) or any(isinstance(x, (Unknown, Repeated)) for x in items):
+            return lib.ev.unknown("product over unknown items", maybe_state=False)
+        pools.append(items)
+    if not is_int(repeat) or repeat < 0:
+        return lib.ev.unknown("product with an unknown repeat", maybe_state=False)
+    size = 1
+    for p in pools:
+        size *= len(p)
+    if size ** repeat > 100_000:
+        return lib.ev.unknown("product too large to unroll", maybe_state=False)
+    return [tuple(t) for t in itertools.product(*pools, repeat=repeat)]
+
+
 def _get_default_dtype(lib: TorchLib) -> Any:
     return DtypeValue("float32")
 
@@ -1967,6 +1987,7 @@ _INTRINSIC_FUNCS: Dict[str, Callable[..., Any]] = {
     "dataclasses.field": _dc_field,
     "dataclasses.dataclass": _dataclass_deco,
     "itertools.chain": _itertools_chain,
+    "itertools.product": _itertools_product,
     "itertools.repeat": lambda lib, x, n=None: [x] * n if is_int(n) and 0 <= n <= 10_000 else
     lib.ev.unknown("itertools.repeat without a known count", maybe_state=False),
     "torch.nn.utils.weight_norm": _weight_norm,
