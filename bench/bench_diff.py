@@ -29,8 +29,6 @@ from typing import Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-DOC = os.path.join(REPO, "docs", "benchmarks.md")
-BLOCK = "bench:diff"
 CLI = [sys.executable, "-m", "statedict_lint"]
 
 
@@ -130,20 +128,9 @@ def count_classes(repo: str) -> int:
 
 
 def write_block(text: str) -> None:
-    os.makedirs(os.path.dirname(DOC), exist_ok=True)
-    try:
-        with open(DOC, encoding="utf-8") as fh:
-            doc = fh.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n"
-    start, end = f"<!-- {BLOCK} -->", f"<!-- /{BLOCK} -->"
-    block = f"{start}\n{text.rstrip()}\n{end}"
-    if start in doc and end in doc:
-        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    with open(DOC, "w", encoding="utf-8") as fh:
-        fh.write(doc)
+    from docblock import write_block as write
+
+    write('diff', text, None)
 
 
 def main() -> int:

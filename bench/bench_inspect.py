@@ -34,11 +34,9 @@ import struct
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-BLOCK = "inspect"
 CACHE = os.environ.get("SDL_BENCH_CKPT_CACHE", os.path.expanduser("~/.cache/statedict-lint-bench/ckpt"))
 TIME = "/usr/bin/time"
 
@@ -260,21 +258,9 @@ def render(rows: List[dict], repeat: int) -> str:
 
 
 def write_block(text: str) -> None:
-    start, end = f"<!-- bench:{BLOCK} -->", f"<!-- /bench:{BLOCK} -->"
-    try:
-        with open(DOC, encoding="utf-8") as fh:
-            doc = fh.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n"
-    block = f"{start}\n## Reading checkpoints (`statedict-lint inspect`)\n\n{text}{end}"
-    if start in doc and end in doc:
-        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = DOC + ".tmp." + str(os.getpid())
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(doc)
-    os.replace(tmp, DOC)
+    from docblock import write_block as write
+
+    write('inspect', text, 'Reading checkpoints (`statedict-lint inspect`)')
 
 
 if __name__ == "__main__":

@@ -33,8 +33,6 @@ from typing import Any, Dict, List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-BLOCK = "keys"
 GPT = os.path.join(ROOT, "fixtures", "gpt.py")
 GPT2 = {"n_layer": 12, "n_head": 12, "n_embd": 768, "block_size": 1024, "vocab_size": 50257, "bias": True}
 
@@ -260,21 +258,9 @@ def render(rows: List[Dict[str, Any]], n_keys: int, torch_row: Optional[Dict[str
 
 
 def write_block(text: str) -> None:
-    start, end = f"<!-- bench:{BLOCK} -->", f"<!-- /bench:{BLOCK} -->"
-    try:
-        with open(DOC, encoding="utf-8") as fh:
-            doc = fh.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n"
-    block = f"{start}\n## `keys`: static prediction vs torch on the meta device\n\n{text}{end}"
-    if start in doc and end in doc:
-        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = DOC + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(doc)
-    os.replace(tmp, DOC)
+    from docblock import write_block as write
+
+    write('keys', text, '`keys`: static prediction vs torch on the meta device')
 
 
 if __name__ == "__main__":

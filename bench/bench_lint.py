@@ -25,8 +25,6 @@ import time
 from typing import List, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-BLOCK = "lint"
 
 FLAKE8 = r"""
 import os, sys
@@ -118,7 +116,7 @@ def main() -> int:
             row("statedict-lint lint (warm content cache)", [exe, "lint"] + abs_paths, env, target, work)
         finally:
             shutil.rmtree(cache_home, ignore_errors=True)
-        rows.append((f"ratio installed/uninstalled", target, inst / base, -1))
+        rows.append(("ratio installed/uninstalled", target, inst / base, -1))
         rules_s = rules_in_process([os.path.join(cwd, p) if p == "." else p for p in paths], args.repeat)
         rows.append(("SDL rules alone, in-process, on flake8's parsed trees (the plugin's own work)", target,
                      rules_s, -2))
@@ -176,21 +174,9 @@ def render(rows, nfiles, nlines, bigname, biglines, repeat, label="") -> str:
 
 
 def write_block(text: str) -> None:
-    start, end = f"<!-- bench:{BLOCK} -->", f"<!-- /bench:{BLOCK} -->"
-    try:
-        with open(DOC, encoding="utf-8") as fh:
-            doc = fh.read()
-    except FileNotFoundError:
-        doc = "# Benchmarks\n"
-    block = f"{start}\n## Lint rules (flake8 plugin and `statedict-lint lint`)\n\n{text}{end}"
-    if start in doc and end in doc:
-        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = DOC + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(doc)
-    os.replace(tmp, DOC)
+    from docblock import write_block as write
+
+    write('lint', text, 'Lint rules (flake8 plugin and `statedict-lint lint`)')
 
 
 if __name__ == "__main__":

@@ -1,0 +1,31 @@
+"""The one writer of docs/benchmarks.md: each benchmark owns a block
+``<!-- bench:NAME --> ... <!-- /bench:NAME -->`` and rewrites only that block (atomically)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks.md")
+
+
+def write_block(name: str, text: str, title: Optional[str] = None, doc_path: str = DOC) -> None:
+    """Replace block ``name`` (``inspect``, ``keys``, ...) with ``text`` under an optional ``## title``;
+    append the block when the file or the block does not exist yet."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    try:
+        with open(doc_path, encoding="utf-8") as fh:
+            doc = fh.read()
+    except FileNotFoundError:
+        doc = "# Benchmarks\n"
+    body = (f"## {title}\n\n" if title else "") + text.rstrip("\n") + "\n"
+    block = f"{start}\n{body}{end}"
+    if start in doc and end in doc:
+        doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    os.makedirs(os.path.dirname(doc_path), exist_ok=True)
+    tmp = f"{doc_path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(doc)
+    os.replace(tmp, doc_path)
