@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/statedict-lint keys fixtures/gpt.py:GPT --set config.n_layer=2 --set config.n_embd=64 --set config.n_head=4 --set config.vocab_size=100 --set config.block_size=32
+	$(VENV)/bin/statedict-lint keys fixtures/gpt.py:GPT --set config.n_layer=2 --set config.n_embd=64 --set config.n_head=4 --set config.vocab_size=100 --set config.block_size=32 --set config.bias=True
 	$(VENV)/bin/statedict-lint keys fixtures/gpt.py:GPT
 
 test: $(STAMP)
