@@ -277,6 +277,7 @@ class Evaluator:
         self.forks = 0
         self.call_starts: List[int] = []  # self.steps when each active call began (innermost last)
         self.call_aborts = 0
+        self.over_budget: set = set()  # helper functions (by node) already abandoned for their step count
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
@@ -1909,6 +1910,10 @@ class Evaluator:
     def call_function(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any], owner: Any = None) -> Any:
         if self.depth > MAX_DEPTH:
             raise _GiveUp("recursion too deep")
+        if self.depth >= 1 and id(fn.node) in self.over_budget:
+            # abandoned once already: the same code again would only burn the same budget
+            self.note(f"call of `{fn.name}` cannot be evaluated: the call took too many steps to evaluate")
+            return Unknown(f"`{fn.name}(...)` cannot be evaluated: too many steps", self.line, self.path)
         frame = Frame(fn.scope, fn.closure, fn, owner if owner is not None else fn.owner)
         frame.locals = self.bind_args(fn, args, kwargs)
         sf = fn.sf
@@ -1930,6 +1935,7 @@ class Evaluator:
                     raise
                 if isinstance(exc, _CallBudget):
                     # the callers are not charged for the abandoned call (up to a bound on such calls)
+                    self.over_budget.add(id(fn.node))
                     self.call_aborts += 1
                     if self.call_aborts <= MAX_CALL_ABORTS:
                         spent = self.steps - self.call_starts[-1]
