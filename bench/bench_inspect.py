@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import struct
 import subprocess
 import sys
 import time
 from typing import Dict, List, Tuple
+
+from docblock import machine  # bench/ is on sys.path when a bench script runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.environ.get("SDL_BENCH_CKPT_CACHE", os.path.expanduser("~/.cache/statedict-lint-bench/ckpt"))
@@ -220,8 +221,7 @@ def render(rows: List[dict], repeat: int) -> str:
            f"`/usr/bin/time -f %M` (max over the runs), CPU = user+sys of the process (best run; the "
            f"size-independence target is judged on it, since wall time on a shared machine mostly measures the "
            f"other jobs); "
-           f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs shared with "
-           f"other jobs while this ran (numbers are noisy upward). Command: `python bench/bench_inspect.py`.", "",
+           f"{machine()}. Command: `python bench/bench_inspect.py`.", "",
            "| file | format | tensors | inspect ms | inspect CPU ms | inspect peak MB | other | other ms | "
            "other peak MB | speed-up (wall) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
+
+from docblock import machine  # bench/ is on sys.path when a bench script runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -209,8 +210,7 @@ def render(rows: List[Dict[str, Any]], n_keys: int, torch_row: Optional[Dict[str
     cfg = ", ".join(f"{k}={v}" for k, v in GPT2.items())
     out = [f"`fixtures/gpt.py:GPT` (nanoGPT style) with GPT-2 bindings ({cfg}; {n_keys} state_dict keys, 124M "
            f"parameters). Whole processes, median of {repeat} runs (min–max in brackets), peak RSS of the child "
-           f"process; {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, shared "
-           f"with other jobs while measured (numbers are noisy; `make bench` re-runs on a quiet machine). Command: "
+           f"process; {machine()}. Command: "
            f"`python bench/bench_keys.py`.", "",
            "| run | seconds (median) | peak RSS (MiB) |", "|---|---|---|"]
     for r in rows:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from typing import List, Tuple
+
+from docblock import machine  # bench/ is on sys.path when a bench script runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,8 +160,7 @@ def rules_in_process(paths: List[str], repeat: int) -> float:
 def render(rows, nfiles, nlines, bigname, biglines, repeat, label="") -> str:
     out = [f"Corpus: {label} — {nfiles} real model files, {nlines:,} lines; big file: `{bigname}` "
            f"({biglines:,} lines). Whole processes, best of {repeat}, flake8 `-j1 --isolated`; "
-           f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, shared with "
-           f"other jobs while measured (numbers are noisy; `make bench` re-runs on a quiet machine). Command: "
+           f"{machine()}. Command: "
            f"`python bench/bench_lint.py`.", "",
            "| run | target | seconds | output lines |", "|---|---|---|---|"]
     for name, target, secs, n in rows:

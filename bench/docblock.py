@@ -29,3 +29,13 @@ def write_block(name: str, text: str, title: Optional[str] = None, doc_path: str
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(doc)
     os.replace(tmp, doc_path)
+
+
+def machine() -> str:
+    """Where the numbers come from, measured rather than asserted: interpreter, CPUs, load average."""
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+            f"1-minute load average {load:.1f} when the results were written (above ~0.5 means other jobs ran "
+            f"beside the benchmark and the times are inflated)")
