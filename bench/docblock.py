@@ -37,5 +37,5 @@ def machine() -> str:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-            f"1-minute load average {load:.1f} when the results were written (above ~0.5 means other jobs ran "
-            f"beside the benchmark and the times are inflated)")
+            f"1-minute load average {load:.1f} when the results were written (the benchmark's own processes "
+            f"count in it; well above 1 means other jobs competed and the times are inflated)")
