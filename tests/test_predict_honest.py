@@ -392,3 +392,43 @@ def test_helper_unrolling_a_huge_loop_is_given_up_alone(write_model: Any) -> Non
     with torch.device("meta"):
         real = torch_table(mod.M())
     assert [(k.key, k.shape, k.dtype) for k in pred.keys] == real
+
+
+def test_raise_under_unbound_parameters_is_no_claim_of_failure(write_model: Any) -> None:
+    """timm's EfficientNet(block_args) / MaxxVit(cfg): with the required argument unbound, code that would
+    raise for some values must not be reported as 'construction fails' -- torch builds it fine once bound."""
+    from statedict_lint.errors import UserError
+
+    path = write_model(_src('''
+        def make_stages(depths, stagewise=False):
+            if isinstance(depths, int) and stagewise:
+                raise ValueError("stagewise needs a list of depths")
+            return [nn.Linear(4, 4) for _ in range(sum(depths))]
+
+        class M(nn.Module):
+            def __init__(self, cfg, width=4):
+                super().__init__()
+                self.stem = nn.Linear(3, width)
+                self.stages = nn.ModuleList(make_stages(cfg.depths, stagewise=True))
+
+        class Bad(nn.Module):
+            def __init__(self, depths=3):
+                super().__init__()
+                self.stages = nn.ModuleList(make_stages(depths, stagewise=True))
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert any("cfg left unbound" in u.message and u.line for u in pred.unresolved), pred.unresolved
+    # bound, it is exact
+    pred2 = predict(path, "M", {"cfg.depths": [1, 2]})
+    mod = load_module_from_path(path)
+    import types
+
+    with torch.device("meta"):
+        real = torch_table(mod.M(types.SimpleNamespace(depths=[1, 2])))
+    assert [(k.key, k.shape, k.dtype) for k in pred2.keys] == real and pred2.complete
+    # with nothing left unbound, a raise is the code's own: torch raises too
+    with pytest.raises(UserError, match="fails"):
+        predict(path, "Bad", {})
+    with pytest.raises(ValueError), torch.device("meta"):
+        mod.Bad()

@@ -273,6 +273,17 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
         obj = ev.instantiate(cls, [], kwargs)
     except EvalRaise as exc:
         where = f" ({_display(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
+        open_params = [n for n, v in kwargs.items() if isinstance(v, Opaque)]
+        if open_params:
+            # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg)):
+            # claiming "construction fails" would be a guess; say what stops and what to bind
+            from statedict_lint.predict.template import Unresolved
+
+            pred = Prediction(target)
+            pred.unresolved.append(Unresolved(
+                exc.line or line0, f"construction stops here with {', '.join(open_params)} left unbound: "
+                f"{exc.message} (bind them with --set to decide)", exc.path or os.path.abspath(path)))
+            return pred, ev
         raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
     except _GiveUp as exc:
         pred = Prediction(target)
