@@ -432,3 +432,64 @@ def test_raise_under_unbound_parameters_is_no_claim_of_failure(write_model: Any)
         predict(path, "Bad", {})
     with pytest.raises(ValueError), torch.device("meta"):
         mod.Bad()
+
+
+def test_raise_after_untraceable_writes_is_no_claim_of_failure(write_model: Any) -> None:
+    """vit-pytorch's CvT: `kwargs = dict(locals())` split by prefix through a helper that writes into
+    `groups[unknown_index][key]`. The evaluator cannot follow those writes, so the KeyError it then meets is
+    not a certain failure (torch builds the model): incomplete with the reason, never 'construction fails'."""
+    path = write_model(_src('''
+        def group_by_prefix(prefix, d):
+            groups = [dict(), dict()]
+            for key in d.keys():
+                ind = int(not key.startswith(prefix))
+                groups[ind][key] = d[key]
+            with_prefix, rest = groups
+            return {k[len(prefix):]: v for k, v in with_prefix.items()}, rest
+
+        class M(nn.Module):
+            def __init__(self, s1_dim=4, s2_dim=8, channels=3):
+                super().__init__()
+                kwargs = dict(locals())
+                layers, dim = [], channels
+                for prefix in ("s1", "s2"):
+                    config, kwargs = group_by_prefix(f"{prefix}_", kwargs)
+                    layers.append(nn.Conv2d(dim, config["dim"], 3))
+                    dim = config["dim"]
+                self.layers = nn.Sequential(*layers)
+    '''))
+    pred = predict(path, "M", {})   # must not raise UserError
+    assert not pred.complete
+    assert any("construction stops here" in u.message for u in pred.unresolved), pred.unresolved
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = torch_table(mod.M())
+    real_keys = {k for k, _, _ in real}
+    assert all(k.key in real_keys for k in pred.keys)
+
+
+def test_undecidable_not_is_a_value_not_a_dropped_branch(write_model: Any) -> None:
+    """`int(not key.startswith("a"))` inside a loop over keys that cannot be known used to raise in the
+    'loop runs' branch, which was then dropped as impossible: a complete prediction with a wrong shape."""
+    path = write_model(_src('''
+        def flags(d):
+            out = []
+            for key in d.keys():
+                out.append(int(not key.startswith("a")))
+            return out
+
+        class M(nn.Module):
+            def __init__(self, a=1):
+                super().__init__()
+                x = flags(dict(locals()))
+                self.fc = nn.Linear(2, len(x) + 1)
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        real = dict((k, s) for k, s, _ in torch_table(mod.M()))
+    for k in pred.keys:  # whatever it claims holds in torch
+        assert k.key in real
+        if k.shape is not None:
+            assert all(not isinstance(d, int) or d == r for d, r in zip(k.shape, real[k.key]))

@@ -274,15 +274,20 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     except EvalRaise as exc:
         where = f" ({_display(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         open_params = [n for n, v in kwargs.items() if isinstance(v, Opaque)]
-        if open_params:
-            # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg)):
-            # claiming "construction fails" would be a guess; say what stops and what to bind
+        if open_params or ev.lost_writes or ev.notes:
+            # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg))
+            # or from something the evaluation could not follow before it (vit-pytorch's `dict(locals())`):
+            # claiming "construction fails" would be a guess; say what stops and why it is not certain
             from statedict_lint.predict.template import Unresolved
 
+            if open_params:
+                why = f"with {', '.join(open_params)} left unbound (bind them with --set to decide)"
+            else:
+                ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2])
+                why = f"after code the evaluation could not follow ({_display(p)}:{ln})"
             pred = Prediction(target)
-            pred.unresolved.append(Unresolved(
-                exc.line or line0, f"construction stops here with {', '.join(open_params)} left unbound: "
-                f"{exc.message} (bind them with --set to decide)", exc.path or os.path.abspath(path)))
+            pred.unresolved.append(Unresolved(exc.line or line0, f"construction stops here {why}: {exc.message}",
+                                              exc.path or os.path.abspath(path)))
             return pred, ev
         raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
     except _GiveUp as exc:

@@ -277,7 +277,8 @@ class Evaluator:
         self.forks = 0
         self.call_starts: List[int] = []  # self.steps when each active call began (innermost last)
         self.call_aborts = 0
-        self.over_budget: set = set()  # helper functions (by node) already abandoned for their step count
+        self.over_budget: set = set()
+        self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known  # helper functions (by node) already abandoned for their step count
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
@@ -1090,6 +1091,10 @@ class Evaluator:
             self.torch.container_setitem(obj, key, value)
         elif isinstance(obj, (TensorSpec, ParamValue)):
             return  # in-place writes into a tensor keep its shape and dtype
+        elif isinstance(obj, Unknown):
+            # a write into a container we cannot see (`groups[unknown_index][k] = v`): it may alias one we track,
+            # so later conclusions (a KeyError, say) are not certain any more
+            self.lost_writes.append((self.line, self.path))
 
     # -- expressions -------------------------------------------------------------------------
     def eval(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
@@ -1429,7 +1434,9 @@ class Evaluator:
     def unaryop(self, op: Any, v: Any) -> Any:
         if isinstance(op, cst.Not):
             t = self.truth(v)
-            return UNKNOWN_BOOL if t is UNKNOWN_BOOL else (not t)
+            if t is UNKNOWN_BOOL:  # a value, not the sentinel: it flows into int(), lists, calls...
+                return self.unknown("`not` of a value that cannot be decided", False)
+            return not t
         if isinstance(v, Opaque):
             v = v.sym()
         if isinstance(v, Unknown):
