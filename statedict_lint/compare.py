@@ -21,13 +21,13 @@ from statedict_lint.checkpoint.container import Found
 from statedict_lint.checkpoint.records import Checkpoint, TensorRecord
 from statedict_lint.findings import Finding
 from statedict_lint.predict.symbolic import Sym
-from statedict_lint.predict.template import KeySpec, Prediction
+from statedict_lint.predict.template import PLACEHOLDER, KeySpec, Prediction, key_pattern
 
 WRAPPERS = ["module", "_orig_mod", "model", "_forward_module", "_fsdp_wrapped_module", "_checkpoint_wrapped_module",
             "net", "network"]
 INFIX_WRAPPERS = ["_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"]
 _NORM_LAYERS = ("BatchNorm", "InstanceNorm", "SyncBatchNorm", "_NormBase", "LazyBatchNorm")
-_PH = re.compile(r"\{([^{}]+)\}")
+_PH = PLACEHOLDER
 
 CODES = {
     "missing": ("SDL301", "missing-key"), "unexpected": ("SDL302", "unexpected-key"),
@@ -108,21 +108,13 @@ def _fmt(shape: Optional[tuple]) -> str:
 
 
 # -- patterns ------------------------------------------------------------------------------------------
-def _pattern(key: str) -> "re.Pattern[str]":
-    out, pos = "", 0
-    for m in _PH.finditer(key):
-        out += re.escape(key[pos:m.start()]) + r"(\d+)"
-        pos = m.end()
-    return re.compile(out + re.escape(key[pos:]) + r"\Z")
-
-
 class _Matcher:
     def __init__(self, pred: Prediction) -> None:
         self.exact: Set[str] = set()
         self.patterns: List["re.Pattern[str]"] = []
         for k in list(pred.keys) + list(pred.non_persistent):
             if _PH.search(k.key):
-                self.patterns.append(_pattern(k.key))
+                self.patterns.append(key_pattern(k.key))
             else:
                 self.exact.add(k.key)
 
@@ -176,7 +168,7 @@ def infer(pred: Prediction, ck_shapes: Dict[str, Optional[tuple]]) -> Tuple[Dict
     for spec in pred.keys:
         phs = _PH.findall(spec.key)
         if phs:
-            pat = _pattern(spec.key)
+            pat = key_pattern(spec.key)
             hits = [(k, pat.match(k)) for k in keys]
             hits = [(k, m) for k, m in hits if m]
             if not hits:

@@ -23,7 +23,6 @@ import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 _KEY = re.compile(r"^size mismatch for (\S+): ")
-_PH = re.compile(r"\{([^{}]+)\}")
 
 
 def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int], str]:
@@ -58,14 +57,11 @@ def _spec_for(pred: Any, key: str) -> Optional[Any]:
     for spec in pred.keys:
         if spec.key == key:
             return spec
+    from statedict_lint.predict.template import key_pattern
+
     for spec in pred.keys:
-        if _PH.search(spec.key):
-            out, pos = "", 0
-            for m in _PH.finditer(spec.key):
-                out += re.escape(spec.key[pos:m.start()]) + r"\d+"
-                pos = m.end()
-            if re.fullmatch(out + re.escape(spec.key[pos:]), key):
-                return spec
+        if "{" in spec.key and key_pattern(spec.key).match(key):
+            return spec
     return None
 
 
@@ -75,7 +71,6 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
     checkpoint's state_dict (a value is said to be the checkpoint's only when no key that loads fine depends on
     it -- otherwise the file's shapes contradict each other, and that is what is said)."""
     from statedict_lint.compare import CODES
-    from statedict_lint.errors import UserError
     from statedict_lint.findings import Finding
     from statedict_lint.predict.api import predict
     from statedict_lint.predict.symbolic import Sym

@@ -10,7 +10,6 @@ the exit code is 1.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -35,11 +34,6 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _pattern(key: str) -> "re.Pattern[str]":
-    parts = re.split(r"(\{[^{}]+\})", key)
-    return re.compile("^" + "".join("[0-9]+" if p.startswith("{") else re.escape(p) for p in parts) + "$")
-
-
 def verify_against(pred: Any, tensors: Dict[str, Any]) -> List[str]:
     """Problems that would make ``load_state_dict(strict=True)`` of ``tensors`` into the class fail.
 
@@ -47,7 +41,9 @@ def verify_against(pred: Any, tensors: Dict[str, Any]) -> List[str]:
     problems: List[str] = []
     specs = list(pred.keys)
     exact = {k.key: k for k in specs if "{" not in k.key}
-    patterned = [(_pattern(k.key), k) for k in specs if "{" in k.key]
+    from statedict_lint.predict.template import key_pattern
+
+    patterned = [(key_pattern(k.key), k) for k in specs if "{" in k.key]
     matched: set = set()
     for key, stub in tensors.items():
         spec = exact.get(key)

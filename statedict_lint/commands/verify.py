@@ -73,10 +73,6 @@ def _is_int(d: Any) -> bool:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
-def _pattern(key: str) -> "re.Pattern[str]":
-    return re.compile("^" + re.sub(r"\\\{[^{}]*\\\}", r"[0-9]+", re.escape(key)) + "$")
-
-
 def compare(pred: Any, table: Any) -> List[Difference]:
     """Every difference between a Prediction and a runtime.TorchTable, each judged wrong or unsettled."""
     out: List[Difference] = []
@@ -84,7 +80,9 @@ def compare(pred: Any, table: Any) -> List[Difference]:
     torch_order = {k: i for i, k in enumerate(table.keys())}
     complete = pred.complete
     matched: set = set()
-    patterns = [(k, _pattern(k.key)) for k in pred.keys if "{" in k.key]
+    from statedict_lint.predict.template import key_pattern
+
+    patterns = [(k, key_pattern(k.key)) for k in pred.keys if "{" in k.key]
 
     def fields(spec: Any, key: str, e: Any) -> None:
         if spec.kind != e.kind:

@@ -10,12 +10,25 @@ in ``unresolved`` with its source line and the reason, and makes ``complete`` fa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from statedict_lint.predict.symbolic import Sym, render
 
 ShapeElem = Union[int, Sym, None]
+
+PLACEHOLDER = re.compile(r"\{([^{}]+)\}")  # `{i}` in a symbolic key
+
+
+def key_pattern(key: str) -> "re.Pattern[str]":
+    """The concrete keys a symbolic key stands for: ``h.{i}.w`` matches ``h.0.w``, ``h.11.w``; each
+    placeholder's index is a group (``int(m.group(1))``). A key without placeholders matches only itself."""
+    out, pos = "", 0
+    for m in PLACEHOLDER.finditer(key):
+        out += re.escape(key[pos:m.start()]) + r"([0-9]+)"
+        pos = m.end()
+    return re.compile(out + re.escape(key[pos:]) + r"\Z")
 
 
 @dataclass
