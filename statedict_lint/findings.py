@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
@@ -20,3 +21,12 @@ class Finding:
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.col, self.code)
+
+
+def display_path(path: str) -> str:
+    """A path as shown to the user: relative to the working directory when inside it, else as given
+    (absolute paths elsewhere stay absolute, never `../../root/...`)."""
+    if not path:
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel.replace(os.sep, "/")

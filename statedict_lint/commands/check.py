@@ -14,6 +14,7 @@ import sys
 from typing import Any, List
 
 from statedict_lint import bindings
+from statedict_lint.findings import display_path
 
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
 
@@ -90,7 +91,7 @@ def format_text(res: Any, found: Any) -> str:
     if found.kind == "lightning":
         lines.append("(a Lightning checkpoint: the state_dict is its ['state_dict'] entry)")
     for f in res.findings:
-        loc = f"{_relative(f.path)}:{f.line}: " if f.line else ""
+        loc = f"{display_path(f.path)}:{f.line}: " if f.line else ""
         lines.append(f"{loc}{f.severity}: {f.code} {f.message}")
     if res.maybe_unexpected:
         lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
@@ -102,14 +103,14 @@ def format_text(res: Any, found: Any) -> str:
 
 def _relative_loc(text: str) -> str:
     m = _LOC.match(text)
-    return f"{_relative(m.group('path'))}:{m.group('line')}: {m.group('msg')}" if m else text
+    return f"{display_path(m.group('path'))}:{m.group('line')}: {m.group('msg')}" if m else text
 
 
 def format_markdown(res: Any, found: Any) -> str:
     from statedict_lint.report.markdown_report import render
 
     out = [f"### {_headline(res, found)}", ""]
-    out.append(render([dataclasses.replace(f, path=_relative(f.path)) for f in res.findings],
+    out.append(render([dataclasses.replace(f, path=display_path(f.path)) for f in res.findings],
                       tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
@@ -120,40 +121,33 @@ def format_markdown(res: Any, found: Any) -> str:
 
 
 # -- sarif / github: the findings through the shared report module -----------------------------------------
-RULES = {  # code -> (name, short description)
-    "SDL301": ("missing-key", "a key of the model is not in the checkpoint (strict load fails)"),
-    "SDL302": ("unexpected-key", "a key of the checkpoint is not in the model (strict load fails)"),
-    "SDL303": ("size-mismatch", "a tensor's shape in the checkpoint differs from the model's"),
-    "SDL304": ("wrapper-prefix", "checkpoint keys carry a wrapper prefix (DataParallel, torch.compile, ...)"),
-    "SDL305": ("probable-rename", "missing and unexpected keys that look like a rename"),
-    "SDL306": ("non-persistent-buffer-in-file", "the file holds a buffer the model registers persistent=False"),
-    "SDL307": ("missing-num-batches-tracked", "BatchNorm num_batches_tracked missing (old checkpoint)"),
-    "SDL308": ("tied-alias-not-in-file", "a tied weight stored once by safetensors"),
-    "SDL309": ("dtype-cast", "load_state_dict casts the file's dtype to the model's silently"),
-    "SDL310": ("inferred-binding", "constructor/config values read off the checkpoint's shapes"),
-    "SDL311": ("shape-contradiction", "checkpoint shapes that no single value of a size can explain"),
-    "SDL312": ("unsure", "a conclusion the prediction cannot support"),
-    "SDL313": ("not-a-tensor", "the checkpoint holds a non-tensor where the model has a tensor"),
+DESCRIPTIONS = {  # code -> short description (names: compare.CODES)
+    "SDL301": "a key of the model is not in the checkpoint (strict load fails)",
+    "SDL302": "a key of the checkpoint is not in the model (strict load fails)",
+    "SDL303": "a tensor's shape in the checkpoint differs from the model's",
+    "SDL304": "checkpoint keys carry a wrapper prefix (DataParallel, torch.compile, ...)",
+    "SDL305": "missing and unexpected keys that look like a rename",
+    "SDL306": "the file holds a buffer the model registers persistent=False",
+    "SDL307": "BatchNorm num_batches_tracked missing (old checkpoint)",
+    "SDL308": "a tied weight stored once by safetensors",
+    "SDL309": "load_state_dict casts the file's dtype to the model's silently",
+    "SDL310": "constructor/config values read off the checkpoint's shapes",
+    "SDL311": "checkpoint shapes that no single value of a size can explain",
+    "SDL312": "a conclusion the prediction cannot support",
+    "SDL313": "the checkpoint holds a non-tensor where the model has a tensor",
 }
 _LOC = re.compile(r"^(?P<path>[^:\n]+\.py):(?P<line>\d+): (?P<msg>.*)$", re.S)
-
-
-def _relative(path: str) -> str:
-    if not path or not os.path.isabs(path):
-        return path
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
 def report_findings(res: Any) -> List[Any]:
     """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
     from statedict_lint.findings import Finding
 
-    out = [dataclasses.replace(f, path=_relative(f.path)) for f in res.findings]
+    out = [dataclasses.replace(f, path=display_path(f.path)) for f in res.findings]
     for u in res.unsure:
         m = _LOC.match(u)
         if m:
-            out.append(Finding("SDL312", m.group("msg"), path=_relative(m.group("path")), line=int(m.group("line")),
+            out.append(Finding("SDL312", m.group("msg"), path=display_path(m.group("path")), line=int(m.group("line")),
                                severity="note", name="unsure"))
         else:
             out.append(Finding("SDL312", u, severity="note", name="unsure"))
@@ -168,7 +162,9 @@ def format_report(res: Any, found: Any, fmt: str) -> str:
     from statedict_lint import report
 
     fs = report_findings(res)
-    rules = [{"id": c, "name": n, "short": s} for c, (n, s) in sorted(RULES.items())]
+    from statedict_lint.compare import CODES
+
+    rules = [{"id": c, "name": n, "short": DESCRIPTIONS[c]} for c, n in sorted(CODES.values())]
     text = report.render(fs, fmt, tool_name="statedict-lint check", rules=rules, root=os.getcwd())
     head = _headline(res, found)
     if fmt == "github":

@@ -8,6 +8,7 @@ import sys
 from typing import Any, Dict, List
 
 from statedict_lint import bindings
+from statedict_lint.findings import display_path
 from statedict_lint.predict.symbolic import Sym, render
 from statedict_lint.predict.template import DTYPE_BYTES, KeySpec, Prediction
 
@@ -136,9 +137,3 @@ def format_text(pred: Prediction) -> str:
                 loc = f"{display_path(u.path)}:{u.line}"
             out.append(f"  {loc}: {u.message}")
     return "\n".join(out) + "\n"
-
-
-def display_path(path: str) -> str:
-    """Relative to the working directory when inside it, absolute otherwise (no `../../root/...`)."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel

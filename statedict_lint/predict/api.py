@@ -10,6 +10,7 @@ import libcst as cst
 
 from statedict_lint.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
+from statedict_lint.findings import display_path
 from statedict_lint.predict.catalog import CATALOG_PATH
 from statedict_lint.predict.evaluator import ClassValue, EvalRaise, Evaluator, FunctionValue, ModuleScope, _GiveUp
 from statedict_lint.predict.render import render
@@ -272,7 +273,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     try:
         obj = ev.instantiate(cls, [], kwargs)
     except EvalRaise as exc:
-        where = f" ({_display(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
+        where = f" ({display_path(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         open_params = [n for n, v in kwargs.items() if isinstance(v, Opaque)]
         if open_params or ev.lost_writes or ev.notes:
             # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg))
@@ -284,7 +285,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
                 why = f"with {', '.join(open_params)} left unbound (bind them with --set to decide)"
             else:
                 ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2])
-                why = f"after code the evaluation could not follow ({_display(p)}:{ln})"
+                why = f"after code the evaluation could not follow ({display_path(p)}:{ln})"
             pred = Prediction(target)
             pred.unresolved.append(Unresolved(exc.line or line0, f"construction stops here {why}: {exc.message}",
                                               exc.path or os.path.abspath(path)))
@@ -308,8 +309,3 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
     return pred, ev
-
-
-def _display(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel
