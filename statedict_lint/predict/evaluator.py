@@ -277,8 +277,8 @@ class Evaluator:
         self.forks = 0
         self.call_starts: List[int] = []  # self.steps when each active call began (innermost last)
         self.call_aborts = 0
-        self.over_budget: set = set()
-        self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known  # helper functions (by node) already abandoned for their step count
+        self.over_budget: set = set()  # helper functions (by node) already abandoned for their step count
+        self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
@@ -316,7 +316,7 @@ class Evaluator:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise _GiveUp("evaluation took too many steps")
-        if self.depth > 1 and self.steps - self.call_starts[-1] > CALL_STEPS and self.call_starts[-1] != BIG:
+        if self.depth > 1 and self.steps - self.call_starts[-1] > CALL_STEPS:  # (never for __init__: starts at BIG)
             # one helper call unrolling a huge loop (timm's attention-bias tables: 196 x 196 points) is
             # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
             raise _CallBudget("the call took too many steps to evaluate")

@@ -131,6 +131,7 @@ class TorchLib:
         self.ClassValue = ClassValue
         self.module_cls = ClassValue("Module", "torch.nn.Module", [], None, None)  # type: ignore[arg-type]
         self.module_cls.intrinsic = "Module"
+        self._enum_classes: Dict[str, Any] = {}  # enum.Enum & co. as base classes (see _enum_base)
         self.module_cls.attrs = {}
         self._classes: Dict[str, Any] = {"torch.nn.Module": self.module_cls}
         for c in CONTAINERS:
@@ -219,14 +220,11 @@ class TorchLib:
 
     def _enum_base(self, full: str) -> Any:
         """``enum.Enum`` and friends: a base whose subclasses' members are plain values, never state."""
-        from statedict_lint.predict.evaluator import ClassValue
-
-        cache = self.__dict__.setdefault("_enum_classes", {})
-        if full not in cache:
-            c = ClassValue(full.split(".")[-1], full, [], None, None)  # type: ignore[arg-type]
+        if full not in self._enum_classes:
+            c = self.ClassValue(full.split(".")[-1], full, [], None, None)  # type: ignore[arg-type]
             c.intrinsic = "enum"
-            cache[full] = c
-        return cache[full]
+            self._enum_classes[full] = c
+        return self._enum_classes[full]
 
     def class_attr(self, cls: Any, name: str) -> Any:
         if name == "from_pretrained" and any(c.qualname in ("torch.nn.Embedding", "torch.nn.EmbeddingBag")
@@ -2243,7 +2241,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return False
         if isinstance(obj, ClassValue):
             return obj.find(name)[1] is not None
-        if isinstance(obj, NamespaceValue) and obj.scope is None and f"{obj.qualname}.{name}" in TORCH2_FEATURES:
+        if isinstance(obj, NamespaceValue) and obj.scope is None and TorchDir(obj.qualname).contains(name):
             return True  # feature checks of torch >= 2.0, the version the catalog models
         if isinstance(obj, NamespaceValue) and obj.scope is not None:
             found, _ = obj.scope.lookup(name)
