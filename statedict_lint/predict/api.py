@@ -273,39 +273,36 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     try:
         obj = ev.instantiate(cls, [], kwargs)
     except EvalRaise as exc:
-        where = f" ({display_path(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         open_params = [n for n, v in kwargs.items() if isinstance(v, Opaque)]
         if open_params or ev.lost_writes or ev.notes:
             # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg))
             # or from something the evaluation could not follow before it (vit-pytorch's `dict(locals())`):
             # claiming "construction fails" would be a guess; say what stops and why it is not certain
-            from statedict_lint.predict.template import Unresolved
-
             if open_params:
                 why = f"with {', '.join(open_params)} left unbound (bind them with --set to decide)"
             else:
                 ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2])
                 why = f"after code the evaluation could not follow ({display_path(p)}:{ln})"
-            pred = Prediction(target)
-            pred.unresolved.append(Unresolved(exc.line or line0, f"construction stops here {why}: {exc.message}",
-                                              exc.path or os.path.abspath(path)))
-            return pred, ev
+            return _nothing_known(target, exc.line or line0, f"construction stops here {why}: {exc.message}",
+                                  exc.path or os.path.abspath(path)), ev
+        where = f" ({display_path(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
     except _GiveUp as exc:
-        pred = Prediction(target)
-        from statedict_lint.predict.template import Unresolved
-
-        pred.unresolved.append(Unresolved(ev.line, f"evaluation stopped: {exc.reason}", ev.path))
-        return pred, ev
+        return _nothing_known(target, ev.line, f"evaluation stopped: {exc.reason}", ev.path), ev
     except RecursionError:
         raise UserError(f"constructing {class_name}: the code nests too deeply to evaluate") from None
     if isinstance(obj, Unknown):
-        pred = Prediction(target)
-        from statedict_lint.predict.template import Unresolved
-
-        pred.unresolved.append(Unresolved(obj.line, obj.reason, obj.path))
-        return pred, ev
+        return _nothing_known(target, obj.line, obj.reason, obj.path), ev
     assert isinstance(obj, ModuleValue)
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
     return pred, ev
+
+
+def _nothing_known(target: str, line: int, message: str, path: str) -> Prediction:
+    """A prediction that lists no key, only why (an incomplete result, never a claim)."""
+    from statedict_lint.predict.template import Unresolved
+
+    pred = Prediction(target)
+    pred.unresolved.append(Unresolved(line, message, path))
+    return pred
