@@ -43,3 +43,21 @@ def write_model(tmp_path: Any) -> Any:
         return str(p)
 
     return write
+
+
+@pytest.fixture
+def unresolved_model_ckpt(tmp_path: Any, write_model: Any) -> Tuple[str, str]:
+    """(FILE.py:M, checkpoint): a model whose `body` comes from an import that cannot be found, and a file
+    saved by torch with `fc.*` plus a `body.weight` the prediction cannot account for."""
+    torch = pytest.importorskip("torch")
+    src = write_model(
+        "import torch.nn as nn\n"
+        "from somewhere_unknown import make_layer\n\n"
+        "class M(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 2)\n"
+        "        self.body = make_layer()\n")
+    path = str(tmp_path / "m.pt")
+    torch.save({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2), "body.weight": torch.zeros(3)}, path)
+    return f"{src}:M", path

@@ -296,18 +296,9 @@ def test_cli_exit_codes_and_formats(tmp_path, capsys):
     assert main(["check", target, good, "--key", "nope"]) == 2
 
 
-def test_unresolved_prediction_is_unsure_not_ok(tmp_path, write_model, capsys):
-    src = write_model(
-        "import torch.nn as nn\n"
-        "from somewhere_unknown import make_layer\n\n"
-        "class M(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(4, 2)\n"
-        "        self.body = make_layer()\n")
-    path = str(tmp_path / "m.pt")
-    torch.save({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2), "body.weight": torch.zeros(3)}, path)
-    rc = main(["check", f"{src}:M", path, "--format", "json"])
+def test_unresolved_prediction_is_unsure_not_ok(unresolved_model_ckpt, capsys):
+    target, path = unresolved_model_ckpt
+    rc = main(["check", target, path, "--format", "json"])
     data = json.loads(capsys.readouterr().out)
     assert rc == 1
     assert data["verdict"] == "unsure" and data["unsure"]

@@ -267,25 +267,16 @@ def test_github_annotations(tmp_path, capsys, monkeypatch):
                for ln in lines)
 
 
-def test_unsure_lines_become_notes(tmp_path, write_model, capsys):
-    src = write_model(
-        "import torch.nn as nn\n"
-        "from somewhere_unknown import make_layer\n\n"
-        "class M(nn.Module):\n"
-        "    def __init__(self):\n"
-        "        super().__init__()\n"
-        "        self.fc = nn.Linear(4, 2)\n"
-        "        self.body = make_layer()\n")
-    path = str(tmp_path / "m.pt")
-    torch.save({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2), "body.weight": torch.zeros(3)}, path)
-    assert main(["check", f"{src}:M", path, "--format", "sarif"]) == 1
+def test_unsure_lines_become_notes(unresolved_model_ckpt, capsys):
+    target, path = unresolved_model_ckpt
+    assert main(["check", target, path, "--format", "sarif"]) == 1
     log = json.loads(capsys.readouterr().out)
     _validate(log)
     assert log["runs"][0]["properties"]["verdict"] == "unsure"
     notes = [r for r in log["runs"][0]["results"] if r["ruleId"] == "SDL312"]
     assert notes and all(r["level"] == "note" for r in notes)
     assert any("body.weight" in r["message"]["text"] for r in notes)
-    assert main(["check", f"{src}:M", path, "--format", "github"]) == 1
+    assert main(["check", target, path, "--format", "github"]) == 1
     assert capsys.readouterr().out.startswith("::warning title=statedict-lint check::UNSURE")
 
 
