@@ -224,6 +224,18 @@ def test_pickle_claiming_huge_bytes_does_not_allocate(tmp_path, capsys):
     assert "truncated" in err or "too large" in err, err
 
 
+def test_pickle_claiming_impossible_bytearray_gives_one_line(tmp_path, capsys):
+    # found by the fuzz test: BYTEARRAY8 with a length near 2**63 makes the C unpickler fail to allocate, and
+    # CPython then prints "SystemError: deallocated bytearray object has exported buffers" on stderr too
+    head = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2) + \
+        pickle.dumps({"little_endian": True}, protocol=2)
+    evil = b"\x80\x05\x96" + struct.pack("<Q", 2 ** 62) + b"abc"
+    p = tmp_path / "huge_bytearray.pt"
+    p.write_bytes(head + evil)
+    err = _assert_one_line_error(p, capsys)
+    assert "too large" in err or "truncated" in err, err
+
+
 # -- fuzz ------------------------------------------------------------------------------------------
 def _seeds(tmp):
     out = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import pickle
+import sys
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
 
@@ -268,8 +269,15 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load(file: Any, what: str, legacy: bool = False) -> Tuple[Any, Dict[str, StorageRecord]]:
     """Unpickle ``file`` (a binary file object); any failure becomes a one-line UserError."""
     up = RestrictedUnpickler(file, legacy=legacy)
+    # A pickle lying about a length makes the C unpickler allocate and fail (MemoryError); CPython then prints
+    # "SystemError: deallocated bytearray object has exported buffers" from the buffer's deallocation (through
+    # sys.excepthook), a second line on stderr. The failure itself becomes our one-line error, so such
+    # reports are dropped while loading.
+    hook = sys.excepthook
+    sys.excepthook = lambda *_exc: None
     try:
         obj = up.load()
+        storages = up.storages
     except UserError:
         raise
     except RecursionError:
@@ -281,5 +289,8 @@ def load(file: Any, what: str, legacy: bool = False) -> Tuple[Any, Dict[str, Sto
     except Exception as exc:  # malformed pickles raise anything: UnpicklingError, TypeError, ValueError, ...
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{what}: malformed pickle ({msg})") from None
-    return obj, up.storages
+    finally:
+        del up  # release the unpickler's buffers while the quiet hook is still installed
+        sys.excepthook = hook
+    return obj, storages
 
