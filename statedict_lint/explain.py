@@ -30,7 +30,7 @@ def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int
     import libcst as cst
 
     from statedict_lint.predict.api import _load
-    from statedict_lint.predict.evaluator import ClassValue, FunctionValue
+    from statedict_lint.predict.values import ClassValue, FunctionValue
 
     _ev, scope = _load(path)
     found, cls = scope.lookup(cls_name)

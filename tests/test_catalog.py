@@ -419,7 +419,7 @@ def test_torch_feature_probes_exist_in_torch():
     """`hasattr(F, 'x')` / `'x' in dir(F)` are answered True for these names: each must exist in the pinned torch."""
     import importlib
 
-    from statedict_lint.predict.torchlib import TORCH2_FEATURES
+    from statedict_lint.torchfacts import TORCH2_FEATURES
 
     for name in sorted(TORCH2_FEATURES):
         mod, _, attr = name.rpartition(".")

@@ -12,10 +12,11 @@ from statedict_lint.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
 from statedict_lint.predict.catalog import CATALOG_PATH
-from statedict_lint.predict.evaluator import ClassValue, EvalRaise, Evaluator, FunctionValue, ModuleScope, _GiveUp
+from statedict_lint.predict.evaluator import Evaluator, ModuleScope
+from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.render import render
 from statedict_lint.predict.template import Prediction
-from statedict_lint.predict.values import ModuleValue, Opaque, Unknown
+from statedict_lint.predict.values import ClassValue, FunctionValue, ModuleValue, Opaque, Unknown
 from statedict_lint.source.loader import package_root
 
 _INT_ANN = {"int"}
@@ -143,7 +144,7 @@ def resolve_callref(ev: Evaluator, scope: ModuleScope, ref: CallRef) -> Any:
     frame.locals = scope.values
     try:
         v = ev.eval(frame, node, sf)
-    except (EvalRaise, _GiveUp) as exc:
+    except (EvalRaise, GiveUp) as exc:
         raise UserError(f"--set: `{ref.text}` fails: {exc}") from None
     if isinstance(v, Unknown):
         raise UserError(f"--set: `{ref.text}` cannot be evaluated: {v.reason}")
@@ -287,7 +288,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
                                   exc.path or os.path.abspath(path)), ev
         where = f" ({display_path(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""
         raise UserError(f"constructing {class_name} fails{where}: {exc.message}") from None
-    except _GiveUp as exc:
+    except GiveUp as exc:
         return _nothing_known(target, ev.line, f"evaluation stopped: {exc.reason}", ev.path), ev
     except RecursionError:
         raise UserError(f"constructing {class_name}: the code nests too deeply to evaluate") from None

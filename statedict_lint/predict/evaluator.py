@@ -2,7 +2,8 @@
 
 It runs user code over the value domain of ``values.py``: concrete Python values, symbolic integers,
 tensor specs, module values and ``Unknown``. It never imports the user's code or torch; torch.nn layers
-come from the catalog (``catalog/torch_nn.py``, interpreted like user code) and ``torchlib.py``.
+come from the catalog (``catalog/torch_nn.py``, interpreted like user code) and the library models of
+``libs/`` (torch, the standard library, einops, ...), found by full dotted name.
 
 Unknown conditions run both branches on forked copies of the state and merge the results: what differs
 becomes conditional (for module entries) or Unknown (for plain values). Loops with a symbolic trip count
@@ -17,13 +18,41 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import libcst as cst
 
 from statedict_lint.errors import UserError
+from statedict_lint.predict.libs import NOT_MINE, Libraries
+from statedict_lint.predict.libs.builtins import PythonValues, python_builtins
+from statedict_lint.predict.libs.torch import TorchDir
+from statedict_lint.predict.merge import fork_copy, merge_outcomes, merge_values
+from statedict_lint.predict.signals import Break, CallBudget, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
-    BoundMethod, BufferMarker, DtypeValue, Entry, InstanceValue, Intrinsic, ModuleValue,
-    NamespaceValue, Opaque, Partial, ParamValue, Repeated, SuperValue, TensorSpec, Unknown,
+    UNKNOWN_BOOL,
+    BoundMethod,
+    ClassValue,
+    DictView,
+    DtypeValue,
+    Entry,
+    FunctionValue,
+    GeneratorValue,
+    InstanceValue,
+    Intrinsic,
+    ModuleValue,
+    NamespaceValue,
+    Opaque,
+    ParamValue,
+    Partial,
+    Repeated,
+    StarUnknown,
+    StarUnknownTuple,
+    SuperValue,
+    SymKey,
+    SymRange,
+    SymSlice,
+    TensorSpec,
+    Unknown,
+    maybe_state,
 )
 from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file, parse_text
-from statedict_lint.predict.torchlib import CONTAINERS, TorchDir
+from statedict_lint.torchfacts import CONTAINERS
 
 MAX_STEPS = 2_000_000
 CALL_STEPS = 150_000  # one nested call's own budget (see Evaluator.tick)
@@ -34,127 +63,7 @@ MAX_DEPTH = 120
 MAX_FORKS = 64
 
 
-# -- control flow -------------------------------------------------------------------------------
-
-class _Return(Exception):
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
-
-
-class EvalRaise(Exception):
-    """The user's code raises (``raise``, failed ``assert``, or an operation torch/Python would reject)."""
-
-    def __init__(self, message: str, line: int = 0, path: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.path = path
-
-
-class _GiveUp(Exception):
-    """Evaluation of the current call cannot continue soundly; its result becomes Unknown."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _CallBudget(_GiveUp):
-    """One helper call used up its own step budget."""
-
-
 # -- classes, functions, scopes ------------------------------------------------------------------
-
-class FunctionValue:
-    def __init__(self, node: cst.FunctionDef | cst.Lambda, scope: "ModuleScope", closure: Optional["Frame"],
-                 name: str, defaults: Dict[str, Any], owner: Any = None) -> None:
-        self.node = node
-        self.scope = scope
-        self.closure = closure
-        self.name = name
-        self.defaults = defaults
-        self.owner = owner  # ClassValue when defined in a class body
-        self.decorators: List[str] = []
-        self.sf: SourceFile = scope.sf  # where the function is written (catalog chunks differ from scope.sf)
-
-    def __deepcopy__(self, memo: dict) -> "FunctionValue":
-        return self
-
-    def __repr__(self) -> str:
-        return f"<function {self.name}>"
-
-
-class ClassValue:
-    def __init__(self, name: str, qualname: str, bases: List[Any], scope: "ModuleScope",
-                 node: Optional[cst.ClassDef]) -> None:
-        self.name = name
-        self.qualname = qualname
-        self.bases = bases
-        self.scope = scope
-        self.node = node
-        self.attrs: Dict[str, Any] = {}
-        self.is_dataclass = False
-        self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
-        self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
-        self._mro: Optional[List["ClassValue"]] = None
-        self.sf: Optional[SourceFile] = scope.sf if scope is not None else None
-
-    def __deepcopy__(self, memo: dict) -> "ClassValue":
-        return self
-
-    def __repr__(self) -> str:
-        return f"<class {self.qualname}>"
-
-    def mro(self) -> List["ClassValue"]:
-        if self._mro is None:
-            seqs = [b.mro() for b in self.bases if isinstance(b, ClassValue)]
-            seqs.append([b for b in self.bases if isinstance(b, ClassValue)])
-            out = [self]
-            seqs = [list(s) for s in seqs]
-            while True:
-                seqs = [s for s in seqs if s]
-                if not seqs:
-                    break
-                for s in seqs:
-                    head = s[0]
-                    if not any(head in t[1:] for t in seqs):
-                        break
-                else:  # inconsistent MRO: fall back to depth-first
-                    head = seqs[0][0]
-                out.append(head)
-                for s in seqs:
-                    if s and s[0] is head:
-                        del s[0]
-            self._mro = out
-        return self._mro
-
-    def is_module(self) -> bool:
-        return any(c.intrinsic == "Module" for c in self.mro())
-
-    def is_enum(self) -> bool:
-        return any(c.intrinsic == "enum" for c in self.mro())
-
-    def has_unknown_base(self) -> Optional[Unknown]:
-        for c in self.mro():
-            for b in c.bases:
-                if isinstance(b, Unknown):
-                    return b
-        return None
-
-    def find(self, name: str) -> Tuple[Any, Any]:
-        for c in self.mro():
-            if name in c.attrs:
-                return c.attrs[name], c
-        return None, None
-
 
 class Thunk:
     """A module-level binding evaluated on first use."""
@@ -234,8 +143,6 @@ _CMP_OPS: Dict[type, str] = {
     cst.GreaterThanEqual: ">=", cst.In: "in", cst.NotIn: "not in", cst.Is: "is", cst.IsNot: "is not",
 }
 
-UNKNOWN_BOOL = object()  # a truth value the evaluator cannot decide
-
 
 _STRINGS: Dict[str, Any] = {}  # string literal source -> its value
 
@@ -284,10 +191,10 @@ class Evaluator:
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
         self._note_keys: set = set()
         self.opaques: List[Tuple[Opaque, str, int, str]] = []  # opaque values stored as attributes
-        from statedict_lint.predict import torchlib
-
-        self.torch = torchlib.TorchLib(self)
-        self.builtins = torchlib.python_builtins(self)
+        self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
+        self.torch = self.libs["torch"]
+        self.pyvalues = PythonValues(self)
+        self.builtins = python_builtins(self)
         self._catalog: Optional[ModuleScope] = None
 
     # -- diagnostics ------------------------------------------------------------------------
@@ -315,11 +222,11 @@ class Evaluator:
     def tick(self) -> None:
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise _GiveUp("evaluation took too many steps")
+            raise GiveUp("evaluation took too many steps")
         if self.depth > 1 and self.steps - self.call_starts[-1] > CALL_STEPS:  # (never for __init__: starts at BIG)
             # one helper call unrolling a huge loop (timm's attention-bias tables: 196 x 196 points) is
             # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
-            raise _CallBudget("the call took too many steps to evaluate")
+            raise CallBudget("the call took too many steps to evaluate")
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:
@@ -355,7 +262,7 @@ class Evaluator:
         return scope
 
     def import_module(self, dotted: str, line: int, path: str) -> Any:
-        lib = self.torch.namespace(dotted)
+        lib = self.libs.namespace(dotted)
         if lib is not None:
             return lib
         if dotted in self.modules:
@@ -411,7 +318,7 @@ class Evaluator:
                         scope.values[name] = Unknown(f"`{name}` is set by a statement at module level "
                                                      f"that is not evaluated (line {sf.line(stmt)})",
                                                      sf.line(stmt), sf.path)
-            except (EvalRaise, _GiveUp, _Return, _Break, _Continue) as exc:
+            except (EvalRaise, GiveUp, Return, Break, Continue) as exc:
                 for name in _bound_names(stmt):
                     scope.values[name] = Unknown(f"module-level code at line {sf.line(stmt)} fails: {exc}",
                                                  sf.line(stmt), sf.path)
@@ -432,7 +339,7 @@ class Evaluator:
             self.set_pos(scope.sf, small)
             try:
                 self.exec_small(frame, small, scope.sf)
-            except (EvalRaise, _GiveUp):
+            except (EvalRaise, GiveUp):
                 for name in _target_names(small.target):
                     scope.values[name] = Unknown("module-level augmented assignment failed", scope.sf.line(small), scope.sf.path)
         elif isinstance(small, cst.Del):
@@ -450,7 +357,7 @@ class Evaluator:
         self.set_pos(sf, stmt)
         try:
             cond = self.truth(self.eval(frame, test, sf))
-        except (EvalRaise, _GiveUp):
+        except (EvalRaise, GiveUp):
             cond = UNKNOWN_BOOL
         if cond is True:
             self._exec_module_block(scope, frame, stmt.body.body)
@@ -510,7 +417,7 @@ class Evaluator:
                 frame.locals = scope.values
                 try:
                     return self.eval(frame, node.value, scope.sf)
-                except (EvalRaise, _GiveUp) as exc:
+                except (EvalRaise, GiveUp) as exc:
                     return Unknown(f"module-level `{name}` cannot be evaluated: {exc}", scope.sf.line(node), scope.sf.path)
             if thunk.kind == "importfrom":
                 mod, attr, line = thunk.extra
@@ -535,11 +442,14 @@ class Evaluator:
 
     def getattr_ns(self, ns: NamespaceValue, attr: str, line: int, path: str) -> Any:
         if ns.scope is None:
-            return self.torch.ns_getattr(ns, attr)
+            return self.libs.attribute(ns, attr)
+        sub = f"{ns.qualname}.{attr}" if ns.qualname else attr
+        modelled = self.libs.override(sub)
+        if modelled is not NOT_MINE:
+            return modelled
         found, v = ns.scope.lookup(attr)
         if found:
             return v
-        sub = f"{ns.qualname}.{attr}" if ns.qualname else attr
         if ns.scope.is_package:
             target = self.import_module(sub, line, path)
             if not isinstance(target, Unknown):
@@ -594,7 +504,7 @@ class Evaluator:
         elif isinstance(stmt, cst.Try):
             self.exec_try(frame, stmt, sf)
         else:
-            raise _GiveUp(f"unsupported statement {type(stmt).__name__}")
+            raise GiveUp(f"unsupported statement {type(stmt).__name__}")
 
     def exec_small(self, frame: Frame, small: Any, sf: SourceFile) -> None:
         if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.IfExp):
@@ -640,13 +550,13 @@ class Evaluator:
         elif isinstance(small, cst.Expr):
             self.eval(frame, small.value, sf)
         elif isinstance(small, cst.Return):
-            raise _Return(None if small.value is None else self.eval(frame, small.value, sf))
+            raise Return(None if small.value is None else self.eval(frame, small.value, sf))
         elif isinstance(small, cst.Pass):
             return
         elif isinstance(small, cst.Break):
-            raise _Break()
+            raise Break()
         elif isinstance(small, cst.Continue):
-            raise _Continue()
+            raise Continue()
         elif isinstance(small, cst.Raise):
             text = sf.code(small).strip()
             raise EvalRaise(f"`{text}`", self.line, self.path)
@@ -661,7 +571,7 @@ class Evaluator:
         elif isinstance(small, (cst.Global, cst.Nonlocal)):
             return
         else:
-            raise _GiveUp(f"unsupported statement {type(small).__name__}")
+            raise GiveUp(f"unsupported statement {type(small).__name__}")
 
     def exec_import(self, frame: Frame, node: Any, sf: SourceFile, lazy: bool) -> None:
         line = sf.line(node)
@@ -737,11 +647,10 @@ class Evaluator:
 
     def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]], top: bool = False) -> None:
         """Run each branch on a copy of the state reachable from the frame; merge into the originals."""
-        from statedict_lint.predict.merge import fork_copy, merge_outcomes
 
         self.forks += 1
         if self.forks > MAX_FORKS * 16:
-            raise _GiveUp("too many undecidable conditions")
+            raise GiveUp("too many undecidable conditions")
         roots = frame.locals
         outcomes = []
         saved_line = (self.line, self.path)
@@ -753,11 +662,11 @@ class Evaluator:
             signal: Tuple[str, Any] = ("fall", None)
             try:
                 run(fr)
-            except _Return as r:
+            except Return as r:
                 signal = ("return", r.value)
-            except _Break:
+            except Break:
                 signal = ("break", None)
-            except _Continue:
+            except Continue:
                 signal = ("continue", None)
             except EvalRaise as exc:
                 signal = ("raise", exc)
@@ -773,19 +682,18 @@ class Evaluator:
         merge_outcomes(self, roots, live)
         kinds = {o[3][0] for o in live}
         if len(kinds) > 1:
-            raise _GiveUp(f"control flow depends on an undecidable condition ({live[0][0]})")
+            raise GiveUp(f"control flow depends on an undecidable condition ({live[0][0]})")
         kind = kinds.pop()
         if kind == "return":
-            from statedict_lint.predict.merge import merge_values
 
             value = live[0][3][1]
             for o in live[1:]:
                 value = merge_values(self, value, o[3][1], live[0][0])
-            raise _Return(value)
+            raise Return(value)
         if kind == "break":
-            raise _Break()
+            raise Break()
         if kind == "continue":
-            raise _Continue()
+            raise Continue()
 
     def exec_for(self, frame: Frame, stmt: cst.For, sf: SourceFile) -> None:
         it = self.eval(frame, stmt.iter, sf)
@@ -793,7 +701,7 @@ class Evaluator:
         if isinstance(items, Unknown):
             self._unknown_loop(frame, stmt, sf, items.reason)
             return
-        if isinstance(items, _SymRange):
+        if isinstance(items, SymRange):
             self._symbolic_loop(frame, stmt, sf, items)
             return
         broke = False
@@ -804,10 +712,10 @@ class Evaluator:
             self.assign(frame, stmt.target, item, sf)
             try:
                 self.exec_block(frame, stmt.body, sf)
-            except _Break:
+            except Break:
                 broke = True
                 break
-            except _Continue:
+            except Continue:
                 continue
         if not broke and stmt.orelse is not None:
             self.exec_block(frame, stmt.orelse.body, sf)
@@ -827,19 +735,18 @@ class Evaluator:
                 self.assign(fr, stmt.target, Unknown(f"loop variable of the loop at line {line}", line, self.path), sf)
             try:
                 self.exec_block(fr, stmt.body, sf)
-            except (_Break, _Continue):
+            except (Break, Continue):
                 pass
 
         self.fork(frame, [(f"the loop at line {line} runs", body), (f"the loop at line {line} does not run", lambda fr: None)])
         if sig() != before:
             self.note(f"loop over `{text}` cannot be unrolled: {reason}", line, path)
 
-    def _symbolic_loop(self, frame: Frame, stmt: cst.For, sf: SourceFile, rng: "_SymRange") -> None:
+    def _symbolic_loop(self, frame: Frame, stmt: cst.For, sf: SourceFile, rng: "SymRange") -> None:
         placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
         index = rng.start + Sym.var(f"{{{placeholder}}}") * rng.step if rng.step != 1 or rng.start != 0 \
             else Sym.var(f"{{{placeholder}}}")
         # dry run on a copy to find loop-carried variables
-        from statedict_lint.predict.merge import fork_copy
 
         copied, memo, pairs = fork_copy(frame.locals)
         fr = Frame(frame.scope, frame.closure, frame.func, frame.cls)
@@ -850,7 +757,7 @@ class Evaluator:
             try:
                 self.assign(fr, stmt.target, index, sf)
                 self.exec_block(fr, stmt.body, sf)
-            except (_Break, _Continue, EvalRaise, _Return, _GiveUp):
+            except (Break, Continue, EvalRaise, Return, GiveUp):
                 pass
             self.line, self.path = saved[0], saved[1]
             del self.notes[saved[2]:]
@@ -873,8 +780,8 @@ class Evaluator:
             try:
                 self.assign(frame, stmt.target, index, sf)
                 self.exec_block(frame, stmt.body, sf)
-            except (_Break, _Continue):
-                raise _GiveUp(f"break/continue in a loop with a symbolic trip count (line {saved[0]})")
+            except (Break, Continue):
+                raise GiveUp(f"break/continue in a loop with a symbolic trip count (line {saved[0]})")
         finally:
             self.repeat.pop()
 
@@ -891,12 +798,12 @@ class Evaluator:
                 return
             n += 1
             if n > MAX_UNROLL:
-                raise _GiveUp("while loop does not terminate within the unroll limit")
+                raise GiveUp("while loop does not terminate within the unroll limit")
             try:
                 self.exec_block(frame, stmt.body, sf)
-            except _Break:
+            except Break:
                 return
-            except _Continue:
+            except Continue:
                 continue
 
     def exec_try(self, frame: Frame, stmt: cst.Try, sf: SourceFile) -> None:
@@ -939,7 +846,7 @@ class Evaluator:
             if p.default is not None:
                 try:
                     out[p.name.value] = self.eval(frame, p.default, sf)
-                except (EvalRaise, _GiveUp) as exc:
+                except (EvalRaise, GiveUp) as exc:
                     out[p.name.value] = Unknown(f"default of `{p.name.value}` cannot be evaluated: {exc}")
         return out
 
@@ -975,14 +882,14 @@ class Evaluator:
                         if small.value is not None:
                             try:
                                 v = self.eval(body_frame, small.value, sf)
-                            except (EvalRaise, _GiveUp) as exc:
+                            except (EvalRaise, GiveUp) as exc:
                                 v = Unknown(f"class attribute `{name}`: {exc}", sf.line(small), sf.path)
                             cls.attrs[name] = v
                             body_frame.locals[name] = v
                     elif isinstance(small, cst.Assign):
                         try:
                             v = self.eval(body_frame, small.value, sf)
-                        except (EvalRaise, _GiveUp) as exc:
+                        except (EvalRaise, GiveUp) as exc:
                             v = Unknown(f"class attribute: {exc}", sf.line(small), sf.path)
                         for t in small.targets:
                             for name in _target_names(t.target):
@@ -1010,7 +917,7 @@ class Evaluator:
         elif isinstance(target, (cst.Tuple, cst.List)):
             elems = target.elements
             items = self.iterate(value, sf)
-            if isinstance(items, (Unknown, _SymRange)) or any(isinstance(x, Repeated) for x in items):
+            if isinstance(items, (Unknown, SymRange)) or any(isinstance(x, Repeated) for x in items):
                 u = items if isinstance(items, Unknown) else self.unknown("cannot unpack a value of symbolic length")
                 for e in elems:
                     self.assign(frame, e.value, u, sf)
@@ -1034,7 +941,7 @@ class Evaluator:
         elif isinstance(target, cst.StarredElement):
             self.assign(frame, target.value, value, sf)
         else:
-            raise _GiveUp(f"unsupported assignment target {type(target).__name__}")
+            raise GiveUp(f"unsupported assignment target {type(target).__name__}")
 
     def delete(self, frame: Frame, target: Any, sf: SourceFile) -> None:
         if isinstance(target, cst.Name):
@@ -1079,7 +986,7 @@ class Evaluator:
         if isinstance(obj, (list, dict)):
             if isinstance(key, (Unknown, Opaque, Sym)):
                 if isinstance(obj, dict):
-                    obj[_SymKey(key)] = value
+                    obj[SymKey(key)] = value
                     return
                 obj[:] = [Repeated(Unknown("list element set at a symbolic index"), Unknown("?"), "?")]
                 return
@@ -1131,7 +1038,7 @@ class Evaluator:
                     return False if isinstance(left, bool) or left is UNKNOWN_BOOL else self.unknown("value of `and` cannot be decided", False)
                 if not is_and and rt is True and isinstance(right, bool):
                     return True
-                return self.unknown(f"`{sf.code(node).strip()}` cannot be decided", maybe_state=_maybe_state(left) or _maybe_state(right))
+                return self.unknown(f"`{sf.code(node).strip()}` cannot be decided", maybe_state=maybe_state(left) or maybe_state(right))
             if is_and:
                 return left if lt is False else self.eval(frame, node.right, sf)
             return left if lt is True else self.eval(frame, node.right, sf)
@@ -1144,7 +1051,7 @@ class Evaluator:
                     v = self.iterate(self.eval(frame, e.value, sf), sf)
                     if isinstance(v, Unknown):
                         items.append(Repeated(v, v, "?"))
-                    elif isinstance(v, _SymRange):
+                    elif isinstance(v, SymRange):
                         items.append(Repeated(self.unknown("element of a symbolic range", False), v.count, "?"))
                     else:
                         items.extend(v)
@@ -1187,7 +1094,6 @@ class Evaluator:
                 return self.eval(frame, node.orelse, sf)
             a = self.eval(frame, node.body, sf)
             b = self.eval(frame, node.orelse, sf)
-            from statedict_lint.predict.merge import merge_values
 
             return merge_values(self, a, b, f"{sf.code(node.test).strip()} (line {self.line})")
         if t is cst.Lambda:
@@ -1261,7 +1167,7 @@ class Evaluator:
                 hi = None if s.upper is None else self.eval(frame, s.upper, sf)
                 st = None if s.step is None else self.eval(frame, s.step, sf)
                 if any(isinstance(x, (Unknown, Opaque, Sym)) for x in (lo, hi, st)):
-                    vals.append(_SymSlice(lo, hi, st))
+                    vals.append(SymSlice(lo, hi, st))
                 else:
                     vals.append(slice(lo, hi, st))
         return vals[0] if len(vals) == 1 else tuple(vals)
@@ -1277,7 +1183,7 @@ class Evaluator:
             it = self.iterate(self.eval(inner, comp.iter, sf), sf)
             if isinstance(it, Unknown):
                 return it
-            if isinstance(it, _SymRange):
+            if isinstance(it, SymRange):
                 if comp.ifs or comp.inner_for_in is not None or dict_mode:
                     return self.unknown("comprehension over a symbolic range with filters or nesting")
                 placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
@@ -1327,7 +1233,7 @@ class Evaluator:
             except TypeError:
                 return self.unknown("set of unhashable values", False)
         if isinstance(node, cst.GeneratorExp):
-            return _Generator(results)
+            return GeneratorValue(results)
         return results
 
     def compare(self, frame: Frame, node: cst.Comparison, sf: SourceFile) -> Any:
@@ -1476,7 +1382,7 @@ class Evaluator:
                     [Repeated(self.unknown("repeated list", False), Unknown("?"), "?")]
                 return out if isinstance(seq, list) else tuple(out)
             if n > MAX_UNROLL:
-                raise _GiveUp("list too long")
+                raise GiveUp("list too long")
             return seq * n
         if op == "+" and type(a) is type(b) and isinstance(a, (list, tuple)):
             return a + b
@@ -1624,7 +1530,7 @@ class Evaluator:
             if name == "__name__":
                 return obj.name
             return self.unknown(f"attribute `{name}` of function `{obj.name}`")
-        return self.torch.python_attr(obj, name)
+        return self.pyvalues.python_attr(obj, name)
 
     def _opaque_attr(self, obj: Opaque, name: str) -> Any:
         obj.used_as_value = True  # an object with attributes is not a plain int, nor (likely) state
@@ -1683,11 +1589,11 @@ class Evaluator:
             return self.unknown(f"item of unbound parameter `{obj.name}`")
         if isinstance(obj, dict):
             if isinstance(key, (Unknown, Sym)):
-                return self.unknown("dict lookup with an unknown key", maybe_state=any(_maybe_state(v) for v in obj.values()))
+                return self.unknown("dict lookup with an unknown key", maybe_state=any(maybe_state(v) for v in obj.values()))
             try:
                 return obj[_hashable_key(key)]
             except KeyError:
-                sk = [k for k in obj if isinstance(k, _SymKey)]
+                sk = [k for k in obj if isinstance(k, SymKey)]
                 if sk:
                     return self.unknown("dict lookup of a key set under an unknown name")
                 raise EvalRaise(f"KeyError: {key!r}", self.line, self.path)
@@ -1699,7 +1605,7 @@ class Evaluator:
             return self.torch.container_getitem(obj, key)
         if isinstance(obj, (TensorSpec, ParamValue)):
             return self.torch.tensor_getitem(obj, key)
-        if isinstance(obj, _SymRange):
+        if isinstance(obj, SymRange):
             return self.unknown("item of a symbolic range", False)
         if isinstance(obj, ClassValue):
             return obj  # typing generics: List[int] etc.
@@ -1709,11 +1615,11 @@ class Evaluator:
 
     def _seq_getitem(self, obj: Any, key: Any) -> Any:
         has_rep = any(isinstance(x, Repeated) for x in obj) if not isinstance(obj, str) else False
-        if isinstance(key, (Unknown, Sym, _SymSlice)):
+        if isinstance(key, (Unknown, Sym, SymSlice)):
             if not isinstance(obj, str) and obj and all(_same_plain(obj[0], x) for x in obj[1:]) and not has_rep \
-                    and not isinstance(key, _SymSlice):
+                    and not isinstance(key, SymSlice):
                 return obj[0]
-            return self.unknown("item at a symbolic index", maybe_state=any(_maybe_state(x) for x in obj) if not isinstance(obj, str) else False)
+            return self.unknown("item at a symbolic index", maybe_state=any(maybe_state(x) for x in obj) if not isinstance(obj, str) else False)
         if has_rep:
             first = next(i for i, x in enumerate(obj) if isinstance(x, Repeated))
             if is_int(key) and 0 <= key < first:
@@ -1728,10 +1634,10 @@ class Evaluator:
 
     # -- iteration ---------------------------------------------------------------------------
     def iterate(self, v: Any, sf: Optional[SourceFile] = None) -> Any:
-        """A list of items, a _SymRange, or Unknown."""
+        """A list of items, a SymRange, or Unknown."""
         if isinstance(v, (list, tuple)):
             return list(v)
-        if isinstance(v, _Generator):
+        if isinstance(v, GeneratorValue):
             return list(v.items)
         if isinstance(v, (str, bytes)):
             return list(v)
@@ -1744,11 +1650,11 @@ class Evaluator:
                 return self.unknown("iteration over a set of mixed values", False)
         if isinstance(v, range):
             if len(v) > MAX_UNROLL:
-                raise _GiveUp("range too long to unroll")
+                raise GiveUp("range too long to unroll")
             return list(v)
-        if isinstance(v, _SymRange):
+        if isinstance(v, SymRange):
             return v
-        if isinstance(v, _DictView):
+        if isinstance(v, DictView):
             return v.items()
         if isinstance(v, ModuleValue):
             return self.torch.container_iter(v)
@@ -1779,8 +1685,8 @@ class Evaluator:
             v = self.eval(frame, a.value, sf)
             if a.star == "*":
                 items = self.iterate(v, sf)
-                if isinstance(items, (Unknown, _SymRange)):
-                    args.append(_StarUnknown(items if isinstance(items, Unknown) else self.unknown("symbolic range")))
+                if isinstance(items, (Unknown, SymRange)):
+                    args.append(StarUnknown(items if isinstance(items, Unknown) else self.unknown("symbolic range")))
                 else:
                     args.extend(items)
             elif a.star == "**":
@@ -1833,7 +1739,7 @@ class Evaluator:
             func.used_as_value = True
             return self.unknown(f"`{func.name}` is an unbound parameter; its result is unknown (bind it with --set {func.name}=...)")
         if isinstance(func, Intrinsic):
-            star = next((a for a in args if isinstance(a, _StarUnknown)), None)
+            star = next((a for a in args if isinstance(a, StarUnknown)), None)
             if star is not None:
                 return Unknown(f"arguments of `{func.name}` come from `*` of an unknown value ({star.value.reason})",
                                self.line, self.path)
@@ -1860,7 +1766,7 @@ class Evaluator:
         params = fn.node.params
         positional = list(params.posonly_params) + list(params.params)
         out: Dict[str, Any] = {}
-        star_unknown = next((a for a in args if isinstance(a, _StarUnknown)), None)
+        star_unknown = next((a for a in args if isinstance(a, StarUnknown)), None)
         if star_unknown is not None:
             idx = args.index(star_unknown)
             args = args[:idx]
@@ -1878,7 +1784,7 @@ class Evaluator:
                 raise EvalRaise(f"`{fn.name}` takes {len(positional)} positional arguments but {len(args)} were given",
                                 self.line, self.path)
         elif isinstance(params.star_arg, cst.Param):
-            out[params.star_arg.name.value] = (_StarUnknownTuple(star_unknown.value),) if star_unknown else ()
+            out[params.star_arg.name.value] = (StarUnknownTuple(star_unknown.value),) if star_unknown else ()
         kw_names = {p.name.value for p in positional + list(params.kwonly_params)} - {p.name.value for p in params.posonly_params}
         rest: Dict[str, Any] = {}
         for k, v in kwargs.items():
@@ -1901,7 +1807,7 @@ class Evaluator:
                 src = star_unknown.value if star_unknown is not None else unknown_kw
                 if name in fn.defaults:
                     out[name] = Unknown(f"`{name}` may come from `*args`/`**kwargs` ({src.reason})", self.line, self.path,
-                                        maybe_state=_maybe_state(fn.defaults[name]))
+                                        maybe_state=maybe_state(fn.defaults[name]))
                 else:
                     out[name] = Unknown(f"`{name}` comes from `*args`/`**kwargs` ({src.reason})", self.line, self.path)
             elif name in fn.defaults:
@@ -1916,7 +1822,7 @@ class Evaluator:
 
     def call_function(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any], owner: Any = None) -> Any:
         if self.depth > MAX_DEPTH:
-            raise _GiveUp("recursion too deep")
+            raise GiveUp("recursion too deep")
         if self.depth >= 1 and id(fn.node) in self.over_budget:
             # abandoned once already: the same code again would only burn the same budget
             self.note(f"call of `{fn.name}` cannot be evaluated: the call took too many steps to evaluate")
@@ -1933,14 +1839,14 @@ class Evaluator:
                 return self.eval(frame, fn.node.body, sf)
             try:
                 self.exec_block(frame, fn.node.body, sf, top=True)
-            except _Return as r:
+            except Return as r:
                 return r.value
-            except (_Break, _Continue):
-                raise _GiveUp("break outside a loop")
-            except _GiveUp as exc:
+            except (Break, Continue):
+                raise GiveUp("break outside a loop")
+            except GiveUp as exc:
                 if self.depth <= 1:
                     raise
-                if isinstance(exc, _CallBudget):
+                if isinstance(exc, CallBudget):
                     # the callers are not charged for the abandoned call (up to a bound on such calls)
                     self.over_budget.add(id(fn.node))
                     self.call_aborts += 1
@@ -2031,49 +1937,6 @@ class Evaluator:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-class _SymRange:
-    def __init__(self, start: Any, stop: Any, step: Any, count: Any) -> None:
-        self.start, self.stop, self.step, self.count = start, stop, step, count
-
-
-class _SymSlice:
-    def __init__(self, lo: Any, hi: Any, st: Any) -> None:
-        self.lo, self.hi, self.st = lo, hi, st
-
-
-class _SymKey:
-    """A dict key that is not known (symbolic or unknown)."""
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-
-class _StarUnknown:
-    def __init__(self, value: Unknown) -> None:
-        self.value = value
-
-
-class _StarUnknownTuple(_StarUnknown):
-    pass
-
-
-class _Generator:
-    def __init__(self, items: List[Any]) -> None:
-        self.items = items
-
-
-class _DictView:
-    def __init__(self, d: dict, kind: str) -> None:
-        self.d, self.kind = d, kind
-
-    def items(self) -> List[Any]:
-        if self.kind == "keys":
-            return list(self.d.keys())
-        if self.kind == "values":
-            return list(self.d.values())
-        return [tuple(kv) for kv in self.d.items()]
-
-
 _PY_OPS: Dict[str, Callable[[Any, Any], Any]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
     "//": lambda a, b: a // b, "%": lambda a, b: a % b, "**": lambda a, b: a ** b, "<<": lambda a, b: a << b,
@@ -2113,21 +1976,9 @@ def _same_value(orig: Any, copied: Any, memo: Dict[int, Any]) -> bool:
     return _same_plain(orig, copied)
 
 
-def _maybe_state(v: Any) -> bool:
-    if isinstance(v, Unknown):
-        return v.maybe_state
-    if isinstance(v, (ModuleValue, TensorSpec, ParamValue, BufferMarker, Opaque)):
-        return True
-    if isinstance(v, (list, tuple)):
-        return any(_maybe_state(x) for x in v)
-    if isinstance(v, dict):
-        return any(_maybe_state(x) for x in v.values())
-    return False
-
-
 def _hashable_key(k: Any) -> Any:
     if isinstance(k, (Unknown, Opaque)):
-        return _SymKey(k)
+        return SymKey(k)
     return k
 
 

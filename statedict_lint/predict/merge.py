@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.values import (
-    BufferMarker, Entry, InstanceValue, ModuleValue, ParamValue, Repeated, TensorSpec, Unknown,
+    BufferMarker, Entry, InstanceValue, ModuleValue, ParamValue, Repeated, TensorSpec, Unknown, maybe_state,
 )
 
 Pairs = Dict[int, Tuple[Any, Any]]  # id(original) -> (original, copy)
@@ -175,10 +175,10 @@ def _merge_same(ev: Any, orig: Any, a: Any, b: Any, cond_a: str, cond_b: str) ->
         if _prefix_same(a, b):
             short, long_, cond = (a, b, cond_b) if len(a) < len(b) else (b, a, cond_a)
             u = Unknown(f"the list has {len(short)} or {len(long_)} items depending on {cond}", ev.line, ev.path,
-                        maybe_state=any(_maybe_state(x) for x in long_))
+                        maybe_state=any(maybe_state(x) for x in long_))
             return list(short) + [Repeated(u, Unknown(f"depends on {cond}", ev.line, ev.path), "?")]
         return [Repeated(Unknown(f"list contents depend on {cond_a}", ev.line, ev.path,
-                                 maybe_state=any(_maybe_state(x) for x in a + b)),
+                                 maybe_state=any(maybe_state(x) for x in a + b)),
                          Unknown("?", ev.line, ev.path), "?")]
     if t is dict:
         out = {}
@@ -188,7 +188,7 @@ def _merge_same(ev: Any, orig: Any, a: Any, b: Any, cond_a: str, cond_b: str) ->
             else:
                 v = a[k] if k in a else b[k]
                 out[k] = Unknown(f"`{k}` is set only when {cond_a if k in a else cond_b}", ev.line, ev.path,
-                                 maybe_state=_maybe_state(v))
+                                 maybe_state=maybe_state(v))
         return out
     if t is ModuleValue:
         return merge_modules(ev, a, b, cond_a, cond_b)
@@ -290,7 +290,7 @@ def merge_values(ev: Any, a: Any, b: Any, cond: str) -> Any:
         return ParamValue(_merge_tensor(a.tensor, b.tensor, cond))
     if isinstance(a, BufferMarker) and isinstance(b, BufferMarker) and a.persistent == b.persistent:
         return BufferMarker(_merge_tensor(a.tensor, b.tensor, cond), a.persistent)
-    return Unknown(f"value depends on {cond}", ev.line, ev.path, maybe_state=_maybe_state(a) or _maybe_state(b))
+    return Unknown(f"value depends on {cond}", ev.line, ev.path, maybe_state=maybe_state(a) or maybe_state(b))
 
 
 def _merge_tensor(a: TensorSpec, b: TensorSpec, cond: str) -> TensorSpec:
@@ -300,9 +300,3 @@ def _merge_tensor(a: TensorSpec, b: TensorSpec, cond: str) -> TensorSpec:
         shape = None
     dtype = a.dtype if a.dtype == b.dtype else None
     return TensorSpec(shape, dtype, a.line, a.path, f"shape or dtype depends on {cond}")
-
-
-def _maybe_state(v: Any) -> bool:
-    from statedict_lint.predict.evaluator import _maybe_state as ms
-
-    return ms(v)

@@ -8,9 +8,15 @@ line and the reason, and poisons only what depends on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from statedict_lint.predict.symbolic import Sym
+
+if TYPE_CHECKING:  # annotations only: the value domain imports neither libcst nor the engine
+    import libcst as cst
+
+    from statedict_lint.predict.evaluator import Frame, ModuleScope
+    from statedict_lint.source.loader import SourceFile
 
 
 class Unknown:
@@ -216,3 +222,146 @@ class SuperValue:
 
 def is_unknown(v: Any) -> bool:
     return isinstance(v, Unknown)
+
+
+# -- the engine's own values: classes, functions and helper values of the interpreted code ------------
+
+UNKNOWN_BOOL = object()  # a truth value the evaluator cannot decide
+
+
+class FunctionValue:
+    def __init__(self, node: cst.FunctionDef | cst.Lambda, scope: "ModuleScope", closure: Optional["Frame"],
+                 name: str, defaults: Dict[str, Any], owner: Any = None) -> None:
+        self.node = node
+        self.scope = scope
+        self.closure = closure
+        self.name = name
+        self.defaults = defaults
+        self.owner = owner  # ClassValue when defined in a class body
+        self.decorators: List[str] = []
+        self.sf: SourceFile = scope.sf  # where the function is written (catalog chunks differ from scope.sf)
+
+    def __deepcopy__(self, memo: dict) -> "FunctionValue":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+
+class ClassValue:
+    def __init__(self, name: str, qualname: str, bases: List[Any], scope: "ModuleScope",
+                 node: Optional[cst.ClassDef]) -> None:
+        self.name = name
+        self.qualname = qualname
+        self.bases = bases
+        self.scope = scope
+        self.node = node
+        self.attrs: Dict[str, Any] = {}
+        self.is_dataclass = False
+        self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
+        self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
+        self._mro: Optional[List["ClassValue"]] = None
+        self.sf: Optional[SourceFile] = scope.sf if scope is not None else None
+
+    def __deepcopy__(self, memo: dict) -> "ClassValue":
+        return self
+
+    def __repr__(self) -> str:
+        return f"<class {self.qualname}>"
+
+    def mro(self) -> List["ClassValue"]:
+        if self._mro is None:
+            seqs = [b.mro() for b in self.bases if isinstance(b, ClassValue)]
+            seqs.append([b for b in self.bases if isinstance(b, ClassValue)])
+            out = [self]
+            seqs = [list(s) for s in seqs]
+            while True:
+                seqs = [s for s in seqs if s]
+                if not seqs:
+                    break
+                for s in seqs:
+                    head = s[0]
+                    if not any(head in t[1:] for t in seqs):
+                        break
+                else:  # inconsistent MRO: fall back to depth-first
+                    head = seqs[0][0]
+                out.append(head)
+                for s in seqs:
+                    if s and s[0] is head:
+                        del s[0]
+            self._mro = out
+        return self._mro
+
+    def is_module(self) -> bool:
+        return any(c.intrinsic == "Module" for c in self.mro())
+
+    def is_enum(self) -> bool:
+        return any(c.intrinsic == "enum" for c in self.mro())
+
+    def has_unknown_base(self) -> Optional[Unknown]:
+        for c in self.mro():
+            for b in c.bases:
+                if isinstance(b, Unknown):
+                    return b
+        return None
+
+    def find(self, name: str) -> Tuple[Any, Any]:
+        for c in self.mro():
+            if name in c.attrs:
+                return c.attrs[name], c
+        return None, None
+
+
+class SymRange:
+    def __init__(self, start: Any, stop: Any, step: Any, count: Any) -> None:
+        self.start, self.stop, self.step, self.count = start, stop, step, count
+
+
+class SymSlice:
+    def __init__(self, lo: Any, hi: Any, st: Any) -> None:
+        self.lo, self.hi, self.st = lo, hi, st
+
+
+class SymKey:
+    """A dict key that is not known (symbolic or unknown)."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+
+class StarUnknown:
+    def __init__(self, value: Unknown) -> None:
+        self.value = value
+
+
+class StarUnknownTuple(StarUnknown):
+    pass
+
+
+class GeneratorValue:
+    def __init__(self, items: List[Any]) -> None:
+        self.items = items
+
+
+class DictView:
+    def __init__(self, d: dict, kind: str) -> None:
+        self.d, self.kind = d, kind
+
+    def items(self) -> List[Any]:
+        if self.kind == "keys":
+            return list(self.d.keys())
+        if self.kind == "values":
+            return list(self.d.values())
+        return [tuple(kv) for kv in self.d.items()]
+
+
+def maybe_state(v: Any) -> bool:
+    if isinstance(v, Unknown):
+        return v.maybe_state
+    if isinstance(v, (ModuleValue, TensorSpec, ParamValue, BufferMarker, Opaque)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(maybe_state(x) for x in v)
+    if isinstance(v, dict):
+        return any(maybe_state(x) for x in v.values())
+    return False

@@ -1,0 +1,44 @@
+"""What library models may ask of the evaluator: the ``Engine`` protocol.
+
+Library models (``predict/libs``) receive the running evaluator as an ``Engine`` and use only what is
+listed here; they never import ``predict/evaluator.py``. The evaluator satisfies this protocol.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+
+from statedict_lint.predict.values import Opaque, Unknown
+
+if TYPE_CHECKING:
+    from statedict_lint.predict.libs.torch import TorchLib
+
+
+class Engine(Protocol):
+    line: int  # current line and file of user-visible code (for Unknown values and notes)
+    path: str
+    repeat: List[Tuple[str, Any]]  # (placeholder, count) of the enclosing symbolic loops
+    opaques: List[Tuple[Opaque, str, int, str]]
+    torch: "TorchLib"  # nn.Module semantics, shared by the other library models
+
+    def unknown(self, reason: str, maybe_state: bool = True) -> Unknown: ...
+
+    def note(self, message: str, line: Optional[int] = None, path: Optional[str] = None) -> None: ...
+
+    def catalog(self) -> Any: ...
+
+    def iterate(self, v: Any, sf: Any = None) -> Any: ...
+
+    def truth(self, v: Any) -> Any: ...
+
+    def binop(self, op: str, a: Any, b: Any) -> Any: ...
+
+    def getattr(self, obj: Any, name: str) -> Any: ...
+
+    def setattr(self, obj: Any, name: str, value: Any) -> None: ...
+
+    def call(self, func: Any, args: List[Any], kwargs: Dict[str, Any], node: Any = None, sf: Any = None) -> Any: ...
+
+    def call_function(self, fn: Any, args: List[Any], kwargs: Dict[str, Any], owner: Any = None) -> Any: ...
+
+    def instantiate(self, cls: Any, args: List[Any], kwargs: Dict[str, Any]) -> Any: ...
