@@ -143,11 +143,17 @@ def materialize(repo: str, rev: str, files: Dict[str, str], dest: str) -> None:
     else:
         blobs = read_blobs(repo, files.values())
         contents = {p: blobs[b] for p, b in files.items()}
+    from statedict_lint.safeio import make_private_dirs
+
     for path, data in contents.items():
         target = os.path.join(dest, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as fh:
-            fh.write(data)
+        try:
+            make_private_dirs(os.path.dirname(target), dest)  # (never through a link, never outside dest)
+            with open(target, "xb") as fh:  # O_EXCL: ``dest`` is a fresh folder of this run
+                fh.write(data)
+        except OSError as exc:
+            raise UserError(f"cannot copy {path} of {short(repo, rev)} to a temporary folder: "
+                            f"{exc.strerror or exc}") from None
 
 
 def short(repo: str, rev: str) -> str:

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: F401
 
 from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding
+from statedict_lint.safeio import atomic_write_text, check_target
 from statedict_lint.snapshot import ClassRec, KeyRec
 
 FORMAT = "statedict-lock/1"
@@ -112,17 +113,17 @@ def write(path: str, classes: List[ClassRec], root: Optional[str] = None) -> boo
     folder = os.path.dirname(os.path.abspath(path))
     text = dumps(classes, os.path.relpath(os.path.abspath(root), folder) if root else ".")
     try:
+        check_target(path)  # a planted link or FIFO is neither read nor written through
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
         with open(path, encoding="utf-8") as fh:
             if fh.read() == text:
                 return False
     except OSError:
         pass
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        atomic_write_text(path, text, durable=True)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     return True

@@ -170,7 +170,8 @@ def _info_from_json(path: str, d: Dict[str, object]) -> FileInfo:
 
 
 class IndexCache:
-    """FileInfo per (path, content hash), stored in one JSON file, so an unchanged re-run parses nothing."""
+    """FileInfo per (path, content hash), stored in one signed entry of the user cache (``folder``: from
+    ``snapshot.cache_folder``), so an unchanged re-run parses nothing."""
 
     NAME = "project-index-v2.json"  # v2: class refs include those of module-level helpers it calls
 
@@ -178,14 +179,19 @@ class IndexCache:
         self.path = os.path.join(folder, self.NAME) if folder else None
         self.data: Dict[str, Dict[str, object]] = {}
         self.dirty = False
-        if self.path and os.path.exists(self.path):
-            try:
-                import json
+        if self.path:
+            from statedict_lint import usercache
 
-                with open(self.path, encoding="utf-8") as fh:
-                    self.data = json.load(fh)
-            except (OSError, ValueError):
-                self.data = {}
+            payload = usercache.read_entry(self.path)
+            if payload is not None:
+                try:
+                    import json
+
+                    data = json.loads(payload)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    self.data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)}
 
     def get(self, path: str, source: str) -> FileInfo:
         import hashlib
@@ -195,7 +201,7 @@ class IndexCache:
         if hit is not None:
             try:
                 return _info_from_json(path, hit)
-            except (KeyError, TypeError, ValueError):
+            except Exception:  # noqa: BLE001 - a malformed entry is parsed again, whatever its shape
                 pass
         fi = parse_file(path, source)
         self.data[key] = _info_to_json(fi)
@@ -207,17 +213,12 @@ class IndexCache:
             return
         import json
 
+        from statedict_lint import usercache
+
         live = set(keep)
         if live:  # drop entries of files that no longer exist in this tree (bounded growth)
             self.data = {k: v for k, v in self.data.items() if k.split("\0", 1)[0] in live or len(self.data) < 4000}
-        try:
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.data, fh, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        usercache.write_entry(self.path, json.dumps(self.data, separators=(",", ":")).encode())
 
 
 class Project:

@@ -2,9 +2,10 @@
 
 ``KeyRec`` is a ``KeySpec`` flattened to JSON-able values (symbolic dimensions rendered as text, paths
 relative to the tree root), so predictions of two git revisions, of a lock file and of the cache compare
-with ``==``. ``predict_tree`` predicts the classes of many files; results are cached per file in
-``.statedict-lint-cache/`` keyed by the file's content, the contents of every project file it imports
-(transitively) and the predictor's own source, so an unchanged re-run does no prediction at all.
+with ``==``. ``predict_tree`` predicts the classes of many files; results are cached per file in the user's
+cache folder (``cache_folder``: never inside the repository, entries signed with a per-user key, see
+``statedict_lint.usercache``) keyed by the file's content, the contents of every project file it imports
+(transitively) and the tool's own source, so an unchanged re-run does no prediction at all.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from statedict_lint import usercache
 from statedict_lint.errors import UserError
 
-CACHE_DIR = ".statedict-lint-cache"
-_FORMAT = 1
+CACHE_DIR = ".statedict-lint-cache"  # where older versions cached inside the repository: skipped, never read
+_FORMAT = 2
+
+
+def cache_folder(repo: str) -> Optional[str]:
+    """The user-cache folder of lock/diff caches for the repository at ``repo`` (None: caching refused)."""
+    tag = hashlib.sha256(os.path.realpath(repo).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return usercache.folder("review", tag)
 
 
 @dataclass
@@ -166,29 +174,9 @@ def predict_file(root: str, relpath: str, bindings: Optional[Dict[str, Any]] = N
     return out
 
 
-_TOOL_HASH: Optional[str] = None
-
-
 def tool_hash() -> str:
-    """Hash of the predictor's own source: a new predictor invalidates the cache."""
-    global _TOOL_HASH
-    if _TOOL_HASH is None:
-        import statedict_lint
-
-        h = hashlib.sha256(f"{_FORMAT}:{statedict_lint.__version__}:{sys.version_info[:2]}".encode())
-        base = os.path.dirname(os.path.abspath(statedict_lint.__file__))
-        for sub in ("predict", "source"):
-            folder = os.path.join(base, sub)
-            for dirpath, _dirs, files in sorted(os.walk(folder)):
-                for f in sorted(files):
-                    if f.endswith((".py", ".json", ".txt")):
-                        with open(os.path.join(dirpath, f), "rb") as fh:
-                            h.update(f.encode() + b"\0" + fh.read())
-        for f in ("snapshot.py",):
-            with open(os.path.join(base, f), "rb") as fh:
-                h.update(fh.read())
-        _TOOL_HASH = h.hexdigest()
-    return _TOOL_HASH
+    """Digest of the whole installed package and of this cache's format: a new tool invalidates the cache."""
+    return f"{_FORMAT}:{usercache.tool_digest()}"
 
 
 def content_hash(data: bytes) -> str:
@@ -214,12 +202,16 @@ class Cache:
     def get(self, key: str) -> Optional[List[ClassRec]]:
         if not self.folder:
             return None
-        p = os.path.join(self.folder, key[:2], key + ".json")
+        payload = usercache.read_entry(os.path.join(self.folder, key[:2], key + ".json"))
+        if payload is None:
+            return None
         try:
-            with open(p, encoding="utf-8") as fh:
-                data = json.load(fh)
+            data = json.loads(payload)
+            if not (isinstance(data, dict) and isinstance(data.get("classes"), list)
+                    and all(isinstance(d, dict) for d in data["classes"])):
+                return None
             return [ClassRec.from_json(d) for d in data["classes"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
             return None
 
     def put(self, key: str, recs: List[ClassRec]) -> None:
@@ -227,13 +219,11 @@ class Cache:
             return
         d = os.path.join(self.folder, key[:2])
         try:
-            os.makedirs(d, exist_ok=True)
-            tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"classes": [r.to_json() for r in recs]}, fh, separators=(",", ":"))
-            os.replace(tmp, os.path.join(d, key + ".json"))
+            usercache.make_dirs(d)
         except OSError:
-            pass  # a read-only checkout still works, just without the cache
+            return
+        usercache.write_entry(os.path.join(d, key + ".json"),
+                              json.dumps({"classes": [r.to_json() for r in recs]}, separators=(",", ":")).encode())
 
 
 def _worker(args: Tuple[str, str, Optional[Dict[str, Any]], Any]) -> List[Dict[str, Any]]:

@@ -13,6 +13,19 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: Any) -> Any:
+    """Every cache of the tool (and of its subprocesses) goes to a folder of this test session, never to
+    the user's ~/.cache; tests that need their own set STATEDICT_LINT_CACHE_DIR again."""
+    old = os.environ.get("STATEDICT_LINT_CACHE_DIR")
+    os.environ["STATEDICT_LINT_CACHE_DIR"] = str(tmp_path_factory.mktemp("user-cache"))
+    yield
+    if old is None:
+        os.environ.pop("STATEDICT_LINT_CACHE_DIR", None)
+    else:
+        os.environ["STATEDICT_LINT_CACHE_DIR"] = old
+
+
 def torch_table(module: Any) -> List[Tuple[str, tuple, str]]:
     sd = module.state_dict(keep_vars=True)
     out = []

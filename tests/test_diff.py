@@ -251,14 +251,17 @@ def test_explicit_revisions_default_base_and_paths(repo: str, capsys: Any) -> No
     assert err.count("\n") == 1
 
 
-def test_text_output_and_cache(repo: str, capsys: Any) -> None:
+def test_text_output_and_cache(repo: str, capsys: Any, tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "user-cache"))
     edit(repo, "pkg/model.py", "self.attn = Attn(n_embd)", "self.self_attn = Attn(n_embd)")
     capsys.readouterr()
     assert main(["diff"]) == 1
     out = capsys.readouterr().out
     assert "pkg/model.py:Block" in out and "BREAKING" in out and "h.{i}.self_attn." in out
     assert "def _block_rename_old_keys" in out
-    assert os.path.isdir(os.path.join(repo, ".statedict-lint-cache"))
+    # the cache is in the user's cache folder, never in the repository
+    assert not os.path.exists(os.path.join(repo, ".statedict-lint-cache"))
+    assert os.listdir(tmp_path / "user-cache" / "review")
     assert main(["diff", "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["cache"]["misses"] == 0 and data["cache"]["hits"] >= 2

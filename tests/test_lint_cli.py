@@ -23,6 +23,7 @@ def run(capsys, *argv):
 
 @pytest.fixture
 def proj(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path.parent / (tmp_path.name + "-cache")))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.py").write_text(BAD, encoding="utf-8")
     (tmp_path / "good.py").write_text(GOOD, encoding="utf-8")
@@ -132,12 +133,11 @@ def test_syntax_error_is_reported_not_raised(proj, capsys):
 
 
 def test_cache_is_used_and_invalidated_by_content(proj, capsys):
-    from statedict_lint.commands import lint as lint_cmd
-
     first = run(capsys, "bad.py")[1]
-    cache_files = [f for f in os.listdir(proj / ".statedict-lint-cache") if f.endswith(".json")]
-    assert len(cache_files) == 1
-    assert (proj / ".statedict-lint-cache" / ".gitignore").read_text().strip().endswith("*")
+    # in the user's cache folder, never in the linted tree
+    cache = os.environ["STATEDICT_LINT_CACHE_DIR"]
+    assert [f for f in os.listdir(os.path.join(cache, "lint")) if f.endswith(".json")]
+    assert not os.path.exists(proj / ".statedict-lint-cache")
     # a cached run must not parse again: make the engine explode and expect the same output
     import statedict_lint.rules.engine as engine
 
@@ -159,7 +159,6 @@ def test_cache_is_used_and_invalidated_by_content(proj, capsys):
         assert [a for a in lint_cmd_lint_source if not all(getattr(r, "needs_lock", False) for r in a[2])]
     finally:
         engine.lint_source = orig
-    assert lint_cmd.CACHE_DIR == ".statedict-lint-cache"
 
 
 def test_console_script(proj):

@@ -84,4 +84,4 @@ def test_cli_uses_cache_and_no_cache(tmp_path: Any, monkeypatch: Any) -> None:
                               "--format", "json", *extra], capture_output=True, text=True, env=env, check=True)
         runs.append(json.loads(out.stdout))
     assert runs[0] == runs[1] == runs[2]
-    assert len(os.listdir(tmp_path / "cache")) == 1
+    assert len(os.listdir(tmp_path / "cache" / "predict")) == 1

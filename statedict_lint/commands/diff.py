@@ -600,14 +600,14 @@ def _markdown_migration(result: DiffResult) -> str:
 def run(args: Any) -> int:
     from statedict_lint import gitio
     from statedict_lint.hooks import map_json
-    from statedict_lint.snapshot import CACHE_DIR
+    from statedict_lint.snapshot import cache_folder
 
     repo = gitio.repo_root(os.getcwd())
     base, head, paths = _split_items(repo, list(args.items), args.base, args.head, args.dashdash)
     base = gitio.resolve(repo, base) if base else gitio.default_base(repo)
     head = gitio.resolve(repo, head) if head else gitio.WORKTREE
     specs = _repo_paths(repo, paths)
-    cache_dir = None if args.no_cache else os.path.join(repo, CACHE_DIR)
+    cache_dir = None if args.no_cache else cache_folder(repo)
     result = compute(repo, base, head, specs, cache_dir, jobs=args.jobs)
     if args.map_out:
         maps = maps_by_class(result)
@@ -621,8 +621,12 @@ def run(args: Any) -> int:
             if len(cands) > 1:
                 raise UserError(f"several models have renames ({', '.join(cands)}): pick one with --class")
         if cands:
-            with open(args.map_out, "w", encoding="utf-8") as fh:
-                fh.write(map_json(maps[cands[0]]))
+            from statedict_lint.safeio import atomic_write_text
+
+            try:
+                atomic_write_text(args.map_out, map_json(maps[cands[0]]))
+            except OSError as exc:
+                raise UserError(f"cannot write {args.map_out}: {exc.strerror or exc}") from None
         else:
             sys.stderr.write("statedict-lint: no renames detected; no map written\n")
     sys.stdout.write(render(result, args.format, hooks=not args.no_hooks))

@@ -1,7 +1,9 @@
 """`statedict-lint lint [PATHS]`: the SDL rules without flake8 (for ruff users, CI and pre-commit).
 
 Exit 1 on findings, 0 on none (an empty path list is success), 2 on bad input. Honours ``# noqa`` and
-``# noqa: SDL001`` like flake8. Results are cached by file content in ``.statedict-lint-cache/``.
+``# noqa: SDL001`` like flake8. Results are cached in the user's cache folder (``statedict_lint.usercache``),
+keyed by the file's path and content and checked against everything else the rules read (the files and
+module lookups of SDL201's predictions).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any, Dict, Iterator, List, Optional
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", ".mypy_cache",
              ".pytest_cache", ".statedict-lint-cache", "node_modules", ".eggs", "build", "dist",
              ".ruff_cache", "site-packages"}
-CACHE_DIR = ".statedict-lint-cache"
 
 
 def add_parser(sub: Any) -> None:
@@ -30,7 +31,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--lock", metavar="FILE", default=None,
                    help="statedict.lock for SDL800 lock-drift (default: config `lock`, $STATEDICT_LINT_LOCK, else "
                         "the nearest statedict.lock above each file)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write .statedict-lint-cache/")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the lint cache")
     p.add_argument("--show-source", action="store_true", help=argparse_suppress())
     p.add_argument("--list-rules", action="store_true", help="print the rules and exit")
     p.set_defaults(run=run)
@@ -75,66 +76,86 @@ def iter_files(paths: List[str], exclude: List[str]) -> Iterator[str]:
 
 
 class Cache:
-    """Findings per file content (after noqa, before select/ignore), in one JSON file per tool version."""
+    """Findings per file (after noqa, before select/ignore), keyed by the file's absolute path and content,
+    each with what the rules read besides the file (``source.locate.ReadLog``: SDL201's predictions read
+    the modules the file imports); an entry is used only when all of that is unchanged. One signed entry
+    of the user cache per working folder and tool digest."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.data: Dict[str, Any] = {}
         self.dirty = False
         self.path = ""
+        self._digests: Dict[str, Optional[str]] = {}  # dependency file -> digest, read once per run
         if not enabled:
             return
-        from statedict_lint import __version__
+        from statedict_lint import usercache
         from statedict_lint.rules.engine import all_rules
 
-        sig = hashlib.sha1(("|".join(f"{r.code}:{type(r).__module__}" for r in all_rules())
-                            + __version__ + _rules_mtime()).encode()).hexdigest()[:12]
-        self.path = os.path.join(CACHE_DIR, f"lint-{sig}.json")
+        folder = usercache.folder("lint")
+        if folder is None:
+            self.enabled = False
+            return
+        sig = hashlib.sha256(("|".join(f"{r.code}:{type(r).__module__}" for r in all_rules()) + "|"
+                              + usercache.tool_digest()).encode()).hexdigest()[:16]
+        where = hashlib.sha256(os.path.realpath(os.getcwd()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        self.path = os.path.join(folder, f"lint-{where}-{sig}.json")
+        payload = usercache.read_entry(self.path)
+        if payload is not None:
+            try:
+                data = json.loads(payload)
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                self.data = data
+
+    @staticmethod
+    def _key(path: str, digest: str) -> str:
+        return os.path.abspath(path) + "\0" + digest
+
+    def get(self, path: str, digest: str) -> Optional[List[list]]:
+        if not self.enabled:
+            return None
+        entry = self.data.get(self._key(path, digest))
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                self.data = json.load(fh)
-        except (OSError, ValueError):
-            self.data = {}
+            from statedict_lint.predict.cache import _reads_from_json
+            from statedict_lint.source.locate import reads_unchanged
 
-    def get(self, digest: str) -> Optional[List[dict]]:
-        return self.data.get(digest) if self.enabled else None
+            found = entry["found"]  # type: ignore[index]
+            if not (isinstance(found, list) and all(
+                    isinstance(f, list) and len(f) == 6 and all(isinstance(x, str) for x in (f[0], f[1], f[4], f[5]))
+                    and all(isinstance(x, int) for x in (f[2], f[3])) for f in found)):
+                return None
+            if entry.get("files"):  # type: ignore[union-attr]
+                if not reads_unchanged(*_reads_from_json(entry), digests=self._digests):
+                    return None
+            return found
+        except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
+            return None
 
-    def put(self, digest: str, found: List[dict]) -> None:
-        if self.enabled:
-            self.data[digest] = found
-            self.dirty = True
+    def put(self, path: str, digest: str, found: List[list], log: Any) -> None:
+        if not self.enabled or log.unstable:
+            return
+        entry: Dict[str, Any] = {"found": found}
+        if log.files:
+            entry.update(files=log.files, finds=[[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
+                         package_roots=log.package_roots)
+        self.data[self._key(path, digest)] = entry
+        self.dirty = True
 
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
-        try:
-            os.makedirs(CACHE_DIR, exist_ok=True)
-            gi = os.path.join(CACHE_DIR, ".gitignore")
-            if not os.path.exists(gi):
-                with open(gi, "w", encoding="utf-8") as fh:
-                    fh.write("# created by statedict-lint\n*\n")
-            tmp = self.path + f".{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(self.data, fh)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only tree simply runs uncached
+        from statedict_lint import usercache
 
-
-def _rules_mtime() -> str:
-    import statedict_lint.rules as pkg
-
-    d = pkg.__path__[0]
-    try:
-        return str(max(os.path.getmtime(os.path.join(d, n)) for n in os.listdir(d) if n.endswith(".py")))
-    except (OSError, ValueError):
-        return ""
+        usercache.write_entry(self.path, json.dumps(self.data).encode())
 
 
 def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_select: List[str],
                exclude: List[str], use_cache: bool = True) -> List[Any]:
     from statedict_lint.findings import Finding
     from statedict_lint.rules.engine import all_rules, is_enabled, lint_source
+    from statedict_lint.source.locate import recording
 
     rules = all_rules()
     enabled = {r.code for r in rules if is_enabled(r, select, ignore, extend_select)}
@@ -153,8 +174,8 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
 
             raise UserError(f"{path}: cannot read ({exc.strerror})") from None
         # lock drift depends on files other than this one: never cached
-        digest = hashlib.sha1(raw).hexdigest()
-        cached = cache.get(digest)
+        digest = hashlib.sha256(raw).hexdigest()
+        cached = cache.get(path, digest)
         if cached is None:
             try:
                 text = raw.decode("utf-8-sig")
@@ -162,8 +183,9 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
                 out.append(Finding(code="SDL998", message="cannot decode file as UTF-8", path=path, line=1,
                                    name="syntax-error"))
                 continue
-            found = lint_source(text, path, [r for r in rules if not getattr(r, "needs_lock", False)])
-            cache.put(digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found])
+            with recording() as log:  # what SDL201's predictions read besides this file
+                found = lint_source(text, path, [r for r in rules if not getattr(r, "needs_lock", False)])
+            cache.put(path, digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found], log)
             lock_rules = [r for r in rules if getattr(r, "needs_lock", False) and r.code in enabled]
             if lock_rules:
                 found = found + lint_source(text, path, lock_rules)

@@ -101,7 +101,7 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
 def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
     """(ClassRecs of every nn.Module class under paths, Cache, Project) for the files on disk under ``root``."""
     from statedict_lint.project import IndexCache, Project
-    from statedict_lint.snapshot import CACHE_DIR, Cache, predict_tree
+    from statedict_lint.snapshot import Cache, cache_folder, predict_tree
 
     files = enumerate_py(root, paths)
     sources: Dict[str, str] = {}
@@ -111,8 +111,7 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
                 sources[f] = fh.read().decode("utf-8", "replace")
         except OSError as exc:
             raise UserError(f"cannot read {f}: {exc.strerror}") from None
-    cache_root = _git_root(root) or root
-    cache_dir = os.path.join(cache_root, CACHE_DIR) if use_cache else None
+    cache_dir = cache_folder(_git_root(root) or root) if use_cache else None
     proj = Project(sources, IndexCache(cache_dir))
     cache = Cache(cache_dir)
     recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)

@@ -178,9 +178,11 @@ def predict_cached(path: str, class_name: str, bindings: Optional[Mapping[str, A
     hit = cache.lookup(path, class_name, b)
     if hit is not None:
         return hit
-    pred, ev = _predict(path, class_name, b)
-    missing = [name for name, v in ev.modules.items() if isinstance(v, Unknown)]
-    cache.store(path, class_name, b, pred, list(ev.path_modules), missing, ev.locator.roots[:3])
+    from statedict_lint.source.locate import recording
+
+    with recording() as log:  # the bytes the evaluator parsed and the lookups it made, as it made them
+        pred, _ev = _predict(path, class_name, b)
+    cache.store(path, class_name, b, pred, log)
     return pred
 
 

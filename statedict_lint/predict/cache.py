@@ -1,13 +1,15 @@
-"""On-disk cache of predictions, keyed by the content of every file the evaluation read.
+"""On-disk cache of predictions, keyed by everything the evaluation read.
 
-A cached entry stores the prediction and the SHA-1 of each source file the evaluator parsed (the model's
-file, the project files and installed packages it imported, the catalog) plus the module names it could
-*not* find. An entry is used only when every file still has the same content and every missing module
-is still missing, so a hit is always what a fresh evaluation would give. This module does not import
-libcst: a hit costs a JSON read and a few hashes.
+A cached entry stores the prediction and what the evaluator read to make it (``source.locate.ReadLog``):
+the SHA-256 of the bytes of each source file as it parsed them (the model's file, the project files and
+installed packages it imported), every module lookup with the file it found (or that it found none) and
+every package-root probe. An entry is used only when every file still has the same bytes and every lookup
+still gives the same answer (a module that appears, or a new file that would shadow the one found on the
+path, is a miss), so a hit is always what a fresh evaluation would give. This module does not import
+libcst: a hit costs a JSON read, an HMAC and a few hashes and lookups.
 
-Location: ``$STATEDICT_LINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/statedict-lint``, else
-``~/.cache/statedict-lint``. Errors writing or reading the cache are ignored (it is only a cache).
+Entries live in the user's cache folder (``statedict_lint.usercache``: never in a repository, signed with
+a per-user key); errors writing or reading the cache are ignored (it is only a cache).
 """
 
 from __future__ import annotations
@@ -16,30 +18,19 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Tuple
 
-from statedict_lint import __version__
+from statedict_lint import __version__, usercache
 from statedict_lint.predict.symbolic import Atom, Sym
 from statedict_lint.predict.template import KeySpec, Prediction, Unresolved
 
-FORMAT = 1
+FORMAT = 2
+SUBFOLDER = "predict"
 
 
-def cache_dir() -> str:
-    d = os.environ.get("STATEDICT_LINT_CACHE_DIR")
-    if d:
-        return d
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "statedict-lint")
-
-
-def _sha(path: str) -> Optional[str]:
-    try:
-        with open(path, "rb") as fh:
-            return hashlib.sha1(fh.read()).hexdigest()
-    except OSError:
-        return None
+def cache_dir() -> Optional[str]:
+    """The folder of prediction entries (None: the user cache folder is refused)."""
+    return usercache.folder(SUBFOLDER)
 
 
 def _binding_json(v: Any) -> Any:
@@ -56,23 +47,9 @@ def _binding_json(v: Any) -> Any:
     return repr(v)
 
 
-_TOOL_DIGEST: Optional[str] = None
-
-
 def _tool_digest() -> str:
-    """Hash of the predictor's own source: a changed evaluator never reuses old entries."""
-    global _TOOL_DIGEST
-    if _TOOL_DIGEST is None:
-        h = hashlib.sha1()
-        pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        for sub in ("predict", os.path.join("predict", "catalog"), "source"):
-            folder = os.path.join(pkg, sub)
-            for name in sorted(os.listdir(folder)):
-                if name.endswith(".py"):
-                    h.update(name.encode())
-                    h.update((_sha(os.path.join(folder, name)) or "").encode())
-        _TOOL_DIGEST = h.hexdigest()
-    return _TOOL_DIGEST
+    """Digest of the whole installed package: a changed tool never reuses old entries."""
+    return usercache.tool_digest()
 
 
 def key_for(path: str, class_name: str, bindings: Dict[str, Any]) -> str:
@@ -81,7 +58,7 @@ def key_for(path: str, class_name: str, bindings: Dict[str, Any]) -> str:
         "bindings": sorted((k, _binding_json(v)) for k, v in bindings.items()),
         "cwd": os.getcwd(), "sys.path": sys.path, "python": sys.version_info[:2],
     }, sort_keys=True, default=str)
-    return hashlib.sha1(material.encode()).hexdigest()
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 # -- (de)serialisation of predictions -----------------------------------------------------------
@@ -140,43 +117,60 @@ def load_prediction(d: Dict[str, Any]) -> Prediction:
 
 # -- lookup and store ---------------------------------------------------------------------------
 
-def lookup(path: str, class_name: str, bindings: Dict[str, Any]) -> Optional[Prediction]:
-    entry_path = os.path.join(cache_dir(), key_for(path, class_name, bindings) + ".json")
-    try:
-        with open(entry_path, encoding="utf-8") as fh:
-            entry = json.load(fh)
-        for dep, digest in entry["files"].items():
-            if _sha(dep) != digest:
-                return None
-        if entry["missing"]:
-            from importlib.machinery import PathFinder
+Reads = Tuple[Dict[str, str], Dict[Tuple[Tuple[str, ...], str], Optional[str]], Dict[str, str]]
 
-            for name in entry["missing"]:
-                top = name.split(".")[0]
-                if PathFinder.find_spec(top, entry["roots"] + [p for p in sys.path if p]) is not None:
-                    return None
-        pred = load_prediction(entry["prediction"])
-    except (OSError, ValueError, KeyError, TypeError):
+
+def _reads_from_json(d: Any) -> Reads:
+    """(files, finds, package roots) of an entry; ValueError when any part has the wrong shape."""
+    if not isinstance(d, dict):
+        raise ValueError("entry")
+    files, finds, roots = d.get("files"), d.get("finds"), d.get("package_roots")
+    if not (isinstance(files, dict) and files and isinstance(finds, list) and isinstance(roots, dict)):
+        raise ValueError("entry")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ValueError("files")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in roots.items()):
+        raise ValueError("package_roots")
+    out: Dict[Tuple[Tuple[str, ...], str], Optional[str]] = {}
+    for item in finds:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], list)
+                and all(isinstance(r, str) for r in item[0]) and isinstance(item[1], str)
+                and (item[2] is None or isinstance(item[2], str))):
+            raise ValueError("finds")
+        out[(tuple(item[0]), item[1])] = item[2]
+    return files, out, roots
+
+
+def lookup(path: str, class_name: str, bindings: Dict[str, Any]) -> Optional[Prediction]:
+    from statedict_lint.source import locate
+
+    d = cache_dir()
+    if d is None:
         return None
+    payload = usercache.read_entry(os.path.join(d, key_for(path, class_name, bindings) + ".json"))
+    if payload is None:
+        return None
+    try:
+        entry = json.loads(payload)
+        files, finds, roots = _reads_from_json(entry)
+        if not locate.reads_unchanged(files, finds, roots):
+            return None
+        pred = load_prediction(entry["prediction"])
+    except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
+        return None
+    locate.replay(files, finds, roots)
     pred.bindings = dict(bindings)
     return pred
 
 
-def store(path: str, class_name: str, bindings: Dict[str, Any], pred: Prediction, files: List[str],
-          missing: List[str], roots: List[str]) -> None:
-    digests = {}
-    for f in files:
-        d = _sha(f)
-        if d is None:
-            return
-        digests[f] = d
-    entry = {"files": digests, "missing": sorted(set(missing)), "roots": roots, "prediction": dump_prediction(pred)}
+def store(path: str, class_name: str, bindings: Dict[str, Any], pred: Prediction, log: Any) -> None:
+    """Store ``pred`` with what its evaluation read (``log``: a ``source.locate.ReadLog``)."""
+    if log.unstable or not log.files:
+        return  # a file changed while it was read: the result belongs to no single state of the files
     d = cache_dir()
-    try:
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entry, fh)
-        os.replace(tmp, os.path.join(d, key_for(path, class_name, bindings) + ".json"))
-    except OSError:
+    if d is None:
         return
+    entry = {"files": log.files, "finds": [[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
+             "package_roots": log.package_roots, "prediction": dump_prediction(pred)}
+    usercache.write_entry(os.path.join(d, key_for(path, class_name, bindings) + ".json"),
+                          json.dumps(entry).encode())

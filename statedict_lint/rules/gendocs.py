@@ -70,8 +70,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 1
         return 0
     if current != text:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        from statedict_lint.safeio import atomic_write_text
+
+        atomic_write_text(args.output, text)
     return 0
 
 

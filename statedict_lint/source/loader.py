@@ -1,4 +1,4 @@
-"""Parse source files with libcst (cached by content hash) and locate modules without importing them.
+"""Parse source files with libcst (cached by content hash); locating modules is in ``locate``.
 
 Line numbers: libcst's PositionProvider re-generates the whole file; instead each file is also parsed
 with ``ast`` (about a tenth of libcst's cost) and statements and calls are matched to their libcst
@@ -10,13 +10,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-import sys
-from importlib.machinery import PathFinder
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import libcst as cst
 
 from statedict_lint.errors import UserError
+from statedict_lint.source import locate
+from statedict_lint.source.locate import Locator, module_name_of, package_root  # noqa: F401 (re-exported)
 
 _STMT_TYPES = (
     cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.Try, cst.With, cst.FunctionDef, cst.ClassDef,
@@ -228,74 +228,10 @@ def parse_file(path: str, lines: bool = True) -> SourceFile:
         raise UserError(f"{path} is a directory, expected a .py file") from None
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if locate.LOGS:  # a cache is recording what this run reads: the bytes as parsed, not as re-read later
+        locate.note_file(os.path.abspath(path), raw)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     return parse_text(text, path, lines)
-
-
-# -- locating modules ---------------------------------------------------------------------------
-
-def package_root(path: str) -> str:
-    """The folder above the outermost package that contains ``path``."""
-    d = os.path.dirname(os.path.abspath(path))
-    while os.path.exists(os.path.join(d, "__init__.py")):
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    return d
-
-
-def module_name_of(path: str) -> str:
-    root = package_root(path)
-    rel = os.path.relpath(os.path.abspath(path), root)
-    parts = rel[:-3].split(os.sep) if rel.endswith(".py") else rel.split(os.sep)
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-class Locator:
-    """Finds the source file of a dotted module name: the project's roots first, then sys.path."""
-
-    def __init__(self, roots: List[str]) -> None:
-        seen: List[str] = []
-        for r in roots + [p for p in sys.path if p]:
-            ap = os.path.abspath(r)
-            if ap not in seen and os.path.isdir(ap):
-                seen.append(ap)
-        self.roots = seen
-        self._cache: Dict[str, Optional[Tuple[str, bool]]] = {}
-
-    def find(self, dotted: str) -> Optional[Tuple[str, bool]]:
-        """(file path, is_package) or None. Never imports anything."""
-        if dotted in self._cache:
-            return self._cache[dotted]
-        result: Optional[Tuple[str, bool]] = None
-        parts = dotted.split(".")
-        search: Optional[List[str]] = self.roots
-        origin = None
-        is_pkg = False
-        for i, part in enumerate(parts):
-            if search is None:
-                result = None
-                break
-            try:
-                spec = PathFinder.find_spec(part if i == 0 else ".".join(parts[: i + 1]), search)
-            except (ImportError, ValueError, OSError):
-                spec = None
-            if spec is None:
-                origin = None
-                break
-            locs = spec.submodule_search_locations
-            search = list(locs) if locs is not None else None
-            origin = spec.origin
-            is_pkg = locs is not None
-        if origin and origin.endswith(".py") and os.path.isfile(origin):
-            result = (origin, is_pkg)
-        elif origin is None and search and i == len(parts) - 1 and is_pkg:  # namespace package
-            result = None
-        self._cache[dotted] = result
-        return result
