@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 import tempfile
-from typing import IO, Iterator, Optional
+from typing import IO, Iterator, List, Optional
 
 
 class UnsafeTarget(OSError):
@@ -64,6 +65,22 @@ def is_inside(path: str, folder: str) -> bool:
     """``path`` (links resolved) is ``folder`` (links resolved) or below it."""
     p, f = os.path.realpath(path), os.path.realpath(folder)
     return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+
+
+def confined(root: str, relpaths: List[str], within: Optional[str] = None) -> List[str]:
+    """``relpaths`` (files below ``root``) without those whose real path is outside ``within`` (default:
+    ``root``): a symbolic link out of the tree (or through a linked folder) is never read; one warning
+    line each on stderr."""
+    real = os.path.realpath(within or root).rstrip(os.sep) + os.sep
+    out = []
+    for rp in relpaths:
+        if os.path.realpath(os.path.join(root, rp)).startswith(real):
+            out.append(rp)
+        else:
+            shown = rp.encode("utf-8", "backslashreplace").decode("utf-8")
+            sys.stderr.write(f"statedict-lint: warning: {shown!r} is a symbolic link to outside the repository; "
+                             f"not read\n")
+    return out
 
 
 def check_target(path: str) -> None:

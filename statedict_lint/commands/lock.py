@@ -14,6 +14,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
+from statedict_lint.safeio import confined
 
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", "build", "dist",
               "site-packages", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".statedict-lint-cache"}
@@ -75,14 +76,15 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
         if not (ap == root or ap.startswith(root + os.sep)):
             raise UserError(f"{p} is outside the lock's folder {root}")
         rels.append(os.path.relpath(ap, root).replace(os.sep, "/"))
-    if _git_root(root) is not None:
+    repo = _git_root(root)
+    if repo is not None:
         specs = [r for r in rels if r != "."]
         proc = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
                                "--", *(specs or ["."])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
         if proc.returncode == 0:
             files = [f for f in proc.stdout.decode("utf-8", "surrogateescape").split("\0")
                      if f.endswith(".py") and os.path.isfile(os.path.join(root, f))]
-            return sorted(set(files))
+            return confined(root, sorted(set(files)), repo)
     out = set()
     for r in rels:
         ap = os.path.join(root, r)
@@ -95,7 +97,7 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
             for f in files:
                 if f.endswith(".py"):
                     out.add(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
-    return sorted(out)
+    return confined(root, sorted(out))
 
 
 def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
