@@ -165,7 +165,8 @@ def main() -> int:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "base")
         nclasses = count_classes(repo)
-        cache = os.path.join(repo, ".statedict-lint-cache")
+        cache = os.path.join(tmp, "user-cache")  # a private user cache folder (caches never live in the repo)
+        ENV["STATEDICT_LINT_CACHE_DIR"] = cache
         rows = []
 
         def timed(label: str, cmd: List[str], clear: bool) -> str:

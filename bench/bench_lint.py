@@ -112,9 +112,10 @@ def main() -> int:
             work = os.path.join(cache_home, "cwd")
             os.makedirs(work)
             abs_paths = [os.path.join(cwd, p) if p == "." else p for p in paths]
-            row("statedict-lint lint --no-cache", [exe, "lint", "--no-cache"] + abs_paths, env, target, work)
-            subprocess.run([exe, "lint"] + abs_paths, cwd=work, env=env, capture_output=True)  # fill the cache
-            row("statedict-lint lint (warm content cache)", [exe, "lint"] + abs_paths, env, target, work)
+            env_c = dict(env, STATEDICT_LINT_CACHE_DIR=os.path.join(cache_home, "cache"))  # a private user cache
+            row("statedict-lint lint --no-cache", [exe, "lint", "--no-cache"] + abs_paths, env_c, target, work)
+            subprocess.run([exe, "lint"] + abs_paths, cwd=work, env=env_c, capture_output=True)  # fill the cache
+            row("statedict-lint lint (warm content cache)", [exe, "lint"] + abs_paths, env_c, target, work)
         finally:
             shutil.rmtree(cache_home, ignore_errors=True)
         rows.append(("ratio installed/uninstalled", target, inst / base, -1))
