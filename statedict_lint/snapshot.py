@@ -183,11 +183,41 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+ROOT_MARK = "<root>"  # recorded paths under the predicted tree's root (a diff's trees are temporary folders)
+
+
+def _rebase(x: Any, old: str, new: str) -> Any:
+    """``x`` (str, or lists/tuples/dicts of them) with the path prefix ``old`` replaced by ``new``."""
+    if isinstance(x, str):
+        return new + x[len(old):] if x == old or x.startswith(old + os.sep) else x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_rebase(v, old, new) for v in x)
+    if isinstance(x, dict):
+        return {_rebase(k, old, new): _rebase(v, old, new) for k, v in x.items()}
+    return x
+
+
+def reads_json(log: Any, root: str) -> Optional[Dict[str, Any]]:
+    """What a prediction read (``source.locate.ReadLog``) as JSON, paths under ``root`` made relative to it;
+    None when a file changed while it was read."""
+    if log.unstable:
+        return None
+    return _rebase({"files": log.files, "finds": [[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
+                    "package_roots": log.package_roots}, root, ROOT_MARK)
+
+
 class Cache:
+    """Per-file ClassRecs in the user cache, each entry with what its prediction read: used only when the
+    files still have the bytes the predictor parsed and every import resolves to the same file (the key
+    alone covers the project files the ``ast`` index sees, not installed packages, modules that appear and
+    shadow, or a file edited while it was predicted)."""
+
     def __init__(self, folder: Optional[str]) -> None:
         self.folder = folder
         self.hits = 0
         self.misses = 0
+        self._digests: Dict[str, Optional[str]] = {}  # file -> digest, read once per run
+        self._finds: Dict[Tuple[Tuple[str, ...], str], Optional[str]] = {}  # lookups, made once per run
 
     def key(self, relpath: str, digest: str, dep_digests: Iterable[Tuple[str, str]],
             bindings: Optional[Dict[str, Any]]) -> str:
@@ -199,40 +229,56 @@ class Cache:
         h.update(json.dumps(bindings or {}, sort_keys=True, default=repr).encode())
         return h.hexdigest()
 
-    def get(self, key: str) -> Optional[List[ClassRec]]:
+    def get(self, key: str, root: str) -> Optional[List[ClassRec]]:
         if not self.folder:
             return None
         payload = usercache.read_entry(os.path.join(self.folder, key[:2], key + ".json"))
         if payload is None:
             return None
         try:
+            from statedict_lint.predict.cache import _reads_from_json
+            from statedict_lint.source.locate import reads_unchanged
+
             data = json.loads(payload)
             if not (isinstance(data, dict) and isinstance(data.get("classes"), list)
                     and all(isinstance(d, dict) for d in data["classes"])):
+                return None
+            files, finds, roots = _reads_from_json(_rebase(data["reads"], ROOT_MARK, os.path.abspath(root)))
+            if not reads_unchanged(files, finds, roots, self._digests, self._finds):
                 return None
             return [ClassRec.from_json(d) for d in data["classes"]]
         except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
             return None
 
-    def put(self, key: str, recs: List[ClassRec]) -> None:
-        if not self.folder:
+    def put(self, key: str, recs: List[ClassRec], reads: Optional[Dict[str, Any]]) -> None:
+        if not self.folder or not reads or not reads.get("files"):
             return
         d = os.path.join(self.folder, key[:2])
         try:
             usercache.make_dirs(d)
         except OSError:
             return
-        usercache.write_entry(os.path.join(d, key + ".json"),
-                              json.dumps({"classes": [r.to_json() for r in recs]}, separators=(",", ":")).encode())
+        usercache.write_entry(os.path.join(d, key + ".json"), json.dumps(
+            {"classes": [r.to_json() for r in recs], "reads": reads}, separators=(",", ":")).encode())
 
 
-def _worker(args: Tuple[str, str, Optional[Dict[str, Any]], Any]) -> List[Dict[str, Any]]:
+def _predict_recorded(root: str, relpath: str, bindings: Optional[Dict[str, Any]],
+                      candidates: Any) -> Tuple[List[ClassRec], Optional[Dict[str, Any]]]:
+    from statedict_lint.source.locate import recording
+
+    with recording() as log:
+        recs = predict_file(root, relpath, bindings, candidates)
+    return recs, reads_json(log, os.path.abspath(root))
+
+
+def _worker(args: Tuple[str, str, Optional[Dict[str, Any]], Any]) -> Tuple[List[Dict[str, Any]], Any]:
     root, relpath, bindings, candidates = args
     try:
         os.chdir(root)
     except OSError:
         pass
-    return [r.to_json() for r in predict_file(root, relpath, bindings, candidates)]
+    recs, reads = _predict_recorded(root, relpath, bindings, candidates)
+    return [r.to_json() for r in recs], reads
 
 
 def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
@@ -260,7 +306,7 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
             results[rp] = []
             continue
         key = cache.key(rp, digest(rp), [(d, digest(d)) for d in project.deps_closure(rp)], bindings)
-        hit = cache.get(key)
+        hit = cache.get(key, root)
         if hit is not None:
             cache.hits += 1
             results[rp] = hit
@@ -282,15 +328,15 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
                 outs = list(pool.map(_worker, [(root, rp, bindings, project.module_candidates(rp))
                                                for rp, _k in todo], chunksize=chunk))
-            for (rp, key), out in zip(todo, outs):
+            for (rp, key), (out, reads) in zip(todo, outs):
                 recs = [ClassRec.from_json(d) for d in out]
-                cache.put(key, recs)
+                cache.put(key, recs, reads)
                 results[rp] = recs
         else:
             os.chdir(root)
             for rp, key in todo:
-                recs = predict_file(root, rp, bindings, project.module_candidates(rp))
-                cache.put(key, recs)
+                recs, reads = _predict_recorded(root, rp, bindings, project.module_candidates(rp))
+                cache.put(key, recs, reads)
                 results[rp] = recs
     finally:
         os.chdir(cwd)

@@ -182,6 +182,14 @@ def _review_entries(cache: Any) -> Dict[str, bytes]:
     return out
 
 
+def _believable(old: bytes, target: str) -> bytes:
+    """The old prediction with the reads recorded in the current entry at ``target``: what a forger who
+    knows the format writes (believed only if it carries the user's signature)."""
+    payload = usercache.read_entry(target)
+    assert payload is not None
+    return json.dumps({**json.loads(old), "reads": json.loads(payload)["reads"]}).encode()
+
+
 def _forge_attempts(tmp_path: Any, cache: Any, old: bytes, target: str) -> List[Tuple[str, bytes]]:
     """Ways to put the payload ``old`` at ``target`` without the user's key."""
     other = tmp_path / "other-cache"
@@ -192,8 +200,10 @@ def _forge_attempts(tmp_path: Any, cache: Any, old: bytes, target: str) -> List[
     finally:
         os.environ["STATEDICT_LINT_CACHE_DIR"] = str(cache)
     signed_elsewhere = [open(p, "rb").read() for p in _review_entries(cache) if usercache.read_entry(p) == old][0]
-    return [("unsigned", old), ("entry of another content, moved", signed_elsewhere),
-            ("signed with another key", foreign), ("bad signature", usercache.MAGIC + b"0" * 64 + b"\n" + old)]
+    believable = _believable(old, target)
+    return [("unsigned", old), ("unsigned, with the current reads", believable),
+            ("entry of another content, moved", signed_elsewhere),
+            ("signed with another key", foreign), ("bad signature", usercache.MAGIC + b"0" * 64 + b"\n" + believable)]
 
 
 def test_forged_or_committed_cache_cannot_make_lock_check_lie(repo: Any, tmp_path: Any, capsys: Any) -> None:
@@ -206,6 +216,7 @@ def test_forged_or_committed_cache_cannot_make_lock_check_lie(repo: Any, tmp_pat
     assert truth[0] == 1 and "attn" in truth[1]
     assert run(capsys, "lock", "--check")[:2] == truth[:2]
     (target,) = [p for p in _review_entries(cache) if p not in old_entries]
+    believable = _believable(old, target)
     # a repository shipping the cache folder of earlier versions, edited to hold the old prediction
     shipped = repo / ".statedict-lint-cache"
     shipped.mkdir()
@@ -218,8 +229,8 @@ def test_forged_or_committed_cache_cannot_make_lock_check_lie(repo: Any, tmp_pat
         with open(target, "wb") as fh:
             fh.write(blob)
         assert run(capsys, "lock", "--check")[:2] == truth[:2], how
-    # the check is meaningful: the same payload signed with the user's key would be believed
-    usercache.write_entry(target, old)
+    # the check is meaningful: the forged payload signed with the user's key would be believed
+    usercache.write_entry(target, believable)
     assert run(capsys, "lock", "--check")[0] == 0
 
 
@@ -232,13 +243,14 @@ def test_forged_cache_cannot_make_diff_say_no_changes(repo: Any, tmp_path: Any, 
     entries = _review_entries(cache)
     (old,) = [v for v in entries.values() if b'"attn.qkv.weight"' in v]
     (target,) = [p for p, v in entries.items() if b'"self_attn.qkv.weight"' in v]
+    believable = _believable(old, target)
     for how, blob in _forge_attempts(tmp_path, cache, old, target):
         with open(target, "wb") as fh:
             fh.write(blob)
         rc, out, _ = run(capsys, "diff", "--format", "json")
         assert rc == 1, how
         assert json.loads(out)["classes"] == json.loads(truth[1])["classes"], how
-    usercache.write_entry(target, old)  # believed only when signed with the user's key
+    usercache.write_entry(target, believable)  # believed only when signed with the user's key
     assert run(capsys, "diff", "--format", "json")[0] == 0
 
 
@@ -388,6 +400,42 @@ def test_prediction_cache_notices_a_module_that_shadows(tmp_path: Any, monkeypat
     (proj / "helpers.py").write_text("WIDTH = 6\n")  # the project's own module now wins over lib/
     assert cache.lookup(path, "M", {}) is None
     assert predict_cached(path, "M").keys[0].shape == (2, 6)
+
+
+def test_lock_cache_follows_installed_modules_and_edits_during_prediction(repo: Any, tmp_path: Any, monkeypatch: Any,
+                                                                         capsys: Any) -> None:
+    from statedict_lint import snapshot
+
+    lib = tmp_path / "site"
+    lib.mkdir()
+    (lib / "extlib.py").write_text("WIDTH = 8\n")
+    monkeypatch.syspath_prepend(str(lib))
+    model = repo / "pkg" / "model.py"
+    model.write_text(MODEL.replace("def __init__(self, n=8)", "def __init__(self, n=WIDTH)")
+                     .replace("import torch.nn as nn", "import torch.nn as nn\nfrom extlib import WIDTH"))
+    assert run(capsys, "lock")[0] == 0
+    assert run(capsys, "lock", "--check")[0] == 0
+    # an installed module the project does not contain changes: the project's files do not
+    (lib / "extlib.py").write_text("WIDTH = 16\n")
+    truth = run(capsys, "lock", "--check", "--no-cache")
+    assert truth[0] == 1 and run(capsys, "lock", "--check")[:2] == truth[:2]
+    assert run(capsys, "lock")[0] == 0
+    # the file is saved again between the moment its content is hashed and the moment it is predicted
+    a_text = model.read_text()
+    b_text = a_text.replace("self.attn = Attn(n)", "self.self_attn = Attn(n)")
+    orig = snapshot.predict_file
+
+    def saved_meanwhile(*args: Any, **kw: Any) -> Any:
+        model.write_text(b_text)
+        return orig(*args, **kw)
+
+    shutil.rmtree(tmp_path / "user-cache" / "review")  # (a cold run)
+    monkeypatch.setattr(snapshot, "predict_file", saved_meanwhile)
+    assert run(capsys, "lock", "--check")[0] == 1  # (predicted from what it read: b)
+    monkeypatch.setattr(snapshot, "predict_file", orig)
+    model.write_text(a_text)  # back to the content the key was computed from
+    truth = run(capsys, "lock", "--check", "--no-cache")
+    assert truth[0] == 0 and run(capsys, "lock", "--check")[:2] == truth[:2]
 
 
 MALFORMED = [b"[]", b"null", b"0", b'"x"', b"{}", b'{"files": []}', b'{"files": {}, "finds": [], "package_roots": {}}',

@@ -71,11 +71,12 @@ def replay(files: Dict[str, str], finds: Finds, package_roots: Dict[str, str]) -
 
 
 def reads_unchanged(files: Dict[str, str], finds: Finds, package_roots: Dict[str, str],
-                    digests: Optional[Dict[str, Optional[str]]] = None) -> bool:
+                    digests: Optional[Dict[str, Optional[str]]] = None, lookups: Optional[Finds] = None) -> bool:
     """True when reading again gives the same bytes, the same module lookups and package roots.
 
-    ``digests``: a memo of file digests shared by many checks in one run."""
+    ``digests``, ``lookups``: memos of file digests and lookup answers shared by many checks in one run."""
     memo: Dict[str, Optional[str]] = {} if digests is None else digests
+    answers: Finds = {} if lookups is None else lookups
     for p, d in files.items():
         if p not in memo:
             try:
@@ -90,11 +91,13 @@ def reads_unchanged(files: Dict[str, str], finds: Finds, package_roots: Dict[str
             return False
     locators: Dict[Tuple[str, ...], Locator] = {}
     for (roots, dotted), found in finds.items():
-        loc = locators.get(roots)
-        if loc is None:
-            loc = locators[roots] = Locator(list(roots), record=False)
-        hit = loc.find(dotted)
-        if (hit[0] if hit else None) != found:
+        if (roots, dotted) not in answers:
+            loc = locators.get(roots)
+            if loc is None:
+                loc = locators[roots] = Locator(list(roots), record=False)
+            hit = loc.find(dotted)
+            answers[(roots, dotted)] = hit[0] if hit else None
+        if answers[(roots, dotted)] != found:
             return False
     return True
 
