@@ -499,6 +499,13 @@ def test_lock_and_diff_do_not_follow_py_links_out_of_the_repository(repo: Any, o
     lock = (repo / "statedict.lock").read_text()
     assert "Secret" not in lock and "private_layer" not in lock and "pkg/inside.py:Block" in lock
     assert run(capsys, "lock", "--check")[0] == 0
+    # nor through an import: the class that subclasses the linked file's class is predicted without it
+    (repo / "pkg" / "user.py").write_text(
+        "import torch.nn as nn\nfrom pkg.evil import Secret\n\nclass Mine(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.inner = Secret()\n        self.fc = nn.Linear(2, 2)\n")
+    rc, out, err = run(capsys, "lock")
+    lock = (repo / "statedict.lock").read_text()
+    assert rc == 0 and '"pkg/user.py:Mine"' in lock and "private_layer" not in lock and "pkg.evil" in lock
     git(repo, "add", "-A")  # committed as a link: still not followed in the work tree
     rc, out, err = run(capsys, "diff", "--no-cache")
     assert "Secret" not in out and "private_layer" not in out and "pkg/evil.py" in err

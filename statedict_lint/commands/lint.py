@@ -81,12 +81,15 @@ class Cache:
     the modules the file imports); an entry is used only when all of that is unchanged. One signed entry
     of the user cache per working folder and tool digest."""
 
+    MAX_ENTRIES = 20000
+
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.data: Dict[str, Any] = {}
         self.dirty = False
         self.path = ""
         self._digests: Dict[str, Optional[str]] = {}  # dependency file -> digest, read once per run
+        self._used: set = set()  # keys looked up in this run
         if not enabled:
             return
         from statedict_lint import usercache
@@ -116,7 +119,9 @@ class Cache:
     def get(self, path: str, digest: str) -> Optional[List[list]]:
         if not self.enabled:
             return None
-        entry = self.data.get(self._key(path, digest))
+        key = self._key(path, digest)
+        self._used.add(key)
+        entry = self.data.get(key)
         try:
             from statedict_lint.predict.cache import _reads_from_json
             from statedict_lint.source.locate import reads_unchanged
@@ -148,6 +153,8 @@ class Cache:
             return
         from statedict_lint import usercache
 
+        if len(self.data) > self.MAX_ENTRIES:  # bounded growth: keep what this run used
+            self.data = {k: v for k, v in self.data.items() if k in self._used}
         usercache.write_entry(self.path, json.dumps(self.data).encode())
 
 

@@ -113,10 +113,14 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
                 sources[f] = fh.read().decode("utf-8", "replace")
         except OSError as exc:
             raise UserError(f"cannot read {f}: {exc.strerror}") from None
-    cache_dir = cache_folder(_git_root(root) or root) if use_cache else None
+    repo = _git_root(root) or root
+    cache_dir = cache_folder(repo) if use_cache else None
     proj = Project(sources, IndexCache(cache_dir))
     cache = Cache(cache_dir)
-    recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)
+    from statedict_lint.source.locate import confined_to
+
+    with confined_to(repo):  # imports do not follow a link out of the repository either
+        recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)
     out = [c for rs in recs.values() for c in rs if c.name]
     return out, cache, proj
 

@@ -51,6 +51,31 @@ def recording() -> Iterator[ReadLog]:
         LOGS.remove(log)
 
 
+CONFINED: List[str] = []  # trees (real paths) whose symbolic links to outside are not followed by imports
+
+
+@contextlib.contextmanager
+def confined_to(root: str) -> Iterator[None]:
+    """While active, a module file inside ``root`` that is a link to outside it is not found by any
+    ``Locator`` (``lock`` reads the work tree: an import must not follow a planted link out of it)."""
+    CONFINED.append(os.path.realpath(root))
+    try:
+        yield
+    finally:
+        CONFINED.remove(os.path.realpath(root))
+
+
+def _escapes(path: str) -> bool:
+    ap = os.path.abspath(path)
+    real = None
+    for tree in CONFINED:
+        if ap == tree or ap.startswith(tree + os.sep):
+            real = real or os.path.realpath(ap)
+            if not real.startswith(tree + os.sep):
+                return True
+    return False
+
+
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -178,7 +203,7 @@ class Locator:
             origin = spec.origin
             is_pkg = locs is not None
         if origin and origin.endswith(".py") and os.path.isfile(origin):
-            result = (origin, is_pkg)
+            result = None if CONFINED and _escapes(origin) else (origin, is_pkg)
         elif origin is None and search and i == len(parts) - 1 and is_pkg:  # namespace package
             result = None
         return result
