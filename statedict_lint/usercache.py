@@ -9,8 +9,9 @@ and every entry is bound to a per-user secret: ``key`` (32 random bytes, mode 06
 folder, and an entry is stored as ``sdl-cache-1 <HMAC-SHA256(key, name NUL payload)>\\n<payload>``. An
 entry whose MAC does not verify (planted, edited, copied to another name, written with another key) is
 ignored as a miss. The folder is refused -- the run continues without caching, with one warning line on
-stderr -- when it is a symbolic link, not a folder, not owned by the user, or writable by others, or
-when the key file is not a private regular file of the user.
+stderr -- when it is a symbolic link, not a folder, not owned by the user, or writable by others (by
+anyone, or by a group that is not the user's own), or when the key file is not a private regular file of
+the user. A folder that cannot be created (a read-only home) just means no cache, silently.
 
 ``tool_digest`` hashes every ``.py`` file of the installed package (the whole tree, sorted): any change
 to the tool invalidates every cache entry.
@@ -31,6 +32,7 @@ MAGIC = b"sdl-cache-1 "
 KEY_NAME = "key"
 KEY_BYTES = 32
 
+QUIET = "\0"  # marks a reason that is not worth a warning (a read-only home: the run is just uncached)
 _STATE: Dict[str, object] = {}  # root -> key bytes, or the reason the folder was refused (str)
 _WARNED: set = set()
 
@@ -55,7 +57,7 @@ def _check_root(folder: str) -> Optional[str]:
     except FileExistsError:
         pass
     except OSError as exc:
-        return f"cannot create it ({exc.strerror or exc})"
+        return QUIET + f"cannot create it ({exc.strerror or exc})"
     try:
         st = os.lstat(folder)
     except OSError as exc:
@@ -66,8 +68,8 @@ def _check_root(folder: str) -> Optional[str]:
         return "it is not a folder"
     if not _owner_ok(st):
         return "it is not owned by you"
-    if st.st_mode & 0o022:
-        return "others can write to it"
+    if st.st_mode & 0o002 or (st.st_mode & 0o020 and hasattr(os, "getegid") and st.st_gid != os.getegid()):
+        return "others can write to it"  # (group-writable is fine when the group is yours: umask 002)
     return None
 
 
@@ -129,7 +131,7 @@ def _state() -> object:
             except ValueError as exc:
                 _STATE[r] = str(exc)
             except OSError as exc:
-                _STATE[r] = f"its key cannot be written ({exc.strerror or exc})"
+                _STATE[r] = QUIET + f"its key cannot be written ({exc.strerror or exc})"
         else:
             _STATE[r] = why
     return _STATE[r]
@@ -140,7 +142,7 @@ def folder(*parts: str) -> Optional[str]:
     st = _state()
     r = root()
     if not isinstance(st, bytes):
-        if r not in _WARNED:
+        if r not in _WARNED and not str(st).startswith(QUIET):
             _WARNED.add(r)
             sys.stderr.write(f"statedict-lint: warning: not using the cache folder {r}: {st}; "
                              f"running without a cache\n")

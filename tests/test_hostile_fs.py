@@ -160,6 +160,28 @@ def test_lock_never_writes_through_planted_links(repo: Any, outside: Any, capsys
     assert rc == 2 and "not a regular file" in err and stat.S_ISFIFO(os.lstat(repo / "statedict.lock").st_mode)
 
 
+def test_cache_entries_never_written_through_links(tmp_path: Any, monkeypatch: Any, outside: Any) -> None:
+    from statedict_lint.predict import cache
+    from statedict_lint.predict.api import predict, predict_cached
+
+    monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.py").write_text(MODEL)
+    path = str(tmp_path / "model.py")
+    d = cache.cache_dir()
+    assert d is not None
+    entry = os.path.join(d, cache.key_for(path, "Block", {}) + ".json")
+    os.symlink(outside / "victim.txt", entry)
+    assert predict_cached(path, "Block").to_json() == predict(path, "Block").to_json()
+    assert os.path.islink(entry) and (outside / "victim.txt").read_text() == "precious\n"
+    # a planted folder link inside the cache folder is refused as well
+    shutil.rmtree(d)
+    os.symlink(outside, d, target_is_directory=True)
+    assert cache.cache_dir() is None
+    assert predict_cached(path, "Block").to_json() == predict(path, "Block").to_json()
+    assert sorted(os.listdir(outside)) == ["victim.txt"]
+
+
 def test_diff_map_out_refuses_a_link(repo: Any, outside: Any, capsys: Any) -> None:
     rename_attn(repo)
     (repo / "map.json").symlink_to(outside / "victim.txt")
@@ -269,7 +291,22 @@ def test_cache_folder_refused_when_a_link_or_not_private(tmp_path: Any, monkeypa
     monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(shared))
     rc, _out, err = run(capsys, "lock", "--check")
     assert rc == 0 and "others can write" in err and os.listdir(shared) == []
+    # group-writable is fine when the group is the user's own (umask 002 systems), not otherwise
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    os.chmod(mine, 0o775)
+    if os.stat(mine).st_gid == os.getegid():
+        monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(mine))
+        rc, _out, err = run(capsys, "lock", "--check")
+        assert rc == 0 and err == "" and "review" in os.listdir(mine)
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # only root can give a folder away
+        group = tmp_path / "group"
+        group.mkdir()
+        os.chmod(group, 0o775)
+        os.chown(group, -1, 4242)
+        monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(group))
+        rc, _out, err = run(capsys, "lock", "--check")
+        assert rc == 0 and "others can write" in err and os.listdir(group) == []
         theirs = tmp_path / "theirs"
         theirs.mkdir(mode=0o700)
         os.chown(theirs, 4242, -1)
