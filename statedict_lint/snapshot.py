@@ -19,6 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from statedict_lint import usercache
 from statedict_lint.errors import UserError
+from statedict_lint.source.locate import file_digest
 
 CACHE_DIR = ".statedict-lint-cache"  # where older versions cached inside the repository: skipped, never read
 _FORMAT = 2
@@ -180,21 +181,27 @@ def tool_hash() -> str:
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    return file_digest(data)  # the digest ReadLog records: predict_tree's reads seed the entry check
 
 
 ROOT_MARK = "<root>"  # recorded paths under the predicted tree's root (a diff's trees are temporary folders)
 
 
-def _rebase(x: Any, old: str, new: str) -> Any:
-    """``x`` (str, or lists/tuples/dicts of them) with the path prefix ``old`` replaced by ``new``."""
-    if isinstance(x, str):
-        return new + x[len(old):] if x == old or x.startswith(old + os.sep) else x
-    if isinstance(x, (list, tuple)):
-        return type(x)(_rebase(v, old, new) for v in x)
-    if isinstance(x, dict):
-        return {_rebase(k, old, new): _rebase(v, old, new) for k, v in x.items()}
-    return x
+def _rebase(reads: Any, old: str, new: str) -> Any:
+    """Recorded reads (JSON: files, finds, package_roots) with the path prefix ``old`` replaced by ``new``
+    (anything of another shape is returned as it is, for the entry check to refuse)."""
+    sep = old + os.sep
+    n = len(old)
+
+    def sub(x: Any) -> Any:
+        return new + x[n:] if isinstance(x, str) and (x == old or x.startswith(sep)) else x
+
+    try:
+        return {"files": {sub(k): v for k, v in reads["files"].items()},
+                "finds": [[[sub(r) for r in roots], m, sub(f)] for roots, m, f in reads["finds"]],
+                "package_roots": {sub(k): sub(v) for k, v in reads["package_roots"].items()}}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return reads
 
 
 def reads_json(log: Any, root: str) -> Optional[Dict[str, Any]]:
@@ -216,7 +223,7 @@ class Cache:
         self.folder = folder
         self.hits = 0
         self.misses = 0
-        self._digests: Dict[str, Optional[str]] = {}  # file -> digest, read once per run
+        self.digests: Dict[str, Optional[str]] = {}  # file -> sha256 of its bytes, read once per run
         self._finds: Dict[Tuple[Tuple[str, ...], str], Optional[str]] = {}  # lookups, made once per run
 
     def key(self, relpath: str, digest: str, dep_digests: Iterable[Tuple[str, str]],
@@ -244,7 +251,7 @@ class Cache:
                     and all(isinstance(d, dict) for d in data["classes"])):
                 return None
             files, finds, roots = _reads_from_json(_rebase(data["reads"], ROOT_MARK, os.path.abspath(root)))
-            if not reads_unchanged(files, finds, roots, self._digests, self._finds):
+            if not reads_unchanged(files, finds, roots, self.digests, self._finds):
                 return None
             return [ClassRec.from_json(d) for d in data["classes"]]
         except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
@@ -289,8 +296,9 @@ def predict_tree(root: str, relpaths: Iterable[str], project: Any, cache: Cache,
 
     def digest(p: str) -> str:
         if p not in digests:
-            with open(os.path.join(root, p), "rb") as fh:
-                digests[p] = content_hash(fh.read())
+            full = os.path.join(root, p)
+            with open(full, "rb") as fh:
+                digests[p] = cache.digests[full] = content_hash(fh.read())  # (the entry check reuses it)
         return digests[p]
 
     results: Dict[str, List[ClassRec]] = {}

@@ -103,9 +103,11 @@ def _load_or_create_key(folder: str) -> bytes:
 
     fd, tmp = tempfile.mkstemp(prefix=".key.", dir=folder)  # 0600, O_EXCL
     try:
-        os.write(fd, os.urandom(KEY_BYTES))
-        os.fsync(fd)
-        os.close(fd)
+        try:
+            os.write(fd, os.urandom(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, path)  # atomic, never replaces: a concurrent first run keeps the key that won
         except FileExistsError:
