@@ -209,8 +209,9 @@ def reads_json(log: Any, root: str) -> Optional[Dict[str, Any]]:
     None when a file changed while it was read."""
     if log.unstable:
         return None
-    return _rebase({"files": log.files, "finds": [[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
-                    "package_roots": log.package_roots}, root, ROOT_MARK)
+    from statedict_lint.source.locate import reads_to_json
+
+    return _rebase(reads_to_json(log), root, ROOT_MARK)
 
 
 class Cache:
@@ -243,14 +244,13 @@ class Cache:
         if payload is None:
             return None
         try:
-            from statedict_lint.predict.cache import _reads_from_json
-            from statedict_lint.source.locate import reads_unchanged
+            from statedict_lint.source.locate import reads_from_json, reads_unchanged
 
             data = json.loads(payload)
             if not (isinstance(data, dict) and isinstance(data.get("classes"), list)
                     and all(isinstance(d, dict) for d in data["classes"])):
                 return None
-            files, finds, roots = _reads_from_json(_rebase(data["reads"], ROOT_MARK, os.path.abspath(root)))
+            files, finds, roots = reads_from_json(_rebase(data["reads"], ROOT_MARK, os.path.abspath(root)))
             if not reads_unchanged(files, finds, roots, self.digests, self._finds):
                 return None
             return [ClassRec.from_json(d) for d in data["classes"]]

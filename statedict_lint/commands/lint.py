@@ -123,8 +123,7 @@ class Cache:
         self._used.add(key)
         entry = self.data.get(key)
         try:
-            from statedict_lint.predict.cache import _reads_from_json
-            from statedict_lint.source.locate import reads_unchanged
+            from statedict_lint.source.locate import reads_from_json, reads_unchanged
 
             found = entry["found"]  # type: ignore[index]
             if not (isinstance(found, list) and all(
@@ -132,7 +131,7 @@ class Cache:
                     and all(isinstance(x, int) for x in (f[2], f[3])) for f in found)):
                 return None
             if entry.get("files"):  # type: ignore[union-attr]
-                if not reads_unchanged(*_reads_from_json(entry), digests=self._digests):
+                if not reads_unchanged(*reads_from_json(entry), digests=self._digests):
                     return None
             return found
         except Exception:  # noqa: BLE001 - a malformed entry is a miss, whatever its shape
@@ -143,8 +142,9 @@ class Cache:
             return
         entry: Dict[str, Any] = {"found": found}
         if log.files:
-            entry.update(files=log.files, finds=[[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
-                         package_roots=log.package_roots)
+            from statedict_lint.source.locate import reads_to_json
+
+            entry.update(reads_to_json(log))
         self.data[self._key(path, digest)] = entry
         self.dirty = True
 

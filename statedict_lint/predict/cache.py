@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from statedict_lint import __version__, usercache
 from statedict_lint.predict.symbolic import Atom, Sym
@@ -117,30 +117,6 @@ def load_prediction(d: Dict[str, Any]) -> Prediction:
 
 # -- lookup and store ---------------------------------------------------------------------------
 
-Reads = Tuple[Dict[str, str], Dict[Tuple[Tuple[str, ...], str], Optional[str]], Dict[str, str]]
-
-
-def _reads_from_json(d: Any) -> Reads:
-    """(files, finds, package roots) of an entry; ValueError when any part has the wrong shape."""
-    if not isinstance(d, dict):
-        raise ValueError("entry")
-    files, finds, roots = d.get("files"), d.get("finds"), d.get("package_roots")
-    if not (isinstance(files, dict) and files and isinstance(finds, list) and isinstance(roots, dict)):
-        raise ValueError("entry")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        raise ValueError("files")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in roots.items()):
-        raise ValueError("package_roots")
-    out: Dict[Tuple[Tuple[str, ...], str], Optional[str]] = {}
-    for item in finds:
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], list)
-                and all(isinstance(r, str) for r in item[0]) and isinstance(item[1], str)
-                and (item[2] is None or isinstance(item[2], str))):
-            raise ValueError("finds")
-        out[(tuple(item[0]), item[1])] = item[2]
-    return files, out, roots
-
-
 def lookup(path: str, class_name: str, bindings: Dict[str, Any]) -> Optional[Prediction]:
     from statedict_lint.source import locate
 
@@ -152,7 +128,7 @@ def lookup(path: str, class_name: str, bindings: Dict[str, Any]) -> Optional[Pre
         return None
     try:
         entry = json.loads(payload)
-        files, finds, roots = _reads_from_json(entry)
+        files, finds, roots = locate.reads_from_json(entry)
         if not locate.reads_unchanged(files, finds, roots):
             return None
         pred = load_prediction(entry["prediction"])
@@ -165,12 +141,13 @@ def lookup(path: str, class_name: str, bindings: Dict[str, Any]) -> Optional[Pre
 
 def store(path: str, class_name: str, bindings: Dict[str, Any], pred: Prediction, log: Any) -> None:
     """Store ``pred`` with what its evaluation read (``log``: a ``source.locate.ReadLog``)."""
+    from statedict_lint.source import locate
+
     if log.unstable or not log.files:
         return  # a file changed while it was read: the result belongs to no single state of the files
     d = cache_dir()
     if d is None:
         return
-    entry = {"files": log.files, "finds": [[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
-             "package_roots": log.package_roots, "prediction": dump_prediction(pred)}
+    entry = {**locate.reads_to_json(log), "prediction": dump_prediction(pred)}
     usercache.write_entry(os.path.join(d, key_for(path, class_name, bindings) + ".json"),
                           json.dumps(entry).encode())

@@ -17,7 +17,7 @@ import hashlib
 import os
 import sys
 from importlib.machinery import PathFinder
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 Finds = Dict[Tuple[Tuple[str, ...], str], Optional[str]]  # (locator roots, dotted module) -> file found
 
@@ -93,6 +93,36 @@ def replay(files: Dict[str, str], finds: Finds, package_roots: Dict[str, str]) -
             log.add_file(p, d)
         log.finds.update(finds)
         log.package_roots.update(package_roots)
+
+
+def reads_to_json(log: ReadLog) -> Dict[str, Any]:
+    """A log as JSON (``reads_from_json`` reads it back)."""
+    return {"files": log.files, "finds": [[list(r), m, f] for (r, m), f in sorted(log.finds.items())],
+            "package_roots": log.package_roots}
+
+
+Reads = Tuple[Dict[str, str], Finds, Dict[str, str]]
+
+
+def reads_from_json(d: Any) -> Reads:
+    """(files, finds, package roots) of an entry; ValueError when any part has the wrong shape."""
+    if not isinstance(d, dict):
+        raise ValueError("entry")
+    files, finds, roots = d.get("files"), d.get("finds"), d.get("package_roots")
+    if not (isinstance(files, dict) and files and isinstance(finds, list) and isinstance(roots, dict)):
+        raise ValueError("entry")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise ValueError("files")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in roots.items()):
+        raise ValueError("package_roots")
+    out: Finds = {}
+    for item in finds:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], list)
+                and all(isinstance(r, str) for r in item[0]) and isinstance(item[1], str)
+                and (item[2] is None or isinstance(item[2], str))):
+            raise ValueError("finds")
+        out[(tuple(item[0]), item[1])] = item[2]
+    return files, out, roots
 
 
 def reads_unchanged(files: Dict[str, str], finds: Finds, package_roots: Dict[str, str],
