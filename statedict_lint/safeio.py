@@ -67,19 +67,20 @@ def is_inside(path: str, folder: str) -> bool:
     return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
 
 
-def confined(root: str, relpaths: List[str], within: Optional[str] = None) -> List[str]:
+def confined(root: str, relpaths: List[str], within: Optional[str] = None,
+             what: str = "the repository") -> List[str]:
     """``relpaths`` (files below ``root``) without those whose real path is outside ``within`` (default:
     ``root``): a symbolic link out of the tree (or through a linked folder) is never read; one warning
-    line each on stderr."""
+    line each on stderr (``what``: how the tree is named there)."""
     real = os.path.realpath(within or root).rstrip(os.sep) + os.sep
     out = []
     for rp in relpaths:
-        if os.path.realpath(os.path.join(root, rp)).startswith(real):
+        full = os.path.join(root, rp)
+        if os.path.realpath(full).startswith(real):
             out.append(rp)
         else:
-            shown = rp.encode("utf-8", "backslashreplace").decode("utf-8")
-            sys.stderr.write(f"statedict-lint: warning: {shown!r} is a symbolic link to outside the repository; "
-                             f"not read\n")
+            shown = os.path.relpath(full).encode("utf-8", "backslashreplace").decode("utf-8")
+            sys.stderr.write(f"statedict-lint: warning: {shown!r} is a symbolic link to outside {what}; not read\n")
     return out
 
 

@@ -546,6 +546,10 @@ def test_lock_and_diff_do_not_follow_py_links_out_of_the_repository(repo: Any, o
     git(repo, "add", "-A")  # committed as a link: still not followed in the work tree
     rc, out, err = run(capsys, "diff", "--no-cache")
     assert "Secret" not in out and "private_layer" not in out and "pkg/evil.py" in err
+    # lint's folder walk does not read it either; named explicitly, it is the user's choice
+    rc, out, err = run(capsys, "lint", "--no-cache", "pkg")
+    assert rc == 0 and "pkg/evil.py" in err and "outside the folder pkg" in err
+    assert run(capsys, "lint", "--no-cache", "pkg/evil.py")[2] == ""
     # a file given by name is refused the same way (no git: the folder walk)
     shutil.rmtree(repo / ".git")
     rc, out, err = run(capsys, "lock", "--no-cache", "pkg/evil.py")

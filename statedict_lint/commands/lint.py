@@ -59,15 +59,18 @@ def iter_files(paths: List[str], exclude: List[str]) -> Iterator[str]:
         base = os.path.basename(p)
         return any(fnmatch.fnmatch(norm, pat) or fnmatch.fnmatch(base, pat) for pat in exclude)
 
+    from statedict_lint.safeio import confined
+
     for path in paths:
         if os.path.isdir(path):
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info")
                                  and not excluded(os.path.join(root, d)))
-                for name in sorted(files):
-                    full = os.path.join(root, name)
-                    if (name.endswith(".py") or name.endswith(".pyi")) and not excluded(full):
-                        yield full
+                names = [n for n in sorted(files) if (n.endswith(".py") or n.endswith(".pyi"))
+                         and not excluded(os.path.join(root, n))]
+                # a file of the walked folder that links outside it is not read (one warning line)
+                for name in confined(root, names, path, f"the folder {path}") if names else ():
+                    yield os.path.join(root, name)
         elif os.path.isfile(path):
             if not excluded(path):
                 yield path
