@@ -21,7 +21,6 @@ from statedict_lint import usercache
 from statedict_lint.errors import UserError
 from statedict_lint.source.locate import file_digest
 
-CACHE_DIR = ".statedict-lint-cache"  # where older versions cached inside the repository: skipped, never read
 _FORMAT = 2
 
 
