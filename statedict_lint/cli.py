@@ -15,6 +15,24 @@ from typing import List, Optional
 from statedict_lint import __version__
 from statedict_lint.errors import UserError
 
+DESCRIPTION = """\
+Static analysis for PyTorch state_dicts. statedict-lint reads a model's source (never importing torch or
+your code) and predicts the state_dict keys, shapes and dtypes of an nn.Module class; it reads checkpoints
+header-only (no pickled code runs) and tells whether load_state_dict(strict=True) would succeed and why not;
+it lints training code for checkpoint pitfalls and reviews state_dict changes in pull requests."""
+
+EPILOG = """\
+examples:
+  statedict-lint keys model.py:GPT --set config.n_layer=12      predicted keys, shapes, dtypes
+  statedict-lint check model.py:GPT ckpt.pt                     will ckpt.pt load? if not, the fix
+  statedict-lint lint src/                                      checkpoint pitfalls (also a flake8 plugin)
+  statedict-lint diff main                                      state_dict changes since main (breaking: exit 1)
+  statedict-lint lock --check                                   CI: the state_dict contract is unchanged
+  statedict-lint migrate old.pt --map rename.json -o new.pt     rename keys without touching tensor data
+
+exit codes: 0 ok, 1 findings (a failing load, breaking change, lint finding), 2 usage or input error.
+Run `statedict-lint COMMAND --help` for a command's options."""
+
 COMMANDS = ["keys", "verify", "inspect", "check", "lint", "diff", "lock", "migrate"]
 
 
@@ -26,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that command's (imports one command module, not all: `inspect` must
     not pay for the predictor's imports)."""
-    parser = _Parser(prog="statedict-lint", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="statedict-lint", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"statedict-lint {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:

@@ -41,10 +41,23 @@ def run(args: Any) -> int:
 
             pred = predict_cached(path, cls, b)
     if args.format == "json":
-        sys.stdout.write(json.dumps(pred.to_json(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(to_json(pred), indent=2) + "\n")
     else:
         sys.stdout.write(format_text(pred))
     return 0
+
+
+def to_json(pred: Prediction) -> Dict[str, Any]:
+    """``Prediction.to_json`` plus a ``path`` (the file the key's layer or the unresolved item is in, relative
+    to the working directory when inside it) on every key and unresolved item: additive, the other fields are
+    the stable ones."""
+    data = pred.to_json()
+    own = pred.target.rpartition(":")[0]
+    for k in pred.keys:
+        data["keys"][k.key]["path"] = display_path(k.path or own)
+    for entry, u in zip(data["unresolved"], pred.unresolved):
+        entry["path"] = display_path(u.path or own)
+    return data
 
 
 def _shape(k: KeySpec) -> str:
@@ -83,11 +96,50 @@ def _human(n: int) -> str:
     return str(n)
 
 
+_CONDITIONAL = "some keys exist only if "
+
+
+def unbound(pred: Prediction) -> List[str]:
+    """The constructor values the prediction is symbolic in: names in shapes and repetition counts, and the
+    switches its conditions depend on (``config.bias``)."""
+    from statedict_lint.solve import switches
+
+    names = list(pred.variables())
+    conds = [k.condition for k in pred.keys if k.condition]
+    conds += [u.message[len(_CONDITIONAL):] for u in pred.unresolved if u.message.startswith(_CONDITIONAL)]
+    names += [n for n in switches(conds) if n not in names]
+    return sorted(n for n in names if not n.startswith("{"))
+
+
+def status(pred: Prediction) -> str:
+    """``complete``; ``symbolic: 5 constructor values unbound (...)`` when only unbound values stand between the
+    prediction and concrete keys; ``INCOMPLETE: N unresolved`` when some code could not be followed."""
+    if pred.complete:
+        return "complete"
+    parts = []
+    names = unbound(pred)
+    if names:
+        parts.append(f"symbolic: {len(names)} constructor value{'s' if len(names) != 1 else ''} unbound "
+                     f"({', '.join(names)})")
+    code = [u for u in pred.unresolved if not u.message.startswith(_CONDITIONAL)]
+    if code or not names:
+        parts.append(f"INCOMPLETE: {len(code)} unresolved" if code else "INCOMPLETE")
+    return "; ".join(parts)
+
+
+def _target(target: str) -> str:
+    path, sep, cls = target.rpartition(":")
+    return f"{display_path(path)}:{cls}" if sep and path else target
+
+
 def format_text(pred: Prediction) -> str:
     out: List[str] = []
-    status = "complete" if pred.complete else "INCOMPLETE"
-    out.append(f"{pred.target}: {len(pred.keys)} keys ({status})")
+    out.append(f"{_target(pred.target)}: {len(pred.keys)} keys ({status(pred)})")
     rows = []
+    shared: Dict[str, List[str]] = {}  # first key of a tied group -> the keys tied to it
+    for k in pred.keys:
+        if k.tied_to:
+            shared.setdefault(k.tied_to, []).append(k.key)
     for k in pred.keys:
         kind = {"parameter": "param", "buffer": "buffer", "extra_state": "extra"}[k.kind]
         notes = []
@@ -96,7 +148,9 @@ def format_text(pred: Prediction) -> str:
         if k.condition:
             notes.append(f"only if {k.condition}")
         if k.tied_to:
-            notes.append(f"tied to {k.tied_to}")
+            notes.append(f"tied: same tensor as {k.tied_to}")
+        elif k.key in shared:
+            notes.append(f"tied: same tensor as {', '.join(shared[k.key])}")
         where = str(k.line) if k.line else "-"
         if k.path and os.path.abspath(k.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
             where = f"{display_path(k.path)}:{k.line}"
