@@ -121,6 +121,15 @@ def add_arguments(parser: Any) -> None:
                         help="bind every key of a JSON object as an attribute of parameter PARAM")
 
 
+def warn_unread(pred: Any, stream: Any = None) -> None:
+    """Print a warning per binding the class never reads (``--set config.n_embed=...`` for ``n_embd``): the
+    prediction would otherwise be quietly symbolic in the value the user meant to give."""
+    import sys
+
+    for w in getattr(pred, "warnings", None) or ():
+        (stream or sys.stderr).write(f"statedict-lint: warning: {w}\n")
+
+
 def split_target(target: str) -> tuple:
     """``path/to/model.py:ClassName`` -> (path, class name)."""
     path, sep, cls = target.rpartition(":")

@@ -45,6 +45,7 @@ def run(args: Any) -> int:
     ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
     found = find_state_dict(ck, args.key)
     pred, res, assumed = check_with_inference(path, cls, b, ck, found)
+    bindings.warn_unread(pred)
     if any(f.code == "SDL303" for f in res.findings):  # (also those left once a wrapper prefix is removed)
         from statedict_lint.explain import explain_sizes
 

@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
-    if args.no_cache:
+    if args.no_cache or b:
+        # (with bindings: a fresh evaluation, which records the bindings the class never reads)
         from statedict_lint.predict.api import predict
 
         pred = predict(path, cls, b)
@@ -40,6 +41,7 @@ def run(args: Any) -> int:
             from statedict_lint.predict.api import predict_cached
 
             pred = predict_cached(path, cls, b)
+    bindings.warn_unread(pred)
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(pred), indent=2) + "\n")
     else:

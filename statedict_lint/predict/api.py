@@ -218,6 +218,46 @@ DEEP_STACK_BYTES = 512 * 1024 * 1024  # address space reserved, not memory used
 DEEP_RECURSION = 30000
 
 
+class _ReadLog(dict):
+    """The ``bound`` attributes of a ``config`` parameter given with ``--set config.x=...``, recording every
+    attribute name the evaluation asks for (``Evaluator._opaque_attr`` tests ``name in bound`` on each read,
+    bound or not): what the class reads, to report bindings it never reads (typos)."""
+
+    def __init__(self, data: Dict[str, Any]) -> None:
+        super().__init__(data)
+        self.read: set = set()
+
+    def __contains__(self, name: object) -> bool:
+        self.read.add(name)
+        return super().__contains__(name)
+
+
+def _suggest(name: str, candidates: Any, owner: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.7)
+    return f"; did you mean `{owner}{close[0]}`?" if close else ""
+
+
+def unread_warnings(class_name: str, logs: Dict[str, "_ReadLog"], extra_kwargs: List[str],
+                    param_names: List[str]) -> List[str]:
+    """One line per binding the class never reads, with a "did you mean" naming what it does read."""
+    out: List[str] = []
+    for head, log in logs.items():
+        reads = sorted(str(r) for r in log.read)
+        for attr in log:
+            if attr in log.read:
+                continue
+            known = f" (it reads {', '.join(f'{head}.{r}' for r in reads[:12])}{' ...' if len(reads) > 12 else ''})" \
+                if reads else f" (it reads no attribute of `{head}`)"
+            out.append(f"{class_name} never reads `{head}.{attr}`{_suggest(attr, reads, head + '.')}{known}")
+    for name in extra_kwargs:
+        hint = _suggest(name, param_names)
+        if hint:
+            out.append(f"`{name}` is not a parameter of {class_name}.__init__ (it goes to **kwargs){hint}")
+    return out
+
+
 def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
     ev, scope = _load(path)
     found, cls = scope.lookup(class_name)
@@ -238,6 +278,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     param_names = {x.name.value for x in params}
     kwargs: Dict[str, Any] = {}
     attr_bindings: Dict[str, Dict[str, Any]] = {}
+    extra_kwargs: List[str] = []
     for name, value in bindings.items():
         head, _, attr = name.partition(".")
         if attr:
@@ -247,7 +288,7 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
                 found_g, g = scope.lookup(head)
                 if not found_g:
                     raise UserError(f"--set {name}: `{head}` is neither a parameter of {class_name}.__init__ nor a "
-                                    f"global of {path}")
+                                    f"global of {path}{_suggest(head, param_names)}")
                 ev.setattr(g, attr, _convert(ev, scope, value))
         elif head in param_names:
             kwargs[head] = _convert(ev, scope, value)
@@ -257,18 +298,21 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
                 init.node.params.star_kwarg is not None
             if not found_g and has_var_kw:
                 kwargs[head] = _convert(ev, scope, value)
+                extra_kwargs.append(head)
             elif not found_g:
                 raise UserError(f"--set {name}: `{head}` is neither a parameter of {class_name}.__init__ nor a "
-                                f"global of {path}")
+                                f"global of {path}{_suggest(head, param_names)}")
             else:
                 scope.values[head] = _convert(ev, scope, value)
     line0 = scope.sf.line(cls.node) if cls.node is not None else 0
+    logs: Dict[str, _ReadLog] = {}
     for prm in params:
         name = prm.name.value
         if name in kwargs:
             continue
         if name in attr_bindings:
-            kwargs[name] = Opaque(name, "value", line0, path, bound=attr_bindings[name])
+            logs[name] = _ReadLog(attr_bindings[name])
+            kwargs[name] = Opaque(name, "value", line0, path, bound=logs[name])
         elif prm.default is None:
             kwargs[name] = Opaque(name, _ann_kind(prm.annotation), line0, path)
     target = f"{path}:{class_name}"
@@ -299,6 +343,9 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
     assert isinstance(obj, ModuleValue)
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
+    if not [u for u in pred.unresolved if not u.message.startswith("some keys exist only if ")]:
+        # (with code the evaluation could not follow, an attribute may be read there: say nothing)
+        pred.warnings = unread_warnings(class_name, logs, extra_kwargs, sorted(param_names))
     return pred, ev
 
 

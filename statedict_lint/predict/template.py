@@ -90,6 +90,7 @@ class Prediction:
     unresolved: List[Unresolved] = field(default_factory=list)
     non_persistent: List[KeySpec] = field(default_factory=list)  # buffers registered persistent=False
     bindings: Dict[str, Any] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)  # bindings the class never reads (predict/api.py)
 
     @property
     def complete(self) -> bool:
