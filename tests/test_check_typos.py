@@ -58,6 +58,9 @@ def test_set_attribute_nobody_reads_is_reported_without_a_guess(gpt_ckpt: Any) -
     (w,) = [ln for ln in out.stderr.splitlines() if "warning" in ln]
     assert "never reads `config.nosuch` (it reads config.bias" in w and "did you mean" not in w
     assert "config.n_layer" not in w.split("(")[0]  # the binding that is read is not reported
+    again = cli(["keys", f"{GPT}:GPT", "--set", "config.nosuch=3", "--set", "config.n_layer=2"], gpt_ckpt)
+    assert again.stderr == out.stderr  # a prediction-cache hit keeps the warning
+    assert os.listdir(gpt_ckpt / ".cache")
 
 
 def test_bindings_that_are_read_are_silent(gpt_ckpt: Any) -> None:

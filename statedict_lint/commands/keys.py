@@ -28,8 +28,7 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
-    if args.no_cache or b:
-        # (with bindings: a fresh evaluation, which records the bindings the class never reads)
+    if args.no_cache:
         from statedict_lint.predict.api import predict
 
         pred = predict(path, cls, b)
