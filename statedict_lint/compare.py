@@ -63,6 +63,13 @@ class Comparison:
     prefix: str = ""  # wrapper prefix detected in the checkpoint keys ("module." / "model._orig_mod.")
     assumed: Dict[str, Any] = field(default_factory=dict)  # values the check adopted from the file (solve.py)
     after_prefix: Optional[int] = None  # differences left once the wrapper prefix is removed
+    # (missing, unexpected, mismatched keys) once the wrapper prefix is removed: what the findings explain
+    effective: Tuple[List[str], List[str], List[str]] = field(default_factory=lambda: ([], [], []))
+
+    def differences(self) -> Set[Tuple[str, str]]:
+        """("missing" | "unexpected" | "size", key) of every difference the findings explain."""
+        m, u, s = self.effective
+        return {("missing", k) for k in m} | {("unexpected", k) for k in u} | {("size", k) for k in s}
 
     @property
     def fails(self) -> bool:
@@ -432,6 +439,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     else:
         e_missing, e_unexpected, e_mismatched = missing, unexpected, mismatched
         lookup = sd
+    res.effective = (list(e_missing), list(e_unexpected) if res_unexpected_sure else [],
+                     [k for k, _, _ in e_mismatched])
 
     np_set = {k.key: k for k in pred.non_persistent}
     meta_alias = dict(ck.metadata or {}) if ck.format.endswith("safetensors") else {}
@@ -450,7 +459,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         r = by_key.get(k)
         if k.endswith("num_batches_tracked") and r is not None and any(n in r.spec.layer for n in _NORM_LAYERS):
             res.findings.append(_finding("nbt", f"{k} is missing (a checkpoint from before BatchNorm counted "
-                                         f"batches, or filtered): safe to add sd[{k!r}] = torch.tensor(0)", r.spec))
+                                         f"batches, or filtered): safe to add sd[{k!r}] = torch.tensor(0)", r.spec, key=k))
             explained.add(k)
             continue
         alias = meta_alias.get(k)
@@ -471,7 +480,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         origin = f" — decided by `{r.spec.origin}`" if r.spec.origin else ""
         # (the finding's own location is the layer's line: no need to repeat it in the message)
         res.findings.append(_finding("size", f"size mismatch for {k}: checkpoint {_fmt(c)}, model {_fmt(m)}"
-                                     f"{origin}", r.spec, checkpoint=list(c), model=list(m)))
+                                     f"{origin}", r.spec, checkpoint=list(c), model=list(m), key=k))
         explained.add(k)
     # renames among what is left
     old = [KeyInfo(k, shapes.get(k), lookup[k].dtype if isinstance(lookup[k], TensorRecord) else None)
@@ -505,12 +514,13 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
             r = by_key.get(k)
             res.findings.append(_finding("missing", f"missing key {k}: the model has {k} "
                                          f"{_fmt(r.shape) if r else ''} but the checkpoint does not",
-                                         r.spec if r else None))
+                                         r.spec if r else None, key=k))
     for k in e_unexpected:
         if k not in explained and res_unexpected_sure:
             v = lookup[k]
             shape = _fmt(v.shape) if isinstance(v, TensorRecord) else type(v).__name__
-            res.findings.append(_finding("unexpected", f"unexpected key {k} {shape}: in the checkpoint, not in the model"))
+            res.findings.append(_finding("unexpected", f"unexpected key {k} {shape}: in the checkpoint, not in the model",
+                                         key=k))
     for k in not_tensors:
         res.findings.append(_finding("notensor", f"{k}: the checkpoint holds a {type(sd[k]).__name__}, not a tensor",
                                      by_key[k].spec if k in by_key else None))

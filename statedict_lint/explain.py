@@ -27,6 +27,13 @@ _KEY = re.compile(r"^size mismatch for (\S+): ")
 
 def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int], str]:
     """(integer defaults of ``__init__``, their lines, the file of ``__init__``)."""
+    defaults, lines, init_path = literal_params(path, cls_name)
+    ints = {n: v for n, v in defaults.items() if isinstance(v, int) and not isinstance(v, bool)}
+    return ints, {n: lines[n] for n in ints}, init_path
+
+
+def literal_params(path: str, cls_name: str) -> Tuple[Dict[str, Any], Dict[str, int], str]:
+    """(integer and boolean defaults of ``__init__``, their lines, the file of ``__init__``)."""
     import libcst as cst
 
     from statedict_lint.predict.api import _load
@@ -47,7 +54,7 @@ def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int
     for prm in params:
         name = prm.name.value
         v = init.defaults.get(name)
-        if prm.default is not None and isinstance(v, int) and not isinstance(v, bool):
+        if prm.default is not None and isinstance(v, int):
             defaults[name] = v
             lines[name] = sf.line(prm) or sf.line(init.node)
     return defaults, lines, getattr(sf, "path", path)
@@ -114,9 +121,11 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
         rows = expand(sym_pred, values)
     except Exception:
         rows = None
+    instances: Dict[str, List[str]] = {}  # spec key (h.{i}.fc.weight) -> its keys
     if rows is not None:
         vouching = {}
         for key, _shape, _dtype, spec in rows:
+            instances.setdefault(spec.key, []).append(key)
             if key in mismatched or key not in keys_in_file or not spec.shape:
                 continue
             for d in spec.shape:
@@ -125,6 +134,15 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
                         lst = vouching.setdefault(n, [])
                         if not lst or lst[-1] != key:
                             lst.append(key)
+    ck_of = {_KEY.match(f.message).group(1): f.extra.get("checkpoint") for f in sizes}  # type: ignore[union-attr]
+
+    def same_everywhere(spec: Any, i: int, c: int) -> bool:
+        """Every instance of the spec in the file has ``c`` at dim ``i``: the file is consistent, the expression
+        of the model is what differs (one edited key among several would be the file contradicting itself)."""
+        keys = instances.get(spec.key) or []
+        return bool(keys) and all(k in ck_of and ck_of[k] is not None and len(ck_of[k]) > i and ck_of[k][i] == c
+                                  for k in keys if k in keys_in_file)
+
     # name -> checkpoint value -> findings
     votes: Dict[str, Dict[Optional[int], List[Any]]] = {}
     for f in sizes:
@@ -166,6 +184,15 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
             if solved is not None and others == []:
                 note += f"; the checkpoint's {c} means {names[0]}={solved}"
                 votes.setdefault(names[0], {}).setdefault(solved, []).append(f)
+            elif others and same_everywhere(spec, i, c):
+                v = values[names[0]]
+                more = f" and {len(others) - 1} more key(s)" if len(others) > 1 else ""
+                ratio = f" = {c // v}*{names[0]}" if v > 0 and c % v == 0 else ""
+                note = (f"the file is consistent with {names[0]}={v} ({others[0]}{more} load fine with it) and has "
+                        f"{c}{ratio} wherever the model's `{text}` gives {m}: the constructor expression changed "
+                        f"since the file was saved")
+                f.extra["blame"] = {"expression": text, "name": names[0], "value": v, "model": m, "checkpoint": c,
+                                    "vouching": len(others)}
             elif solved is not None and others:
                 more = f" and {len(others) - 1} more key(s)" if len(others) > 1 else ""
                 note += (f"; the checkpoint's {c} would need {names[0]}={solved}, but its {others[0]}{more} "

@@ -286,7 +286,9 @@ def test_cli_exit_codes_and_formats(tmp_path, capsys):
     assert main(["check", target, bad, "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "fails" and data["wrapper_prefix"] == "module."
-    assert any(f["code"] == "SDL303" for f in data["findings"])  # the resize shows after the prefix
+    # the resize shows after the prefix, as its cause with both keys
+    (resize,) = [f for f in data["findings"] if f["code"] == "SDL310"]
+    assert "num_classes=3" in resize["message"] and sorted(resize["extra"]["keys"]) == ["head.bias", "head.weight"]
     assert main(["check", target, bad, "--format", "markdown"]) == 1
     md = capsys.readouterr().out
     assert md.startswith("### FAIL") and "| Location | Code | Message |" in md

@@ -42,6 +42,22 @@ def size_mismatches(msg):
     return msg.count("size mismatch for ") if msg else 0
 
 
+def per_key(data, code):
+    """The per-key messages of findings of ``code``, also those folded into a grouped finding (extra.members)."""
+    out = []
+    for f in data["findings"]:
+        for m in f.get("extra", {}).get("members", [f["message"]]):
+            if m.startswith("size mismatch for ") == (code == "SDL303") and (code == "SDL303" or f["code"] == code):
+                out.append(m)
+    return out
+
+
+def cause(data):
+    """The one finding naming a constructor value as the cause (SDL310), and the keys it covers."""
+    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
+    return note
+
+
 # -- the value behind a size mismatch ----------------------------------------------------------------------
 def test_default_argument_behind_size_mismatch(tmp_path, capsys):
     path = str(tmp_path / "ck.pt")
@@ -50,12 +66,18 @@ def test_default_argument_behind_size_mismatch(tmp_path, capsys):
     assert size_mismatches(strict_error(cnn_mod.SmallCNN(), sd)) == 2
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
     assert rc == 1
-    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
-    assert note["extra"] == {"name": "num_classes", "model": 10, "checkpoint": 1000, "mismatches": 2}
+    note = cause(data)
+    assert {k: note["extra"][k] for k in ("name", "model", "checkpoint", "mismatches")} == \
+        {"name": "num_classes", "model": 10, "checkpoint": 1000, "mismatches": 2}
+    assert sorted(note["extra"]["keys"]) == ["head.bias", "head.weight"]
     assert note["line"] == 18  # def __init__(self, num_classes=10, ...)
-    for f in (f for f in data["findings"] if f["code"] == "SDL303"):
-        assert "`num_classes` is 10 here (the default of __init__, line 18)" in f["message"]
-        assert "num_classes=1000" in f["message"]
+    assert note["message"].startswith("2 size mismatches: the checkpoint has num_classes=1000, the model has "
+                                      "num_classes=10 (the default of __init__, line 18)")
+    assert not [f for f in data["findings"] if f["code"] == "SDL303"]  # folded into the cause, said once
+    assert len(per_key(data, "SDL303")) == 2
+    for m in per_key(data, "SDL303"):
+        assert "`num_classes` is 10 here (the default of __init__, line 18)" in m
+        assert "num_classes=1000" in m
     # the suggestion is right: torch loads the file into the class built with it, and so does check
     assert strict_error(cnn_mod.SmallCNN(num_classes=1000), sd) is None
     assert main(["check", f"{CNN}:SmallCNN", path, "--set", "num_classes=1000"]) == 0
@@ -68,9 +90,9 @@ def test_width_behind_every_mismatch(tmp_path, capsys):
     msg = strict_error(cnn_mod.SmallCNN(), torch.load(path, weights_only=True))
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
     assert rc == 1 and len(data["size_mismatches"]) == size_mismatches(msg) == 18
-    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
+    note = cause(data)
     assert note["extra"]["name"] == "width" and note["extra"]["checkpoint"] == 16
-    assert note["extra"]["mismatches"] == 18
+    assert note["extra"]["mismatches"] == 18 and len(note["extra"]["keys"]) == 18
     assert strict_error(cnn_mod.SmallCNN(width=16), torch.load(path, weights_only=True)) is None
 
 
@@ -79,8 +101,9 @@ def test_set_value_behind_mismatch(tmp_path, capsys):
     torch.save(cnn_mod.SmallCNN(num_classes=7).state_dict(), path)
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path, "--set", "num_classes=5")
     assert rc == 1
-    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
-    assert note["extra"] == {"name": "num_classes", "model": 5, "checkpoint": 7, "mismatches": 2}
+    note = cause(data)
+    assert {k: note["extra"][k] for k in ("name", "model", "checkpoint", "mismatches")} == \
+        {"name": "num_classes", "model": 5, "checkpoint": 7, "mismatches": 2}
     assert "(--set)" in note["message"]
 
 
@@ -95,11 +118,11 @@ def test_config_value_behind_mismatch(tmp_path, capsys):
     msg = strict_error(wrong, m.state_dict())
     rc, data = check_json(capsys, f"{GPT}:GPT", path, *sets, "--set", "config.n_embd=48")
     assert rc == 1 and len(data["size_mismatches"]) == size_mismatches(msg)
-    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
+    note = cause(data)
     assert note["extra"]["name"] == "config.n_embd" and note["extra"]["checkpoint"] == 32
-    c_fc = next(f for f in data["findings"] if f["code"] == "SDL303" and "mlp.c_fc.weight" in f["message"])
-    assert "`4*config.n_embd` = 192 here with config.n_embd=48 (--set)" in c_fc["message"]
-    assert "the checkpoint's 128 means config.n_embd=32" in c_fc["message"]
+    c_fc = next(m for m in per_key(data, "SDL303") if "mlp.c_fc.weight" in m)
+    assert "`4*config.n_embd` = 192 here with config.n_embd=48 (--set)" in c_fc
+    assert "the checkpoint's 128 means config.n_embd=32" in c_fc
     assert main(["check", f"{GPT}:GPT", path, *sets, "--set", "config.n_embd=32"]) == 0
     capsys.readouterr()
 
@@ -216,12 +239,12 @@ def test_nonpersistent_and_nbt_fixes(tmp_path, capsys):
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
     assert rc == 1
     np_f = [f for f in data["findings"] if f["code"] == "SDL306"]
-    nbt = [f for f in data["findings"] if f["code"] == "SDL307"]
-    assert len(np_f) == 1 and len(nbt) == 3
-    env = {"sd": torch.load(path, weights_only=True), "torch": torch}
-    exec(np_f[0]["message"].split("drop it: ")[1], {}, env)  # noqa: S102
-    for f in nbt:
-        exec(f["message"].split("safe to add ")[1], {}, env)  # noqa: S102
+    (nbt,) = [f for f in data["findings"] if f["code"] == "SDL307"]  # one finding, one fix for the 3 counters
+    assert len(np_f) == 1 and nbt["extra"]["count"] == 3 and len(nbt["extra"]["keys"]) == 3
+    assert nbt["message"].startswith("3 BatchNorm num_batches_tracked keys are missing")
+    env = {"sd": torch.load(path, weights_only=True), "torch": torch, "model": cnn_mod.SmallCNN()}
+    exec(np_f[0]["message"].split("drop it: ")[1], env)  # noqa: S102
+    exec(nbt["message"].split("safe to add them: ")[1], env)  # noqa: S102
     assert strict_error(cnn_mod.SmallCNN(), env["sd"]) is None
 
 
@@ -243,10 +266,14 @@ def test_sarif_output_validates(tmp_path, capsys, monkeypatch):
     run = log["runs"][0]
     assert run["properties"]["verdict"] == "fails" and run["properties"]["strictLoadSucceeds"] is False
     ids = [r["ruleId"] for r in run["results"]]
-    assert "SDL304" in ids and ids.count("SDL303") == 2
-    loc = next(r for r in run["results"] if r["ruleId"] == "SDL303")["locations"][0]["physicalLocation"]
+    # the 2 size mismatches have one cause (num_classes=3): one result, at the default, listing both keys
+    assert "SDL304" in ids and ids.count("SDL310") == 1 and "SDL303" not in ids
+    cause = next(r for r in run["results"] if r["ruleId"] == "SDL310")
+    assert cause["level"] == "error" and "num_classes=3" in cause["message"]["text"]
+    assert sorted(cause["properties"]["keys"]) == ["head.bias", "head.weight"]
+    loc = cause["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "fixtures/checkpoints/small_cnn.py"
-    assert loc["region"]["startLine"] == 22
+    assert loc["region"]["startLine"] == 18
     assert main(["check", f"{CNN}:SmallCNN", good, "--format", "sarif"]) == 0
     log = json.loads(capsys.readouterr().out)
     _validate(log)
@@ -260,11 +287,10 @@ def test_github_annotations(tmp_path, capsys, monkeypatch):
     assert main(["check", f"{CNN}:SmallCNN", path, "--format", "github"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("::error title=statedict-lint check::FAIL: ")
-    sizes = [ln for ln in lines if "SDL303" in ln]
-    assert len(sizes) == 2
-    assert all(ln.startswith("::error file=fixtures/checkpoints/small_cnn.py,line=22,") for ln in sizes)
-    assert any(ln.startswith("::notice file=fixtures/checkpoints/small_cnn.py,line=18,") and "SDL310" in ln
-               for ln in lines)
+    (cause,) = [ln for ln in lines if "SDL310" in ln]
+    assert cause.startswith("::error file=fixtures/checkpoints/small_cnn.py,line=18,")
+    assert "2 size mismatches: the checkpoint has num_classes=3" in cause and "head.weight" in cause
+    assert not [ln for ln in lines if "SDL303" in ln]
 
 
 def test_unsure_lines_become_notes(unresolved_model_ckpt, capsys):
@@ -355,8 +381,10 @@ def test_size_mismatch_behind_a_wrapper_prefix_is_explained(tmp_path, capsys):
     torch.save({"model": sd, "iter_num": 10}, path)
     rc, data = check_json(capsys, f"{CNN}:SmallCNN", path)
     assert rc == 1 and data["wrapper_prefix"] == "_orig_mod." and data["size_mismatches"] == []
-    (note,) = [f for f in data["findings"] if f["code"] == "SDL310"]
-    assert note["extra"] == {"name": "num_classes", "model": 10, "checkpoint": 3, "mismatches": 2}
+    note = cause(data)
+    assert {k: note["extra"][k] for k in ("name", "model", "checkpoint", "mismatches")} == \
+        {"name": "num_classes", "model": 10, "checkpoint": 3, "mismatches": 2}
+    assert sorted(note["extra"]["keys"]) == ["head.bias", "head.weight"]  # without the prefix: after the fix
     fixed = {k.removeprefix("_orig_mod."): v for k, v in sd.items()}
     assert size_mismatches(strict_error(cnn_mod.SmallCNN(), fixed)) == 2
     assert strict_error(cnn_mod.SmallCNN(num_classes=3), fixed) is None

@@ -28,6 +28,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("target", metavar="FILE.py:CLASS")
     p.add_argument("checkpoint", metavar="CKPT")
     bindings.add_arguments(p)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list every key of a grouped finding (text; JSON and SARIF always list them)")
     p.add_argument("--key", default=None, help="dotted path of the state_dict inside the checkpoint")
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json, markdown (a PR comment), sarif (SARIF 2.1.0) or github (workflow "
@@ -50,6 +52,9 @@ def run(args: Any) -> int:
         from statedict_lint.explain import explain_sizes
 
         explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the argument / config value behind each size mismatch
+    from statedict_lint.causes import group_causes
+
+    group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
     if args.format == "json":
         sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
     elif args.format == "markdown":
@@ -57,7 +62,7 @@ def run(args: Any) -> int:
     elif args.format in ("sarif", "github"):
         sys.stdout.write(format_report(res, found, args.format))
     else:
-        sys.stdout.write(format_text(res, found))
+        sys.stdout.write(format_text(res, found, verbose=args.verbose))
     return 1 if res.verdict != "loads" else 0
 
 
@@ -87,13 +92,16 @@ def _shown_for(res: Any, built: str) -> str:
     return f"; shown for {res.target}{built}"
 
 
-def format_text(res: Any, found: Any) -> str:
+def format_text(res: Any, found: Any, verbose: bool = False) -> str:
+    from statedict_lint.causes import example_lines
+
     lines: List[str] = [_headline(res, found)]
     if found.kind == "lightning":
         lines.append("(a Lightning checkpoint: the state_dict is its ['state_dict'] entry)")
     for f in res.findings:
         loc = f"{display_path(f.path)}:{f.line}: " if f.line else ""
         lines.append(f"{loc}{f.severity}: {f.code} {f.message}")
+        lines.extend(example_lines(f, verbose))
     if res.maybe_unexpected:
         lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
                      + (" ..." if len(res.maybe_unexpected) > 10 else ""))
@@ -144,7 +152,13 @@ def report_findings(res: Any) -> List[Any]:
     """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
     from statedict_lint.findings import Finding
 
-    out = [dataclasses.replace(f, path=display_path(f.path)) for f in res.findings]
+    from statedict_lint.causes import example_lines
+
+    out = []
+    for f in res.findings:
+        ex = example_lines(f, verbose=False, indent="")
+        out.append(dataclasses.replace(f, path=display_path(f.path),
+                                       message=f.message + (f" — {ex[0]}" if ex else "")))
     for u in res.unsure:
         m = _LOC.match(u)
         if m:
@@ -173,6 +187,10 @@ def format_report(res: Any, found: Any, fmt: str) -> str:
         data = head.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         return f"::{level} title=statedict-lint check::{data}\n" + text
     log = json.loads(text)
+    keys = {f.message: f.extra["keys"] for f in fs if f.extra.get("keys")}
+    for r in log["runs"][0]["results"]:  # a grouped finding lists every key (the message shows a few)
+        if r["message"]["text"] in keys:
+            r["properties"] = {"keys": keys[r["message"]["text"]]}
     log["runs"][0]["properties"] = {"verdict": res.verdict, "summary": head,
                                     "strictLoadSucceeds": None if res.verdict == "unsure" else not res.fails}
     return json.dumps(log, indent=2) + "\n"

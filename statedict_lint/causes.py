@@ -1,0 +1,204 @@
+"""Group ``check``'s per-key findings by their cause: one finding, one fix, instead of one line per key.
+
+``compare`` explains every difference key by key (13 ``missing key ….bias`` lines for a file saved with
+``bias=False``). ``group_causes`` looks for the cause and folds the keys it explains into one finding that
+lists every key in ``extra["keys"]`` (text shows the count and a few examples; ``--verbose`` shows all):
+
+* a constructor value (SDL310, the members' keys in ``extra``): every boolean the model was built with (``--set``, read off the file, or an
+  ``__init__`` default) flipped, and every integer whose value the file's shapes and counts give otherwise
+  (``h.0``..``h.2`` -> ``config.n_layer=3``), each *verified*: the class is predicted again with the value and
+  compared with the file; the keys whose differences disappear (and no new difference appears) are that
+  value's. "saved with config.bias=False" is said only when the class built with it matches those keys.
+* a constructor expression that changed (``explain.explain_sizes`` marks size mismatches where the file is
+  consistent with one value and the model's expression gives another size): one finding per expression.
+* BatchNorm counters missing from an old file: one finding with one fix for all of them.
+
+Nothing here adds a claim that ``compare`` did not make: findings are only merged, with their messages kept in
+``extra["members"]`` (JSON / SARIF).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Mapping, Set, Tuple
+
+from statedict_lint.findings import Finding
+
+MAX_HYPOTHESES = 8
+EXAMPLES = 3
+_KIND = {"SDL301": "missing", "SDL302": "unexpected", "SDL303": "size"}
+_NOUN = {"missing": ("missing key", "missing keys"), "unexpected": ("unexpected key", "unexpected keys"),
+         "size": ("size mismatch", "size mismatches")}
+
+
+def _count_text(kinds: List[str]) -> str:
+    parts = []
+    for kind in ("missing", "unexpected", "size"):
+        n = kinds.count(kind)
+        if n:
+            parts.append(f"{n} {_NOUN[kind][0 if n == 1 else 1]}")
+    return " and ".join(parts)
+
+
+def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], ck: Any,
+                found: Any) -> List[Tuple[str, Any, Any, str, int]]:
+    """(name, value in the file, value in the model, where the model's value comes from, line) to try."""
+    from statedict_lint.compare import compare
+    from statedict_lint.explain import literal_params
+    from statedict_lint.predict.api import predict
+    from statedict_lint.predict.values import Opaque
+
+    try:
+        defaults, lines, _init = literal_params(path, cls)
+    except Exception:  # an optional explanation: never a crash
+        defaults, lines = {}, {}
+    values: Dict[str, Any] = {}
+    source: Dict[str, str] = {}
+    for name, v in defaults.items():
+        values[name], source[name] = v, f"the default of __init__, line {lines.get(name, 0)}"
+    for name, v in {**assumed, **user}.items():
+        values[name] = v
+        source[name] = "--set" if name in user else "read off the checkpoint"
+    out: List[Tuple[str, Any, Any, str, int]] = []
+    for name, v in values.items():
+        if isinstance(v, bool):
+            out.append((name, not v, v, source[name], lines.get(name, 0) if name not in user else 0))
+    ints = {n: v for n, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
+    if ints:
+        sym = {**assumed, **user, **{n: Opaque(n, "int", 0, path) for n in ints}}
+        try:
+            r = compare(predict(path, cls, sym), ck, found)
+            inferred, contradictions = r.inferred, [f.message for f in r.findings if f.code == "SDL311"]
+        except Exception:
+            inferred, contradictions = {}, []
+        for name, v in inferred.items():
+            if any(re.search(r"(?<![\w.])" + re.escape(name) + r"(?![\w])", c) for c in contradictions):
+                continue  # the file's shapes disagree about this value: it is not "the checkpoint's"
+            if name in ints and ints[name] != v:
+                out.append((name, v, ints[name], source[name], lines.get(name, 0) if name not in user else 0))
+    return out[:MAX_HYPOTHESES]
+
+
+def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any, ck: Any,
+                  found: Any) -> List[Tuple[Tuple[str, Any, Any, str, int], Set[Tuple[str, str]]]]:
+    """Verified constructor values, each with the differences it explains (disjoint, largest first)."""
+    from statedict_lint.compare import compare
+    from statedict_lint.errors import UserError
+    from statedict_lint.predict.api import predict
+
+    base = res.differences()
+    if not base:
+        return []
+    trials = []
+    for hyp in _hypotheses(path, cls, user, assumed, ck, found):
+        name, value = hyp[0], hyp[1]
+        try:
+            pred = predict(path, cls, {**assumed, **user, name: value})
+        except (UserError, Exception):  # a value the class rejects explains nothing
+            continue
+        if not pred.complete:
+            continue  # the class built with it is not fully known: no claim
+        after = compare(pred, ck, found).differences()
+        # no key that was fine goes wrong; a key may change kind (unexpected h.2.fc.weight becomes a size
+        # mismatch with n_layer=3: n_layer explains its presence, the size has its own cause)
+        if {k for _, k in after} <= {k for _, k in base} and after != base and base - after:
+            trials.append((hyp, base - after))
+    trials.sort(key=lambda t: -len(t[1]))
+    taken: Set[Tuple[str, str]] = set()
+    out = []
+    for hyp, explained in trials:
+        if explained & taken:
+            continue
+        taken |= explained
+        out.append((hyp, explained))
+    return out
+
+
+def _members(res: Any, explained: Set[Tuple[str, str]]) -> List[Finding]:
+    return [f for f in res.findings if f.code in _KIND and (_KIND[f.code], f.extra.get("key")) in explained]
+
+
+def _group(members: List[Finding], message: str, code: str = "", **extra: Any) -> Finding:
+    """One error finding for ``members`` (with their keys and messages); ``code`` defaults to theirs."""
+    code, name = (code, "inferred-binding") if code else (members[0].code, members[0].name)
+    first = members[0]
+    return Finding(code=code, message=message, path=first.path, line=first.line, severity="error", name=name,
+                   extra={**extra, "count": len(members), "keys": [f.extra.get("key") for f in members],
+                          "members": [f.message for f in members]})
+
+
+def _replace(res: Any, members: List[Finding], group: Finding) -> None:
+    ids = {id(f) for f in members}
+    at = next(i for i, f in enumerate(res.findings) if id(f) in ids)
+    res.findings = [f for f in res.findings if id(f) not in ids]
+    res.findings.insert(min(at, len(res.findings)), group)
+
+
+def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any, ck: Any,
+                 found: Any) -> None:
+    """Rewrite ``res.findings`` in place (see the module docstring)."""
+    # 1. constructor values, verified by predicting the class again with them
+    for (name, value, model, source, line), explained in _value_causes(path, cls, user, assumed, res, ck, found):
+        members = _members(res, explained)
+        if not members:
+            continue
+        kinds = [_KIND[f.code] for f in members]
+        said = "was saved with" if isinstance(value, bool) else "has"
+        msg = (f"{_count_text(kinds)}: the checkpoint {said} {name}={value!r}, the model has {name}={model!r} "
+               f"({source}); build the model with {name}={value!r} (check it: --set {name}={value!r})")
+        group = _group(members, msg, code="SDL310", name=name, checkpoint=value, model=model,
+                       mismatches=kinds.count("size"))
+        if line:
+            group.path, group.line = _init_path(path, cls), line
+        # the size note of explain_sizes for the same value says it again
+        res.findings = [f for f in res.findings if not (f.code == "SDL310" and f.extra.get("name") == name
+                                                          and f.extra.get("checkpoint") == value)]
+        _replace(res, members, group)
+    # 2. constructor expressions that changed since the file was saved (explain.explain_sizes)
+    by_expr: Dict[Tuple[Any, ...], List[Finding]] = {}
+    for f in res.findings:
+        b = f.extra.get("blame") if f.code == "SDL303" else None
+        if b:
+            by_expr.setdefault((b["expression"], b["model"], b["checkpoint"], b["name"], b["value"]), []).append(f)
+    for (expr, model, ckv, name, value), members in by_expr.items():
+        lines = sorted({f.line for f in members if f.line})
+        where = f" (line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))})" if lines else ""
+        ratio = f" = {ckv // value}*{name}" if value > 0 and ckv % value == 0 else ""
+        vouch = max(f.extra["blame"].get("vouching", 0) for f in members)
+        msg = (f"{_count_text(['size'] * len(members))}: the model's `{expr}`{where} gives {model} where the file "
+               f"has {ckv}{ratio}; the file is consistent with {name}={value} ({vouch} other key(s) load fine with "
+               f"it): the constructor expression changed since the file was saved (restore it to load this file, "
+               f"or convert the weights)")
+        _replace(res, members, _group(members, msg, expression=expr, model=model, checkpoint=ckv))
+    # 3. BatchNorm counters of an old file: one fix for all
+    nbt = [f for f in res.findings if f.code == "SDL307"]
+    if len(nbt) > 1:
+        fix = ("sd.update({k: torch.tensor(0) for k in model.state_dict() "
+               "if k.endswith('num_batches_tracked') and k not in sd})")
+        msg = (f"{len(nbt)} BatchNorm num_batches_tracked keys are missing (a checkpoint from before BatchNorm "
+               f"counted batches, or filtered): safe to add them: {fix}")
+        group = Finding(code="SDL307", message=msg, path=nbt[0].path, line=nbt[0].line, severity="error",
+                        name=nbt[0].name, extra={"count": len(nbt), "keys": [f.extra.get("key") for f in nbt],
+                                                 "members": [f.message for f in nbt], "fix": fix})
+        _replace(res, nbt, group)
+
+
+def _init_path(path: str, cls: str) -> str:
+    from statedict_lint.explain import literal_params
+
+    try:
+        return literal_params(path, cls)[2]
+    except Exception:
+        return path
+
+
+def example_lines(f: Finding, verbose: bool, indent: str = "    ") -> List[str]:
+    """The keys of a grouped finding as text: a few examples, or every key with --verbose."""
+    keys = [k for k in f.extra.get("keys") or [] if k]
+    if not keys:
+        return []
+    if verbose:
+        return [indent + k for k in keys]
+    shown = ", ".join(keys[:EXAMPLES])
+    more = f" (+{len(keys) - EXAMPLES} more; --verbose lists every key)" if len(keys) > EXAMPLES else ""
+    return [f"{indent}e.g. {shown}{more}" if more else f"{indent}{shown}"]

@@ -1,0 +1,166 @@
+"""`check` reports a cause once, with one fix, instead of one line per key (issue 11 items 1 and 3), on files
+saved by torch; every key stays in JSON / SARIF / --verbose, and the cause is checked against real torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from typing import Any, List
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from conftest import REPO, load_module_from_path  # noqa: E402
+
+GPT_SRC = os.path.join(REPO, "fixtures", "gpt.py")
+SETS = ["--set", "config.n_layer=2", "--set", "config.n_embd=64", "--set", "config.n_head=4",
+        "--set", "config.vocab_size=100", "--set", "config.block_size=32", "--set", "config.bias=True"]
+
+
+def cli(args: List[str], cwd: Any) -> subprocess.CompletedProcess:
+    env = dict(os.environ, STATEDICT_LINT_CACHE_DIR=str(cwd / ".cache"))
+    return subprocess.run([sys.executable, "-m", "statedict_lint", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def torch_error(model: Any, sd: Any) -> str:
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        return str(exc)
+    return ""
+
+
+def quoted_keys(msg: str, section: str) -> List[str]:
+    """The keys torch lists after ``section`` ("Missing key(s)" / "Unexpected key(s)")."""
+    line = next(ln for ln in msg.splitlines() if section in ln)
+    return [p for i, p in enumerate(line.split('"')) if i % 2 == 1]
+
+
+@pytest.fixture
+def gpt(tmp_path: Any) -> Any:
+    shutil.copy(GPT_SRC, tmp_path / "gpt.py")
+    mod = load_module_from_path(str(tmp_path / "gpt.py"))
+
+    def cfg(**kw: Any) -> Any:
+        base = dict(n_layer=2, n_embd=64, n_head=4, vocab_size=100, block_size=32, bias=True)
+        return mod.GPTConfig(**{**base, **kw})
+
+    return tmp_path, mod, cfg
+
+
+def test_bias_false_file_into_bias_true_model_is_one_cause(gpt: Any) -> None:
+    tmp, mod, cfg = gpt
+    torch.save(mod.GPT(cfg(bias=False)).state_dict(), tmp / "nobias.pt")
+    sd = torch.load(tmp / "nobias.pt", weights_only=True)
+    missing = quoted_keys(torch_error(mod.GPT(cfg(bias=True)), sd), "Missing key(s)")
+    assert len(missing) == 13
+    out = cli(["check", "gpt.py:GPT", "nobias.pt", *SETS], tmp)
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "FAIL: load_state_dict(strict=True) of the file of nobias.pt into gpt.py:GPT fails: 13 missing, "
+        "0 unexpected, 0 size mismatches",
+        "gpt.py:65: error: SDL310 13 missing keys: the checkpoint was saved with config.bias=False, the model has "
+        "config.bias=True (--set); build the model with config.bias=False (check it: --set config.bias=False)",
+        "    e.g. transformer.h.0.ln_1.bias, transformer.h.0.attn.c_attn.bias, transformer.h.0.attn.c_proj.bias "
+        "(+10 more; --verbose lists every key)",
+    ]
+    verbose = cli(["check", "gpt.py:GPT", "nobias.pt", *SETS, "--verbose"], tmp).stdout.splitlines()
+    assert sorted(ln.strip() for ln in verbose[2:]) == sorted(missing)
+    data = json.loads(cli(["check", "gpt.py:GPT", "nobias.pt", *SETS, "--format", "json"], tmp).stdout)
+    (f,) = data["findings"]
+    assert sorted(f["extra"]["keys"]) == sorted(missing) == sorted(data["missing_keys"])
+    assert f["extra"]["name"] == "config.bias" and f["extra"]["checkpoint"] is False
+    assert len(f["extra"]["members"]) == 13 and all(m.startswith("missing key ") for m in f["extra"]["members"])
+    sarif = json.loads(cli(["check", "gpt.py:GPT", "nobias.pt", *SETS, "--format", "sarif"], tmp).stdout)
+    (r,) = sarif["runs"][0]["results"]
+    assert sorted(r["properties"]["keys"]) == sorted(missing)
+    # the fix it names is right: torch loads the file into the class built with it, and check agrees
+    assert torch_error(mod.GPT(cfg(bias=False)), sd) == ""
+    fixed = cli(["check", "gpt.py:GPT", "nobias.pt", *SETS, "--set", "config.bias=False"], tmp)
+    assert fixed.returncode == 0 and fixed.stdout.startswith("OK:")
+
+
+def test_three_layer_file_into_two_layer_model_names_n_layer(gpt: Any) -> None:
+    tmp, mod, cfg = gpt
+    torch.save(mod.GPT(cfg(n_layer=3)).state_dict(), tmp / "l3.pt")
+    sd = torch.load(tmp / "l3.pt", weights_only=True)
+    unexpected = quoted_keys(torch_error(mod.GPT(cfg()), sd), "Unexpected key(s)")
+    out = cli(["check", "gpt.py:GPT", "l3.pt", *SETS], tmp)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout
+    assert lines[1] == ("error: SDL310 13 unexpected keys: the checkpoint has config.n_layer=3, the model has "
+                        "config.n_layer=2 (--set); build the model with config.n_layer=3 (check it: --set "
+                        "config.n_layer=3)")
+    data = json.loads(cli(["check", "gpt.py:GPT", "l3.pt", *SETS, "--format", "json"], tmp).stdout)
+    (f,) = data["findings"]
+    assert sorted(f["extra"]["keys"]) == sorted(unexpected)
+    assert torch_error(mod.GPT(cfg(n_layer=3)), sd) == ""
+
+
+def test_missing_num_batches_tracked_is_one_finding_with_one_fix(tmp_path: Any) -> None:
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.convs = nn.Sequential(*[nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)) "
+        "for _ in range(20)])\n")
+    mod = load_module_from_path(str(tmp_path / "net.py"))
+    full = mod.Net().state_dict()
+    sd = type(full)((k, v) for k, v in full.items() if not k.endswith("num_batches_tracked"))
+    sd._metadata = full._metadata  # saved by a current torch (version 2 metadata): torch does not fill them in
+    torch.save(sd, tmp_path / "old.pt")
+    missing = quoted_keys(torch_error(mod.Net(), torch.load(tmp_path / "old.pt", weights_only=True)), "Missing")
+    assert len(missing) == 20
+    out = cli(["check", "net.py:Net", "old.pt"], tmp_path)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 1 and len(lines) == 3, out.stdout
+    assert lines[1].startswith("net.py:6: error: SDL307 20 BatchNorm num_batches_tracked keys are missing")
+    fix = lines[1].split("safe to add them: ")[1]
+    env = {"sd": torch.load(tmp_path / "old.pt", weights_only=True), "torch": torch, "model": mod.Net()}
+    exec(fix, env)  # noqa: S102 - the printed fix, applied to the real state dict
+    assert torch_error(mod.Net(), env["sd"]) == ""
+
+
+def test_changed_constructor_expression_is_blamed_once(gpt: Any) -> None:
+    """The MLP went from 4x to 2x width: the file is consistent (n_embd=64 everywhere), the code changed."""
+    tmp, mod, cfg = gpt
+    torch.save(mod.GPT(cfg()).state_dict(), tmp / "ck.pt")
+    src = (tmp / "gpt.py").read_text()
+    src = src.replace("nn.Linear(config.n_embd, 4 * config.n_embd", "nn.Linear(config.n_embd, 2 * config.n_embd")
+    src = src.replace("nn.Linear(4 * config.n_embd, config.n_embd", "nn.Linear(2 * config.n_embd, config.n_embd")
+    (tmp / "gpt.py").write_text(src)
+    new = load_module_from_path(str(tmp / "gpt.py"))
+    msg = torch_error(new.GPT(cfg()), torch.load(tmp / "ck.pt", weights_only=True))
+    assert msg.count("size mismatch for ") == 6
+    out = cli(["check", "gpt.py:GPT", "ck.pt", *SETS], tmp)
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "FAIL: load_state_dict(strict=True) of the file of ck.pt into gpt.py:GPT fails: 0 missing, 0 unexpected, "
+        "6 size mismatches",
+        "gpt.py:53: error: SDL303 6 size mismatches: the model's `2*config.n_embd` (lines 53, 55) gives 128 where "
+        "the file has 256 = 4*config.n_embd; the file is consistent with config.n_embd=64 (23 other key(s) load "
+        "fine with it): the constructor expression changed since the file was saved (restore it to load this "
+        "file, or convert the weights)",
+        "    e.g. transformer.h.0.mlp.c_fc.weight, transformer.h.0.mlp.c_fc.bias, transformer.h.0.mlp.c_proj.weight "
+        "(+3 more; --verbose lists every key)",
+    ]
+    assert "contradict" not in out.stdout and "would need" not in out.stdout
+
+
+def test_one_edited_key_is_still_the_file_contradicting_itself(tmp_path: Any) -> None:
+    """Only one of four blocks differs: that is the file, not the code (no expression blamed)."""
+    lm = os.path.join(REPO, "fixtures", "checkpoints", "tiny_lm.py")
+    mod = load_module_from_path(lm)
+    sd = mod.TinyLM(vocab_size=37, n_embd=8, n_layer=4).state_dict()
+    sd["h.1.fc.weight"] = torch.zeros(40, 8)
+    torch.save(sd, tmp_path / "lm.pt")
+    out = cli(["check", f"{lm}:TinyLM", "lm.pt", "--set", "n_embd=8", "--set", "vocab_size=37", "--set", "n_layer=4",
+               "--format", "json"], tmp_path)
+    data = json.loads(out.stdout)
+    (f,) = data["findings"]
+    assert f["code"] == "SDL303" and "contradict" in f["message"] and "expression changed" not in f["message"]
