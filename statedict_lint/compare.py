@@ -63,6 +63,9 @@ class Comparison:
     prefix: str = ""  # wrapper prefix detected in the checkpoint keys ("module." / "model._orig_mod.")
     assumed: Dict[str, Any] = field(default_factory=dict)  # values the check adopted from the file (solve.py)
     after_prefix: Optional[int] = None  # differences left once the wrapper prefix is removed
+    infixes: List[str] = field(default_factory=list)  # wrapper components inside keys (".{w}.")
+    renames: Dict[str, str] = field(default_factory=dict)  # old -> new key (without the wrapper) of SDL305
+    rename_map: Dict[str, str] = field(default_factory=dict)  # the grouped map (prefixes, {i}) of SDL305
     # (missing, unexpected, mismatched keys) once the wrapper prefix is removed: what the findings explain
     effective: Tuple[List[str], List[str], List[str]] = field(default_factory=lambda: ([], [], []))
 
@@ -345,7 +348,7 @@ def _rows(pred: Prediction, env: Dict[str, int]) -> Tuple[Optional[List[Row]], L
 
 
 def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
-    from statedict_lint.renames import KeyInfo, guess_renames
+    from statedict_lint.renames import KeyInfo
 
     sd = found.state_dict
     res = Comparison(target=pred.target, checkpoint=ck.path, container=found.dotted)
@@ -417,6 +420,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     # 2. explanations on the dict with its wrapper prefix removed
     if prefix or infixes:
         res.prefix = prefix
+        res.infixes = list(infixes)
         s_missing, s_unexpected, s_mismatched, _, _ = strict_sets(rows, stripped, None if prefix else versions,
                                                                    np_keys)
         what = " and ".join(([f"prefix `{prefix}`"] if prefix else [])
@@ -493,22 +497,12 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         new += [KeyInfo(r.key, r.shape, r.dtype) for r in rows if r.key not in lookup and r.key not in e_missing_set
                 and r.key.endswith(".num_batches_tracked") and any(n in r.spec.layer for n in _NORM_LAYERS)]
     if old and new:
-        prefixes, guesses = guess_renames(old, new)
-        for p in prefixes:
-            fix = f"sd = {{({p.new_prefix!r} + k[{len(p.old_prefix)}:] if k.startswith({p.old_prefix!r}) else k): v " \
-                  "for k, v in sd.items()}"
-            first = next((by_key[k] for k in by_key if k.startswith(p.new_prefix)), None)
-            res.findings.append(_finding("rename", f"probable rename {p.old_prefix} -> {p.new_prefix} ({p.count} keys, "
-                                         f"confidence {p.confidence:.2f}: {p.reason}): {fix}",
-                                         first.spec if first else None, severity="warning",
-                                         old_prefix=p.old_prefix, new_prefix=p.new_prefix, confidence=p.confidence))
-            explained |= {k for k in e_unexpected if k.startswith(p.old_prefix)}
-            explained |= {k for k in e_missing if k.startswith(p.new_prefix)}
-        for g in guesses:
-            res.findings.append(_finding("rename", f"probable rename {g.old} -> {g.new} (confidence "
-                                         f"{g.confidence:.2f}: {g.reason})", by_key[g.new].spec, severity="warning",
-                                         old=g.old, new=g.new, confidence=g.confidence))
-            explained |= {g.old, g.new}
+        for f, olds, news in _rename_findings(old, new, lookup, shapes, rows, by_key):
+            res.findings.append(f)
+            explained |= olds | news
+            for a, b in f.extra.get("pairs", []):
+                res.renames[a] = b
+            res.rename_map.update(f.extra["map"])
     for k in e_missing:
         if k not in explained:
             r = by_key.get(k)
@@ -536,6 +530,46 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
                                      f"(e.g. {ks[0]}): load_state_dict casts them silently", by_key[ks[0]].spec,
                                      severity="note", count=len(ks)))
     return res
+
+
+def _rename_findings(old: List[Any], new: List[Any], lookup: Dict[str, Any], shapes: Dict[str, Optional[tuple]],
+                     rows: List[Row], by_key: Dict[str, Row]) -> List[Tuple[Finding, Set[str], Set[str]]]:
+    """SDL305 findings from the grouped renames ``diff`` finds (``structdiff.grouped_renames``): one per prefix,
+    with ``{i}`` where the same rename happens in every block, and the fix that applies it."""
+    from statedict_lint.hooks import _entries
+    from statedict_lint.snapshot import KeyRec
+    from statedict_lint.structdiff import grouped_renames
+
+    def rec(key: str, shape: Optional[tuple]) -> KeyRec:
+        # (no dtype: load_state_dict casts, a rename does not change it; no kind: the file does not say)
+        return KeyRec(key, None if shape is None else list(shape), None, "")
+
+    o = {k: rec(k, shapes.get(k)) for k in lookup}
+    n = {r.key: rec(r.key, r.shape) for r in rows}
+    n.update({k.key: rec(k.key, k.shape) for k in new})
+    split, _, _ = grouped_renames([o[k.key] for k in old], [n[k.key] for k in new], o, n)
+    out = []
+    for (po, pn), g in sorted(split.items(), key=lambda kv: kv[1]["pairs"][0]):
+        pairs = sorted(g["pairs"])
+        first = by_key.get(pairs[0][1])
+        spec = first.spec if first else None
+        conf = g["conf"]
+        olds, news = {a for a, _ in pairs}, {b for _, b in pairs}
+        if not po.endswith("."):
+            f = _finding("rename", f"probable rename {po} -> {pn} (confidence {conf:.2f}: {g['reason']})", spec,
+                         severity="warning", old=po, new=pn, confidence=conf, pairs=[list(p) for p in pairs])
+        else:
+            if PLACEHOLDER.search(po):
+                (pattern, repl), = _entries({po: pn})
+                fix = f"sd = {{re.sub({pattern!r}, {repl!r}, k, count=1): v for k, v in sd.items()}}"
+            else:
+                fix = f"sd = {{({pn!r} + k[{len(po)}:] if k.startswith({po!r}) else k): v for k, v in sd.items()}}"
+            f = _finding("rename", f"probable rename {po} -> {pn} ({len(pairs)} keys, confidence {conf:.2f}: "
+                         f"{g['reason']}): {fix}", spec, severity="warning", old_prefix=po, new_prefix=pn,
+                         confidence=conf, count=len(pairs), fix=fix, pairs=[list(p) for p in pairs])
+        f.extra["map"] = {po: pn}
+        out.append((f, olds, news))
+    return out
 
 
 def _infix_expr(prefix: str, infixes: List[str]) -> str:

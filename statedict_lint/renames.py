@@ -39,6 +39,10 @@ class PrefixRename:
     reason: str
 
 
+# pairwise guessing compares at most this many (old, new) pairs; beyond it, no single-key guess is made (with
+# thousands of look-alike keys a pairwise guess would be neither fast nor confident)
+MAX_PAIRS = 200_000
+
 # tensor names torch's own layers register: never renamed into one another
 LAYER_LEAVES = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked", "in_proj_weight",
                 "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k", "bias_v",
@@ -90,12 +94,22 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
     used_new: Set[str] = set()
     prefixes: List[PrefixRename] = []
 
-    # 1. candidate prefix mappings from every same-leaf, same-shape pair
+    # 1. candidate prefix mappings from every same-shape pair (bucketed by shape: never all pairs)
     cands: Dict[Tuple[str, str], int] = {}
+    by_shape: Dict[tuple, List[KeyInfo]] = {}
+    for n in new:
+        if _known(n.shape):
+            by_shape.setdefault(tuple(n.shape), []).append(n)  # type: ignore[arg-type]
+    pairs_seen = 0
     for o in old:
-        for n in new:
-            if _shape_ok(o.shape, n.shape) is not True:
-                continue
+        if not _known(o.shape):
+            continue
+        bucket = by_shape.get(tuple(o.shape), [])  # type: ignore[arg-type]
+        pairs_seen += len(bucket)
+        if pairs_seen > MAX_PAIRS:
+            cands.clear()  # too many look-alike keys for pairwise guessing: no prefix guess rather than minutes
+            break
+        for n in bucket:
             a, b, _ = _split_common_suffix(o.key, n.key)
             if a and b and a != b:
                 cands[(a, b)] = cands.get((a, b), 0) + 1
@@ -116,7 +130,13 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
             pairs.append((k, target))
         return pairs
 
-    order = sorted(cands.items(), key=lambda kv: (-kv[1], len(kv[0][0]), kv[0]))
+    order = sorted(((ab, c) for ab, c in cands.items() if c >= 2),  # (a covered prefix pairs 2+ keys)
+                   key=lambda kv: (-kv[1], len(kv[0][0]), kv[0]))
+    by_old: Dict[str, List[Tuple[str, str]]] = {}
+    by_new: Dict[str, List[Tuple[str, str]]] = {}
+    for x, y in cands:
+        by_old.setdefault(x, []).append((x, y))
+        by_new.setdefault(y, []).append((x, y))
     for (a, b), _count in order:
         if any(a.startswith(p.old_prefix) for p in prefixes) or any(b.startswith(p.new_prefix) for p in prefixes):
             continue
@@ -124,7 +144,7 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
         if pairs is None or len(pairs) < 2:
             continue
         # rivals: the same old prefix fully covered by another new prefix (or the reverse)
-        rivals = [(x, y) for (x, y) in cands if (x == a) != (y == b) and (x == a or y == b)
+        rivals = [(x, y) for (x, y) in by_old.get(a, []) + by_new.get(b, []) if (x == a) != (y == b)
                   and coverage(x, y) is not None]
         sim = _sim(a, b)
         if rivals:
@@ -172,6 +192,8 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
     scored: List[Tuple[float, str, str]] = []
     best_o: Dict[str, List[float]] = {}
     best_n: Dict[str, List[float]] = {}
+    if len(rest_old) * len(rest_new) > MAX_PAIRS:
+        rest_old = []  # (the structural renames of structdiff.grouped_renames come first, in linear time)
     for o in rest_old:
         for n in rest_new:
             s = score(o, n)

@@ -206,11 +206,38 @@ def _segment_renames(removed: List[KeyRec], added: List[KeyRec], o: Dict[str, Ke
                 if m.get(po, pn) != pn:
                     bad.add((x, y))
                 m[po] = pn
+    # one segment inserted (``layers.0.fc.`` -> ``layers.0.inner.fc.``, ``blocks.`` -> ``encoder.blocks.``) or
+    # dropped: index each side by its keys with one segment left out, look the other side's keys up as they are
+    for shorter, longer, inserted in ((removed, added, True), (added, removed, False)):
+        by_drop: Dict[Tuple[str, ...], List[Tuple[str, int]]] = {}
+        for k in longer:
+            segs = k.key.split(".")
+            for j in range(len(segs) - 1):  # never the leaf
+                by_drop.setdefault(tuple(segs[:j] + segs[j + 1:]), []).append((k.key, j))
+        for k in shorter:
+            segs = k.key.split(".")
+            for lk, j in by_drop.get(tuple(segs), []):
+                lsegs = lk.split(".")
+                seg = lsegs[j]
+                if _NUM.match(seg):
+                    continue
+                # the place: the module the segment is inserted into (with the next segment at the root)
+                cut = j if j > 0 else 1
+                short_p = ".".join(segs[:cut]) + "."
+                long_p = ".".join(lsegs[:cut + 1]) + "."
+                po, pn = (short_p, long_p) if inserted else (long_p, short_p)
+                label = ("", seg) if inserted else (seg, "")
+                m = subs.setdefault(label, {})
+                if m.get(po, pn) != pn:
+                    bad.add(label)
+                m[po] = pn
     out: Dict[Tuple[str, str], Dict[str, Any]] = {}
     taken_old: set = set()
     taken_new: set = set()
     for (x, y), places in sorted(subs.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        if (x, y) in bad or len(places) < 2:
+        # a replaced segment needs two places to tell it from a one-off rename; an inserted or dropped one is
+        # structural already (the guesser would see every block as a rival of every other)
+        if (x, y) in bad or len(places) < (2 if x and y else 1):
             continue
         found = []
         for po, pn in sorted(places.items()):
@@ -235,7 +262,9 @@ def _segment_renames(removed: List[KeyRec], added: List[KeyRec], o: Dict[str, Ke
                     "pairs": pairs, "conf": 0.8 if unknown else 0.95,
                     "reason": (f"all {nkeys} key(s) under {po} reappear under {pn} with the same names"
                                + (" (shapes not fully known)" if unknown else " and shapes")
-                               + f"; the same rename `{x}` -> `{y}` at {len(found)} places")}
+                               + (f"; the same rename `{x}` -> `{y}`" if x and y else
+                                  f"; `{y}` inserted" if y else f"; `{x}` dropped")
+                               + (f" at {len(found)} places" if len(found) > 1 else ""))}
                 taken_old |= {a for a, _ in pairs}
                 taken_new |= {b for _, b in pairs}
     return out
@@ -255,9 +284,7 @@ def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str,
             if not po.endswith(".") or not pn.endswith("."):
                 continue
             a, b = po.split("."), pn.split(".")
-            if len(a) != len(b):
-                continue
-            for t in range(len(a) - 1):
+            for t in range(min(len(a), len(b)) - 1):  # (a segment inserted after the index: lengths differ)
                 if a[t] == b[t] and _NUM.match(a[t]) and a[:t] == b[:t]:
                     ph = next(x for x in _PH_NAMES if "{" + x + "}" not in po and "{" + x + "}" not in pn)
                     pat_o = ".".join(a[:t] + ["{" + ph + "}"] + a[t + 1:])
@@ -281,13 +308,69 @@ def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str,
             gs = [split.pop(m) for m in members]
             pairs = sorted(p for g in gs for p in g["pairs"])
             split[(pat_o, pat_n)] = {"pairs": pairs, "conf": min(g["conf"] for g in gs),
-                                     "reason": gs[0]["reason"].split("; the same rename")[0].replace(
+                                     "reason": re.split(r"; (?:the same rename|`)", gs[0]["reason"])[0].replace(
                                          members[0][0], pat_o).replace(members[0][1], pat_n)
                                      + f"; at every index of {lead}{{...}} ({len(members)})"}
             merged = True
             break
         if not merged:
             return split
+
+
+def grouped_renames(removed: Sequence[KeyRec], added: Sequence[KeyRec], o: Dict[str, KeyRec],
+                    n: Dict[str, KeyRec]) -> Tuple[Dict[Tuple[str, str], Dict[str, Any]], set, set]:
+    """Renames between ``removed`` and ``added`` keys, grouped: ``{(old, new): {"pairs", "conf", "reason"}}``
+    where old/new are keys or prefixes ending in "." (``{i}`` placeholders where every index moved the same
+    way), and the old / new keys they take. ``o`` / ``n``: every key of each side (a prefix rename must cover
+    every key under it). Shared by ``diff`` (two versions of a class) and ``check`` (a file and a class).
+
+    Structural renames (one path segment replaced, inserted or dropped at several places) are found through
+    an index of the keys, in time linear in the number of keys; only what they leave goes to the pairwise
+    guesser (``renames.guess_renames``)."""
+    groups: Dict[Tuple[str, str], Dict[str, Any]] = _segment_renames(removed, added, o, n)
+    taken_old: set = {a for g in groups.values() for a, _ in g["pairs"]}
+    taken_new: set = {b for g in groups.values() for _, b in g["pairs"]}
+    rest_r = [k for k in removed if k.key not in taken_old]
+    rest_a = [k for k in added if k.key not in taken_new]
+    prefix_renames, key_renames = _guess(rest_r, rest_a) if rest_r and rest_a else ([], [])
+    for pr in prefix_renames:
+        pairs = []
+        for k in removed:
+            if k.key.startswith(pr.old_prefix) and k.key not in taken_old:
+                nk = pr.new_prefix + k.key[len(pr.old_prefix):]
+                if nk in n and nk not in taken_new:
+                    pairs.append((k.key, nk))
+        if not pairs:
+            continue
+        g = groups.setdefault((pr.old_prefix, pr.new_prefix),
+                              {"pairs": [], "conf": pr.confidence, "reason": pr.reason})
+        g["pairs"].extend(pairs)
+        taken_old |= {a for a, _ in pairs}
+        taken_new |= {b for _, b in pairs}
+    for kr in key_renames:
+        if kr.old in taken_old or kr.new in taken_new or kr.old not in o or kr.new not in n:
+            continue
+        po, pn = _common_suffix_prefixes(kr.old, kr.new)
+        if not po.endswith("."):
+            po, pn = kr.old, kr.new
+        g = groups.setdefault((po, pn), {"pairs": [], "conf": kr.confidence, "reason": kr.reason})
+        g["pairs"].append((kr.old, kr.new))
+        g["conf"] = min(g["conf"], kr.confidence)
+        taken_old.add(kr.old)
+        taken_new.add(kr.new)
+    split: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for (po, pn), g in groups.items():
+        olds = {a for a, _ in g["pairs"]}
+        news = {b for _, b in g["pairs"]}
+        covered = po.endswith(".") and {k for k in o if k.startswith(po)} == olds and \
+            {k for k in n if k.startswith(pn)} == news
+        if covered or not po.endswith("."):
+            split[(po, pn)] = g
+        else:  # a prefix map would also move keys that stay: keep exact keys
+            for a, b in g["pairs"]:
+                split[(a, b)] = {"pairs": [(a, b)], "conf": g["conf"], "reason": g["reason"]}
+    split = _collapse_indices(split, o, n)
+    return split, taken_old, taken_new
 
 
 def _msgs(c: ClassRec) -> List[str]:
@@ -368,49 +451,7 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
     removed, added = rest_removed, rest_added
     # renames
     if removed and added:
-        groups: Dict[Tuple[str, str], Dict[str, Any]] = _segment_renames(removed, added, o, n)
-        taken_old: set = {a for g in groups.values() for a, _ in g["pairs"]}
-        taken_new: set = {b for g in groups.values() for _, b in g["pairs"]}
-        rest_r = [k for k in removed if k.key not in taken_old]
-        rest_a = [k for k in added if k.key not in taken_new]
-        prefix_renames, key_renames = _guess(rest_r, rest_a) if rest_r and rest_a else ([], [])
-        for pr in prefix_renames:
-            pairs = []
-            for k in removed:
-                if k.key.startswith(pr.old_prefix) and k.key not in taken_old:
-                    nk = pr.new_prefix + k.key[len(pr.old_prefix):]
-                    if nk in n and nk not in taken_new:
-                        pairs.append((k.key, nk))
-            if not pairs:
-                continue
-            g = groups.setdefault((pr.old_prefix, pr.new_prefix),
-                                  {"pairs": [], "conf": pr.confidence, "reason": pr.reason})
-            g["pairs"].extend(pairs)
-            taken_old |= {a for a, _ in pairs}
-            taken_new |= {b for _, b in pairs}
-        for kr in key_renames:
-            if kr.old in taken_old or kr.new in taken_new or kr.old not in o or kr.new not in n:
-                continue
-            po, pn = _common_suffix_prefixes(kr.old, kr.new)
-            if not po.endswith("."):
-                po, pn = kr.old, kr.new
-            g = groups.setdefault((po, pn), {"pairs": [], "conf": kr.confidence, "reason": kr.reason})
-            g["pairs"].append((kr.old, kr.new))
-            g["conf"] = min(g["conf"], kr.confidence)
-            taken_old.add(kr.old)
-            taken_new.add(kr.new)
-        split: Dict[Tuple[str, str], Dict[str, Any]] = {}
-        for (po, pn), g in groups.items():
-            olds = {a for a, _ in g["pairs"]}
-            news = {b for _, b in g["pairs"]}
-            covered = po.endswith(".") and {k for k in o if k.startswith(po)} == olds and \
-                {k for k in n if k.startswith(pn)} == news
-            if covered or not po.endswith("."):
-                split[(po, pn)] = g
-            else:  # a prefix map would also move keys that stay: keep exact keys
-                for a, b in g["pairs"]:
-                    split[(a, b)] = {"pairs": [(a, b)], "conf": g["conf"], "reason": g["reason"]}
-        split = _collapse_indices(split, o, n)
+        split, taken_old, taken_new = grouped_renames(removed, added, o, n)
         for (po, pn), g in split.items():
             pairs = g["pairs"]
             first_new = n[pairs[0][1]]

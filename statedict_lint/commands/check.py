@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from typing import Any, List
+from typing import Any, Dict, List
 
 from statedict_lint import bindings
 from statedict_lint.findings import display_path
@@ -30,6 +30,9 @@ def add_parser(sub: Any) -> None:
     bindings.add_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list every key of a grouped finding (text; JSON and SARIF always list them)")
+    p.add_argument("--map-out", metavar="MAP.json",
+                   help="write the rename map (wrapper prefix and renames found) that `statedict-lint migrate "
+                        "CKPT --map MAP.json -o NEW` applies to the checkpoint")
     p.add_argument("--key", default=None, help="dotted path of the state_dict inside the checkpoint")
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default), json, markdown (a PR comment), sarif (SARIF 2.1.0) or github (workflow "
@@ -55,6 +58,8 @@ def run(args: Any) -> int:
     from statedict_lint.causes import group_causes
 
     group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
+    if args.map_out:
+        write_map(res, found, args.map_out)
     if args.format == "json":
         sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
     elif args.format == "markdown":
@@ -64,6 +69,33 @@ def run(args: Any) -> int:
     else:
         sys.stdout.write(format_text(res, found, verbose=args.verbose))
     return 1 if res.verdict != "loads" else 0
+
+
+def migration_map(res: Any, found: Any) -> Dict[str, str]:
+    """The rename map for ``migrate`` (keys as stored in the file): the wrapper prefix removed and the renames
+    ``check`` found (SDL305), with ``{i}`` where every block moved alike. Empty when there is nothing to map."""
+    from statedict_lint.errors import UserError
+
+    if res.infixes:
+        raise UserError(f"--map-out: keys carry {', '.join('.' + w + '.' for w in res.infixes)} inside them, "
+                        "which a rename map cannot express; strip it as the SDL304 finding shows")
+    out: Dict[str, str] = {res.prefix + old: new for old, new in res.rename_map.items()}
+    if res.prefix:
+        out[res.prefix] = ""  # every other key: the wrapper prefix dropped (the longer entries win)
+    return dict(sorted(out.items()))
+
+
+def write_map(res: Any, found: Any, path: str) -> None:
+    from statedict_lint.hooks import map_json
+
+    mapping = migration_map(res, found)
+    if not mapping:
+        sys.stderr.write("statedict-lint: no renames or wrapper prefix found; no map written\n")
+        return
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(map_json(mapping))
+    sys.stderr.write(f"statedict-lint: wrote {len(mapping)} rename(s) to {display_path(path)}; apply them with "
+                     f"`statedict-lint migrate {display_path(res.checkpoint)} --map {display_path(path)} -o NEW`\n")
 
 
 def _headline(res: Any, found: Any) -> str:
