@@ -1,26 +1,29 @@
 """``statedict.lock``: the committed contract of every nn.Module class's state_dict.
 
 The file is JSON laid out for line diffs: classes sorted by ``path:Class``, and inside each class one
-state_dict key per line, sorted, with its shape (symbolic dimensions as text), dtype, kind and the
-source line that creates the tensor::
+state_dict key per line, sorted, with its shape (symbolic dimensions as text), dtype, kind, repetition and
+condition::
 
     {
-    "format": "statedict-lock/1",
+    "format": "statedict-lock/2",
     "classes": {
     "pkg/model.py:Block": {
-      "line": 4,
       "complete": true,
       "keys": {
-        "attn.c_attn.bias": {"shape": ["3*n_embd"], "dtype": "float32", "kind": "parameter", "at": "pkg/layers.py:7"},
+        "attn.c_attn.bias": {"shape": ["3*n_embd"], "dtype": "float32", "kind": "parameter"},
         ...
       },
       "non_persistent": {...},
-      "unresolved": ["pkg/model.py:12: layer type comes from parameter `norm_layer`"]
+      "unresolved": ["layer type comes from parameter `norm_layer`"]
     }
     }
     }
 
-Paths are relative to the lock file's folder. ``drift_findings`` compares a file's classes with the lock
+The lock is a function of the state_dict contract only (``contract``): no source lines, no source text of
+the layer calls, whitespace in conditions collapsed. Inserting a comment, reformatting, renaming locals or
+reordering methods leaves it byte-for-byte the same; only a change to what ``load_state_dict`` sees (keys,
+shapes, dtypes, persistence, repetition, conditions, completeness) changes it. Format 1 locks (with source
+lines) are refused with a message to rewrite them. Paths are relative to the lock file's folder. ``drift_findings`` compares a file's classes with the lock
 and reports each change at the line of the attribute that was renamed, resized, removed or made
 non-persistent.
 """
@@ -39,7 +42,33 @@ from statedict_lint.findings import Finding
 from statedict_lint.safeio import atomic_write_text, check_target
 from statedict_lint.snapshot import ClassRec, KeyRec
 
-FORMAT = "statedict-lock/1"
+FORMAT = "statedict-lock/2"
+OLD_FORMATS = {"statedict-lock/1"}
+_LINE_REF = re.compile(r"\s*\((?:line \d+|[^()\s]+:\d+)\)|\s*\bat [^\s:]+:\d+\b|\bline \d+\b|\b[\w./-]+\.py:\d+\b")
+
+
+def contract_text(text: Optional[str]) -> Optional[str]:
+    """A condition / unresolved reason without source locations or formatting: ``config.bias (line 35)`` ->
+    ``config.bias``; runs of whitespace collapsed, none inside brackets."""
+    if text is None:
+        return None
+    t = _LINE_REF.sub("", text)
+    t = re.sub(r"\s+", " ", t).strip()
+    return re.sub(r"([(\[{]) | ([)\]}])", lambda m: m.group(1) or m.group(2), t)
+
+
+def contract(rec: ClassRec) -> ClassRec:
+    """The part of a class record the lock holds and compares: what a checkpoint load depends on."""
+    def key(k: KeyRec) -> KeyRec:
+        return KeyRec(k.key, list(k.shape) if k.shape is not None else None, k.dtype, k.kind,
+                      condition=contract_text(k.condition), repeat=dict(sorted(k.repeat.items())),
+                      persistent=k.persistent, tied_to=k.tied_to)
+
+    out = ClassRec(rec.path, rec.name, 0, [key(k) for k in rec.keys], [key(k) for k in rec.non_persistent])
+    msgs = sorted({contract_text(str(u.get("message", ""))) or "" for u in rec.unresolved})
+    out.unresolved = [{"path": "", "line": 0, "message": m} for m in msgs]
+    out.error = contract_text(rec.error)
+    return out
 DEFAULT_NAME = "statedict.lock"
 
 
@@ -61,16 +90,13 @@ class Lock:
 
 # ------------------------------------------------------------------------------------------ writing
 def _entry(k: KeyRec) -> str:
-    d: Dict[str, Any] = {"shape": k.shape, "dtype": k.dtype, "kind": k.kind,
-                         "at": f"{k.path}:{k.line}" if k.path else k.line}
+    d: Dict[str, Any] = {"shape": k.shape, "dtype": k.dtype, "kind": k.kind}
     if k.repeat:
         d["repeat"] = dict(sorted(k.repeat.items()))
     if k.condition is not None:
         d["condition"] = k.condition
     if k.tied_to:
         d["tied_to"] = k.tied_to
-    if k.origin:
-        d["origin"] = k.origin
     return json.dumps(d, ensure_ascii=False)
 
 
@@ -81,10 +107,10 @@ def dumps(classes: List[ClassRec], root_rel: str = ".") -> str:
     if root_rel not in ("", "."):
         lines.append(f'"root": {json.dumps(root_rel.replace(os.sep, "/"))},')
     lines.append('"classes": {')
-    recs = sorted(classes, key=lambda c: (c.path, c.name))
+    recs = sorted((contract(c) for c in classes), key=lambda c: (c.path, c.name))
     for ci, c in enumerate(recs):
         lines.append(f"{json.dumps(c.id)}: {{")
-        body: List[str] = [f'  "line": {c.line}', f'  "complete": {json.dumps(c.complete)}']
+        body: List[str] = [f'  "complete": {json.dumps(c.complete)}']
         if c.error:
             body.append(f'  "error": {json.dumps(c.error, ensure_ascii=False)}')
         for label, keys in (("keys", c.keys), ("non_persistent", c.non_persistent)):
@@ -97,7 +123,7 @@ def dumps(classes: List[ClassRec], root_rel: str = ".") -> str:
             inner = ",\n".join(f"    {json.dumps(k.key, ensure_ascii=False)}: {_entry(k)}" for k in items)
             body.append(f'  "{label}": {{\n{inner}\n  }}')
         if c.unresolved:
-            us = sorted({f"{u.get('path', '')}:{u.get('line', 0)}: {u.get('message', '')}" for u in c.unresolved})
+            us = [str(u.get("message", "")) for u in c.unresolved]
             inner = ",\n".join(f"    {json.dumps(u, ensure_ascii=False)}" for u in us)
             body.append(f'  "unresolved": [\n{inner}\n  ]')
         lines.append(",\n".join(body))
@@ -155,6 +181,9 @@ def loads(text: str, path: str = "") -> Lock:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path or 'lock'}: not a statedict lock ({exc.msg} at line {exc.lineno})") from None
+    if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+        raise UserError(f"{path or 'lock'}: written in the older {data['format']} format (it held source lines, "
+                        f"so moving code made it drift); run `statedict-lint lock` once to rewrite it as {FORMAT}")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("classes"), dict):
         raise UserError(f"{path or 'lock'}: not a {FORMAT} file")
     root_rel = data.get("root", ".")
@@ -170,10 +199,7 @@ def loads(text: str, path: str = "") -> Lock:
         rec.keys = [_key_from(k, v, True) for k, v in (c.get("keys") or {}).items()]
         rec.non_persistent = [_key_from(k, v, False) for k, v in (c.get("non_persistent") or {}).items()]
         for u in c.get("unresolved") or []:
-            up, _, rest = str(u).partition(":")
-            ln, _, msg = rest.partition(":")
-            rec.unresolved.append({"path": up, "line": int(ln) if ln.strip().isdigit() else 0,
-                                   "message": msg.strip()})
+            rec.unresolved.append({"path": "", "line": 0, "message": str(u)})
         lock.classes[cid] = rec
     return lock
 
@@ -250,7 +276,7 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
     locked = lock.for_file(rel)
     if not locked:
         return []
-    current = {c.name: c for c in predict_file(lock.root, rel) if c.name}
+    current = {c.name: contract(c) for c in predict_file(lock.root, rel) if c.name}
     attr_lines = {c.name: attribute_lines(source, c.name) for c in locked}
     findings: List[Finding] = []
     explained = _Explainer(lock, rel, current, source)
@@ -296,7 +322,8 @@ class _Explainer:
             if not os.path.isfile(os.path.join(self.lock.root, path)):
                 self.current_by_file[path] = {}
             else:
-                self.current_by_file[path] = {c.name: c for c in predict_file(self.lock.root, path) if c.name}
+                self.current_by_file[path] = {c.name: contract(c) for c in predict_file(self.lock.root, path)
+                                              if c.name}
         return self.current_by_file[path]
 
     def _changes_of(self, cid: str) -> List[Any]:

@@ -127,8 +127,10 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
 
 def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = None) -> List[Any]:
     """Changes between the lock and the current code (structdiff.Change), lock = old side."""
+    from statedict_lint.lockfile import contract
     from statedict_lint.structdiff import compare_class
 
+    current = [contract(c) for c in current]  # the lock holds the contract only: compare like with like
     locked = dict(lock.classes)
     if paths_filter:
         locked = {k: v for k, v in locked.items()
@@ -141,10 +143,24 @@ def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = Non
         if not chs and old is not None and new is not None and _sig(old) != _sig(new):
             from statedict_lint.structdiff import Change
 
-            chs = [Change("unknown", cid, path=new.path, line=new.line,
-                          reason=f"`{new.name}`: predicted keys differ from the lock (conditions or completeness)")]
+            chs = [Change("unknown", cid, path=new.path, line=new.line, reason=f"`{new.name}`: {_what_differs(old, new)}")]
         changes.extend(chs)
     return changes
+
+
+def _what_differs(old: Any, new: Any) -> str:
+    """The difference compare_class leaves unnamed: a condition under which keys exist, or completeness."""
+    o = {k.key: k for k in old.keys}
+    conds = [(k.key, o[k.key].condition, k.condition) for k in new.keys
+             if k.key in o and o[k.key].condition != k.condition]
+    if conds:
+        key, was, now = conds[0]
+        more = f" (and {len(conds) - 1} more key(s))" if len(conds) > 1 else ""
+        return (f"the condition of `{key}` changed: {('only if ' + was) if was else 'always'} -> "
+                f"{('only if ' + now) if now else 'always'}{more}")
+    if old.complete != new.complete or old.unresolved != new.unresolved:
+        return "what the prediction could not resolve changed (completeness), so the keys may differ"
+    return "predicted keys differ from the lock (conditions or completeness)"
 
 
 def _roots(changes: List[Any], proj: Any) -> List[Any]:
