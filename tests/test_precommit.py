@@ -72,3 +72,44 @@ def test_hook_passes_clean_code_and_fails_bad_code(tmp_path):
     envs = list((tmp_path / "cache").glob("repo*/py_env-*"))
     assert envs, "pre-commit environment not found"
     assert not list(envs[0].glob("lib/python*/site-packages/torch")), "torch was installed into the hook env"
+
+
+def _readme_snippet():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    after = text.split("<!-- pre-commit-snippet -->", 1)[1]
+    return after.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_snippet_works_as_written(tmp_path):
+    """The README's .pre-commit-config.yaml, copied verbatim into a throwaway repository, runs real pre-commit
+    with the statedict-lint of this environment: passes clean code, fails a pitfall."""
+    snippet = _readme_snippet()
+    assert "rev: v0.1.0" not in snippet and "<" not in snippet  # nothing to fill in
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    (work / ".pre-commit-config.yaml").write_text(snippet, encoding="utf-8")
+    (work / "model.py").write_text(
+        "import torch\n\nstate = torch.load('m.pt', map_location='cpu', weights_only=True)\n", encoding="utf-8")
+    git(work, "add", "-A")
+    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "cache"),
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    ok = subprocess.run([PRE_COMMIT, "run", "--all-files"], cwd=work, capture_output=True, text=True, env=env,
+                        timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "statedict-lint" in ok.stdout and "Passed" in ok.stdout
+    (work / "train.py").write_text("import torch\n\nmodel.load_state_dict(torch.load('m.pt'), strict=False)\n",
+                                   encoding="utf-8")
+    git(work, "add", "-A")
+    bad = subprocess.run([PRE_COMMIT, "run", "--all-files"], cwd=work, capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert bad.returncode == 1 and "Failed" in bad.stdout
+    assert "train.py:3:1: SDL001" in bad.stdout
+
+
+def test_readme_explains_the_missing_tag():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    assert "pin `rev:` to a full commit SHA" in text
+    assert "rev: v0.1.0\n" not in text  # no tag exists: a snippet pinning one cannot work
