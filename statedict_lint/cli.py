@@ -47,6 +47,9 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="statedict-lint", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"statedict-lint {__version__}")
+    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                        help="colour in text output: auto (on a terminal, unless NO_COLOR is set), always, never; "
+                             "accepted before or after COMMAND")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         if only is not None and name != only:
@@ -61,10 +64,37 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _take_color(argv: List[str]) -> List[str]:
+    """Apply ``--color MODE`` / ``--color=MODE`` wherever it is (before a ``--``) and drop it from argv: every
+    command's text output honours it without each parser declaring it."""
+    from statedict_lint import term
+
+    out: List[str] = []
+    i = 0
+    mode = "auto"
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            out.extend(argv[i:])
+            break
+        if a == "--color" or a.startswith("--color="):
+            value = a.partition("=")[2] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else "")
+            if value not in term.MODES:
+                raise UserError(f"--color: expected one of {', '.join(term.MODES)}, got {value!r}")
+            mode = value
+            i += 1 if "=" in a else 2
+            continue
+        out.append(a)
+        i += 1
+    term.set_mode(mode)
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     try:
+        argv = _take_color(list(argv))
         parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
         args = parser.parse_args(argv)
         if not getattr(args, "run", None):

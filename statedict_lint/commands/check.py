@@ -45,19 +45,25 @@ def run(args: Any) -> int:
     from statedict_lint.checkpoint.readers import read
     from statedict_lint.solve import check_with_inference
 
+    from statedict_lint.term import Progress
+
     path, cls = bindings.split_target(args.target)
     b = bindings.collect(args.sets, args.configs)
-    ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
-    found = find_state_dict(ck, args.key)
-    pred, res, assumed = check_with_inference(path, cls, b, ck, found)
-    bindings.warn_unread(pred)
-    if any(f.code == "SDL303" for f in res.findings):  # (also those left once a wrapper prefix is removed)
-        from statedict_lint.explain import explain_sizes
+    with Progress("statedict-lint check") as progress:  # (on a terminal's stderr, for long checks only)
+        progress.update(f"reading {display_path(args.checkpoint)}")
+        ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
+        found = find_state_dict(ck, args.key)
+        progress.update(f"predicting {cls} and comparing")
+        pred, res, assumed = check_with_inference(path, cls, b, ck, found)
+        progress.update("explaining the differences")
+        if any(f.code == "SDL303" for f in res.findings):  # (also those left once a wrapper prefix is removed)
+            from statedict_lint.explain import explain_sizes
 
-        explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the argument / config value behind each size mismatch
-    from statedict_lint.causes import group_causes
+            explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the value behind each size mismatch
+        from statedict_lint.causes import group_causes
 
-    group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
+        group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
+    bindings.warn_unread(pred)  # (after the progress line is erased)
     if args.map_out:
         write_map(res, found, args.map_out)
     if args.format == "json":
@@ -125,14 +131,15 @@ def _shown_for(res: Any, built: str) -> str:
 
 
 def format_text(res: Any, found: Any, verbose: bool = False) -> str:
+    from statedict_lint import term
     from statedict_lint.causes import example_lines
 
-    lines: List[str] = [_headline(res, found)]
+    lines: List[str] = [term.headline(_headline(res, found))]
     if found.kind == "lightning":
         lines.append("(a Lightning checkpoint: the state_dict is its ['state_dict'] entry)")
     for f in res.findings:
         loc = f"{display_path(f.path)}:{f.line}: " if f.line else ""
-        lines.append(f"{loc}{f.severity}: {f.code} {f.message}")
+        lines.append(f"{loc}{term.severity(f.severity)}: {f.code} {f.message}")
         lines.extend(example_lines(f, verbose))
     if res.maybe_unexpected:
         lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])

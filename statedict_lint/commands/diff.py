@@ -204,8 +204,15 @@ def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Option
             side[label + "_src"] = sources
         (root_a, proj_a), (root_b, proj_b) = side["a"], side["b"]
         affected = proj_a.importers_closure(changed) | proj_b.importers_closure(changed)
-        recs_a = predict_tree(root_a, [p for p in affected if p in files_a], proj_a, cache, jobs=jobs)
-        recs_b = predict_tree(root_b, [p for p in affected if p in files_b], proj_b, cache, jobs=jobs)
+        from statedict_lint.term import Progress
+
+        with Progress("statedict-lint diff") as progress:
+            todo_a = [p for p in affected if p in files_a]
+            todo_b = [p for p in affected if p in files_b]
+            progress.update(f"predicting {len(todo_a)} file(s) at {result.base_label} (1/2)")
+            recs_a = predict_tree(root_a, todo_a, proj_a, cache, jobs=jobs)
+            progress.update(f"predicting {len(todo_b)} file(s) at {result.head_label} (2/2)")
+            recs_b = predict_tree(root_b, todo_b, proj_b, cache, jobs=jobs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result.cache_hits, result.cache_misses = cache.hits, cache.misses
@@ -508,14 +515,22 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
     if not result.classes:
         out.append("no state_dict changes")
         return "\n".join(out) + "\n"
+    from statedict_lint import term
+    from statedict_lint.findings import display_path
+
+    def here(path: str) -> str:  # repository-relative -> relative to the working directory
+        return display_path(os.path.join(result.repo, path)) if path else path
+
+    styles = {"BREAKING": "bold-red", "warning": "yellow", "note": "cyan"}
     for cd in result.classes:
         roots = [ch for ch in cd.changes if ch.via is None]
         vias = [ch for ch in cd.changes if ch.via is not None]
         out.append("")
-        out.append(f"{cd.cls}")
+        cpath, sep, cname = cd.cls.rpartition(":")
+        out.append(term.paint(f"{here(cpath)}{sep}{cname}", "bold"))
         for ch in roots:
             tag = "BREAKING" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
-            out.append(f"  {tag:8} {ch.summary()}  [{ch.path}:{ch.line}]")
+            out.append(f"  {term.paint(f'{tag:8}', styles[tag])} {ch.summary()}  [{here(ch.path)}:{ch.line}]")
             if ch.kind == "reshaped" and ch.old_origin and ch.origin and ch.old_origin == ch.origin:
                 out.append("           (same constructor expression: a value it depends on changed)")
             if ch.note:

@@ -118,9 +118,19 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
     proj = Project(sources, IndexCache(cache_dir))
     cache = Cache(cache_dir)
     from statedict_lint.source.locate import confined_to
+    from statedict_lint.term import Progress
 
-    with confined_to(repo):  # imports do not follow a link out of the repository either
-        recs = predict_tree(root, [f for f in files if proj.files[f].classes], proj, cache, jobs=jobs)
+    todo = [f for f in files if proj.files[f].classes]
+    with confined_to(repo), Progress("statedict-lint lock") as progress:  # (imports stay in the repository)
+        if progress.enabled and len(todo) > 20:  # on a terminal: in steps, to say how far it got
+            recs: Dict[str, Any] = {}
+            step = max(10, len(todo) // 20)
+            for i in range(0, len(todo), step):
+                progress.update(f"{i}/{len(todo)} files")
+                recs.update(predict_tree(root, todo[i:i + step], proj, cache, jobs=jobs))
+        else:
+            progress.update(f"{len(todo)} files")
+            recs = predict_tree(root, todo, proj, cache, jobs=jobs)
     out = [c for rs in recs.values() for c in rs if c.name]
     return out, cache, proj
 
@@ -234,7 +244,9 @@ def run(args: Any) -> int:
         nkeys = sum(len(c.keys) for c in current)
         incomplete = sum(1 for c in current if not c.complete)
         state = "wrote" if changed else "unchanged"
-        sys.stdout.write(f"{state} {os.path.relpath(lock_path)}: {len(current)} classes, {nkeys} keys"
+        from statedict_lint.findings import display_path
+
+        sys.stdout.write(f"{state} {display_path(lock_path)}: {len(current)} classes, {nkeys} keys"
                          + (f" ({incomplete} classes not fully predicted; see their `unresolved`)"
                             if incomplete else "") + "\n")
         return 0
@@ -242,14 +254,20 @@ def run(args: Any) -> int:
     changes = check(lock, current, rel_paths)
     fs = _findings(_roots(changes, proj), current, root)
     if args.format == "text":
+        from statedict_lint import term
+        from statedict_lint.findings import display_path
+
         if not changes:
-            sys.stdout.write(f"{os.path.relpath(lock_path)} is up to date ({len(current)} classes)\n")
+            sys.stdout.write(f"{display_path(lock_path)} {term.paint('is up to date', 'green')} "
+                             f"({len(current)} classes)\n")
         else:
             classes = sorted({ch.cls for ch in changes})
-            sys.stdout.write(f"{os.path.relpath(lock_path)} is out of date: {len(changes)} change(s) in "
-                             f"{len(classes)} class(es); run `statedict-lint lock` if they are intended\n")
+            sys.stdout.write(f"{display_path(lock_path)} {term.paint('is out of date', 'bold-red')}: {len(changes)} "
+                             f"change(s) in {len(classes)} class(es); run `statedict-lint lock` if they are "
+                             f"intended\n")
             for f in fs:
-                sys.stdout.write(f"{f.path}:{f.line}: {f.code} {f.message}\n")
+                code = term.paint(f.code, term.SEVERITY_STYLE.get(f.severity, ""))
+                sys.stdout.write(f"{display_path(os.path.join(root, f.path))}:{f.line}: {code} {f.message}\n")
     elif args.format == "json":
         sys.stdout.write(json.dumps({"lock": lock_path, "up_to_date": not changes,
                                      "changes": [ch.to_json() for ch in changes]}, indent=2) + "\n")
