@@ -158,8 +158,7 @@ def format_markdown(res: Any, found: Any) -> str:
     from statedict_lint.report.markdown_report import render
 
     out = [f"### {_headline(res, found)}", ""]
-    out.append(render([dataclasses.replace(f, path=display_path(f.path)) for f in res.findings],
-                      tool_name="statedict-lint check"))
+    out.append(render([f for f in report_findings(res) if f.code != "SDL312"], tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
         out.append("**Unsure**")
