@@ -170,7 +170,13 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
                f"it): the constructor expression changed since the file was saved (restore it to load this file, "
                f"or convert the weights)")
         _replace(res, members, _group(members, msg, expression=expr, model=model, checkpoint=ckv))
-    # 3. BatchNorm counters of an old file: one fix for all
+    # 3. what is left: keys under a module one side lacks entirely
+    file_keys = list(found.state_dict)
+    if res.prefix:
+        file_keys = [k[len(res.prefix):] if k.startswith(res.prefix) else k for k in file_keys]
+    _absent_modules(res, "SDL302", file_keys, res.model_keys)
+    _absent_modules(res, "SDL301", res.model_keys, file_keys)
+    # 4. BatchNorm counters of an old file: one fix for all
     nbt = [f for f in res.findings if f.code == "SDL307"]
     if len(nbt) > 1:
         fix = ("sd.update({k: torch.tensor(0) for k in model.state_dict() "
@@ -181,6 +187,37 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
                         name=nbt[0].name, extra={"count": len(nbt), "keys": [f.extra.get("key") for f in nbt],
                                                  "members": [f.message for f in nbt], "fix": fix})
         _replace(res, nbt, group)
+
+
+def _absent_modules(res: Any, code: str, all_keys: List[str], other_keys: List[str]) -> None:
+    """Leftover per-key findings of ``code`` (SDL301 / SDL302) under one module prefix that the other side
+    lacks entirely (no key of ``other_keys`` under it): one finding for the module (``12 unexpected keys under
+    aux_head.``)."""
+    rest = [f for f in res.findings if f.code == code and f.extra.get("key")]
+    if len(rest) < 2:
+        return
+    keys = {f.extra["key"] for f in rest}
+    groups: Dict[str, List[Finding]] = {}
+    for f in rest:
+        parts = f.extra["key"].split(".")
+        for i in range(1, len(parts)):
+            pre = ".".join(parts[:i]) + "."
+            under = [k for k in all_keys if k.startswith(pre)]
+            if len(under) > 1 and all(k in keys for k in under) and not any(k.startswith(pre) for k in other_keys):
+                groups.setdefault(pre, []).append(f)
+                break
+    for pre, members in groups.items():
+        if len(members) < 2:
+            continue
+        if code == "SDL302":
+            fix = f"sd = {{k: v for k, v in sd.items() if not k.startswith({pre!r})}}"
+            msg = (f"{len(members)} unexpected keys under {pre}: the model has no `{pre[:-1]}` (a module of the "
+                   f"model the checkpoint was saved from); if it is not needed, drop them: {fix}")
+        else:
+            fix = "model.load_state_dict(sd, strict=False)"
+            msg = (f"{len(members)} missing keys under {pre}: the checkpoint has no `{pre[:-1]}` (a module added "
+                   f"since it was saved, or left out when saving); load the rest with {fix} and initialise it")
+        _replace(res, members, _group(members, msg, module=pre, fix=fix))
 
 
 def _init_path(path: str, cls: str) -> str:

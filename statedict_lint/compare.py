@@ -65,6 +65,7 @@ class Comparison:
     after_prefix: Optional[int] = None  # differences left once the wrapper prefix is removed
     infixes: List[str] = field(default_factory=list)  # wrapper components inside keys (".{w}.")
     renames: Dict[str, str] = field(default_factory=dict)  # old -> new key (without the wrapper) of SDL305
+    model_keys: List[str] = field(default_factory=list)  # the predicted keys compared (expanded)
     rename_map: Dict[str, str] = field(default_factory=dict)  # the grouped map (prefixes, {i}) of SDL305
     # (missing, unexpected, mismatched keys) once the wrapper prefix is removed: what the findings explain
     effective: Tuple[List[str], List[str], List[str]] = field(default_factory=lambda: ([], [], []))
@@ -415,6 +416,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         res.maybe_unexpected = unexpected
     res.mismatched = mismatched
     res.not_tensors = not_tensors
+    res.model_keys = [r.key for r in rows]
     by_key = {r.key: r for r in rows}
 
     # 2. explanations on the dict with its wrapper prefix removed

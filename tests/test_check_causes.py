@@ -164,3 +164,59 @@ def test_one_edited_key_is_still_the_file_contradicting_itself(tmp_path: Any) ->
     data = json.loads(out.stdout)
     (f,) = data["findings"]
     assert f["code"] == "SDL303" and "contradict" in f["message"] and "expression changed" not in f["message"]
+
+
+ABSENT = '''
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+class WithAux(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+        self.aux_head = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 3))
+'''
+
+
+def test_module_the_model_lacks_is_one_finding_with_a_fix_that_loads(tmp_path: Any) -> None:
+    (tmp_path / "net.py").write_text(ABSENT)
+    mod = load_module_from_path(str(tmp_path / "net.py"))
+    torch.save(mod.WithAux().state_dict(), tmp_path / "aux.pt")
+    sd = torch.load(tmp_path / "aux.pt", weights_only=True)
+    unexpected = quoted_keys(torch_error(mod.Net(), sd), "Unexpected key(s)")
+    out = cli(["check", "net.py:Net", "aux.pt"], tmp_path)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 1 and len(lines) == 3, out.stdout
+    assert lines[1].startswith("error: SDL302 4 unexpected keys under aux_head.: the model has no `aux_head`")
+    data = json.loads(cli(["check", "net.py:Net", "aux.pt", "--format", "json"], tmp_path).stdout)
+    (f,) = data["findings"]
+    assert sorted(f["extra"]["keys"]) == sorted(unexpected)
+    env = {"sd": sd}
+    exec(f["extra"]["fix"], env)  # noqa: S102
+    assert torch_error(mod.Net(), env["sd"]) == ""
+
+
+def test_module_the_file_lacks_is_one_finding(tmp_path: Any) -> None:
+    (tmp_path / "net.py").write_text(ABSENT)
+    mod = load_module_from_path(str(tmp_path / "net.py"))
+    full = mod.WithAux().state_dict()
+    torch.save({k: v for k, v in full.items() if not k.startswith("aux_head.")}, tmp_path / "noaux.pt")
+    missing = quoted_keys(torch_error(mod.WithAux(), torch.load(tmp_path / "noaux.pt", weights_only=True)),
+                          "Missing key(s)")
+    data = json.loads(cli(["check", "net.py:WithAux", "noaux.pt", "--format", "json"], tmp_path).stdout)
+    (f,) = data["findings"]
+    assert f["code"] == "SDL301" and f["message"].startswith("4 missing keys under aux_head.: the checkpoint has no")
+    assert sorted(f["extra"]["keys"]) == sorted(missing)
+    # a module partly in the file is not "absent": the group is the submodule that is (aux_head.1.)
+    partial = {k: v for k, v in full.items() if k not in ("aux_head.1.weight", "aux_head.1.bias", "head.bias")}
+    torch.save(partial, tmp_path / "partial.pt")
+    data = json.loads(cli(["check", "net.py:WithAux", "partial.pt", "--format", "json"], tmp_path).stdout)
+    assert not any("under aux_head.:" in f["message"] for f in data["findings"])
+    assert any(f["message"].startswith("2 missing keys under aux_head.1.:") for f in data["findings"])
+    assert any(f["message"].startswith("missing key head.bias") for f in data["findings"])
