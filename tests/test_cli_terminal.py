@@ -159,3 +159,14 @@ def test_paths_relative_to_the_working_directory(proj: Any) -> None:
     keys = subprocess.run([sys.executable, "-m", "statedict_lint", "keys", f"{tmp}/pkg/m3.py:Net3"], cwd=sub, env=env,
                           capture_output=True, text=True, timeout=300)
     assert keys.stdout.startswith("m3.py:Net3: 2 keys")
+
+
+def test_check_headline_paths_relative_to_the_working_directory(proj: Any) -> None:
+    tmp, env = proj
+    (tmp / "sub").mkdir()
+    out = subprocess.run([sys.executable, "-m", "statedict_lint", "check", f"{tmp}/net.py:Net", str(tmp / "ck.pt")],
+                         cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.startswith("FAIL: load_state_dict(strict=True) of the file of ck.pt into net.py:Net fails")
+    data = subprocess.run([sys.executable, "-m", "statedict_lint", "check", f"{tmp}/net.py:Net", str(tmp / "ck.pt"),
+                           "--format", "json"], cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert f'"checkpoint": "{tmp / "ck.pt"}"' in data.stdout  # the JSON fields stay as given (stable)

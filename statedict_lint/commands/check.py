@@ -104,7 +104,15 @@ def write_map(res: Any, found: Any, path: str) -> None:
                      f"`statedict-lint migrate {display_path(res.checkpoint)} --map {display_path(path)} -o NEW`\n")
 
 
+def _shown(res: Any) -> Any:
+    """``res`` with its target and checkpoint paths relative to the working directory (for text)."""
+    path, sep, cls = res.target.rpartition(":")
+    return dataclasses.replace(res, target=f"{display_path(path)}{sep}{cls}" if sep else res.target,
+                               checkpoint=display_path(res.checkpoint))
+
+
 def _headline(res: Any, found: Any) -> str:
+    res = _shown(res)
     where = f"[{found.dotted!r}]" if found.path else "the file"
     built = ""
     if res.assumed:
