@@ -181,12 +181,19 @@ def format_text(pred: Prediction) -> str:
     elif isinstance(t["parameters"], Sym):
         out.append(f"parameters: {render(t['parameters'])}")
         out.append(f"bytes: {render(t['bytes'])}")
+    elif unbound(pred) and not [u for u in pred.unresolved if not u.message.startswith(_CONDITIONAL)]:
+        out.append("parameters: depends on the unbound values (bind them with --set to count)")
     else:
         out.append("parameters: not known (some shapes, dtypes or keys are unsettled)")
-    if pred.unresolved:
+    conditional = [u for u in pred.unresolved if u.message.startswith(_CONDITIONAL)]
+    code = [u for u in pred.unresolved if not u.message.startswith(_CONDITIONAL)]
+    for title, items in (("keys that exist only for some values of an unbound switch:", conditional),
+                         ("unresolved:", code)):
+        if not items:
+            continue
         out.append("")
-        out.append("unresolved:")
-        for u in pred.unresolved:
+        out.append(title)
+        for u in items:
             loc = f"line {u.line}" if u.line else "-"
             if u.path and os.path.abspath(u.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
                 loc = f"{display_path(u.path)}:{u.line}"
