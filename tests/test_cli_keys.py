@@ -125,6 +125,9 @@ def test_text_headline_gpt_demo_counts_the_unbound_values() -> None:
     assert out.splitlines()[0] == ("fixtures/gpt.py:GPT: 18 keys (symbolic: 5 constructor values unbound "
                                    "(config.bias, config.block_size, config.n_embd, config.n_layer, "
                                    "config.vocab_size))")
+    assert "parameters: depends on the unbound values (bind them with --set to count)" in out
+    assert "keys that exist only for some values of an unbound switch:" in out
+    assert "\nunresolved:" not in out  # nothing in the code was left unresolved: only values are unbound
 
 
 def test_text_table_shows_tied_parameters_on_both_keys(model: Any) -> None:
