@@ -90,3 +90,13 @@ def test_kwargs_catch_all_still_gets_a_suggestion(tmp_path: Any) -> None:
     out = cli(["keys", "kw.py:M", "--set", "hiden=8"], tmp_path)
     assert out.returncode == 0
     assert "`hiden` is not a parameter of M.__init__ (it goes to **kwargs); did you mean `hidden`?" in out.stderr
+
+
+def test_dynamic_attribute_reads_keep_it_silent(tmp_path: Any) -> None:
+    """A class that reads its config by name at run time (``vars(config)``, ``config.__dict__``) may read any
+    binding: no warning (precision first)."""
+    (tmp_path / "dyn.py").write_text(
+        "import torch.nn as nn\n\nclass M(nn.Module):\n    def __init__(self, config):\n        super().__init__()\n"
+        "        self.opts = dict(config.__dict__)\n        self.fc = nn.Linear(config.width, 2)\n")
+    out = cli(["keys", "dyn.py:M", "--set", "config.width=4", "--set", "config.extra=1"], tmp_path)
+    assert out.returncode == 0 and "warning" not in out.stderr

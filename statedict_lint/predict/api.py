@@ -244,6 +244,8 @@ def unread_warnings(class_name: str, logs: Dict[str, "_ReadLog"], extra_kwargs: 
     """One line per binding the class never reads, with a "did you mean" naming what it does read."""
     out: List[str] = []
     for head, log in logs.items():
+        if any(str(r).startswith("__") for r in log.read):
+            continue  # `config.__dict__` and the like: attributes may be read by name at run time
         reads = sorted(str(r) for r in log.read)
         for attr in log:
             if attr in log.read:
