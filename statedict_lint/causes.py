@@ -19,6 +19,7 @@ Nothing here adds a claim that ``compare`` did not make: findings are only merge
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
@@ -105,12 +106,31 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
             trials.append((hyp, base - after))
     trials.sort(key=lambda t: -len(t[1]))
     taken: Set[Tuple[str, str]] = set()
-    out = []
+    out: List[Tuple[List[Tuple[str, Any, Any, str, int]], Set[Tuple[str, str]]]] = []
     for hyp, explained in trials:
         if explained & taken:
             continue
         taken |= explained
-        out.append((hyp, explained))
+        out.append(([hyp], explained))
+    # keys that need several of the values at once (head.weight: [num_classes, embed_dim]): the smallest
+    # combinations of the verified values first, a bounded number of them
+    remaining = base - taken
+    singles = [hs[0] for hs, _ in out]
+    tried = 0
+    for size in range(2, len(singles) + 1):
+        for combo in itertools.combinations(singles, size):
+            if not remaining or tried >= MAX_HYPOTHESES:
+                return out
+            tried += 1
+            try:
+                pred = predict(path, cls, {**assumed, **user, **{h[0]: h[1] for h in combo}})
+                after = compare(pred, ck, found).differences() if pred.complete else base
+            except (UserError, Exception):
+                continue
+            together = (base - after) & remaining
+            if together and {k for _, k in after} <= {k for _, k in base}:
+                out.append((list(combo), together))
+                remaining -= together
     return out
 
 
@@ -138,21 +158,34 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
                  found: Any) -> None:
     """Rewrite ``res.findings`` in place (see the module docstring)."""
     # 1. constructor values, verified by predicting the class again with them
-    for (name, value, model, source, line), explained in _value_causes(path, cls, user, assumed, res, ck, found):
+    for hyps, explained in _value_causes(path, cls, user, assumed, res, ck, found):
         members = _members(res, explained)
         if not members:
             continue
         kinds = [_KIND[f.code] for f in members]
-        said = "was saved with" if isinstance(value, bool) else "has"
-        msg = (f"{_count_text(kinds)}: the checkpoint {said} {name}={value!r}, the model has {name}={model!r} "
-               f"({source}); build the model with {name}={value!r} (check it: --set {name}={value!r})")
-        group = _group(members, msg, code="SDL310", name=name, checkpoint=value, model=model,
-                       mismatches=kinds.count("size"))
-        if line:
-            group.path, group.line = _init_path(path, cls), line
+        if len(hyps) == 1:
+            (name, value, model, source, line), = hyps
+            said = "was saved with" if isinstance(value, bool) else "has"
+            msg = (f"{_count_text(kinds)}: the checkpoint {said} {name}={value!r}, the model has {name}={model!r} "
+                   f"({source}); build the model with {name}={value!r} (check it: --set {name}={value!r})")
+            group = _group(members, msg, code="SDL310", name=name, checkpoint=value, model=model,
+                           mismatches=kinds.count("size"))
+            if line:
+                group.path, group.line = _init_path(path, cls), line
+        else:
+            file_side = " and ".join(f"{h[0]}={h[1]!r}" for h in hyps)
+            model_side = " and ".join(f"{h[0]}={h[2]!r}" for h in hyps)
+            sets = " ".join(f"--set {h[0]}={h[1]!r}" for h in hyps)
+            verb = "depends" if len(members) == 1 else "depend"
+            msg = (f"{_count_text(kinds)} that {verb} on {len(hyps)} of these values at once: the checkpoint has "
+                   f"{file_side}, the model {model_side}; with them they load (check it: {sets})")
+            group = _group(members, msg, code="SDL310", names=[h[0] for h in hyps],
+                           checkpoint={h[0]: h[1] for h in hyps}, model={h[0]: h[2] for h in hyps},
+                           mismatches=kinds.count("size"))
         # the size note of explain_sizes for the same value says it again
-        res.findings = [f for f in res.findings if not (f.code == "SDL310" and f.extra.get("name") == name
-                                                          and f.extra.get("checkpoint") == value)]
+        said_by = {(h[0], h[1]) for h in hyps}
+        res.findings = [f for f in res.findings if not (f.code == "SDL310" and "keys" not in f.extra and
+                                                          (f.extra.get("name"), f.extra.get("checkpoint")) in said_by)]
         _replace(res, members, group)
     # 2. constructor expressions that changed since the file was saved (explain.explain_sizes)
     by_expr: Dict[Tuple[Any, ...], List[Finding]] = {}

@@ -220,3 +220,32 @@ def test_module_the_file_lacks_is_one_finding(tmp_path: Any) -> None:
     assert not any("under aux_head.:" in f["message"] for f in data["findings"])
     assert any(f["message"].startswith("2 missing keys under aux_head.1.:") for f in data["findings"])
     assert any(f["message"].startswith("missing key head.bias") for f in data["findings"])
+
+
+def test_several_causes_each_once_and_keys_needing_two_of_them(tmp_path: Any) -> None:
+    """A ViT saved with embed_dim=192, qkv_bias=False, num_classes=10, checked against the defaults (768,
+    True, 1000): one finding per value, head.weight (both num_classes and embed_dim) as one finding naming
+    the two, every key of torch's error in exactly one finding, and the values named make torch load it."""
+    vit = os.path.join(REPO, "fixtures", "vit.py")
+    shutil.copy(vit, tmp_path / "vit.py")
+    mod = load_module_from_path(str(tmp_path / "vit.py"))
+    torch.save(mod.VisionTransformer(embed_dim=192, num_heads=3, qkv_bias=False, num_classes=10).state_dict(),
+               tmp_path / "small.pt")
+    sd = torch.load(tmp_path / "small.pt", weights_only=True)
+    msg = torch_error(mod.VisionTransformer(), sd)
+    missing = quoted_keys(msg, "Missing key(s)")
+    resized = [ln.split("size mismatch for ")[1].split(":")[0] for ln in msg.splitlines() if "size mismatch for" in ln]
+    data = json.loads(cli(["check", "vit.py:VisionTransformer", "small.pt", "--format", "json"], tmp_path).stdout)
+    fs = data["findings"]
+    assert [f["code"] for f in fs] == ["SDL310"] * 4
+    by_name = {f["extra"].get("name"): f for f in fs}
+    assert by_name["embed_dim"]["extra"]["checkpoint"] == 192 and by_name["qkv_bias"]["extra"]["checkpoint"] is False
+    assert by_name["num_classes"]["extra"]["keys"] == ["head.bias"]
+    (both,) = [f for f in fs if "names" in f["extra"]]
+    assert sorted(both["extra"]["names"]) == ["embed_dim", "num_classes"] and both["extra"]["keys"] == ["head.weight"]
+    keys = [k for f in fs for k in f["extra"]["keys"]]
+    assert len(keys) == len(set(keys)) and sorted(keys) == sorted(missing + resized)
+    assert torch_error(mod.VisionTransformer(embed_dim=192, num_heads=3, qkv_bias=False, num_classes=10), sd) == ""
+    ok = cli(["check", "vit.py:VisionTransformer", "small.pt", "--set", "embed_dim=192", "--set", "num_heads=3",
+              "--set", "qkv_bias=False", "--set", "num_classes=10"], tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:")
