@@ -64,7 +64,6 @@ class Comparison:
     assumed: Dict[str, Any] = field(default_factory=dict)  # values the check adopted from the file (solve.py)
     after_prefix: Optional[int] = None  # differences left once the wrapper prefix is removed
     infixes: List[str] = field(default_factory=list)  # wrapper components inside keys (".{w}.")
-    renames: Dict[str, str] = field(default_factory=dict)  # old -> new key (without the wrapper) of SDL305
     model_keys: List[str] = field(default_factory=list)  # the predicted keys compared (expanded)
     rename_map: Dict[str, str] = field(default_factory=dict)  # the grouped map (prefixes, {i}) of SDL305
     # (missing, unexpected, mismatched keys) once the wrapper prefix is removed: what the findings explain
@@ -502,8 +501,6 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         for f, olds, news in _rename_findings(old, new, lookup, shapes, rows, by_key):
             res.findings.append(f)
             explained |= olds | news
-            for a, b in f.extra.get("pairs", []):
-                res.renames[a] = b
             res.rename_map.update(f.extra["map"])
     for k in e_missing:
         if k not in explained:
