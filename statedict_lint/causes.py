@@ -91,6 +91,7 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
     if not base:
         return []
     trials = []
+    partial: List[Tuple[str, Any, Any, str, int]] = []
     for hyp in _hypotheses(path, cls, user, assumed, ck, found):
         name, value = hyp[0], hyp[1]
         try:
@@ -102,8 +103,11 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
         after = compare(pred, ck, found).differences()
         # no key that was fine goes wrong; a key may change kind (unexpected h.2.fc.weight becomes a size
         # mismatch with n_layer=3: n_layer explains its presence, the size has its own cause)
-        if {k for _, k in after} <= {k for _, k in base} and after != base and base - after:
-            trials.append((hyp, base - after))
+        if base - after:
+            if {k for _, k in after} <= {k for _, k in base}:
+                trials.append((hyp, base - after))
+            else:
+                partial.append(hyp)  # (n_layer=3 alone asks for h.2's biases too: it may need bias=False with it)
     trials.sort(key=lambda t: -len(t[1]))
     taken: Set[Tuple[str, str]] = set()
     out: List[Tuple[List[Tuple[str, Any, Any, str, int]], Set[Tuple[str, str]]]] = []
@@ -115,7 +119,7 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
     # keys that need several of the values at once (head.weight: [num_classes, embed_dim]): the smallest
     # combinations of the verified values first, a bounded number of them
     remaining = base - taken
-    singles = [hs[0] for hs, _ in out]
+    singles = ([hs[0] for hs, _ in out] + partial)[:5]
     tried = 0
     for size in range(2, len(singles) + 1):
         for combo in itertools.combinations(singles, size):
@@ -176,8 +180,7 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
             file_side = " and ".join(f"{h[0]}={h[1]!r}" for h in hyps)
             model_side = " and ".join(f"{h[0]}={h[2]!r}" for h in hyps)
             sets = " ".join(f"--set {h[0]}={h[1]!r}" for h in hyps)
-            verb = "depends" if len(members) == 1 else "depend"
-            msg = (f"{_count_text(kinds)} that {verb} on {len(hyps)} of these values at once: the checkpoint has "
+            msg = (f"{_count_text(kinds)} explained by {len(hyps)} values together: the checkpoint has "
                    f"{file_side}, the model {model_side}; with them they load (check it: {sets})")
             group = _group(members, msg, code="SDL310", names=[h[0] for h in hyps],
                            checkpoint={h[0]: h[1] for h in hyps}, model={h[0]: h[2] for h in hyps},

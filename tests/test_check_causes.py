@@ -249,3 +249,24 @@ def test_several_causes_each_once_and_keys_needing_two_of_them(tmp_path: Any) ->
     ok = cli(["check", "vit.py:VisionTransformer", "small.pt", "--set", "embed_dim=192", "--set", "num_heads=3",
               "--set", "qkv_bias=False", "--set", "num_classes=10"], tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("OK:")
+
+
+def test_two_values_together_three_layers_without_bias(gpt: Any) -> None:
+    """n_layer=3 alone would ask for the third block's biases too: the third block is explained by
+    n_layer=3 with bias=False, said once; the other blocks' biases by bias=False."""
+    tmp, mod, cfg = gpt
+    torch.save(mod.GPT(cfg(n_layer=3, bias=False)).state_dict(), tmp / "l3nb.pt")
+    sd = torch.load(tmp / "l3nb.pt", weights_only=True)
+    msg = torch_error(mod.GPT(cfg()), sd)
+    every = quoted_keys(msg, "Missing key(s)") + quoted_keys(msg, "Unexpected key(s)")
+    data = json.loads(cli(["check", "gpt.py:GPT", "l3nb.pt", *SETS, "--format", "json"], tmp).stdout)
+    fs = data["findings"]
+    assert len(fs) == 2 and all(f["code"] == "SDL310" for f in fs)
+    assert fs[0]["extra"]["name"] == "config.bias" and fs[0]["extra"]["checkpoint"] is False
+    assert fs[1]["extra"]["checkpoint"] == {"config.bias": False, "config.n_layer": 3}
+    assert fs[1]["message"].startswith("6 unexpected keys explained by 2 values together")
+    keys = [k for f in fs for k in f["extra"]["keys"]]
+    assert sorted(keys) == sorted(every)
+    assert torch_error(mod.GPT(cfg(n_layer=3, bias=False)), sd) == ""
+    ok = cli(["check", "gpt.py:GPT", "l3nb.pt", *SETS, "--set", "config.bias=False", "--set", "config.n_layer=3"], tmp)
+    assert ok.returncode == 0
