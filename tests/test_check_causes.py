@@ -264,7 +264,7 @@ def test_two_values_together_three_layers_without_bias(gpt: Any) -> None:
     assert len(fs) == 2 and all(f["code"] == "SDL310" for f in fs)
     assert fs[0]["extra"]["name"] == "config.bias" and fs[0]["extra"]["checkpoint"] is False
     assert fs[1]["extra"]["checkpoint"] == {"config.bias": False, "config.n_layer": 3}
-    assert fs[1]["message"].startswith("6 unexpected keys explained by 2 values together")
+    assert fs[1]["message"].startswith("7 unexpected keys explained by 2 values together")  # h.2 without biases
     keys = [k for f in fs for k in f["extra"]["keys"]]
     assert sorted(keys) == sorted(every)
     assert torch_error(mod.GPT(cfg(n_layer=3, bias=False)), sd) == ""
