@@ -100,3 +100,17 @@ def test_dynamic_attribute_reads_keep_it_silent(tmp_path: Any) -> None:
         "        self.opts = dict(config.__dict__)\n        self.fc = nn.Linear(config.width, 2)\n")
     out = cli(["keys", "dyn.py:M", "--set", "config.width=4", "--set", "config.extra=1"], tmp_path)
     assert out.returncode == 0 and "warning" not in out.stderr
+
+
+def test_many_unread_config_fields_are_one_line_typos_their_own(gpt_ckpt: Any) -> None:
+    """A Hugging Face-style config.json holds many fields a class ignores: one line for them, while a likely
+    typo still gets its own line with the suggestion."""
+    fields = {"n_embed": 64, "n_layer": 2, "n_head": 4, "vocab_size": 100, "block_size": 32, "bias": True,
+              "architectures": ["GPT"], "model_type": "gpt", "torch_dtype": "float32", "use_cache": True}
+    (gpt_ckpt / "config.json").write_text(json.dumps(fields))
+    out = cli(["keys", f"{GPT}:GPT", "--config", "config=config.json"], gpt_ckpt)
+    warnings = [ln for ln in out.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 2, out.stderr
+    assert "never reads `config.n_embed`; did you mean `config.n_embd`?" in warnings[0]
+    assert ("never reads 4 of the bindings: `config.architectures`, `config.model_type`, `config.torch_dtype`, "
+            "`config.use_cache`") in warnings[1]

@@ -247,12 +247,21 @@ def unread_warnings(class_name: str, logs: Dict[str, "_ReadLog"], extra_kwargs: 
         if any(str(r).startswith("__") for r in log.read):
             continue  # `config.__dict__` and the like: attributes may be read by name at run time
         reads = sorted(str(r) for r in log.read)
+        known = f" (it reads {', '.join(f'{head}.{r}' for r in reads[:12])}{' ...' if len(reads) > 12 else ''})" \
+            if reads else f" (it reads no attribute of `{head}`)"
+        plain = []
         for attr in log:
             if attr in log.read:
                 continue
-            known = f" (it reads {', '.join(f'{head}.{r}' for r in reads[:12])}{' ...' if len(reads) > 12 else ''})" \
-                if reads else f" (it reads no attribute of `{head}`)"
-            out.append(f"{class_name} never reads `{head}.{attr}`{_suggest(attr, reads, head + '.')}{known}")
+            hint = _suggest(attr, reads, head + ".")
+            if hint:  # a likely typo: its own line
+                out.append(f"{class_name} never reads `{head}.{attr}`{hint}{known}")
+            else:
+                plain.append(f"`{head}.{attr}`")
+        if len(plain) == 1:
+            out.append(f"{class_name} never reads {plain[0]}{known}")
+        elif plain:  # (a config.json holds many fields a class ignores: one line for them)
+            out.append(f"{class_name} never reads {len(plain)} of the bindings: {', '.join(plain)}{known}")
     for name in extra_kwargs:
         hint = _suggest(name, param_names)
         if hint:
