@@ -189,3 +189,26 @@ def test_deep_module_list_cli_is_bounded_and_migrates(tmp_path: Any) -> None:
     assert json.loads((tmp_path / "map.json").read_text()) == {"layers.{i}.": "layers.{i}.block."}
     assert cli(["migrate", "deep.pt", "--map", "map.json", "-o", "new.pt"], tmp_path, timeout=120).returncode == 0
     strict_load(new.Net(), tmp_path / "new.pt")
+
+
+def test_compiled_checkpoint_map_is_the_prefix(tmp_path: Any) -> None:
+    """A torch.compile checkpoint (`_orig_mod.` keys) with no rename: the map drops the prefix, and the migrated
+    file loads with strict=True."""
+    shutil.copy(GPT_SRC, tmp_path / "model.py")
+    mod = load_module_from_path(str(tmp_path / "model.py"))
+    model = mod.GPT(mod.GPTConfig(**CFG))
+
+    class Compiled(nn.Module):  # what torch.compile's OptimizedModule saves: the model under `_orig_mod`
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self._orig_mod = inner
+
+    torch.save(Compiled(model).state_dict(), tmp_path / "compiled.pt")
+    out = cli(["check", "model.py:GPT", "compiled.pt", *SETS, "--map-out", "map.json"], tmp_path)
+    assert out.returncode == 1 and "SDL304" in out.stdout
+    assert json.loads((tmp_path / "map.json").read_text()) == {"_orig_mod.": ""}
+    assert cli(["migrate", "compiled.pt", "--map", "map.json", "-o", "plain.pt"], tmp_path).returncode == 0
+    strict_load(mod.GPT(mod.GPTConfig(**CFG)), tmp_path / "plain.pt")
+    none = cli(["check", "model.py:GPT", "plain.pt", *SETS, "--map-out", "again.json"], tmp_path)
+    assert none.returncode == 0 and not (tmp_path / "again.json").exists()
+    assert "no renames or wrapper prefix found; no map written" in none.stderr
