@@ -247,12 +247,13 @@ def _absent_modules(res: Any, code: str, all_keys: List[str], other_keys: List[s
             continue
         if code == "SDL302":
             fix = f"sd = {{k: v for k, v in sd.items() if not k.startswith({pre!r})}}"
-            msg = (f"{len(members)} unexpected keys under {pre}: the model has no `{pre[:-1]}` (a module of the "
-                   f"model the checkpoint was saved from); if it is not needed, drop them: {fix}")
+            msg = (f"{len(members)} unexpected keys under {pre}: the model has no state under `{pre[:-1]}` (a "
+                   f"module of the model the checkpoint was saved from); if it is not needed, drop them: {fix}")
         else:
             fix = "model.load_state_dict(sd, strict=False)"
-            msg = (f"{len(members)} missing keys under {pre}: the checkpoint has no `{pre[:-1]}` (a module added "
-                   f"since it was saved, or left out when saving); load the rest with {fix} and initialise it")
+            msg = (f"{len(members)} missing keys under {pre}: the checkpoint has nothing under `{pre[:-1]}` (a "
+                   f"module added since it was saved, or left out when saving); load the rest with {fix} and "
+                   f"initialise it")
         _replace(res, members, _group(members, msg, module=pre, fix=fix))
 
 

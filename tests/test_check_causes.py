@@ -193,7 +193,8 @@ def test_module_the_model_lacks_is_one_finding_with_a_fix_that_loads(tmp_path: A
     out = cli(["check", "net.py:Net", "aux.pt"], tmp_path)
     lines = out.stdout.splitlines()
     assert out.returncode == 1 and len(lines) == 3, out.stdout
-    assert lines[1].startswith("error: SDL302 4 unexpected keys under aux_head.: the model has no `aux_head`")
+    assert lines[1].startswith("error: SDL302 4 unexpected keys under aux_head.: the model has no state under "
+                           "`aux_head`")
     data = json.loads(cli(["check", "net.py:Net", "aux.pt", "--format", "json"], tmp_path).stdout)
     (f,) = data["findings"]
     assert sorted(f["extra"]["keys"]) == sorted(unexpected)
@@ -211,7 +212,7 @@ def test_module_the_file_lacks_is_one_finding(tmp_path: Any) -> None:
                           "Missing key(s)")
     data = json.loads(cli(["check", "net.py:WithAux", "noaux.pt", "--format", "json"], tmp_path).stdout)
     (f,) = data["findings"]
-    assert f["code"] == "SDL301" and f["message"].startswith("4 missing keys under aux_head.: the checkpoint has no")
+    assert f["code"] == "SDL301" and f["message"].startswith("4 missing keys under aux_head.: the checkpoint has nothing under")
     assert sorted(f["extra"]["keys"]) == sorted(missing)
     # a module partly in the file is not "absent": the group is the submodule that is (aux_head.1.)
     partial = {k: v for k, v in full.items() if k not in ("aux_head.1.weight", "aux_head.1.bias", "head.bias")}
