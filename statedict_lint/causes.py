@@ -203,8 +203,8 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
         vouch = max(f.extra["blame"].get("vouching", 0) for f in members)
         msg = (f"{_count_text(['size'] * len(members))}: the model's `{expr}`{where} gives {model} where the file "
                f"has {ckv}{ratio}; the file is consistent with {name}={value} ({vouch} other key(s) load fine with "
-               f"it): the constructor expression changed since the file was saved (restore it to load this file, "
-               f"or convert the weights)")
+               f"it): the model computes this size differently from the code that saved the file (restore that "
+               f"expression to load this file, or convert the weights)")
         _replace(res, members, _group(members, msg, expression=expr, model=model, checkpoint=ckv))
     # 3. what is left: keys under a module one side lacks entirely
     file_keys = list(found.state_dict)

@@ -184,13 +184,13 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
             if solved is not None and others == []:
                 note += f"; the checkpoint's {c} means {names[0]}={solved}"
                 votes.setdefault(names[0], {}).setdefault(solved, []).append(f)
-            elif others and same_everywhere(spec, i, c):
+            elif others and len(names) == 1 and same_everywhere(spec, i, c):
                 v = values[names[0]]
                 more = f" and {len(others) - 1} more key(s)" if len(others) > 1 else ""
                 ratio = f" = {c // v}*{names[0]}" if v > 0 and c % v == 0 else ""
                 note = (f"the file is consistent with {names[0]}={v} ({others[0]}{more} load fine with it) and has "
-                        f"{c}{ratio} wherever the model's `{text}` gives {m}: the constructor expression changed "
-                        f"since the file was saved")
+                        f"{c}{ratio} wherever the model's `{text}` gives {m}: the model computes this size "
+                        f"differently from the code that saved the file")
                 f.extra["blame"] = {"expression": text, "name": names[0], "value": v, "model": m, "checkpoint": c,
                                     "vouching": len(others)}
             elif solved is not None and others:

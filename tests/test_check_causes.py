@@ -144,8 +144,8 @@ def test_changed_constructor_expression_is_blamed_once(gpt: Any) -> None:
         "6 size mismatches",
         "gpt.py:53: error: SDL303 6 size mismatches: the model's `2*config.n_embd` (lines 53, 55) gives 128 where "
         "the file has 256 = 4*config.n_embd; the file is consistent with config.n_embd=64 (23 other key(s) load "
-        "fine with it): the constructor expression changed since the file was saved (restore it to load this "
-        "file, or convert the weights)",
+        "fine with it): the model computes this size differently from the code that saved the file (restore that "
+        "expression to load this file, or convert the weights)",
         "    e.g. transformer.h.0.mlp.c_fc.weight, transformer.h.0.mlp.c_fc.bias, transformer.h.0.mlp.c_proj.weight "
         "(+3 more; --verbose lists every key)",
     ]
@@ -163,7 +163,7 @@ def test_one_edited_key_is_still_the_file_contradicting_itself(tmp_path: Any) ->
                "--format", "json"], tmp_path)
     data = json.loads(out.stdout)
     (f,) = data["findings"]
-    assert f["code"] == "SDL303" and "contradict" in f["message"] and "expression changed" not in f["message"]
+    assert f["code"] == "SDL303" and "contradict" in f["message"] and "computes this size" not in f["message"]
 
 
 ABSENT = '''
@@ -271,3 +271,21 @@ def test_two_values_together_three_layers_without_bias(gpt: Any) -> None:
     assert torch_error(mod.GPT(cfg(n_layer=3, bias=False)), sd) == ""
     ok = cli(["check", "gpt.py:GPT", "l3nb.pt", *SETS, "--set", "config.bias=False", "--set", "config.n_layer=3"], tmp)
     assert ok.returncode == 0
+
+
+def test_expression_with_two_values_is_not_blamed(tmp_path: Any) -> None:
+    """`expansion * dim` with expansion an integer default: the file's 2x width is expansion=2 (a value, verified),
+    not a changed expression -- the expression is blamed only when its one value is vouched for by other keys."""
+    (tmp_path / "mlp.py").write_text(
+        "import torch.nn as nn\n\nclass Block(nn.Module):\n    def __init__(self, dim, expansion):\n"
+        "        super().__init__()\n        self.norm = nn.LayerNorm(dim)\n"
+        "        self.fc1 = nn.Linear(dim, expansion * dim)\n        self.fc2 = nn.Linear(expansion * dim, dim)\n\n"
+        "class Net(nn.Module):\n    def __init__(self, dim=16, expansion=4, depth=2):\n        super().__init__()\n"
+        "        self.blocks = nn.ModuleList([Block(dim, expansion) for _ in range(depth)])\n")
+    mod = load_module_from_path(str(tmp_path / "mlp.py"))
+    torch.save(mod.Net(expansion=2).state_dict(), tmp_path / "x2.pt")
+    data = json.loads(cli(["check", "mlp.py:Net", "x2.pt", "--format", "json"], tmp_path).stdout)
+    (f,) = data["findings"]
+    assert f["code"] == "SDL310" and f["extra"]["name"] == "expansion" and f["extra"]["checkpoint"] == 2
+    assert not any("computes this size" in m for m in f["extra"]["members"])
+    assert torch_error(mod.Net(expansion=2), torch.load(tmp_path / "x2.pt", weights_only=True)) == ""
