@@ -4,11 +4,12 @@
 ``bias=False``). ``group_causes`` looks for the cause and folds the keys it explains into one finding that
 lists every key in ``extra["keys"]`` (text shows the count and a few examples; ``--verbose`` shows all):
 
-* a constructor value (SDL310, the members' keys in ``extra``): every boolean the model was built with (``--set``, read off the file, or an
-  ``__init__`` default) flipped, and every integer whose value the file's shapes and counts give otherwise
-  (``h.0``..``h.2`` -> ``config.n_layer=3``), each *verified*: the class is predicted again with the value and
-  compared with the file; the keys whose differences disappear (and no new difference appears) are that
-  value's. "saved with config.bias=False" is said only when the class built with it matches those keys.
+* a constructor value (SDL310, the members' keys in ``extra``): every boolean the model was built with
+  (``--set``, read off the file, or an ``__init__`` default) flipped, and every integer whose value the file's
+  shapes and counts give otherwise (``h.0``..``h.2`` -> ``config.n_layer=3``), each *verified*: the class is
+  predicted again with the value and compared with the file; the keys whose differences disappear (and no new
+  difference appears) are that value's. "saved with config.bias=False" is said only when the class built with
+  it matches those keys. Keys that need several values at once get one finding naming just those values.
 * a constructor expression that changed (``explain.explain_sizes`` marks size mismatches where the file is
   consistent with one value and the model's expression gives another size): one finding per expression.
 * BatchNorm counters missing from an old file: one finding with one fix for all of them.
@@ -187,8 +188,9 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
                            mismatches=kinds.count("size"))
         # the size note of explain_sizes for the same value says it again
         said_by = {(h[0], h[1]) for h in hyps}
-        res.findings = [f for f in res.findings if not (f.code == "SDL310" and "keys" not in f.extra and
-                                                          (f.extra.get("name"), f.extra.get("checkpoint")) in said_by)]
+        res.findings = [f for f in res.findings
+                        if not (f.code == "SDL310" and "keys" not in f.extra
+                                and (f.extra.get("name"), f.extra.get("checkpoint")) in said_by)]
         _replace(res, members, group)
     # 2. constructor expressions that changed since the file was saved (explain.explain_sizes)
     by_expr: Dict[Tuple[Any, ...], List[Finding]] = {}

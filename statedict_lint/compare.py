@@ -464,7 +464,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         r = by_key.get(k)
         if k.endswith("num_batches_tracked") and r is not None and any(n in r.spec.layer for n in _NORM_LAYERS):
             res.findings.append(_finding("nbt", f"{k} is missing (a checkpoint from before BatchNorm counted "
-                                         f"batches, or filtered): safe to add sd[{k!r}] = torch.tensor(0)", r.spec, key=k))
+                                         f"batches, or filtered): safe to add sd[{k!r}] = torch.tensor(0)", r.spec,
+                                         key=k))
             explained.add(k)
             continue
         alias = meta_alias.get(k)
@@ -512,8 +513,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         if k not in explained and res_unexpected_sure:
             v = lookup[k]
             shape = _fmt(v.shape) if isinstance(v, TensorRecord) else type(v).__name__
-            res.findings.append(_finding("unexpected", f"unexpected key {k} {shape}: in the checkpoint, not in the model",
-                                         key=k))
+            res.findings.append(_finding("unexpected", f"unexpected key {k} {shape}: in the checkpoint, not in "
+                                         "the model", key=k))
     for k in not_tensors:
         res.findings.append(_finding("notensor", f"{k}: the checkpoint holds a {type(sd[k]).__name__}, not a tensor",
                                      by_key[k].spec if k in by_key else None))

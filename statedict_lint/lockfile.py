@@ -23,9 +23,9 @@ The lock is a function of the state_dict contract only (``contract``): no source
 the layer calls, whitespace in conditions collapsed. Inserting a comment, reformatting, renaming locals or
 reordering methods leaves it byte-for-byte the same; only a change to what ``load_state_dict`` sees (keys,
 shapes, dtypes, persistence, repetition, conditions, completeness) changes it. Format 1 locks (with source
-lines) are refused with a message to rewrite them. Paths are relative to the lock file's folder. ``drift_findings`` compares a file's classes with the lock
-and reports each change at the line of the attribute that was renamed, resized, removed or made
-non-persistent.
+lines) are refused with a message to rewrite them. Paths are relative to the lock file's folder.
+``drift_findings`` compares a file's classes with the lock and reports each change at the line of the
+attribute that was renamed, resized, removed or made non-persistent.
 """
 
 from __future__ import annotations

@@ -212,7 +212,8 @@ def test_module_the_file_lacks_is_one_finding(tmp_path: Any) -> None:
                           "Missing key(s)")
     data = json.loads(cli(["check", "net.py:WithAux", "noaux.pt", "--format", "json"], tmp_path).stdout)
     (f,) = data["findings"]
-    assert f["code"] == "SDL301" and f["message"].startswith("4 missing keys under aux_head.: the checkpoint has nothing under")
+    assert f["code"] == "SDL301"
+    assert f["message"].startswith("4 missing keys under aux_head.: the checkpoint has nothing under")
     assert sorted(f["extra"]["keys"]) == sorted(missing)
     # a module partly in the file is not "absent": the group is the submodule that is (aux_head.1.)
     partial = {k: v for k, v in full.items() if k not in ("aux_head.1.weight", "aux_head.1.bias", "head.bias")}

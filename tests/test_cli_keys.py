@@ -114,7 +114,8 @@ def test_text_headline_says_symbolic_not_incomplete(model: Any) -> None:
     out = run(["keys", "net.py:Net"], model).stdout
     assert out.splitlines()[0] == "net.py:Net: 9 keys (symbolic: 1 constructor value unbound (n_in))"
     assert "INCOMPLETE" not in out
-    assert run(["keys", "net.py:Net", "--set", "n_in=4"], model).stdout.splitlines()[0] == "net.py:Net: 9 keys (complete)"
+    bound = run(["keys", "net.py:Net", "--set", "n_in=4"], model).stdout
+    assert bound.splitlines()[0] == "net.py:Net: 9 keys (complete)"
 
 
 def test_text_headline_gpt_demo_counts_the_unbound_values() -> None:

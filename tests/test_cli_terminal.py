@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import os
 import pty
-import shutil
 import subprocess
 import sys
 from typing import Any, Dict, List, Tuple
 
 import pytest
-
-from conftest import REPO
 
 torch = pytest.importorskip("torch")
 

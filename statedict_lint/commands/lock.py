@@ -153,7 +153,8 @@ def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = Non
         if not chs and old is not None and new is not None and _sig(old) != _sig(new):
             from statedict_lint.structdiff import Change
 
-            chs = [Change("unknown", cid, path=new.path, line=new.line, reason=f"`{new.name}`: {_what_differs(old, new)}")]
+            chs = [Change("unknown", cid, path=new.path, line=new.line,
+                          reason=f"`{new.name}`: {_what_differs(old, new)}")]
         changes.extend(chs)
     return changes
 
