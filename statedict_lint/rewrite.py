@@ -19,18 +19,24 @@ The output is written to a temporary file in the output's folder and moved into 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickletools
 import re
+import secrets
 import shutil
+import signal
+import stat
 import struct
-import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
+from statedict_lint.limits import (MAX_MAP_BYTES, MAX_MAP_PATTERNS, MAX_PICKLE_BYTES, MAX_REWRITE_OPCODES,
+                                   read_regular_text)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ALIGNMENT = 64
@@ -75,18 +81,19 @@ class KeyMap:
             pattern += re.escape(old[pos:])
             regex = re.compile("^" + pattern + ("" if prefix else "$"))
             self.patterns.append(_Entry(old, new, prefix, regex))
+            if len(self.patterns) > MAX_MAP_PATTERNS:
+                raise UserError(f"rename map: more than {MAX_MAP_PATTERNS:,} prefix or placeholder entries (limit; "
+                                "each is tried against every key)")
         # longest (most specific) pattern first
         self.patterns.sort(key=lambda e: (-len(e.old), e.old))
 
     @classmethod
     def load(cls, path: str) -> "KeyMap":
+        text = read_regular_text(path, MAX_MAP_BYTES, "map file")
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            raise UserError(f"no such map file: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read map {path}: {exc}") from None
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise UserError(f"cannot read map {path}: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
             raise UserError(f"map {path} must hold a JSON object of old -> new keys")
         return cls(data)
@@ -110,11 +117,16 @@ class KeyMap:
         return out[:-1] if out.endswith(".") else out
 
 
+RESERVED = "__metadata__"  # safetensors' header entry: a key of that name makes the file unloadable
+
+
 def apply_all(keys: List[str], kmap: KeyMap) -> List[Tuple[str, str]]:
     """(old, new) for every key; raises UserError when two keys would end up with the same name."""
     pairs = [(k, kmap.apply(k)) for k in keys]
     seen: Dict[str, str] = {}
     for old, new in pairs:
+        if new == RESERVED and old != new:
+            raise UserError(f"map renames `{old}` to `{RESERVED}`, the name safetensors reserves for its metadata")
         if new in seen:
             other = seen[new]
             if other == new or old == new:
@@ -134,51 +146,148 @@ class TensorStub:
 @dataclass
 class RewriteResult:
     format: str  # "safetensors" | "torch-zip"
-    renamed: List[Tuple[str, str]] = field(default_factory=list)
+    renamed: List[Tuple[str, str]] = field(default_factory=list)  # state_dict keys only
     tensors: Dict[str, TensorStub] = field(default_factory=dict)  # new key -> stub (state_dict of the output)
+    metadata: Optional[Dict[str, str]] = None  # safetensors __metadata__ (its tied-weight aliases)
+    where: str = ""  # the state_dict's dotted path in a container ("" for the whole file)
+    also: List[Tuple[str, int]] = field(default_factory=list)  # other state_dict-like dicts renamed: (path, count)
 
 
 # --------------------------------------------------------------------------------------------- atomic write
 def _check_paths(src: str, dst: str, force: bool) -> None:
-    if not os.path.isfile(src):
-        raise UserError(f"no such checkpoint: {src}")
-    if os.path.exists(dst):
+    from statedict_lint.limits import check_regular
+
+    check_regular(src, "checkpoint")
+    try:
+        st: Optional[os.stat_result] = os.lstat(dst)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UserError(f"cannot use {dst}: {exc.strerror or exc}") from None
+    if st is not None:
         try:
             same = os.path.samefile(src, dst)
         except OSError:
             same = False
         if same:
             raise UserError(f"refusing to overwrite the input {src}: give another -o")
+        # only a regular file is ever replaced: a FIFO, a device node (/dev/null), a directory or a symlink
+        # (whose target may lie anywhere) is refused, --force or not
+        if stat.S_ISLNK(st.st_mode):
+            raise UserError(f"{dst} is a symlink: refusing to replace it (remove it or give another -o)")
+        if stat.S_ISDIR(st.st_mode):
+            raise UserError(f"{dst} is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{dst} is not a regular file: refusing to replace it")
         if not force:
             raise UserError(f"{dst} exists: pass --force to replace it")
-        if os.path.isdir(dst):
-            raise UserError(f"{dst} is a directory")
     folder = os.path.dirname(os.path.abspath(dst))
     if not os.path.isdir(folder):
         raise UserError(f"output folder does not exist: {folder}")
 
 
 Verify = Optional[Callable[["RewriteResult"], None]]
+TEMP_TAG = ".sdl-migrate-"  # temp files: .<output name>.sdl-migrate-<pid>-<random>.tmp, in the output's folder
+
+
+def _temp_prefix(dst: str) -> str:
+    return "." + os.path.basename(dst) + TEMP_TAG
+
+
+def remove_stale_temps(dst: str) -> List[str]:
+    """Remove the temp files a killed migrate to ``dst`` left behind (SIGKILL cannot be caught): regular files
+    of this user named ``.<name>.sdl-migrate-<pid>-*.tmp`` whose process is gone. Returns their paths."""
+    folder = os.path.dirname(os.path.abspath(dst))
+    prefix = _temp_prefix(dst)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # someone else's process: leave its file alone
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class _Terminated(BaseException):
+    """SIGTERM while the temp file is being written: unwinds through the cleanup, then exits 143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 def _atomic(dst: str, write: Callable[[Any], None], verify: Verify = None, result: Any = None) -> None:
-    """Write through a temp file in dst's folder; ``verify(result)`` may raise to abandon the output."""
+    """Write through a temp file in dst's folder; ``verify(result)`` may raise to abandon the output.
+
+    The temp file is created with O_EXCL and a random name (``tempfile``'s rule, so a planted file or
+    symlink cannot be written through), gets the user's umask like any new file, is removed on any error
+    and on SIGTERM, and is named after the output and this process so that the next run removes one a
+    SIGKILL left behind. The result replaces ``dst`` with ``os.replace`` (never following a symlink)."""
     folder = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix=".sdl-migrate-", suffix=".tmp", dir=folder)
+    remove_stale_temps(dst)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{_temp_prefix(dst)}{os.getpid()}-{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover
+        raise UserError(f"cannot create a temporary file in {folder}")
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         with os.fdopen(fd, "w+b") as out:
             write(out)
             out.flush()
+            os.fchmod(out.fileno(), 0o666 & ~_umask())
             os.fsync(out.fileno())
         if verify is not None:
             verify(result)
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, _Terminated):
+            raise SystemExit(128 + signal.SIGTERM) from None
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_handler if old_handler is not None else signal.SIG_DFL)
 
 
 def detect_format(path: str) -> str:
@@ -186,10 +295,8 @@ def detect_format(path: str) -> str:
         head = fh.read(16)
     if head[:4] == b"PK\x03\x04":
         return "torch-zip"
-    if len(head) >= 9:
-        (n,) = struct.unpack("<Q", head[:8])
-        if 2 <= n <= 100_000_000 and head[8:9] == b"{":
-            return "safetensors"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
     if head[:2] == b"\x80\x02" or head[:1] == b"\x80":
         raise UserError(f"{path}: legacy (pre-1.6, non-zip) torch file: re-save it with a current torch first")
     raise UserError(f"{path}: not a safetensors or torch zip checkpoint")
@@ -208,47 +315,40 @@ def rewrite(src: str, dst: str, kmap: KeyMap, force: bool = False, verify: Verif
 
 
 # --------------------------------------------------------------------------------------------- safetensors
-_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool", "U16": "uint16",
-              "U32": "uint32", "U64": "uint64", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
-              "C64": "complex64"}
-
-
 def read_safetensors_header(path: str) -> Tuple[Dict[str, Any], int]:
-    with open(path, "rb") as fh:
-        raw = fh.read(8)
-        if len(raw) != 8:
-            raise UserError(f"{path}: truncated safetensors file")
-        (n,) = struct.unpack("<Q", raw)
-        size = os.fstat(fh.fileno()).st_size
-        if n > size - 8:
-            raise UserError(f"{path}: safetensors header length {n} exceeds the file")
-        try:
-            header = json.loads(fh.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: bad safetensors header: {exc}") from None
-    if not isinstance(header, dict):
-        raise UserError(f"{path}: bad safetensors header (not an object)")
+    """(header, data start) of a safetensors file, validated as the reader validates it (limits, dtypes,
+    shapes, offsets tiling the data): a file safetensors refuses is refused here too, in one line."""
+    from statedict_lint.checkpoint.readers import read_safetensors_header as read_header, validate_safetensors
+
+    header, n, size = read_header(path)
+    validate_safetensors(path, header, size - 8 - n)
     return header, 8 + n
 
 
 def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap, verify: Verify = None) -> RewriteResult:
+    from statedict_lint.checkpoint.readers import SAFETENSORS_DTYPES
+
     header, data_start = read_safetensors_header(src)
-    keys = [k for k in header if k != "__metadata__"]
+    keys = [k for k in header if k != RESERVED]
     pairs = apply_all(keys, kmap)
     new_header: Dict[str, Any] = {}
-    if "__metadata__" in header:
-        new_header["__metadata__"] = header["__metadata__"]
-    result = RewriteResult("safetensors")
+    if RESERVED in header:
+        new_header[RESERVED] = header[RESERVED]
+    result = RewriteResult("safetensors", metadata=header.get(RESERVED))
+    meta = header.get(RESERVED)
+    if isinstance(meta, dict):  # save_model's tied-weight aliases (removed name -> kept name) follow the keys
+        renamed = dict(pairs)
+        meta = {(kmap.apply(k) if k in renamed or v in renamed else k): (renamed.get(v, v) if v in renamed else v)
+                for k, v in meta.items()}
+        new_header[RESERVED] = meta
+        result.metadata = meta
     for old, new in pairs:
         info = header[old]
         new_header[new] = info
         if old != new:
             result.renamed.append((old, new))
-        shape = info.get("shape") if isinstance(info, dict) else None
-        result.tensors[new] = TensorStub(tuple(shape) if isinstance(shape, list) else None,
-                                         _ST_DTYPES.get(info.get("dtype")) if isinstance(info, dict) else None)
-    blob = json.dumps(new_header, separators=(",", ":")).encode("utf-8")
+        result.tensors[new] = TensorStub(tuple(info["shape"]), SAFETENSORS_DTYPES[info["dtype"]])
+    blob = json.dumps(new_header, separators=(",", ":")).encode("utf-8", "surrogatepass")
     blob += b" " * (-len(blob) % 8)
 
     def write(out: Any) -> None:
@@ -300,11 +400,30 @@ class _Walk:
     dicts: Dict[int, _DictUse]
     memo_src: Dict[Any, int]  # memo key -> index of the string opcode whose value was stored there
     gets: Dict[int, Any]  # GET opcode index -> memo key
+    root: Optional[_Item] = None  # what the pickle returns
+    builds: Dict[int, _Item] = field(default_factory=dict)  # id(dict ident) -> its BUILD state (``_metadata``)
+
+    def use(self, item: Optional[_Item]) -> Optional[_DictUse]:
+        return self.dicts.get(id(item.ident)) if item is not None and item.kind == "dict" else None
+
+    def child(self, use: Optional[_DictUse], key: str) -> Optional[_Item]:
+        if use is None:
+            return None
+        found = None
+        for (_src, k), v in zip(use.keys, use.values):
+            if k == key:
+                found = v  # a later SETITEM of the same key wins, as in the unpickled dict
+        return found
 
 
-def _walk(data: bytes) -> _Walk:
+def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
     """Simulate the pickle stack symbolically: which string pushes end up as keys of which dicts."""
+    from statedict_lint.checkpoint.unpickler import scan
+
+    scan(io.BytesIO(data), len(data), what, max_ops=MAX_REWRITE_OPCODES)  # bounds before genops holds it all
     ops = list(pickletools.genops(data))
+    builds: Dict[int, _Item] = {}
+    root: Optional[_Item] = None
     stack: List[_Item] = []
     memo: Dict[Any, _Item] = {}
     dicts: Dict[int, _DictUse] = {}
@@ -410,10 +529,14 @@ def _walk(data: bytes) -> _Walk:
             if name in ("APPENDS", "ADDITEMS"):
                 pop_mark()
             else:
-                pop()  # the appended value / BUILD state
+                state = pop()  # the appended value / BUILD state
+                if name == "BUILD" and stack:
+                    keep.append(stack[-1].ident)
+                    builds[id(stack[-1].ident)] = state
         elif name == "FRAME" or name == "PROTO":
             pass
         elif name == "STOP":
+            root = stack[-1] if stack else None
             break
         else:  # generic stack effect from pickletools' metadata
             before = list(op.stack_before)
@@ -424,7 +547,7 @@ def _walk(data: bytes) -> _Walk:
                 pop()
             for _ in op.stack_after:
                 stack.append(_Item(i))
-    return _Walk(ops, dicts, memo_src, gets)
+    return _Walk(ops, dicts, memo_src, gets, root, builds)
 
 
 def _reduce(i: int, fn: _Item, args: _Item) -> _Item:
@@ -452,36 +575,53 @@ def _emit_string(s: str) -> bytes:
     return b"X" + struct.pack("<I", len(b)) + b
 
 
-def rewrite_pickle(data: bytes, kmap: KeyMap) -> Tuple[bytes, RewriteResult]:
-    """Re-emit a pickle with renamed dict-key strings. FRAME opcodes are dropped (they are optional)."""
-    walk = _walk(data)
-    ops, dicts = walk.ops, walk.dicts
+def rewrite_pickle(data: bytes, kmap: KeyMap, paths: Optional[List[List[str]]] = None,
+                   what: str = "data.pkl") -> Tuple[bytes, RewriteResult]:
+    """Re-emit a pickle with the keys of its state_dicts renamed: the dicts at ``paths`` (dict keys from the
+    root; the first is the state_dict ``find_state_dict`` chose, the others state_dict-like copies such as an
+    EMA; default: the root) and the module prefixes of their ``_metadata``. No other dict changes (an
+    optimizer's state, a config keep their keys). FRAME opcodes are dropped (they are optional)."""
+    walk = _walk(data, what)
+    ops = walk.ops
     replace: Dict[int, str] = {}
-    result = RewriteResult("torch-zip")
-    best: Optional[_DictUse] = None
-    for use in dicts.values():
-        rename = kmap.apply_module if use.is_metadata else kmap.apply
-        pairs = [(src, old, rename(old)) for src, old in use.keys]
+    result = RewriteResult("torch-zip", where=".".join((paths or [[]])[0]))
+    for n, path in enumerate(paths or [[]]):
+        item = walk.root
+        for k in path:
+            item = walk.child(walk.use(item), k)
+        sd = walk.use(item)
+        if sd is None or item is None:
+            where = ".".join(path) or "the pickle's root"
+            raise UserError(f"{what}: cannot locate the state_dict ({where}) in the pickle's opcodes: nothing written")
+        meta = walk.use(walk.child(walk.use(walk.builds.get(id(item.ident))), "_metadata"))
         news: Dict[str, str] = {}
-        for _src, old, new in pairs:
-            if new in news and not use.is_metadata:
+        count = 0
+        for (src, old), v in zip(sd.keys, sd.values):
+            new = kmap.apply(old)
+            if new in news and news[new] != old:
                 prev = news[new]
                 if old == new or prev == new:
                     raise UserError(f"map renames `{prev if old == new else old}` to `{new}`, which already exists")
                 raise UserError(f"map renames both `{prev}` and `{old}` to `{new}`")
+            if new == RESERVED and old != new:
+                raise UserError(f"map renames `{old}` to `{RESERVED}`, the name safetensors reserves for its "
+                                "metadata")
+            first = new not in news  # a key set twice (SETITEM) is one key
             news[new] = old
-        tensors = sum(1 for v in use.values if v.kind == "tensor")
-        for src, old, new in pairs:
             if old != new:
                 replace[src] = new
-                if not use.is_metadata and tensors:
+                count += first
+                if n == 0 and first:
                     result.renamed.append((old, new))
-        if tensors and (best is None or tensors > sum(1 for v in best.values if v.kind == "tensor")):
-            best = use
-    if best is not None:
-        for (_src, old), v in zip(best.keys, best.values):
-            key = kmap.apply(old)
-            result.tensors[key] = v.value if v.kind == "tensor" else TensorStub(None, None)
+            if n == 0:
+                result.tensors[new] = v.value if v.kind == "tensor" else TensorStub(None, None)
+        if n and count:
+            result.also.append((".".join(path), count))
+        if meta is not None:
+            for src, old in meta.keys:
+                new = kmap.apply_module(old)
+                if new != old:
+                    replace[src] = new
     # A renamed string literal also changes what its memo slot holds: every other read of that slot that is
     # not itself a renamed key gets the old string back as a literal.
     renamed_memo = {key for key, src in walk.memo_src.items() if src in replace}
@@ -498,13 +638,6 @@ def rewrite_pickle(data: bytes, kmap: KeyMap) -> Tuple[bytes, RewriteResult]:
 
 
 # --------------------------------------------------------------------------------------------- torch zip
-def _archive_pickle(names: List[str]) -> str:
-    cands = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
-    if len(cands) != 1:
-        raise UserError("not a torch zip checkpoint (no single <archive>/data.pkl entry)")
-    return cands[0]
-
-
 def _aligned_info(src: zipfile.ZipInfo, offset: int, size: int) -> Tuple[zipfile.ZipInfo, bool]:
     """A stored ZipInfo whose data will start at a multiple of ALIGNMENT when its header is at ``offset``."""
     zi = zipfile.ZipInfo(src.filename, date_time=src.date_time)
@@ -521,19 +654,24 @@ def _aligned_info(src: zipfile.ZipInfo, offset: int, size: int) -> Tuple[zipfile
 
 
 def _rewrite_torch_zip(src: str, dst: str, kmap: KeyMap, verify: Verify = None) -> RewriteResult:
-    try:
-        zin = zipfile.ZipFile(src)
-    except zipfile.BadZipFile as exc:
-        raise UserError(f"{src}: not a readable zip file: {exc}") from None
+    from statedict_lint.checkpoint import readers
+    from statedict_lint.checkpoint.container import _candidates, find_state_dict
+
+    # the reader validates the whole file first (its limits, torch's own rules) and says where the
+    # state_dict is: only that dict's keys are renamed
+    ck = readers.read(src)
+    found = find_state_dict(ck)
+    paths = [found.path] + [p for p in _candidates(ck.root) if p != found.path]
+    size = os.path.getsize(src)
+    zin = readers.open_zip(src)
     with zin:
         infos = zin.infolist()
-        pkl_name = _archive_pickle([i.filename for i in infos])
+        pkl_name = readers.archive_name(src, infos) + "/data.pkl"
+        data = readers.read_entry(src, zin, zin.getinfo(pkl_name), MAX_PICKLE_BYTES)
+        for info in infos:
+            readers._check_entry_range(src, info, size)
         try:
-            data = zin.read(pkl_name)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise UserError(f"{src}: cannot read {pkl_name}: {exc}") from None
-        try:
-            new_pkl, result = rewrite_pickle(data, kmap)
+            new_pkl, result = rewrite_pickle(data, kmap, paths, f"{src}: {pkl_name}")
         except UserError:
             raise
         except Exception as exc:  # malformed pickle streams raise ValueError and friends from genops
@@ -547,9 +685,13 @@ def _rewrite_torch_zip(src: str, dst: str, kmap: KeyMap, verify: Verify = None) 
                     with zout.open(zi, "w", force_zip64=zip64) as dest:
                         if info.filename == pkl_name:
                             dest.write(new_pkl)
-                        else:
+                            continue
+                        try:
                             with zin.open(info) as source:
                                 shutil.copyfileobj(source, dest, 1 << 20)
+                        except Exception as exc:  # bad CRC, encrypted, unsupported compression, zlib errors
+                            raise UserError(f"{src}: cannot read {info.filename} ({type(exc).__name__}: {exc}); "
+                                            "nothing written") from None
 
         _atomic(dst, write, verify, result)
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -56,16 +56,21 @@ def _mostly_tensors(obj: Any, explicit: bool = False) -> bool:
 
 
 def _candidates(root: Any) -> List[List[str]]:
+    """Paths to the state_dict-like dicts, breadth-first. Each dict is visited once, at its shortest path: a
+    pickle's memo lets one dict appear under many parents (100 children a level share the level below),
+    which without the visited set makes the walk exponential in the depth."""
     out: List[List[str]] = []
-    queue: List[Tuple[List[str], Any]] = [([], root)]
+    queue: "deque[Tuple[List[str], Any]]" = deque([([], root)])
+    seen = {id(root)}
     while queue:
-        path, obj = queue.pop(0)
+        path, obj = queue.popleft()
         if is_state_dict(obj):
             out.append(path)
             continue
         if isinstance(obj, dict) and len(path) < MAX_DEPTH:
             for k, v in obj.items():
-                if isinstance(k, str) and isinstance(v, dict):
+                if isinstance(k, str) and isinstance(v, dict) and id(v) not in seen:
+                    seen.add(id(v))
                     queue.append((path + [k], v))
     return out
 
@@ -110,6 +115,8 @@ def _resolve_key(root: Any, dotted: str) -> List[str]:
 def describe(v: Any) -> str:
     if isinstance(v, TensorRecord):
         return f"tensor {v.dtype}{list(v.shape)}"
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"int of {v.bit_length()} bits"  # Python refuses to print ints of over 4,300 digits
     if isinstance(v, (bool, int, float)) or v is None:
         return repr(v)
     if isinstance(v, str):

@@ -14,15 +14,20 @@ import zipfile
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
-from statedict_lint.checkpoint.records import DTYPE_BYTES, Checkpoint, StorageRecord, TensorRecord
+from statedict_lint.checkpoint.records import DTYPE_BYTES, Checkpoint, TensorRecord
+from statedict_lint.checkpoint.unpickler import MAX_DIM
 from statedict_lint.checkpoint.unpickler import load as unpickle
 from statedict_lint.errors import UserError
+from statedict_lint.limits import (MAX_INDEX_BYTES, MAX_INDEX_SHARDS, MAX_PICKLE_BYTES, MAX_SAFETENSORS_HEADER,
+                                   MAX_ZIP_ENTRIES, MiB, check_regular, read_regular)
 
-MAX_PICKLE = 512 * 1024 * 1024  # a state_dict pickle of 100k tensors is a few MB
-MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # safetensors' own limit
-MAX_INDEX = 64 * 1024 * 1024
+MAX_PICKLE = MAX_PICKLE_BYTES
+MAX_INDEX = MAX_INDEX_BYTES
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
+# torch's PyTorchStreamReader reads archives of format versions 1..10 (torch 2.13: "the maximum supported
+# version for reading is 10")
+ZIP_VERSIONS = range(1, 11)
 
 SAFETENSORS_DTYPES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
@@ -49,10 +54,11 @@ def read(path: str) -> Checkpoint:
 def _read(path: str) -> Checkpoint:
     if os.path.isdir(path):
         return read(_pick_in_directory(path))
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise UserError(f"no such file: {path}")
     if path.endswith(".json"):
         return _read_index(path)
+    check_regular(path, "checkpoint")  # a FIFO would block, /dev/zero never ends
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -74,11 +80,21 @@ _DIR_CANDIDATES = ["model.safetensors.index.json", "model.safetensors", "pytorch
                    "pytorch_model.bin", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]
 
 
+def inside(folder: str, path: str, what: str) -> str:
+    """``path`` when it resolves (through any symlinks) inside ``folder``; else a one-line UserError: a file
+    of a folder the user named is never read through a link to somewhere else."""
+    real_dir = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_dir, real]) != real_dir:
+        raise UserError(f"refusing to read {what} {path}: it is a symlink to {real}, outside {folder}")
+    return path
+
+
 def _pick_in_directory(path: str) -> str:
     for name in _DIR_CANDIDATES:
         p = os.path.join(path, name)
         if os.path.isfile(p):
-            return p
+            return inside(path, p, "checkpoint")
     try:
         names = sorted(os.listdir(path))
     except OSError as exc:
@@ -86,54 +102,93 @@ def _pick_in_directory(path: str) -> str:
     for exts in ((".index.json",), (".safetensors",), (".pt", ".pth", ".bin", ".ckpt")):
         found = [n for n in names if n.endswith(exts) and os.path.isfile(os.path.join(path, n))]
         if len(found) == 1:
-            return os.path.join(path, found[0])
+            return inside(path, os.path.join(path, found[0]), "checkpoint")
         if len(found) > 1:
             raise UserError(f"{path} holds several checkpoints ({', '.join(found[:4])}): name one")
     raise UserError(f"{path}: no checkpoint file in this directory")
 
 
 # -- torch zip -----------------------------------------------------------------------------------------
-def _read_torch_zip(path: str) -> Checkpoint:
-    size = os.path.getsize(path)
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The zip archive at ``path``, its entry count checked against the limit before zipfile builds one
+    ZipInfo per entry."""
+    try:
+        with open(path, "rb") as fh:
+            end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # (stable since Python 2)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if end and end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ZIP_ENTRIES:  # type: ignore[attr-defined]
+        raise UserError(f"{path}: zip archive of {end[zipfile._ECD_ENTRIES_TOTAL]:,} entries (limit "  # type: ignore[attr-defined]
+                        f"{MAX_ZIP_ENTRIES:,}: one per storage)")
     try:
         zf = zipfile.ZipFile(path)
     except Exception as exc:  # BadZipFile, NotImplementedError (zip version), struct.error, OSError, ...
         raise UserError(f"{path}: broken zip archive ({type(exc).__name__}: {exc})") from None
+    if len(zf.infolist()) > MAX_ZIP_ENTRIES:
+        zf.close()
+        raise UserError(f"{path}: zip archive of more than {MAX_ZIP_ENTRIES:,} entries (limit: one per storage)")
+    return zf
+
+
+def read_entry(path: str, zf: zipfile.ZipFile, zi: zipfile.ZipInfo, limit: int) -> bytes:
+    """The bytes of one zip entry, at most ``limit``; every way an entry can be unreadable (encrypted, bad
+    CRC, unsupported compression, data past the end of the file) is one UserError."""
+    if zi.file_size > limit:
+        raise UserError(f"{path}: {zi.filename} claims {zi.file_size} bytes (limit {limit // MiB} MiB)")
+    _check_entry_range(path, zi, os.path.getsize(path))
+    try:
+        with zf.open(zi) as fh:
+            data = fh.read(limit + 1)
+    except Exception as exc:  # BadZipFile (CRC), RuntimeError (encrypted), NotImplementedError (compression),
+        # zlib.error, EOFError, OSError, struct.error, ...
+        raise UserError(f"{path}: cannot read {zi.filename} ({type(exc).__name__}: {exc})") from None
+    if len(data) != zi.file_size:
+        raise UserError(f"{path}: {zi.filename} holds {len(data)} bytes, its zip entry says {zi.file_size}")
+    return data
+
+
+def archive_name(path: str, infos: List[zipfile.ZipInfo]) -> str:
+    """torch's rule (PyTorchStreamReader): the folder of the archive's first entry names the archive, and
+    every record is looked up under it."""
+    if not infos:
+        raise UserError(f"{path}: empty zip archive (not a torch checkpoint)")
+    first = infos[0].filename
+    if "/" not in first:
+        raise UserError(f"{path}: zip entry {first!r} is not in a folder: not a torch checkpoint "
+                        "(torch.load refuses it: 'file in archive is not in a subdirectory')")
+    return first.split("/", 1)[0]
+
+
+def _read_torch_zip(path: str) -> Checkpoint:
+    size = os.path.getsize(path)
+    zf = open_zip(path)
     with zf:
-        infos = {zi.filename: zi for zi in zf.infolist()}
-        pkls = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
-        if not pkls:
-            if "data.pkl" in infos:
-                pkls = ["data.pkl"]
-            else:
-                raise UserError(f"{path}: zip archive without data.pkl (not a torch checkpoint)")
-        if len(pkls) > 1:
-            raise UserError(f"{path}: zip archive with several data.pkl records")
-        pkl = pkls[0]
-        prefix = pkl[: -len("data.pkl")]
-        zi = infos[pkl]
-        if zi.file_size > MAX_PICKLE:
-            raise UserError(f"{path}: data.pkl claims {zi.file_size} bytes (limit {MAX_PICKLE})")
-        _check_entry_range(path, zi, size)
-        try:
-            with zf.open(zi) as fh:
-                data = fh.read(MAX_PICKLE + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, struct.error,
-                RuntimeError) as exc:  # zlib errors, CRC mismatch, encrypted entries
-            raise UserError(f"{path}: cannot read {pkl} ({exc})") from None
-        except Exception as exc:  # zlib.error and friends
-            raise UserError(f"{path}: cannot read {pkl} ({type(exc).__name__}: {exc})") from None
-        if len(data) != zi.file_size:
-            raise UserError(f"{path}: {pkl} holds {len(data)} bytes, its zip entry says {zi.file_size}")
-        root, storages = unpickle(io.BytesIO(data), f"{path}: {pkl}")
+        infolist = zf.infolist()
+        infos = {zi.filename: zi for zi in infolist}
+        prefix = archive_name(path, infolist) + "/"
+        pkl = prefix + "data.pkl"
+        zi = infos.get(pkl)
+        if zi is None:
+            raise UserError(f"{path}: zip archive without {pkl} (not a torch checkpoint)")
+        version = infos.get(prefix + ".data/version") or infos.get(prefix + "version")
+        if version is None:
+            raise UserError(f"{path}: zip archive without {prefix}version: torch.load refuses it")
+        text = read_entry(path, zf, version, 64).decode("ascii", "replace").strip()
+        if not text.isdigit() or int(text) not in ZIP_VERSIONS:
+            raise UserError(f"{path}: archive format version {text[:20]!r}: torch.load reads versions "
+                            f"{ZIP_VERSIONS[0]} to {ZIP_VERSIONS[-1]}")
+        data = read_entry(path, zf, zi, MAX_PICKLE)
+        root, storages = unpickle(io.BytesIO(data), f"{path}: {pkl}", end=len(data))
         for key, st in storages.items():
             name = f"{prefix}data/{key}"
             entry = infos.get(name)
             if entry is None:
                 raise UserError(f"{path}: storage {key} has no record {name}")
             need = st.numel * (1 if st.dtype == "uint8" else DTYPE_BYTES.get(st.dtype, 1))
-            if entry.file_size < need:
-                raise UserError(f"{path}: record {name} holds {entry.file_size} bytes, its tensors need {need}")
+            if entry.file_size != need:
+                # torch.load checks the record size exactly ("record size ... does not match expected size")
+                raise UserError(f"{path}: record {name} holds {entry.file_size} bytes, its storage has {need}: "
+                                "torch.load refuses the file")
             _check_entry_range(path, entry, size)
     _attach(root, lambda rec: f"{prefix}data/{rec.storage}")
     return Checkpoint(path=path, format="torch-zip", root=root, files=[path], size=size)
@@ -189,31 +244,44 @@ class _Bounded:
     def peek(self, n: int = 0) -> bytes:
         return self.fh.peek(n)
 
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.fh.seek(pos, whence)
+
 
 def _read_torch_legacy(path: str) -> Checkpoint:
     size = os.path.getsize(path)
     what = f"{path}: legacy torch file"
     with open(path, "rb", buffering=1 << 16) as raw:
         fh = _Bounded(raw, size)
-        magic, _ = unpickle(fh, what)
+        magic, _ = unpickle(fh, what, end=size)
         if magic != LEGACY_MAGIC:
             raise UserError(f"{path}: a pickle, but not a torch checkpoint (wrong magic number)")
-        protocol, _ = unpickle(fh, what)
+        protocol, _ = unpickle(fh, what, end=size)
         if protocol != LEGACY_PROTOCOL:
             raise UserError(f"{path}: unsupported legacy torch protocol {protocol!r}")
-        sys_info, _ = unpickle(fh, what)
+        sys_info, _ = unpickle(fh, what, end=size)
         if not isinstance(sys_info, dict):
             raise UserError(f"{what}: malformed system info")
         little = sys_info.get("little_endian", True)
-        root, storages = unpickle(fh, what, legacy=True)
-        keys, _ = unpickle(fh, what)
+        root, storages = unpickle(fh, what, legacy=True, end=size)
+        keys, _ = unpickle(fh, what, end=size)
         if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
             raise UserError(f"{what}: malformed storage key list")
         keys = [str(k) for k in keys]
-        missing = set(storages) - set(keys)
-        roots = {k: st for k, st in storages.items() if k in keys}
-        if missing - set(_view_keys(storages, keys)):
-            raise UserError(f"{what}: storages {sorted(missing)[:3]} are not in the file")
+        key_set = set(keys)
+        if len(key_set) != len(keys):
+            raise UserError(f"{what}: a storage is listed twice")
+        missing = set(storages) - key_set
+        if missing:  # torch.load fills such a storage with uninitialized memory instead of failing
+            raise UserError(f"{what}: storage {sorted(missing)[0]} has no data in the file (truncated or "
+                            "corrupt; torch.load would give it uninitialized memory)")
+        unknown = key_set - set(storages)
+        if unknown:  # torch.load: "assert key in deserialized_objects"
+            raise UserError(f"{what}: the storage list names {sorted(unknown)[0]}, which no tensor uses")
+        roots = storages
         # walk the storage records: an 8-byte element count, then the data (seeked over, never read)
         pos = raw.tell()
         fmt = "<q" if little else ">q"
@@ -224,8 +292,10 @@ def _read_torch_legacy(path: str) -> Checkpoint:
             (numel,) = struct.unpack(fmt, raw.read(8))
             st = roots.get(key)
             elem = DTYPE_BYTES.get(st.dtype, 1) if st is not None else 1
-            if numel < 0 or (st is not None and numel < st.numel):
-                raise UserError(f"{what}: storage {key} is smaller than its tensors")
+            if numel < 0 or (st is not None and numel != st.numel):
+                # torch.load checks the size exactly ("storage has wrong byte size")
+                raise UserError(f"{what}: storage {key} holds {numel} elements, its pickle says "
+                                f"{st.numel if st is not None else '?'}")
             pos += 8 + numel * elem
             if pos > size:
                 raise UserError(f"{what}: truncated (storage {key} ends at byte {pos}, file has {size})")
@@ -233,13 +303,11 @@ def _read_torch_legacy(path: str) -> Checkpoint:
     return Checkpoint(path=path, format="torch-legacy", root=root, files=[path], size=size)
 
 
-def _view_keys(storages: Dict[str, StorageRecord], keys: List[str]) -> List[str]:
-    # views are recorded under their own key but stored inside a root storage
-    return [k for k in storages if k not in keys]
-
-
 # -- safetensors ---------------------------------------------------------------------------------------
-def _read_safetensors(path: str, shard: str = "") -> Tuple[Dict[str, TensorRecord], Optional[Dict[str, str]], int]:
+def read_safetensors_header(path: str) -> Tuple[Dict[str, Any], int, int]:
+    """(header object, header length n, file size) of a safetensors file, bounded by MAX_SAFETENSORS_HEADER;
+    the header's entries are not validated here (``validate_safetensors`` does)."""
+    check_regular(path, "checkpoint")
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -247,7 +315,8 @@ def _read_safetensors(path: str, shard: str = "") -> Tuple[Dict[str, TensorRecor
             raise UserError(f"{path}: truncated safetensors file")
         (n,) = struct.unpack("<Q", head)
         if n > MAX_SAFETENSORS_HEADER:
-            raise UserError(f"{path}: safetensors header of {n} bytes exceeds the {MAX_SAFETENSORS_HEADER} limit")
+            raise UserError(f"{path}: safetensors header of {n} bytes exceeds the {MAX_SAFETENSORS_HEADER // MiB} MiB "
+                            "limit")
         if 8 + n > size:
             raise UserError(f"{path}: safetensors header claims {n} bytes, file has {size - 8}")
         raw = fh.read(n)
@@ -257,19 +326,29 @@ def _read_safetensors(path: str, shard: str = "") -> Tuple[Dict[str, TensorRecor
         raise UserError(f"{path}: safetensors header is not JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(header, dict):
         raise UserError(f"{path}: safetensors header is not a JSON object")
-    meta = header.pop("__metadata__", None)
+    return header, n, size
+
+
+def validate_safetensors(path: str, header: Dict[str, Any], buf: int,
+                         shard: str = "") -> Tuple["OrderedDict[str, TensorRecord]", Optional[Dict[str, str]]]:
+    """The tensors and ``__metadata__`` of a parsed header, checked as safetensors' own loader checks them:
+    known dtype, a shape of non-negative ints whose byte size is the span, and spans that tile the
+    ``buf`` data bytes exactly -- no gap, no overlap, nothing after the last (safetensors: "invalid offset",
+    "incomplete metadata, file not fully covered")."""
+    meta = header.get("__metadata__")
     if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
         raise UserError(f"{path}: safetensors __metadata__ must map strings to strings")
-    buf = size - 8 - n
     tensors: "OrderedDict[str, TensorRecord]" = OrderedDict()
     spans = []
     for key, info in header.items():
+        if key == "__metadata__":
+            continue
         if not isinstance(info, dict):
             raise UserError(f"{path}: safetensors entry {key!r} is not an object")
         dt, shape, offs = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-        if dt not in SAFETENSORS_DTYPES:
-            raise UserError(f"{path}: tensor {key!r} has unknown dtype {dt!r}")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+        if not isinstance(dt, str) or dt not in SAFETENSORS_DTYPES:
+            raise UserError(f"{path}: tensor {key!r} has unknown dtype {_short(dt)}")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM
                                                   for d in shape):
             raise UserError(f"{path}: tensor {key!r} has a malformed shape")
         if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) and not isinstance(o, bool)
@@ -277,17 +356,42 @@ def _read_safetensors(path: str, shard: str = "") -> Tuple[Dict[str, TensorRecor
             raise UserError(f"{path}: tensor {key!r} has malformed data_offsets")
         begin, end = offs
         if not 0 <= begin <= end <= buf:
-            raise UserError(f"{path}: tensor {key!r} data_offsets [{begin}, {end}] outside the data ({buf} bytes)")
+            raise UserError(f"{path}: tensor {key!r} data_offsets {_short(offs)} outside the data ({buf} bytes)")
         rec = TensorRecord(dtype=SAFETENSORS_DTYPES[dt], shape=tuple(shape), file=shard or path,
                            byte_range=(begin, end))
         if rec.nbytes != end - begin:
-            raise UserError(f"{path}: tensor {key!r} spans {end - begin} bytes, {dt}{shape} needs {rec.nbytes}")
+            raise UserError(f"{path}: tensor {key!r} spans {end - begin} bytes, {dt}{_short(shape)} needs "
+                            f"{_short(rec.nbytes)}")
         spans.append((begin, end, key))
         tensors[key] = rec
     spans.sort()
-    for (b0, e0, k0), (b1, e1, k1) in zip(spans, spans[1:]):
-        if b1 < e0:
-            raise UserError(f"{path}: tensors {k0!r} and {k1!r} overlap in the data")
+    pos, prev = 0, None
+    for b, e, k in spans:
+        if b < pos:
+            raise UserError(f"{path}: tensors {prev!r} and {k!r} overlap in the data")
+        if b > pos:
+            raise UserError(f"{path}: {b - pos} bytes before tensor {k!r} belong to no tensor: safetensors refuses "
+                            "the file (invalid offset)")
+        pos, prev = e, k
+    if pos != buf:
+        raise UserError(f"{path}: the last {buf - pos} data bytes belong to no tensor: safetensors refuses the file "
+                        "(file not fully covered)")
+    return tensors, meta
+
+
+def _short(v: Any) -> str:
+    """repr of a value from a file, bounded (a 5,000-digit int cannot even be printed by Python's default)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"<int of {v.bit_length()} bits>"
+    if isinstance(v, list) and any(isinstance(x, int) and x.bit_length() > 64 for x in v):
+        return "[" + ", ".join(_short(x) for x in v[:8]) + (", ..." if len(v) > 8 else "") + "]"
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _read_safetensors(path: str, shard: str = "") -> Tuple[Dict[str, TensorRecord], Optional[Dict[str, str]], int]:
+    header, n, size = read_safetensors_header(path)
+    tensors, meta = validate_safetensors(path, header, size - 8 - n, shard)
     return tensors, meta, size
 
 
@@ -298,23 +402,18 @@ def _read_safetensors_ckpt(path: str) -> Checkpoint:
 
 # -- sharded index -------------------------------------------------------------------------------------
 def _read_index(path: str) -> Checkpoint:
+    raw = read_regular(path, MAX_INDEX, "checkpoint index")
     try:
-        if os.path.getsize(path) > MAX_INDEX:
-            raise UserError(f"{path}: index file larger than {MAX_INDEX} bytes")
-        with open(path, "rb") as fh:
-            index = json.loads(fh.read().decode("utf-8"))
-    except UserError:
-        raise
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        index = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise UserError(f"{path}: cannot read index ({str(exc).splitlines()[0]})") from None
     wm = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(wm, dict) or not all(isinstance(v, str) for v in wm.values()):
         raise UserError(f"{path}: not a sharded checkpoint index (no weight_map of key -> shard file)")
     base = os.path.dirname(path)
-    shards: List[str] = []
-    for f in wm.values():
-        if f not in shards:
-            shards.append(f)
+    shards: List[str] = list(dict.fromkeys(wm.values()))  # first-seen order, linear
+    if len(shards) > MAX_INDEX_SHARDS:
+        raise UserError(f"{path}: index names {len(shards):,} shard files (limit {MAX_INDEX_SHARDS:,})")
     merged: "OrderedDict[str, Any]" = OrderedDict()
     metadata: Dict[str, str] = {}
     total = 0
@@ -325,6 +424,7 @@ def _read_index(path: str) -> Checkpoint:
         sp = os.path.join(base, shard)
         if not os.path.isfile(sp):
             raise UserError(f"{path}: shard {shard} is missing")
+        inside(base or ".", sp, "shard")
         ck = read(sp)
         fmt = fmt or ck.format
         total += ck.size

@@ -35,6 +35,9 @@ DTYPE_ALIASES = {
 class DType:
     name: str
 
+    def __setstate__(self, state: Any) -> None:  # shared by every load: a pickle BUILD must not change it
+        raise TypeError("pickle BUILD on a dtype")
+
 
 @dataclass
 class StorageRecord:
@@ -42,6 +45,9 @@ class StorageRecord:
     dtype: str
     location: str
     numel: int  # elements of ``dtype`` (bytes for an untyped storage)
+
+    def __setstate__(self, state: Any) -> None:  # a pickle BUILD would otherwise overwrite the fields
+        raise TypeError("pickle BUILD on a storage (torch's loader refuses it)")
 
 
 @dataclass
@@ -55,6 +61,11 @@ class TensorRecord:
     file: str = ""  # the container entry or file holding the data ("archive/data/0", "model-00001.safetensors")
     byte_range: Optional[Tuple[int, int]] = None  # safetensors: [begin, end) in its data buffer
     is_parameter: bool = False
+
+    def __setstate__(self, state: Any) -> None:
+        # without this, a pickle BUILD would overwrite the fields (shape, dtype) with whatever it carries;
+        # the unpickler's tensors implement torch's own BUILD semantics instead
+        raise TypeError("pickle BUILD on a tensor")
 
     @property
     def numel(self) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import _compat_pickle
 import pickle
+import pickletools
+import struct
 import sys
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
@@ -17,15 +19,50 @@ from typing import Any, Dict, Optional, Tuple
 from statedict_lint.checkpoint.records import (DTYPE_ALIASES, DTYPE_BYTES, STORAGE_DTYPES, DType, Inert,
                                                StorageRecord, TensorRecord)
 from statedict_lint.errors import UserError
+from statedict_lint.limits import (MAX_PICKLE_BYTES, MAX_PICKLE_LITERAL, MAX_PICKLE_OBJECTS, MAX_PICKLE_OPCODES,
+                                   MiB)
+
+MAX_DIM = 2 ** 63 - 1  # torch sizes, strides and offsets are int64
+
+
+def _no_build(self: Any, state: Any) -> None:
+    # Every admitted global is shared by all loads of the process: a pickle BUILD on one (which would update
+    # its __dict__ or setattr its slots) must not change it for the next file.
+    raise TypeError(f"pickle BUILD on {type(self).__name__}")
 
 
 class StorageType:
+    __slots__ = ("dtype",)
+    __setstate__ = _no_build
+
     def __init__(self, dtype: str) -> None:
         self.dtype = dtype
 
 
+class _Global:
+    """An admitted function, wrapped so that a pickle BUILD cannot set attributes on it."""
+
+    __slots__ = ("fn",)
+    __setstate__ = _no_build
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+class _Const(Inert):
+    """A shared constant (torch.strided): never built."""
+
+    __setstate__ = _no_build
+
+
 class _TensorType:
     """Stand-in for the classes torch.Tensor / torch.nn.Parameter (only used as markers)."""
+
+    __slots__ = ("name",)
+    __setstate__ = _no_build
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -42,21 +79,47 @@ def _ints(x: Any, what: str) -> Tuple[int, ...]:
         raise TypeError(f"{what} is not a tuple of ints")
     if any(d < 0 for d in x):
         raise TypeError(f"negative {what}")
+    if any(d > MAX_DIM for d in x):
+        raise TypeError(f"{what} larger than torch's int64")
     return tuple(x)
 
 
 def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Optional[str] = None) -> TensorRecord:
     if not isinstance(storage, StorageRecord):
         raise TypeError("tensor without a storage")
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_DIM:
         raise TypeError("bad storage offset")
     shape = _ints(size, "size")
     strides = _ints(stride, "stride")
     if len(shape) != len(strides):
         raise TypeError("size and stride differ in length")
     dt = dtype or storage.dtype
-    rec = TensorRecord(dtype=dt, shape=shape, storage=storage.key, offset=offset, stride=strides,
-                       location=storage.location)
+    rec = _Tensor(dtype=dt, shape=shape, storage=storage.key, offset=offset, stride=strides,
+                  location=storage.location)
+    _check_extent(rec, storage)
+    return rec
+
+
+class _Tensor(TensorRecord):
+    """A tensor read from a pickle. A BUILD opcode on it does what torch's weights-only unpickler does: for a
+    tensor, ``tensor.set_(*state)`` (storage, offset, size, stride -- validated like a rebuild); for a
+    parameter, ``Tensor.__setstate__`` (a 3-tuple of requires_grad, _, hooks changes no shape); anything
+    else is refused, as torch refuses it."""
+
+    def __setstate__(self, state: Any) -> None:
+        if self.is_parameter and isinstance(state, tuple) and len(state) == 3:
+            return
+        if not isinstance(state, tuple) or len(state) != 4 or not isinstance(state[0], StorageRecord):
+            raise TypeError("pickle BUILD on a tensor with a state torch's loader refuses")
+        new = _tensor(state[0], state[1], state[2], state[3], self.dtype if state[0].dtype == "uint8" else None)
+        if new.dtype != self.dtype:
+            raise TypeError("pickle BUILD changes a tensor's dtype")
+        self.shape, self.storage, self.offset, self.stride, self.location = (
+            new.shape, new.storage, new.offset, new.stride, new.location)
+
+
+def _check_extent(rec: TensorRecord, storage: StorageRecord) -> None:
+    shape, strides, offset, dt = rec.shape, rec.stride or (), rec.offset, rec.dtype
     # the elements the view touches must lie inside its storage
     numel = rec.numel
     if numel:
@@ -67,7 +130,6 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Optional[s
                 raise TypeError(f"tensor of shape {list(shape)} exceeds its storage {storage.key}")
         elif extent > storage.numel:
             raise TypeError(f"tensor of shape {list(shape)} exceeds its storage {storage.key}")
-    return rec
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any) -> TensorRecord:
@@ -94,7 +156,8 @@ def _rebuild_parameter(data: Any, requires_grad: Any = True, hooks: Any = None, 
 
 
 def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
-    if not isinstance(new_type, _TensorType) or func not in _REBUILDERS or not isinstance(args, tuple):
+    if not isinstance(new_type, _TensorType) or not isinstance(func, _Global) or func.fn not in _REBUILDERS \
+            or not isinstance(args, tuple):
         raise TypeError("unsupported tensor subclass")
     out = func(*args)
     if isinstance(out, TensorRecord) and new_type.name.endswith("Parameter"):
@@ -157,7 +220,7 @@ def _get_layout(name: Any) -> str:
 
 
 class _InertType(type):
-    pass
+    __setstate__ = _no_build
 
 
 def _inert_factory(name: str) -> Any:
@@ -196,6 +259,9 @@ def _allowed() -> Dict[Tuple[str, str], Any]:
         ("builtins", "complex"): _complex,
         ("builtins", "bytearray"): _bytearray,
     }
+    for k, v in list(rc.items()):
+        if callable(v) and not isinstance(v, (type, _TensorType)):
+            rc[k] = _Global(v)
     for name, dt in STORAGE_DTYPES.items():
         rc[("torch", name)] = StorageType(dt)
     rc[("torch.storage", "UntypedStorage")] = StorageType("uint8")
@@ -205,7 +271,7 @@ def _allowed() -> Dict[Tuple[str, str], Any]:
     for alias, dt in DTYPE_ALIASES.items():
         rc[("torch", alias)] = DType(dt)
     for layout in ("strided", "sparse_coo", "sparse_csr", "_mkldnn"):
-        rc[("torch", layout)] = Inert(f"torch.{layout}")
+        rc[("torch", layout)] = _Const(f"torch.{layout}")
     for name in _INERT:
         mod, _, attr = name.rpartition(".")
         if name == "torch.serialization._get_layout":
@@ -266,8 +332,93 @@ class RestrictedUnpickler(pickle.Unpickler):
         return rec
 
 
-def load(file: Any, what: str, legacy: bool = False) -> Tuple[Any, Dict[str, StorageRecord]]:
-    """Unpickle ``file`` (a binary file object); any failure becomes a one-line UserError."""
+# -- bounds, checked by walking the opcodes before the C unpickler builds anything -----------------------------
+_NO_ALLOC = {"MARK", "BININT1", "NONE", "NEWTRUE", "NEWFALSE", "EMPTY_TUPLE", "GET", "BINGET", "LONG_BINGET",
+             "DUP", "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "POP", "POP_MARK", "PROTO", "FRAME", "STOP",
+             "APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
+_LENGTH = {-2: (1, "<B"), -3: (4, "<i"), -4: (4, "<I"), -5: (8, "<Q")}  # pickletools' TAKEN_FROM_ARGUMENT*
+_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+# opcode byte -> (name, argument size or pickletools' negative code, allocates, lines to read for text args)
+_TABLE: Dict[int, Tuple[str, int, int, int]] = {
+    ord(op.code): (op.name, op.arg.n if op.arg is not None else 0, int(op.name not in _NO_ALLOC),
+                   2 if op.arg is not None and op.arg.name == "stringnl_noescape_pair" else 1)
+    for op in pickletools.opcodes}
+
+
+def scan(fh: Any, end: int, what: str, max_ops: int = MAX_PICKLE_OPCODES) -> None:
+    """Walk one pickle's opcodes from ``fh``'s position to its STOP without building anything, enforcing the
+    limits (bytes, opcodes, allocating opcodes, literal sizes, memo indices); then seek back. ``end`` is
+    where the readable bytes end. Raises a one-line UserError."""
+    try:
+        _scan(fh, end, what, max_ops)
+    except (EOFError, OSError, struct.error):
+        raise UserError(f"{what}: truncated pickle") from None
+
+
+def _scan(fh: Any, end: int, what: str, max_ops: int) -> None:
+    start = fh.tell()
+    read = fh.read
+    ops = objs = 0
+    while True:
+        b = read(1)
+        if not b:
+            raise UserError(f"{what}: truncated pickle")
+        entry = _TABLE.get(b[0])
+        if entry is None:
+            raise UserError(f"{what}: malformed pickle (unknown opcode {b!r})")
+        name, n, alloc, lines = entry
+        ops += 1
+        objs += alloc
+        if n > 0:
+            arg = read(n)
+            if len(arg) < n:
+                raise UserError(f"{what}: truncated pickle")
+            if name == "FRAME" and int.from_bytes(arg, "little") > end - fh.tell():
+                raise UserError(f"{what}: truncated pickle (a frame longer than the data)")
+            if name in ("BINPUT", "LONG_BINPUT") and int.from_bytes(arg, "little") > ops + 1024:
+                # the C unpickler grows its memo array to the index (LONG_BINPUT 2**31 would be 16 GB)
+                raise UserError(f"{what}: malformed pickle (memo index {int.from_bytes(arg, 'little')})")
+        elif n == -1:  # text argument up to a newline (two for GLOBAL / INST)
+            for _ in range(lines):
+                line = fh.readline(MAX_PICKLE_LITERAL + 1)
+                if not line.endswith(b"\n"):
+                    raise UserError(f"{what}: " + ("truncated pickle" if len(line) <= MAX_PICKLE_LITERAL
+                                                   else f"pickle literal over {MAX_PICKLE_LITERAL // MiB} MiB"))
+            if name in _PUTS and (not line.strip().isdigit() or len(line) > 12 or int(line) > ops + 1024):
+                raise UserError(f"{what}: malformed pickle (memo index {line[:12]!r})")
+        elif n < 0:
+            size, fmt = _LENGTH[n]
+            raw = read(size)
+            if len(raw) < size:
+                raise UserError(f"{what}: truncated pickle")
+            (length,) = struct.unpack(fmt, raw)
+            if length < 0:
+                raise UserError(f"{what}: malformed pickle (negative length)")
+            if length > MAX_PICKLE_LITERAL:
+                raise UserError(f"{what}: a {name} literal of {length} bytes in the pickle (limit "
+                                f"{MAX_PICKLE_LITERAL // MiB} MiB; the reader never needs tensor data)")
+            if fh.tell() + length > end:
+                raise UserError(f"{what}: truncated pickle")
+            fh.seek(length, 1)
+        if name == "STOP":
+            break
+        if ops > max_ops or objs > MAX_PICKLE_OBJECTS:
+            raise UserError(f"{what}: pickle of more than {max_ops:,} opcodes or "
+                            f"{MAX_PICKLE_OBJECTS:,} objects (limits; a state_dict needs ~32 and ~8 a tensor)")
+        if not ops & 0xFFF and fh.tell() - start > MAX_PICKLE_BYTES:
+            raise UserError(f"{what}: pickle larger than {MAX_PICKLE_BYTES // MiB} MiB (limit)")
+    if fh.tell() > end:
+        raise UserError(f"{what}: truncated pickle")
+    if fh.tell() - start > MAX_PICKLE_BYTES:
+        raise UserError(f"{what}: pickle larger than {MAX_PICKLE_BYTES // MiB} MiB (limit)")
+    fh.seek(start)
+
+
+def load(file: Any, what: str, legacy: bool = False, end: Optional[int] = None) -> Tuple[Any, Dict[str, StorageRecord]]:
+    """Unpickle ``file`` (a binary file object, positioned at the pickle; ``end``: where its bytes end, for
+    the bounds scan); any failure becomes a one-line UserError."""
+    if end is not None:
+        scan(file, end, what)
     up = RestrictedUnpickler(file, legacy=legacy)
     # A pickle lying about a length makes the C unpickler allocate and fail (MemoryError); CPython then prints
     # "SystemError: deallocated bytearray object has exported buffers" from the buffer's deallocation (through
