@@ -102,7 +102,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return int(args.run(args))
     except UserError as exc:
-        print(f"statedict-lint: error: {exc}", file=sys.stderr)
+        from statedict_lint.report.escape import text  # messages quote keys and names from files: one line
+
+        print(f"statedict-lint: error: {text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

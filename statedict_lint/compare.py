@@ -577,3 +577,19 @@ def _infix_expr(prefix: str, infixes: List[str]) -> str:
     for w in infixes:
         expr = f"{expr}.replace('.{w}.', '.')"
     return expr
+
+
+def tied_source(key: str, specs: Any, present: Any, aliases: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """SDL308's reading, for other commands (migrate --check): the key in ``present`` that holds ``key``'s
+    tensor -- the safetensors ``__metadata__`` alias (``save_model`` stores a tied weight once and records
+    removed -> kept there) or a predicted tie in either direction (``tied_to`` names the group's first key)
+    -- or None."""
+    alias = (aliases or {}).get(key)
+    if alias and alias in present:
+        return alias
+    for s in specs:
+        if s.key == key and s.tied_to and s.tied_to in present:
+            return s.tied_to
+        if s.tied_to == key and s.key in present:
+            return s.key
+    return None

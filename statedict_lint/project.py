@@ -81,6 +81,11 @@ def _resolve_relative(fi: FileInfo, level: int, mod: Optional[str]) -> str:
 
 def parse_file(relpath: str, source: str) -> FileInfo:
     fi = FileInfo(relpath, module_name(relpath), relpath.endswith("__init__.py"))
+    from statedict_lint.limits import MAX_SOURCE_BYTES
+
+    if len(source) > MAX_SOURCE_BYTES:  # parsing 50 MB of source costs gigabytes: refused, and said so
+        fi.syntax_error = f"larger than the {MAX_SOURCE_BYTES >> 20} MiB limit for one source file"
+        return fi
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:

@@ -142,18 +142,20 @@ def format_text(res: Any, found: Any, verbose: bool = False) -> str:
     from statedict_lint import term
     from statedict_lint.causes import example_lines
 
-    lines: List[str] = [term.headline(_headline(res, found))]
+    from statedict_lint.report.escape import text  # keys come from the file: escaped before any colour is added
+
+    lines: List[str] = [term.headline(text(_headline(res, found)))]
     if found.kind == "lightning":
         lines.append("(a Lightning checkpoint: the state_dict is its ['state_dict'] entry)")
     for f in res.findings:
-        loc = f"{display_path(f.path)}:{f.line}: " if f.line else ""
-        lines.append(f"{loc}{term.severity(f.severity)}: {f.code} {f.message}")
-        lines.extend(example_lines(f, verbose))
+        loc = f"{text(display_path(f.path))}:{f.line}: " if f.line else ""
+        lines.append(f"{loc}{term.severity(f.severity)}: {f.code} {text(f.message)}")
+        lines.extend(text(line) for line in example_lines(f, verbose))
     if res.maybe_unexpected:
-        lines.append(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
-                     + (" ..." if len(res.maybe_unexpected) > 10 else ""))
+        lines.append(text(f"maybe unexpected ({len(res.maybe_unexpected)}): " + ", ".join(res.maybe_unexpected[:10])
+                          + (" ..." if len(res.maybe_unexpected) > 10 else "")))
     for u in res.unsure:
-        lines.append(f"unsure: {_relative_loc(u)}")
+        lines.append(text(f"unsure: {_relative_loc(u)}"))
     return "\n".join(lines) + "\n"
 
 
@@ -163,15 +165,16 @@ def _relative_loc(text: str) -> str:
 
 
 def format_markdown(res: Any, found: Any) -> str:
+    from statedict_lint.report.escape import markdown
     from statedict_lint.report.markdown_report import render
 
-    out = [f"### {_headline(res, found)}", ""]
+    out = [f"### {markdown(_headline(res, found))}", ""]
     out.append(render([f for f in report_findings(res) if f.code != "SDL312"], tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
         out.append("**Unsure**")
         out.append("")
-        out.extend(f"- {_relative_loc(u)}" for u in res.unsure)
+        out.extend(f"- {markdown(_relative_loc(u))}" for u in res.unsure)
     return "\n".join(out) + "\n"
 
 
@@ -230,7 +233,9 @@ def format_report(res: Any, found: Any, fmt: str) -> str:
     head = _headline(res, found)
     if fmt == "github":
         level = {"loads": "notice", "unsure": "warning"}.get(res.verdict, "error")
-        data = head.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        from statedict_lint.report.github_report import _esc_data
+
+        data = _esc_data(head)
         return f"::{level} title=statedict-lint check::{data}\n" + text
     log = json.loads(text)
     keys = {f.message: f.extra["keys"] for f in fs if f.extra.get("keys")}

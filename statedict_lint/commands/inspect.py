@@ -104,19 +104,21 @@ def format_text(ck: Any, found: Any) -> str:
     if ck.metadata:
         meta = ", ".join(f"{k}={v}" for k, v in list(ck.metadata.items())[:8])
         lines.append(f"metadata: {meta}")
+    from statedict_lint.report.escape import text  # keys, metadata and entry names come from the file
+
     rows = []
     for k, v in found.state_dict.items():
         if isinstance(v, TensorRecord):
-            rows.append((k, "[" + ", ".join(str(d) for d in v.shape) + "]", v.dtype))
+            rows.append((text(k), "[" + ", ".join(str(d) for d in v.shape) + "]", v.dtype))
         else:
-            rows.append((k, "-", type(v).__name__))
+            rows.append((text(k), "-", type(v).__name__))
     w0 = max([len(r[0]) for r in rows] + [3])
     w1 = max([len(r[1]) for r in rows] + [5])
     for r in rows:
         lines.append(f"  {r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}")
     shared = f", {s['shared']} sharing storage with another key" if s["shared"] else ""
     lines.append(f"{s['tensors']} tensors{shared}, {s['numel']:,} elements, {human(s['bytes'])}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(text(line) for line in lines) + "\n"
 
 
 def run(args: Any) -> int:

@@ -197,13 +197,13 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
                 found = lint_source(text, path, [r for r in rules if not getattr(r, "needs_lock", False)])
             cache.put(path, digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found], log)
             lock_rules = [r for r in rules if getattr(r, "needs_lock", False) and r.code in enabled]
-            if lock_rules:
+            if lock_rules and not any(f.code == "SDL998" for f in found):  # one parse failure, one line
                 found = found + lint_source(text, path, lock_rules)
         else:
             found = [Finding(code=c, message=m, path=path, line=ln, col=col, severity=sev, name=nm)
                      for c, m, ln, col, sev, nm in cached]
             lock_rules = [r for r in rules if getattr(r, "needs_lock", False) and r.code in enabled]
-            if lock_rules:
+            if lock_rules and not any(f.code == "SDL998" for f in found):
                 found = found + lint_source(raw.decode("utf-8-sig", "replace"), path, lock_rules)
         out.extend(f for f in found if f.code in enabled)
     cache.save()

@@ -116,6 +116,13 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
     repo = _git_root(root) or root
     cache_dir = cache_folder(repo) if use_cache else None
     proj = Project(sources, IndexCache(cache_dir))
+    for f in files:  # a file that cannot be parsed (too large, nested too deeply, a syntax error) is not silently absent
+        err = proj.files[f].syntax_error
+        if err:
+            from statedict_lint.report.escape import text
+
+            sys.stderr.write(text(f"statedict-lint: warning: {f}: not read ({err}); its classes are not in the lock")
+                             + "\n")
     cache = Cache(cache_dir)
     from statedict_lint.source.locate import confined_to
     from statedict_lint.term import Progress
@@ -267,8 +274,12 @@ def run(args: Any) -> int:
                              f"change(s) in {len(classes)} class(es); run `statedict-lint lock` if they are "
                              f"intended\n")
             for f in fs:
+                from statedict_lint.report.escape import text  # keys come from the repository's source
+
                 code = term.paint(f.code, term.SEVERITY_STYLE.get(f.severity, ""))
-                sys.stdout.write(f"{display_path(os.path.join(root, f.path))}:{f.line}: {code} {f.message}\n")
+                sys.stdout.write(f"{text(display_path(os.path.join(root, f.path)))}:{f.line}: {code} "
+                                 f"{text(f.message)}
+")
     elif args.format == "json":
         sys.stdout.write(json.dumps({"lock": lock_path, "up_to_date": not changes,
                                      "changes": [ch.to_json() for ch in changes]}, indent=2) + "\n")

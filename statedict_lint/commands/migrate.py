@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint import bindings
 from statedict_lint.errors import UserError
@@ -34,21 +34,41 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def verify_against(pred: Any, tensors: Dict[str, Any]) -> List[str]:
-    """Problems that would make ``load_state_dict(strict=True)`` of ``tensors`` into the class fail.
+class _Spec:
+    """The predicted keys as a matcher: exact keys and ``{i}`` patterns."""
+
+    def __init__(self, pred: Any) -> None:
+        from statedict_lint.predict.template import key_pattern
+
+        self.specs = list(pred.keys)
+        self.exact = {k.key: k for k in self.specs if "{" not in k.key}
+        self.patterned = [(key_pattern(k.key), k) for k in self.specs if "{" in k.key]
+
+    def find(self, key: str) -> Any:
+        spec = self.exact.get(key)
+        if spec is None:
+            spec = next((k for rx, k in self.patterned if rx.match(key)), None)
+        return spec
+
+    def count(self, keys: List[str]) -> int:  # compare.strip_prefix's matcher interface
+        return sum(1 for k in keys if self.find(k) is not None)
+
+
+def verify_against(pred: Any, tensors: Dict[str, Any], fmt: str = "",
+                   metadata: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
+    """(problems, notes): problems would make loading ``tensors`` into the class fail -- the
+    ``load_state_dict(strict=True)`` sets, or for safetensors ``safetensors.torch.load_model`` (which accepts a
+    tied weight stored once: SDL308's reading, ``compare.tied_source``); notes say why a missing key is fine.
 
     Symbolic keys (``h.{i}.w``) match any index; shapes are compared where both sides are concrete."""
-    problems: List[str] = []
-    specs = list(pred.keys)
-    exact = {k.key: k for k in specs if "{" not in k.key}
-    from statedict_lint.predict.template import key_pattern
+    from statedict_lint.compare import tied_source
 
-    patterned = [(key_pattern(k.key), k) for k in specs if "{" in k.key]
+    problems: List[str] = []
+    notes: List[str] = []
+    spec_of = _Spec(pred)
     matched: set = set()
     for key, stub in tensors.items():
-        spec = exact.get(key)
-        if spec is None:
-            spec = next((k for rx, k in patterned if rx.match(key)), None)
+        spec = spec_of.find(key)
         if spec is None:
             problems.append(f"unexpected key `{key}` (not in the predicted state_dict)")
             continue
@@ -57,14 +77,30 @@ def verify_against(pred: Any, tensors: Dict[str, Any]) -> List[str]:
         if spec.kind != "extra_state" and shape is not None and spec.shape is not None and \
                 all(isinstance(d, int) for d in spec.shape) and tuple(shape) != tuple(spec.shape):
             problems.append(f"`{key}`: checkpoint shape {list(shape)} != predicted {list(spec.shape)}")
-    for k in specs:
+    for k in spec_of.specs:
         if "{" in k.key or k.condition is not None or k.key in matched:
             continue
-        problems.append(f"missing key `{k.key}` (predicted at line {k.line})")
-    return problems
+        src = tied_source(k.key, spec_of.specs, tensors, metadata if fmt == "safetensors" else None)
+        if src is not None and fmt == "safetensors":
+            notes.append(f"`{k.key}` is not in the file: it shares its tensor with `{src}`, which safetensors stores "
+                         "once; load with safetensors.torch.load_model(model, path)")
+            continue
+        tie = f"; it shares its tensor with `{src}`: sd[{k.key!r}] = sd[{src!r}] before loading" if src else ""
+        problems.append(f"missing key `{k.key}` (predicted at line {k.line}){tie}")
+    return problems, notes
+
+
+def suggest_prefix(pred: Any, tensors: Dict[str, Any]) -> Optional[Tuple[str, List[str]]]:
+    """(prefix, infixes) when the keys carry a wrapper (``_orig_mod.`` of torch.compile, ``module.`` of
+    DataParallel, ...) whose removal makes more keys match the class (compare.strip_prefix's detection)."""
+    from statedict_lint.compare import strip_prefix
+
+    prefix, infixes, _mapping = strip_prefix(list(tensors), _Spec(pred))
+    return (prefix, infixes) if prefix or infixes else None
 
 
 def run(args: Any) -> int:
+    from statedict_lint.report.escape import text
     from statedict_lint.rewrite import KeyMap, RewriteResult, rewrite
 
     kmap = KeyMap.load(args.map)
@@ -78,6 +114,9 @@ def run(args: Any) -> int:
         raise UserError("--set/--config only make sense with --check FILE.py:CLASS")
 
     problems: List[str] = []
+    notes: List[str] = []
+    suggestion: Dict[str, str] = {}
+    wrapper: List[str] = []
 
     class _Mismatch(Exception):
         pass
@@ -85,9 +124,31 @@ def run(args: Any) -> int:
     def verify(result: RewriteResult) -> None:
         if pred is None:
             return
-        problems.extend(verify_against(pred, result.tensors))
-        if problems:
-            raise _Mismatch()
+        found, why = verify_against(pred, result.tensors, result.format, result.metadata)
+        notes.extend(why)
+        if not found:
+            return
+        wrapped = suggest_prefix(pred, result.tensors)
+        if wrapped is not None:
+            prefix, infixes = wrapped
+            wrapper.extend([prefix] + infixes)
+            if prefix and not infixes:
+                # the map's entries name keys without the wrapper: the same entries under the prefix, and the
+                # prefix itself dropped from every other key (a longer entry wins, so the two compose)
+                suggestion[prefix] = ""
+                for old, new in kmap.mapping.items():
+                    suggestion[old if old.startswith(prefix) else prefix + old] = new
+                trial = KeyMap(suggestion)
+                inverse = {new: old for old, new in result.renamed}
+                retry, _ = verify_against(pred, {trial.apply(inverse.get(k, k)): v for k, v in result.tensors.items()},
+                                          result.format, result.metadata)
+                what = f"the keys carry the prefix `{prefix}` ({_ORIGIN.get(prefix, 'a wrapper')})"
+                if not retry:  # the prefix explains every problem: say that once, not once per key
+                    found = [f"{what}: with this map every key matches: {json.dumps(suggestion)}"]
+                else:
+                    found = [f"{what}: with this map {len(retry)} problem(s) remain: {json.dumps(suggestion)}"] + retry
+        problems.extend(found)
+        raise _Mismatch()
 
     try:
         result: Optional[RewriteResult] = rewrite(args.checkpoint, args.output, kmap, force=args.force,
@@ -99,22 +160,38 @@ def run(args: Any) -> int:
     if args.format == "json":
         out: Dict[str, Any] = {"input": args.checkpoint, "output": args.output if result else None,
                                "renamed": dict(result.renamed) if result else {},
-                               "checked": args.check, "problems": problems}
+                               "keys": len(result.tensors) if result else None,
+                               "state_dict": result.where if result else None,
+                               "also_renamed": dict(result.also) if result else {},
+                               "checked": args.check, "problems": problems, "notes": notes}
+        if suggestion:
+            out["suggested_map"] = suggestion
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
+        lines: List[str] = []
         if result is None:
-            sys.stdout.write(f"{args.checkpoint}: migrated keys do not match {args.check}; nothing written\n")
-            for p in problems:
-                sys.stdout.write(f"  {p}\n")
+            lines.append(f"{args.checkpoint}: migrated keys do not match {args.check}; nothing written")
+            lines.extend(f"  {p}" for p in problems[:50])
+            if len(problems) > 50:
+                lines.append(f"  ... and {len(problems) - 50} more")
         else:
-            sys.stdout.write(f"{args.checkpoint} -> {args.output}: renamed {len(result.renamed)} of "
-                             f"{len(result.tensors)} keys ({result.format})\n")
-            for old, new in result.renamed[:50]:
-                sys.stdout.write(f"  {old} -> {new}\n")
+            where = f" of [{result.where!r}]" if result.where else ""
+            lines.append(f"{args.checkpoint} -> {args.output}: renamed {len(result.renamed)} of "
+                         f"{len(result.tensors)} keys{where} ({result.format})")
+            lines.extend(f"  {old} -> {new}" for old, new in result.renamed[:50])
             if len(result.renamed) > 50:
-                sys.stdout.write(f"  ... and {len(result.renamed) - 50} more\n")
+                lines.append(f"  ... and {len(result.renamed) - 50} more")
+            for other, n in result.also:
+                lines.append(f"also renamed {n} key(s) of the state_dict-like [{other!r}] the same way")
             if args.check:
-                sys.stdout.write(f"checked against {args.check}: every key matches\n")
+                lines.append(f"checked against {args.check}: every key matches")
+        lines.extend(f"note: {n}" for n in notes)
+        sys.stdout.write("".join(text(line) + "\n" for line in lines))
     if result is not None and not result.renamed:
         sys.stderr.write("statedict-lint: warning: the map renamed no key\n")
     return 0 if result is not None else 1
+
+
+_ORIGIN = {"_orig_mod.": "saved through torch.compile", "module.": "saved through nn.DataParallel / DDP",
+           "model.": "saved through a wrapper holding the model as self.model",
+           "_forward_module.": "saved through Lightning Fabric", "_fsdp_wrapped_module.": "saved through FSDP"}

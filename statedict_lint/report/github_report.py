@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, List
 
 from statedict_lint.findings import Finding
+from statedict_lint.report.escape import text
 
 _LEVEL = {"error": "error", "warning": "warning", "note": "notice"}
 
 
 def _esc_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # the workflow-command escapes first, then every other control character made visible (escape.text)
+    return text(s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _esc_prop(s: str) -> str:

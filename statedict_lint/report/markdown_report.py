@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, List
 
 from statedict_lint.findings import Finding
+from statedict_lint.report.escape import markdown
 
 
 def _cell(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+    """A table cell holding text from files: inert markdown (escape.markdown), on one line."""
+    return markdown(s)
 
 
 def render(findings: List[Finding], tool_name: str = "statedict-lint", **_: Any) -> str:
@@ -22,5 +24,5 @@ def render(findings: List[Finding], tool_name: str = "statedict-lint", **_: Any)
         if f.line:
             loc += f":{f.line}:{f.col + 1}"
         code = f.code + (f" `{f.name}`" if f.name else "")
-        lines.append(f"| `{_cell(loc)}` | {_cell(code)} | {_cell(f.message)} |")
+        lines.append(f"| {_cell('`' + loc.replace('`', '') + '`')} | {_cell(code)} | {_cell(f.message)} |")
     return "\n".join(lines) + "\n"

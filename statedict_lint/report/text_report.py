@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from statedict_lint.findings import Finding
+from statedict_lint.report.escape import text
 
 
 def render(findings: List[Finding], **_: Any) -> str:
@@ -13,5 +14,5 @@ def render(findings: List[Finding], **_: Any) -> str:
         loc = f.path or "-"
         if f.line:
             loc += f":{f.line}:{f.col + 1}"
-        out.append(f"{loc}: {f.code} {f.message}")
+        out.append(text(f"{loc}: {f.code} {f.message}"))
     return "".join(line + "\n" for line in out)

@@ -9,6 +9,7 @@ import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from statedict_lint.findings import Finding
+from statedict_lint.limits import MAX_SOURCE_BYTES, MiB
 from statedict_lint.rules._base import Context, Rule
 
 _RULES: Optional[List[Rule]] = None
@@ -73,11 +74,16 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
     rules = [r for r in rules if textual_prefilter(source, r)]
     if not rules:
         return []
+    if len(source) > MAX_SOURCE_BYTES:
+        return [too_large(path, len(source))]
     out: List[Finding] = []
     try:
         ctx = Context(tree, source, path, [r.hint for r in rules])
+    except RecursionError:
+        return [internal_error(path, "context", RecursionError("file nested too deeply"))]
     except Exception as exc:  # pragma: no cover - defensive: never crash the host
         return [internal_error(path, "context", exc)]
+    deep = False
     for rule in rules:
         try:
             for node, msg in rule.check(ctx):
@@ -88,12 +94,20 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
                 out.append(Finding(code=rule.code, message=msg or rule.message, path=path, line=line,
                                    col=col, severity="error" if rule.default_enabled else "warning",
                                    name=rule.name))
-        except RecursionError:
-            out.append(internal_error(path, rule.code, RecursionError("file nested too deeply")))
+        except RecursionError:  # one line for the file, not one per rule
+            if not deep:
+                out.append(internal_error(path, "the rules", RecursionError("file nested too deeply")))
+            deep = True
         except Exception as exc:  # an internal error is one clear finding, never a traceback
             out.append(internal_error(path, rule.code, exc))
     out.sort(key=Finding.sort_key)
     return out
+
+
+def too_large(path: str, size: int) -> Finding:
+    return Finding(code="SDL998", path=path, line=1, col=0, severity="error", name="syntax-error",
+                   message=f"cannot parse file: {size:,} characters, larger than the {MAX_SOURCE_BYTES // MiB} MiB "
+                           "limit for one source file; not checked")
 
 
 def internal_error(path: str, where: str, exc: BaseException) -> Finding:
@@ -141,12 +155,17 @@ def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Ru
     lines = source.splitlines()
     if honour_noqa and any(NOQA_FILE_RE.search(ln) for ln in lines if "flake8" in ln):
         return []
+    if len(source) > MAX_SOURCE_BYTES:
+        return [too_large(path, len(source))]
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", 1) or 1
         return [Finding(code="SDL998", path=path, line=line, col=0, severity="error", name="syntax-error",
                         message=f"cannot parse file: {getattr(exc, 'msg', exc)}")]
+    except (RecursionError, MemoryError):  # a 3,000-term `1+1+...`: Python's parser gives up, we say so once
+        return [Finding(code="SDL998", path=path, line=1, col=0, severity="error", name="syntax-error",
+                        message="cannot parse file: an expression nested too deeply for Python's parser")]
     found = run_rules(tree, source, path, rules)
     if honour_noqa and found:
         nq = noqa_map(lines)

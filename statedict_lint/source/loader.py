@@ -10,13 +10,21 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-from typing import Dict, List, Tuple
+import stat
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 
 from statedict_lint.errors import UserError
+from statedict_lint.limits import MAX_SOURCE_BYTES, MiB
 from statedict_lint.source import locate
 from statedict_lint.source.locate import Locator, module_name_of, package_root  # noqa: F401 (re-exported)
+
+# libcst's native parser recurses without a bound (100k nested parentheses: a segfault; 100k chained
+# attributes: minutes): source goes to libcst only after Python's own parser -- which refuses more than
+# 200 nested brackets and expressions deeper than its recursion limit -- has accepted it, or, when Python
+# reports another syntax error (libcst may know newer syntax), after this bracket-depth bound
+MAX_BRACKET_DEPTH = 200
 
 _STMT_TYPES = (
     cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.Try, cst.With, cst.FunctionDef, cst.ClassDef,
@@ -174,14 +182,10 @@ def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
     return stmts, calls
 
 
-def _line_map(module: cst.Module, text: str) -> Dict[int, int]:
+def _line_map(module: cst.Module, text: str, tree: Optional[ast.Module]) -> Dict[int, int]:
     cst_stmts: List[cst.CSTNode] = []
     cst_calls: List[cst.CSTNode] = []
     _cst_nodes(module, cst_stmts, cst_calls)
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        tree = None
     if tree is not None:
         a_stmts, a_calls = _ast_nodes(tree)
         if len(a_stmts) == len(cst_stmts) and len(a_calls) == len(cst_calls) and all(
@@ -207,27 +211,89 @@ def parse_text(text: str, path: str, lines: bool = True) -> SourceFile:
     hit = _CACHE.get(digest)
     if hit is not None:
         return hit
+    tree = check_source(text, path)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise UserError(f"{path}:{exc.raw_line}: syntax error: {exc.message}") from None
     except (RecursionError, MemoryError):
         raise UserError(f"{path}: file too deeply nested to parse") from None
-    sf = SourceFile(path, text, module, _line_map(module, text) if lines else {})
+    sf = SourceFile(path, text, module, _line_map(module, text, tree) if lines else {})
     _CACHE[digest] = sf
     return sf
 
 
+def check_source(text: str, path: str) -> Optional[ast.Module]:
+    """Bounds before a parser sees ``text``: its size (MAX_SOURCE_BYTES) and its nesting. Returns Python's
+    ``ast`` of it (None when Python reports a syntax error that is not about nesting); raises a one-line
+    UserError for a file too large or too deeply nested."""
+    if len(text) > MAX_SOURCE_BYTES:
+        raise UserError(f"{path}: {len(text):,} characters of source: larger than the {MAX_SOURCE_BYTES // MiB} MiB "
+                        "limit for one file, not parsed")
+    try:
+        return ast.parse(text)
+    except SyntaxError as exc:
+        if "too many nested" in str(exc.msg) or bracket_depth(text) > MAX_BRACKET_DEPTH:
+            raise UserError(f"{path}:{exc.lineno or 1}: nested too deeply to parse (over {MAX_BRACKET_DEPTH} "
+                            "brackets)") from None
+        return None
+    except ValueError:  # null bytes
+        return None
+    except (RecursionError, MemoryError):
+        raise UserError(f"{path}: an expression nested too deeply to parse (Python's own parser refuses it)") \
+            from None
+
+
+def bracket_depth(text: str) -> int:
+    """The deepest nesting of ``( [ {`` outside strings and comments (approximate on exotic strings: only used
+    to bound what reaches libcst)."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    opens, closes = "([{", ")]}"
+    while i < n:
+        c = text[i]
+        if c in opens:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif c in closes:
+            depth = max(depth - 1, 0)
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif c in "'\"":
+            q = text[i:i + 3] if text[i:i + 3] in ("\"\"\"", "\'\'\'") else c
+            j = i + len(q)
+            while j < n:
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                if text.startswith(q, j) or (len(q) == 1 and text[j] == "\n"):
+                    break
+                j += 1
+            i = j + len(q) - 1
+        i += 1
+    return deepest
+
+
 def parse_file(path: str, lines: bool = True) -> SourceFile:
     try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise UserError(f"{path} is not a regular file")  # a FIFO would block, /dev/zero never ends
+    try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_SOURCE_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise UserError(f"{path} is a directory, expected a .py file") from None
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise UserError(f"{path}: larger than the {MAX_SOURCE_BYTES // MiB} MiB limit for one source file, not parsed")
     if locate.LOGS:  # a cache is recording what this run reads: the bytes as parsed, not as re-read later
         locate.note_file(os.path.abspath(path), raw)
     try:
