@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional
@@ -90,13 +91,15 @@ def parse_config(item: str) -> Dict[str, Any]:
     param = param.strip()
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", param):
         raise UserError(f"malformed --config {item!r}: PARAM must be a parameter name")
+    from statedict_lint.limits import MAX_CONFIG_BYTES, read_regular_text
+
+    if not os.path.lexists(path):
+        raise UserError(f"--config: no such file: {path}")
+    text = read_regular_text(path, MAX_CONFIG_BYTES, "--config file")  # no FIFO, no /dev/zero, bounded
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"--config: no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"--config: cannot read {path}: {exc}") from None
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"--config: cannot read {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise UserError(f"--config: {path} must hold a JSON object")
     return {f"{param}.{k}": v for k, v in data.items() if isinstance(k, str) and k.isidentifier()}

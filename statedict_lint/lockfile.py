@@ -205,14 +205,11 @@ def loads(text: str, path: str = "") -> Lock:
 
 
 def read(path: str) -> Lock:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise UserError(f"no such lock file: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-    return loads(text, path)
+    from statedict_lint.limits import MAX_LOCK_BYTES, read_regular_text
+
+    if not os.path.lexists(path):
+        raise UserError(f"no such lock file: {path}")
+    return loads(read_regular_text(path, MAX_LOCK_BYTES, "lock file"), path)  # no FIFO, no /dev/zero, bounded
 
 
 def normalized(recs: List[ClassRec]) -> List[ClassRec]:

@@ -53,7 +53,7 @@ def test_markdown_table_escapes_cells():
     out = render(FINDINGS, "markdown")
     assert out.startswith("**statedict-lint**: 4 findings")
     row = next(ln for ln in out.splitlines() if "SDL001" in ln)
-    assert row.count(" | ") == 2 and "\\|" in row and "<br>" in row
+    assert row.count(" | ") == 2 and "\\|" in row and "\n" not in row and "away\\\\nsecond" in row
     assert render([], "markdown") == "**statedict-lint**: no findings.\n"
 
 

@@ -53,18 +53,15 @@ def _md_code(s: str) -> str:
 
 
 def markdown(s: str) -> str:
-    """``s`` as inert GitHub markdown for one table cell or line (a line break becomes ``<br>``). The
-    message's own code spans (text between backticks) stay code spans; every other character that markdown
-    or HTML would interpret is escaped."""
-    return "<br>".join(_markdown_line(line) for line in s.split("\n"))
-
-
-def _markdown_line(s: str) -> str:
+    """``s`` as inert GitHub markdown for one table cell or line (a line break is shown as ``\\n``, as in text:
+    a key must not start a line of its own). The message's own code spans (text between backticks) stay
+    code spans; every other character that markdown or HTML would interpret is escaped."""
     parts = text(s).split("`")
     out = []
     for i, part in enumerate(parts):
         if i % 2 == 0:
-            out.append(_md_text(part))
+            if part:
+                out.append(_md_text(part))
         elif part:
             if out and out[-1].endswith("`"):
                 out.append(" ")  # two code spans in a row would read as one double-backtick fence
