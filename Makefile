@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test fuzz bench venv clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+
+# the property tests of tests/test_fuzz.py and tests/test_checkpoint_badinput.py with many more (random) examples
+# than `make test` runs (a fixed seed there); FUZZ_EXAMPLES=N to change
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	SDL_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py tests/test_checkpoint_badinput.py -k fuzz
 
 bench: $(STAMP)
 	$(PY) bench/run.py

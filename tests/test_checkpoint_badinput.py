@@ -253,7 +253,8 @@ def _seeds(tmp):
 _SEEDS = {}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("SDL_FUZZ_EXAMPLES", "0")) or 150, deadline=None,
+          suppress_health_check=list(HealthCheck), derandomize="SDL_FUZZ_EXAMPLES" not in os.environ, database=None)
 @given(kind=st.sampled_from(["zip", "legacy", "safetensors"]),
        edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255), st.sampled_from(["set", "insert", "delete"])),
                       min_size=1, max_size=6),
