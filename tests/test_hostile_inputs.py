@@ -789,3 +789,14 @@ def test_migrate_check_proposes_the_compile_prefix_map(tmp_path, write_model):
     proc = _migrate(tmp_path, src, suggested, out, "--check", f"{path}:LM")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     load_module_from_path(path).LM().load_state_dict(torch.load(str(out), weights_only=True), strict=True)
+
+
+def test_keys_from_source_are_escaped(tmp_path, write_model):
+    path = write_model("import torch\nimport torch.nn as nn\n\nclass M(nn.Module):\n    def __init__(self):\n"
+                       "        super().__init__()\n        self.register_buffer('a\\x1b[2J\\nOK', torch.zeros(1))\n")
+    m = __import__("conftest").load_module_from_path(path).M()
+    assert list(m.state_dict()) == ["a\x1b[2J\nOK"]  # torch takes the name as it is
+    proc = run_bounded(["keys", f"{path}:M", "--no-cache"])
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "a\\x1b[2J\\nOK" in proc.stdout
+    assert not any(line.startswith("OK") for line in proc.stdout.splitlines())

@@ -562,7 +562,9 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
     out.append("")
     out.append(f"{nb} breaking change(s): old checkpoints fail load_state_dict(strict=True)" if nb
                else "no breaking change")
-    return "\n".join(out) + "\n"
+    from statedict_lint.report.escape import text  # key names from source: no control characters to the terminal
+
+    return "\n".join(text(line) for line in out) + "\n"
 
 
 def render(result: DiffResult, fmt: str, hooks: bool = True) -> str:

@@ -198,4 +198,6 @@ def format_text(pred: Prediction) -> str:
             if u.path and os.path.abspath(u.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
                 loc = f"{display_path(u.path)}:{u.line}"
             out.append(f"  {loc}: {u.message}")
-    return "\n".join(out) + "\n"
+    from statedict_lint.report.escape import text  # key names from source: no control characters to the terminal
+
+    return "\n".join(text(line) for line in out) + "\n"
