@@ -21,17 +21,19 @@ MiB = 1024 * 1024
 
 # -- torch pickles (data.pkl of a zip, the pickles of a legacy file) -----------------------------------------
 # A state_dict pickle costs ~100 bytes and ~32 opcodes per tensor (torch.save of 1,000 tensors: 101 KB,
-# 32,013 opcodes), so 100k tensors plus two optimizer moments each fit in ~30 MB and ~10M opcodes.
-MAX_PICKLE_BYTES = 64 * MiB
-MAX_PICKLE_OPCODES = 16_000_000
+# 32,013 opcodes), so 250k tensors (or 80k with two optimizer moments each) fit. At the caps, the worst
+# pickles measured (a list of 8M Nones, of 2M dicts or 2M strings) cost ~5 s and ~200-350 MB.
+MAX_PICKLE_BYTES = 32 * MiB
+MAX_PICKLE_OPCODES = 8_000_000
 # opcodes that allocate a new object (dicts, lists, tuples, strings, big ints, calls): what memory is made of
-# (~60-100 bytes each, so the cap keeps the unpickled tree under ~400 MB); a real checkpoint needs ~8 a tensor
-MAX_PICKLE_OBJECTS = 4_000_000
+# (~60-100 bytes each); a real checkpoint needs ~8 a tensor
+MAX_PICKLE_OBJECTS = 2_000_000
 # one bytes / str / long literal inside the pickle: the reader never needs tensor data, and the largest
 # legitimate literal is a pickled numpy RNG state (~2.5 KB) or a small array
 MAX_PICKLE_LITERAL = 16 * MiB
-# migrate re-emits the pickle from a symbolic walk that keeps every opcode (~300 bytes each): ~120k tensors
-MAX_REWRITE_OPCODES = 4_000_000
+# migrate re-emits the pickle from a symbolic walk that keeps every opcode (~300 bytes each; migrate of 50k
+# tensors, 1.6M opcodes: 470 MB): ~60k tensors
+MAX_REWRITE_OPCODES = 2_000_000
 
 # -- zip archives (torch.save >= 1.6) ------------------------------------------------------------------------
 # one record per storage plus ~5: 200k records is a 200k-tensor state_dict without tied weights
