@@ -800,3 +800,14 @@ def test_keys_from_source_are_escaped(tmp_path, write_model):
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "a\\x1b[2J\\nOK" in proc.stdout
     assert not any(line.startswith("OK") for line in proc.stdout.splitlines())
+
+
+def test_lint_never_reads_a_fifo_or_dev_zero_in_a_tree(tmp_path):
+    os.symlink("/dev/zero", str(tmp_path / "zero.py"))  # git can commit this link
+    _fifo(tmp_path / "fifo.py")
+    (tmp_path / "ok.py").write_text("import torch\n")
+    proc = run_bounded(["lint", "--no-cache", "."], timeout=60, mem_mb=800, cwd=str(tmp_path))
+    assert "Traceback" not in proc.stderr and proc.returncode == 1, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert sorted(ln.split(":")[0] for ln in lines) == ["./fifo.py", "./zero.py"]
+    assert all("SDL998" in ln and "not a regular file" in ln for ln in lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -175,14 +176,24 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
             enabled.add(extra)
     cache = Cache(use_cache)
     out: List[Finding] = []
+    from statedict_lint.limits import MAX_SOURCE_BYTES
+    from statedict_lint.rules.engine import too_large
+
     for path in iter_files(paths, exclude):
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # `x.py -> /dev/zero` in a repository never ends
+                out.append(Finding(code="SDL998", message="cannot parse file: not a regular file (a FIFO or a "
+                                   "device); not read", path=path, line=1, name="syntax-error"))
+                continue
             with open(path, "rb") as fh:
-                raw = fh.read()
+                raw = fh.read(MAX_SOURCE_BYTES + 1)
         except OSError as exc:
             from statedict_lint.errors import UserError
 
             raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        if len(raw) > MAX_SOURCE_BYTES:
+            out.append(too_large(path, os.path.getsize(path), "bytes"))
+            continue
         # lock drift depends on files other than this one: never cached
         digest = hashlib.sha256(raw).hexdigest()
         cached = cache.get(path, digest)

@@ -104,9 +104,9 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
     return out
 
 
-def too_large(path: str, size: int) -> Finding:
+def too_large(path: str, size: int, unit: str = "characters") -> Finding:
     return Finding(code="SDL998", path=path, line=1, col=0, severity="error", name="syntax-error",
-                   message=f"cannot parse file: {size:,} characters, larger than the {MAX_SOURCE_BYTES // MiB} MiB "
+                   message=f"cannot parse file: {size:,} {unit}, larger than the {MAX_SOURCE_BYTES // MiB} MiB "
                            "limit for one source file; not checked")
 
 
