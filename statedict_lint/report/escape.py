@@ -35,8 +35,9 @@ def text(s: str) -> str:
     return _CONTROL.sub(_esc, s) if _CONTROL.search(s) else s
 
 
-# links and images need `[`, HTML needs `<`; `*`, `_`, `~` would hide characters of a key as emphasis
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# links and images need `[`, HTML needs `<`; `*`, `~` and a `_` at a word's edge would hide characters of a key
+# as emphasis (GFM never reads a `_` between two letters or digits as emphasis: load_state_dict stays as it is)
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
 ZWSP = "\u200b"
 
