@@ -811,3 +811,16 @@ def test_lint_never_reads_a_fifo_or_dev_zero_in_a_tree(tmp_path):
     lines = proc.stdout.splitlines()
     assert sorted(ln.split(":")[0] for ln in lines) == ["./fifo.py", "./zero.py"]
     assert all("SDL998" in ln and "not a regular file" in ln for ln in lines)
+
+
+def test_index_shards_that_alias_or_recurse(tmp_path, capsys):
+    safetensors_torch.save_file({"a": torch.zeros(1)}, str(tmp_path / "one.safetensors"))
+    for i in range(3):
+        os.symlink("one.safetensors", str(tmp_path / f"s{i}.safetensors"))
+    idx = tmp_path / "model.safetensors.index.json"
+    idx.write_text(json.dumps({"weight_map": {f"k{i}": f"s{i}.safetensors" for i in range(3)}}))
+    assert main(["inspect", str(idx)]) == 2
+    assert "are the same file" in capsys.readouterr().err
+    idx.write_text(json.dumps({"weight_map": {"a": "model.safetensors.index.json"}}))
+    assert main(["inspect", str(idx)]) == 2
+    assert "is an index" in capsys.readouterr().err

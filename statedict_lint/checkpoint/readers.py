@@ -418,6 +418,7 @@ def _read_index(path: str) -> Checkpoint:
     metadata: Dict[str, str] = {}
     total = 0
     fmt = ""
+    seen_files: Dict[Tuple[int, int], str] = {}
     for shard in shards:
         if os.path.isabs(shard) or ".." in shard.replace("\\", "/").split("/"):
             raise UserError(f"{path}: shard name {shard!r} points outside the index's directory")
@@ -425,6 +426,12 @@ def _read_index(path: str) -> Checkpoint:
         if not os.path.isfile(sp):
             raise UserError(f"{path}: shard {shard} is missing")
         inside(base or ".", sp, "shard")
+        if shard.endswith(".json"):  # an index naming an index (itself, say) would recurse
+            raise UserError(f"{path}: shard {shard} is an index, not a checkpoint file")
+        st = os.stat(sp)
+        if (st.st_dev, st.st_ino) in seen_files:  # 10,000 names linked to one 16 MB header: read once, refused
+            raise UserError(f"{path}: shards {seen_files[(st.st_dev, st.st_ino)]} and {shard} are the same file")
+        seen_files[(st.st_dev, st.st_ino)] = shard
         ck = read(sp)
         fmt = fmt or ck.format
         total += ck.size
