@@ -34,6 +34,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from statedict_lint import safeio
 from statedict_lint.errors import UserError
 from statedict_lint.limits import (MAX_MAP_BYTES, MAX_MAP_PATTERNS, MAX_PICKLE_BYTES, MAX_REWRITE_OPCODES,
                                    read_regular_text)
@@ -233,12 +234,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 class _Terminated(BaseException):
     """SIGTERM while the temp file is being written: unwinds through the cleanup, then exits 143."""
 
@@ -250,10 +245,11 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def _atomic(dst: str, write: Callable[[Any], None], verify: Verify = None, result: Any = None) -> None:
     """Write through a temp file in dst's folder; ``verify(result)`` may raise to abandon the output.
 
-    The temp file is created with O_EXCL and a random name (``tempfile``'s rule, so a planted file or
-    symlink cannot be written through), gets the user's umask like any new file, is removed on any error
-    and on SIGTERM, and is named after the output and this process so that the next run removes one a
-    SIGKILL left behind. The result replaces ``dst`` with ``os.replace`` (never following a symlink)."""
+    The same approach as ``safeio.atomic_writer`` (whose target check and umask it uses), plus what a
+    multi-GB rewrite needs: the temp file (O_EXCL, a random name, so a planted file or symlink cannot be
+    written through) is removed on any error and on SIGTERM, and is named after the output and this
+    process so that the next run removes one a SIGKILL left behind. The result replaces ``dst`` with
+    ``os.replace`` (never following a symlink)."""
     folder = os.path.dirname(os.path.abspath(dst))
     remove_stale_temps(dst)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -272,10 +268,11 @@ def _atomic(dst: str, write: Callable[[Any], None], verify: Verify = None, resul
         with os.fdopen(fd, "w+b") as out:
             write(out)
             out.flush()
-            os.fchmod(out.fileno(), 0o666 & ~_umask())
+            os.fchmod(out.fileno(), 0o666 & ~safeio.umask())
             os.fsync(out.fileno())
         if verify is not None:
             verify(result)
+        safeio.check_target(dst)  # re-checked: a link or a FIFO may have been planted there meanwhile
         os.replace(tmp, dst)
     except BaseException as exc:
         try:

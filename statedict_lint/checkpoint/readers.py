@@ -83,10 +83,11 @@ _DIR_CANDIDATES = ["model.safetensors.index.json", "model.safetensors", "pytorch
 def inside(folder: str, path: str, what: str) -> str:
     """``path`` when it resolves (through any symlinks) inside ``folder``; else a one-line UserError: a file
     of a folder the user named is never read through a link to somewhere else."""
-    real_dir = os.path.realpath(folder)
-    real = os.path.realpath(path)
-    if os.path.commonpath([real_dir, real]) != real_dir:
-        raise UserError(f"refusing to read {what} {path}: it is a symlink to {real}, outside {folder}")
+    from statedict_lint.safeio import is_inside
+
+    if not is_inside(path, folder):
+        raise UserError(f"refusing to read {what} {path}: it is a symlink to {os.path.realpath(path)}, outside "
+                        f"{folder}")
     return path
 
 
