@@ -196,7 +196,7 @@ def test_fifo_and_dev_zero_are_refused(tmp_path, which, kind):
         assert "regular file" in err, err
     proc = run_bounded(cmds[which], timeout=30, mem_mb=800, cwd=str(tmp_path))
     err = assert_one_line(proc)
-    assert "regular file" in err or "not a" in err or which == "lock", err  # lint --lock: "no such file"
+    assert "regular file" in err or "not a" in err, err
 
 
 def test_lock_file_fifo_through_lockfile_read(tmp_path):

@@ -235,7 +235,7 @@ def run(args: Any) -> int:
     if lock is None and cfg.get("lock") and cfg_path:
         lock = os.path.join(os.path.dirname(cfg_path), cfg["lock"][0])
     if lock is not None and not os.path.isfile(lock):
-        raise UserError(f"--lock {lock}: no such file")
+        raise UserError(f"--lock {lock}: " + ("not a regular file" if os.path.exists(lock) else "no such file"))
     sdl800_lock_drift.set_lock_path(os.path.abspath(lock) if lock else None)
     select = _codes(args.select)
     if select is None:
