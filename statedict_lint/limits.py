@@ -31,8 +31,8 @@ MAX_PICKLE_OBJECTS = 2_000_000
 # one bytes / str / long literal inside the pickle: the reader never needs tensor data, and the largest
 # legitimate literal is a pickled numpy RNG state (~2.5 KB) or a small array
 MAX_PICKLE_LITERAL = 16 * MiB
-# migrate re-emits the pickle from a symbolic walk that keeps every opcode (~300 bytes each; migrate of 50k
-# tensors, 1.6M opcodes: 470 MB): ~60k tensors
+# migrate re-emits the pickle from a symbolic walk that keeps ~150 bytes an opcode (whole process: 50k tensors,
+# 1.5M opcodes, 290 MB; 90k tensors, 2.9M opcodes, 530 MB): 2M opcodes is ~60k tensors in ~360 MB
 MAX_REWRITE_OPCODES = 2_000_000
 
 # -- zip archives (torch.save >= 1.6) ------------------------------------------------------------------------

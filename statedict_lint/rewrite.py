@@ -31,6 +31,7 @@ import stat
 import struct
 import threading
 import zipfile
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -361,6 +362,8 @@ def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap, verify: Verify = None
 
 # --------------------------------------------------------------------------------------------- pickle walk
 _STRING_OPS = {"UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"}
+_STRING_CODES = {ord(op.code) for op in pickletools.opcodes if op.name in _STRING_OPS}
+_FRAME_CODE = ord(pickletools.code2op["\x95"].code)
 _GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
 _PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _INPLACE = {"SETITEM", "SETITEMS", "APPEND", "APPENDS", "ADDITEMS", "BUILD"}
@@ -368,6 +371,9 @@ _STORAGE_DTYPES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfS
                    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
                    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
                    "ComplexFloatStorage": "complex64", "ComplexDoubleStorage": "complex128"}
+
+
+_NO_CHILDREN: List["_Item"] = []
 
 
 class _Item:
@@ -381,7 +387,7 @@ class _Item:
         self.value = value  # str / int for literals, "module name" for globals
         self.kind = kind  # "str" | "int" | "global" | "tuple" | "dict" | "tensor" | "mark" | ""
         self.ident = ident if ident is not None else self
-        self.children = children or []
+        self.children = children if children is not None else _NO_CHILDREN  # (read only: one shared empty)
 
 
 @dataclass
@@ -393,7 +399,9 @@ class _DictUse:
 
 @dataclass
 class _Walk:
-    ops: List[Tuple[Any, Any, int]]
+    pos: "array[int]"  # byte offset of each opcode (compact: migrate of 60k tensors walks 2M opcodes)
+    codes: bytearray  # each opcode's byte
+    strings: Dict[int, str]  # opcode index -> text, for string literals whose value went into the memo
     dicts: Dict[int, _DictUse]
     memo_src: Dict[Any, int]  # memo key -> index of the string opcode whose value was stored there
     gets: Dict[int, Any]  # GET opcode index -> memo key
@@ -418,7 +426,9 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
     from statedict_lint.checkpoint.unpickler import scan
 
     scan(io.BytesIO(data), len(data), what, max_ops=MAX_REWRITE_OPCODES)  # bounds before genops holds it all
-    ops = list(pickletools.genops(data))
+    pos: "array[int]" = array("q")
+    codes = bytearray()
+    strings: Dict[int, str] = {}
     builds: Dict[int, _Item] = {}
     root: Optional[_Item] = None
     stack: List[_Item] = []
@@ -459,7 +469,9 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
                 if k.value == "_metadata" and v.kind == "dict":
                     dict_use(v).is_metadata = True
 
-    for i, (op, arg, _pos) in enumerate(ops):
+    for i, (op, arg, at) in enumerate(pickletools.genops(data)):
+        pos.append(at)
+        codes.append(ord(op.code))
         name = op.name
         if name in _STRING_OPS:
             stack.append(_Item(i, arg, "str"))
@@ -478,8 +490,9 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
                 raise UserError("checkpoint pickle is malformed (PUT on empty stack)")
             key = arg if name != "MEMOIZE" else len(memo)
             memo[key] = stack[-1]
-            if stack[-1].kind == "str" and ops[stack[-1].src][0].name in _STRING_OPS:
+            if stack[-1].kind == "str" and codes[stack[-1].src] in _STRING_CODES:
                 memo_src[key] = stack[-1].src
+                strings[stack[-1].src] = stack[-1].value
             else:
                 memo_src.pop(key, None)
         elif name in ("GLOBAL", "INST"):
@@ -544,7 +557,7 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
                 pop()
             for _ in op.stack_after:
                 stack.append(_Item(i))
-    return _Walk(ops, dicts, memo_src, gets, root, builds)
+    return _Walk(pos, codes, strings, dicts, memo_src, gets, root, builds)
 
 
 def _reduce(i: int, fn: _Item, args: _Item) -> _Item:
@@ -579,7 +592,6 @@ def rewrite_pickle(data: bytes, kmap: KeyMap, paths: Optional[List[List[str]]] =
     EMA; default: the root) and the module prefixes of their ``_metadata``. No other dict changes (an
     optimizer's state, a config keep their keys). FRAME opcodes are dropped (they are optional)."""
     walk = _walk(data, what)
-    ops = walk.ops
     replace: Dict[int, str] = {}
     result = RewriteResult("torch-zip", where=".".join((paths or [[]])[0]))
     for n, path in enumerate(paths or [[]]):
@@ -624,13 +636,15 @@ def rewrite_pickle(data: bytes, kmap: KeyMap, paths: Optional[List[List[str]]] =
     renamed_memo = {key for key, src in walk.memo_src.items() if src in replace}
     for j, key in walk.gets.items():
         if key in renamed_memo and j not in replace:
-            replace[j] = ops[walk.memo_src[key]][1]
+            replace[j] = walk.strings[walk.memo_src[key]]
     out = bytearray()
-    bounds = [pos for _op, _arg, pos in ops] + [ops[-1][2] + 1]  # STOP is the last opcode genops yields
-    for i, (op, _arg, pos) in enumerate(ops):
-        if op.name == "FRAME":
+    pos, codes = walk.pos, walk.codes
+    n = len(pos)
+    for i in range(n):
+        if codes[i] == _FRAME_CODE:
             continue
-        out += _emit_string(replace[i]) if i in replace else data[pos:bounds[i + 1]]
+        end = pos[i + 1] if i + 1 < n else pos[i] + 1  # STOP is the last opcode genops yields
+        out += _emit_string(replace[i]) if i in replace else data[pos[i]:end]
     return bytes(out), result
 
 
