@@ -517,6 +517,7 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
         return "\n".join(out) + "\n"
     from statedict_lint import term
     from statedict_lint.findings import display_path
+    from statedict_lint.report.escape import text  # names from source: escaped before any colour is added
 
     def here(path: str) -> str:  # repository-relative -> relative to the working directory
         return display_path(os.path.join(result.repo, path)) if path else path
@@ -527,16 +528,17 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
         vias = [ch for ch in cd.changes if ch.via is not None]
         out.append("")
         cpath, sep, cname = cd.cls.rpartition(":")
-        out.append(term.paint(f"{here(cpath)}{sep}{cname}", "bold"))
+        out.append(term.paint(text(f"{here(cpath)}{sep}{cname}"), "bold"))
         for ch in roots:
             tag = "BREAKING" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
-            out.append(f"  {term.paint(f'{tag:8}', styles[tag])} {ch.summary()}  [{here(ch.path)}:{ch.line}]")
+            out.append(f"  {term.paint(f'{tag:8}', styles[tag])} {text(ch.summary())}  "
+                       f"[{text(here(ch.path))}:{ch.line}]")
             if ch.kind == "reshaped" and ch.old_origin and ch.origin and ch.old_origin == ch.origin:
                 out.append("           (same constructor expression: a value it depends on changed)")
             if ch.note:
-                out.append(f"           {ch.note}")
+                out.append(f"           {text(ch.note)}")
             for c, x in result.affects.get(id(ch), []):
-                out.append(f"           in {c}: {_short(x)}" + (f" ({x.count} keys)" if x.count > 1 else ""))
+                out.append(text(f"           in {c}: {_short(x)}" + (f" ({x.count} keys)" if x.count > 1 else "")))
         if vias:
             origins = sorted({ch.via for ch in vias})
             out.append(f"  ({len(vias)} change(s) through contained class(es): {', '.join(origins)})")
@@ -562,9 +564,7 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
     out.append("")
     out.append(f"{nb} breaking change(s): old checkpoints fail load_state_dict(strict=True)" if nb
                else "no breaking change")
-    from statedict_lint.report.escape import text  # key names from source: no control characters to the terminal
-
-    return "\n".join(text(line) for line in out) + "\n"
+    return "\n".join(out) + "\n"
 
 
 def render(result: DiffResult, fmt: str, hooks: bool = True) -> str:
