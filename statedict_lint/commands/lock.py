@@ -278,8 +278,7 @@ def run(args: Any) -> int:
 
                 code = term.paint(f.code, term.SEVERITY_STYLE.get(f.severity, ""))
                 sys.stdout.write(f"{text(display_path(os.path.join(root, f.path)))}:{f.line}: {code} "
-                                 f"{text(f.message)}
-")
+                                 f"{text(f.message)}\n")
     elif args.format == "json":
         sys.stdout.write(json.dumps({"lock": lock_path, "up_to_date": not changes,
                                      "changes": [ch.to_json() for ch in changes]}, indent=2) + "\n")
