@@ -826,3 +826,18 @@ def test_index_shards_that_alias_or_recurse(tmp_path, capsys):
     idx.write_text(json.dumps({"weight_map": {"a": "model.safetensors.index.json"}}))
     assert main(["inspect", str(idx)]) == 2
     assert "is an index" in capsys.readouterr().err
+
+
+def test_colour_and_escaping_together(tmp_path, write_model):
+    sd = {"a\x1b]0;pwned\x07b": torch.zeros(1), "ok\nOK: fake": torch.zeros(1)}
+    ck = tmp_path / "evil.pt"
+    torch.save(sd, str(ck))
+    model = write_model("import torch.nn as nn\n\nclass M(nn.Module):\n    def __init__(self):\n"
+                        "        super().__init__()\n        self.l = nn.Linear(1, 1)\n")
+    proc = run_bounded(["check", f"{model}:M", str(ck), "--color=always"])
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout
+    assert "\x1b[" in out  # the tool's own colours are there
+    assert "\x1b]" not in out and "\x07" not in out and "a\\x1b]0;pwned\\x07b" in out  # the key's are not
+    assert "\\x1b[" not in out  # and no colour code of ours was escaped into text
+    assert not any(line.startswith("OK: fake") for line in out.splitlines())
