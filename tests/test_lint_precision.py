@@ -240,3 +240,14 @@ def test_sdl008_one_dict_written_twice_is_one_finding():
            "    utils.save_on_master(save_dict, os.path.join(out, 'checkpoint.pth'))\n"
            "    utils.save_on_master(save_dict, os.path.join(out, f'checkpoint{epoch:04}.pth'))\n")
     assert [(f.line, f.code) for f in lint_source(src, "x.py", [RULES["SDL008"]])] == [(8, "SDL008")]
+
+
+# -- SDL901: one statement, one finding --------------------------------------------------------------------
+
+def test_sdl901_one_finding_per_statement_not_per_branch():
+    src = ("import torch\n\n\ndef load(model, sd, ddp):\n"
+           "    res = (model.module.load_state_dict(sd, strict=False) if ddp\n"
+           "           else model.load_state_dict(sd, strict=False))\n"
+           "    model.load_state_dict(sd, strict=False)\n    return res\n")
+    found = lint_source(src, "x.py", [RULES["SDL901"]])
+    assert [(f.line, f.col) for f in found] == [(5, 11), (7, 4)]
