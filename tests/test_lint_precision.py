@@ -317,7 +317,8 @@ def test_sdl002_the_path_rebound_between_save_and_load_stays_flagged():
 
 
 def test_sdl002_a_load_before_the_save_stays_flagged():
-    src = ("import torch\n\n\ndef refresh(path):\n    old = torch.load(path)\n    torch.save(old, path)\n")
+    src = ("import torch\n\n\ndef refresh(model, path):\n    old = torch.load(path)\n    model.load_state_dict(old)\n"
+           "    torch.save(model.state_dict(), path)\n")
     assert codes(src, "SDL002", "SDL003") == [(5, "SDL002"), (5, "SDL003")]
 
 
@@ -527,3 +528,31 @@ def test_sdl009_and_sdl902_never_report_the_same_filter():
            "    model.load_state_dict(head, strict=False)\n    tail = {k: v for k, v in sd.items() if 'fc2' in k}\n"
            "    return tail\n")
     assert codes(src, "SDL009", "SDL902") == [(5, "SDL009"), (7, "SDL902")]
+
+
+# -- SDL002: only loads used as a checkpoint, a state_dict or a module --------------------------------------
+
+KNN = '''\
+import os
+
+import torch
+
+
+def knn_eval(dump_dir, k):
+    train_features = torch.load(os.path.join(dump_dir, "trainfeat.pth"))
+    train_labels = torch.load(os.path.join(dump_dir, "trainlabels.pth"))
+    return knn_classifier(train_features, train_labels, k)
+'''
+
+
+def test_sdl002_silent_for_features_and_metadata():
+    assert codes(KNN, "SDL002") == []
+    assert codes(KNN, "SDL003") == [(7, "SDL003"), (8, "SDL003")]  # unpickling is unpickling
+
+
+@pytest.mark.parametrize("use", ["model.load_state_dict(train_features)", "x = train_features['state_dict']",
+                                 "x = train_features.get('model')", "train_features.eval()",
+                                 "load_checkpoint(model, train_features)"])
+def test_sdl002_flags_the_same_load_used_as_a_checkpoint(use):
+    src = KNN.replace("    return knn_classifier", f"    {use}\n    return knn_classifier")
+    assert codes(src, "SDL002") == [(7, "SDL002")]
