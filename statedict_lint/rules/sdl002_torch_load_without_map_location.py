@@ -22,7 +22,8 @@ class TorchLoadWithoutMapLocation(Rule):
     message = "torch.load() without map_location: tensors are restored to the device they were saved from"
     what = ("Flags `torch.load(f)` calls that pass no `map_location` when the result is used as a "
             "checkpoint, a state_dict or a module — handed to `load_state_dict` or to a function named like a "
-            "state_dict/checkpoint loader, indexed or `.get()` with a constant key (`ckpt[\"model\"]`), or "
+            "state_dict/checkpoint loader, indexed or `.get()` with a checkpoint-like constant key (`ckpt[\"model\"]`, "
+            "`\"state_dict\"`, `\"optimizer\"`, `\"epoch\"`, ...), or "
             "called / `.eval()`-ed — inline or through a local variable (a load whose use is not visible, "
             "e.g. returned, counts too), and `torch.hub.load_state_dict_from_url(url)` / "
             "`torch.utils.model_zoo.load_url(url)` without one. Silent for loads used otherwise (features, "
@@ -59,6 +60,7 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
         "import torch\nfeats = torch.load('train_feats.pth', weights_only=True)\nknn = build_index(feats)\n",
         "import torch\nmeta = torch.load(root / 'meta.bin', weights_only=True)\nfor wnid, classes in meta.items():\n"
         "    print(wnid, classes)\n",
+        "import torch\ndata = torch.load(f, weights_only=False)\nprecision = data['precision']\nx = data['scores'].cuda()\n",
     ]
     invalid = [
         "import torch\nsd = torch.load(p, weights_only=True)\n",
@@ -110,8 +112,11 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
 
 
 _CKPT_METHODS = {"get", "pop"}  # with a constant key: ckpt.get("model")
-_MODULE_METHODS = {"eval", "train", "to", "cuda", "cpu", "half", "float", "parameters", "named_parameters",
-                   "state_dict", "load_state_dict", "forward", "modules", "children", "requires_grad_"}
+_MODULE_METHODS = {"eval", "train", "parameters", "named_parameters", "state_dict", "load_state_dict", "forward",
+                   "modules", "children"}  # (not .to()/.cuda()/.half(): tensors have them too)
+# constant keys that make a loaded dict a training checkpoint (not COCO eval results or a dataset index)
+_CKPT_KEY = re.compile(r"model|state_dict|optim|ema|net|weight|student|teacher|epoch|step|checkpoint|encoder|"
+                       r"decoder|backbone|generator|discriminator|scheduler|scaler|module", re.IGNORECASE)
 
 
 def _callee_name(call: ast.Call) -> str:
@@ -127,13 +132,15 @@ def _checkpoint_use(node: Node, parents: Dict[int, Node]) -> bool:
     if isinstance(p, ast.keyword):
         p = parents.get(id(p))
     if isinstance(p, ast.Subscript) and p.value is node:
-        return isinstance(p.slice, ast.Constant) and isinstance(p.slice.value, str)
+        return isinstance(p.slice, ast.Constant) and isinstance(p.slice.value, str) and bool(
+            _CKPT_KEY.search(p.slice.value))
     if isinstance(p, ast.Attribute) and p.value is node:
         if p.attr in _MODULE_METHODS:
             return True
         call = parents.get(id(p))
         return (p.attr in _CKPT_METHODS and isinstance(call, ast.Call) and call.func is p and bool(call.args)
-                and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str))
+                and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
+                and bool(_CKPT_KEY.search(call.args[0].value)))
     if isinstance(p, ast.Call):
         if p.func is node:
             return True  # called: a module
