@@ -18,7 +18,7 @@ class TorchSaveWholeModule(Rule):
     message = ("torch.save() of a whole nn.Module pickles its class by import path; save "
                "module.state_dict() instead")
     what = ("Flags `torch.save(model, f)` where `model` is known to be an `nn.Module`: bound in the same "
-            "scope to an `nn.*` layer, an `nn.Module` subclass of this file or of another file of the project "
+            "scope (or, for a global read in a function, everywhere in the file) to an `nn.*` layer, an `nn.Module` subclass of this file or of another file of the project "
             "(`from models.yolo import Model`, read from disk with `ast`, never imported; aliases, subclasses "
             "and re-exports followed a few hops), possibly wrapped by `DataParallel` / DDP / `torch.compile`; "
             "or `self` inside one. Also flags a checkpoint dict (a literal, or a name bound to one) with such a "
@@ -50,6 +50,8 @@ torch.save(model.state_dict(), "model.pt")
         "    x['model'] = x['model'].state_dict()\n    torch.save(x, f)\n",
         "import torch\nfrom models.missing import Net  # no such file in the project: unknown\n"
         "torch.save(Net(), 'net.pt')\n",
+        "import torch\nfrom torch import nn\nmodel = nn.Linear(2, 2)\nif resume:\n    model = load_model(p)\n"
+        "def checkpoint(epoch):\n    torch.save(model, f'model_{epoch}.pth')  # a global of unknown type\n",
     ]
     invalid = [
         "import torch\nimport torch.nn as nn\n\nclass Net(nn.Module):\n    pass\n\nmodel = Net()\n"
@@ -59,6 +61,8 @@ torch.save(model.state_dict(), "model.pt")
         "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def export(self, path):\n"
         "        torch.save(self, path)\n",
         "import torch\nfrom torch import nn\ntorch.save(nn.Linear(2, 2), 'lin.pt')\n",
+        "import torch\nfrom torch import nn\nmodel = nn.Sequential(nn.Linear(2, 2)).to('cpu')\n"
+        "def checkpoint(epoch):\n    torch.save(model, f'model_{epoch}.pth')\n",
         "import torch\nfrom copy import deepcopy\nfrom torch import nn\nfrom utils import de_parallel, smart_DDP\n"
         "def train(opt, epoch):\n    model = nn.Sequential(nn.Linear(2, 2))\n    model = smart_DDP(model)\n"
         "    ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half(), 'opt': vars(opt)}\n"
@@ -109,6 +113,10 @@ torch.save(model.state_dict(), "model.pt")
             if values and _module_name(ctx, obj.id, b, call, scope, strict=True):
                 yield call, self.message
                 continue
+            if values is None and scope is not ctx.tree and _module_name(ctx, obj.id, binds_of(ctx.tree), None,
+                                                                           ctx.tree, strict=True):
+                yield call, self.message  # a global of this file, bound to a module everywhere
+                continue
             entry = _module_entry(ctx, scope, obj.id, call)
             if entry is not None:
                 yield call, (f"torch.save() of a checkpoint dict whose {entry[0]!r} entry is a whole nn.Module "
@@ -133,11 +141,14 @@ def _later_in_loop(scope: Node, v: Node, call: ast.Call) -> bool:
     return False
 
 
-def _relevant(values: List[Node], call: ast.Call, scope: Node) -> List[Node]:
+def _relevant(values: List[Node], call: Optional[ast.Call], scope: Node) -> List[Node]:
+    if call is None:  # read from a function: any binding of the module may reach it
+        return values
     return [v for v in values if getattr(v, "lineno", 10 ** 9) <= call.lineno or _later_in_loop(scope, v, call)]
 
 
-def _module_name(ctx: Context, name: str, binds: dict, call: ast.Call, scope: Node, strict: bool = False) -> bool:
+def _module_name(ctx: Context, name: str, binds: dict, call: Optional[ast.Call], scope: Node,
+                 strict: bool = False) -> bool:
     """Every binding of ``name`` that reaches ``call`` makes it a module: a module constructor (of torch, this
     file or, read from disk, another file of the project), a known wrapper, or — unless ``strict`` — a call
     that rebinds the name to a function of itself (``model = smart_DDP(model)``)."""
