@@ -40,3 +40,15 @@ def load_all(path, model, optimizer, lr_scheduler, loss_scaler):
     if "scaler" in checkpoint:
         loss_scaler.load_state_dict(checkpoint["scaler"])
     return checkpoint["epoch"] + 1
+
+
+LAST = "output/last.pth"
+
+
+def save_last(model, optimizer, epoch):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch}, LAST)
+
+
+def evaluate_last(model):
+    model.load_state_dict(torch.load(LAST, map_location="cpu", weights_only=True))  # SDL011
+    model.eval()
