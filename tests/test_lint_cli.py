@@ -101,9 +101,9 @@ def test_unknown_code_is_a_usage_error(proj, capsys, argv):
 
 
 def test_unknown_code_in_config_is_a_usage_error(proj, capsys):
-    (proj / "setup.cfg").write_text("[statedict-lint]\nselect = SDL01\n", encoding="utf-8")
+    (proj / "setup.cfg").write_text("[statedict-lint]\nselect = SDL07\n", encoding="utf-8")
     rc, _, err = run(capsys, "bad.py")
-    assert rc == 2 and "setup.cfg: select: unknown rule code 'SDL01'" in err
+    assert rc == 2 and "setup.cfg: select: unknown rule code 'SDL07'" in err
 
 
 def test_known_prefixes_are_accepted(proj, capsys):

@@ -517,6 +517,7 @@ def test_lint_cache_follows_the_declared_torch_version(tmp_path, monkeypatch, ca
     assert capsys.readouterr().out.count("SDL003") == 2
     (tmp_path / "requirements.txt").write_text("torch>=2.6\n", encoding="utf-8")
     proj._BOUND_CACHE.clear()  # a new process would start empty
+    proj._REQS_CACHE.clear()
     main(["lint", "--select", "SDL003", "load.py"])
     assert capsys.readouterr().out.count("SDL003") == 1
 

@@ -27,10 +27,19 @@ MAX_DEPTH = 12  # folders climbed at most
 _TEST_DIRS = {"tests", "test", "testing", "unittests"}
 
 
+_TEST_CACHE: Dict[str, bool] = {}
+
+
 def is_test_path(path: str) -> bool:
     """Judged on the path inside the repository (a checkout under ``/home/me/test/`` is not a test)."""
     if not path or path.startswith("<"):
         return False
+    if path not in _TEST_CACHE:
+        _TEST_CACHE[path] = _is_test_path(path)
+    return _TEST_CACHE[path]
+
+
+def _is_test_path(path: str) -> bool:
     full = os.path.abspath(path)
     root = _folders(path)[-1]
     if os.path.exists(os.path.join(root, ".git")):
@@ -57,9 +66,18 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
+_FOLDERS_CACHE: Dict[str, List[str]] = {}
+
+
 def _folders(path: str) -> List[str]:
     """The file's folder and its parents, up to (and including) the first one holding ``.git``."""
     d = os.path.dirname(os.path.abspath(path or "x.py"))
+    if d not in _FOLDERS_CACHE:
+        _FOLDERS_CACHE[d] = _climb(d)
+    return _FOLDERS_CACHE[d]
+
+
+def _climb(d: str) -> List[str]:
     out: List[str] = []
     for _ in range(MAX_DEPTH):
         out.append(d)
@@ -97,8 +115,17 @@ def requirement_lower_bound(req: str) -> Tuple[bool, Optional[Version]]:
     return True, best
 
 
+_REQS_CACHE: Dict[str, List[Optional[Version]]] = {}
+
+
 def _requirements_in(folder: str) -> List[Optional[Version]]:
     """Lower bounds of every torch requirement declared in this folder's project files."""
+    if folder not in _REQS_CACHE:
+        _REQS_CACHE[folder] = _read_requirements(folder)
+    return _REQS_CACHE[folder]
+
+
+def _read_requirements(folder: str) -> List[Optional[Version]]:
     reqs: List[str] = []
     text = _read(os.path.join(folder, "pyproject.toml"))
     if text and "torch" in text:

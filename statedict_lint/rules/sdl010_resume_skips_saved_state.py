@@ -98,14 +98,22 @@ def resume(path, model, optimizer, scheduler):
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        if ctx.source.count("state_dict()") < 3:
+            return  # a model, an optimizer and one more state_dict() are saved somewhere in the file
+        scopes: Dict[int, Node] = {}
+        count: Dict[int, int] = {}
+        for c in ctx.calls:  # resumes: two or more `X.load_state_dict(ckpt["key"])` in one function
+            if (isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict" and len(c.args) == 1
+                    and isinstance(c.args[0], ast.Subscript)):
+                s = ctx.scope_of(c)
+                scopes[id(s)] = s
+                count[id(s)] = count.get(id(s), 0) + 1
+        scopes = {k: v for k, v in scopes.items() if count[k] >= 2}
+        if not scopes:
+            return
         saved = _saved_dicts(ctx)
         if not saved:
             return
-        scopes: Dict[int, Node] = {}
-        for c in ctx.calls:
-            if isinstance(c.func, ast.Attribute) and c.func.attr == "load_state_dict":
-                s = ctx.scope_of(c)
-                scopes[id(s)] = s
         for scope in scopes.values():
             yield from _check_scope(self.message, scope, saved)
 
