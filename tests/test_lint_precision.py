@@ -557,3 +557,30 @@ def test_sdl002_silent_for_features_and_metadata():
 def test_sdl002_flags_the_same_load_used_as_a_checkpoint(use):
     src = KNN.replace("    return knn_classifier", f"    {use}\n    return knn_classifier")
     assert codes(src, "SDL002") == [(7, "SDL002")]
+
+
+# -- SDL001: strict=strict, and a caller of the same file passes strict=False -------------------------------
+
+HELPER = '''\
+import torch
+
+
+def load_pretrained(model, path, strict=True):
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=strict)
+
+
+def main(model, args):
+    load_pretrained(model, args.weights{extra})
+'''
+
+
+def test_sdl001_helper_called_with_strict_false_in_the_same_file():
+    found = lint_source(HELPER.replace("{extra}", ", strict=False"), "x.py", [RULES["SDL001"]])
+    assert [(f.line, f.code) for f in found] == [(6, "SDL001")]
+    assert "load_pretrained() is called with strict=False (line 10)" in found[0].message
+
+
+def test_sdl001_helper_never_called_with_strict_false_is_silent():
+    assert codes(HELPER.replace("{extra}", ""), "SDL001") == []
+    assert codes(HELPER.replace("{extra}", ", strict=True"), "SDL001") == []

@@ -23,7 +23,8 @@ class StrictFalseResultIgnored(Rule):
     what = ("Flags `module.load_state_dict(..., strict=False)` whose returned `(missing_keys, "
             "unexpected_keys)` are never looked at: the call used as a statement, its result bound to names "
             "that are never read, or read only under `if flag:` where `flag` is a parameter defaulting to "
-            "`False`/`None`. Silent when the same function computes the mismatch itself before the call "
+            "`False`/`None`; and `load_state_dict(sd, strict=strict)` thrown away in a function that a call of "
+            "the same file passes `strict=False`. Silent when the same function computes the mismatch itself before the call "
             "(binds `missing_keys` / `unexpected_keys`, as loaders of sharded checkpoints do, where each shard "
             "is partial by design); when the loaded dict was matched against the model's own "
             "`state_dict()` just before and is reported right after (`csd = intersect(sd, "
@@ -56,6 +57,9 @@ print("newly initialised:", result.missing_keys)
         "    log.info(f'transferred {len(csd)}/{len(model.state_dict())} items')\n",
         "import torch\ndef load(model, sd, verbose=True):\n    m, u = model.load_state_dict(sd, strict=False)\n"
         "    if verbose:\n        print(m, u)\n",
+        "import torch\ndef load_pretrained(model, path, strict=True):\n"
+        "    model.load_state_dict(torch.load(path, map_location='cpu', weights_only=True), strict=strict)\n"
+        "def evaluate(model, args):\n    load_pretrained(model, args.weights)  # strict by default\n",
     ]
     invalid = [
         "import torch\nmodel.load_state_dict(sd, strict=False)\n",
@@ -66,12 +70,22 @@ print("newly initialised:", result.missing_keys)
         "    if verbose:\n        print(m, u)\n",
         "import torch\ndef transfer(model, sd):\n    csd = {k: v for k, v in sd.items() if k in model.state_dict()}\n"
         "    model.load_state_dict(csd, strict=False)  # nothing reported after\n",
+        "import torch\ndef load_pretrained(model, path, strict=True):\n"
+        "    model.load_state_dict(torch.load(path, map_location='cpu', weights_only=True), strict=strict)\n"
+        "def finetune(model, args):\n    load_pretrained(model, args.weights, strict=False)\n",
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         if is_test_path(ctx.path):
             return
         for call in ctx.calls:
+            if id(call) in ctx.discarded and not accounts_keys_before(ctx, call):
+                caller = _strict_false_from_caller(ctx, call)
+                if caller is not None:
+                    yield call, (f"load_state_dict(..., strict={caller[0]}) result thrown away, and {caller[1]}() is "
+                                 f"called with {caller[0]}=False (line {caller[2]}): missing and unexpected keys are "
+                                 "then silently ignored")
+                    continue
             if not is_strict_false_load(call) or accounts_keys_before(ctx, call):
                 continue
             if id(call) in ctx.discarded:
@@ -93,6 +107,36 @@ print("newly initialised:", result.missing_keys)
                 yield call, (f"load_state_dict(..., strict=False) result {shown} is read only when `{flag}` is true "
                              f"(default {flag_default(scope, flag)}): by default missing and unexpected keys are "
                              "silently ignored")
+
+
+def _strict_false_from_caller(ctx: Context, call: ast.Call) -> Optional[Tuple[str, str, int]]:
+    """(parameter, function, line) when ``strict=<parameter>`` of the enclosing function and a call of that
+    function in the same file passes ``<parameter>=False``."""
+    f = call.func
+    if not (isinstance(f, ast.Attribute) and f.attr == "load_state_dict"):
+        return None
+    strict = kwarg(call, "strict")
+    if strict is None and len(call.args) >= 2:
+        strict = call.args[1]
+    if not isinstance(strict, ast.Name):
+        return None
+    scope = ctx.scope_of(call)
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    a = scope.args
+    if strict.id not in {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}:
+        return None
+    if any(getattr(v, "lineno", 0) < call.lineno and not isinstance(v, ast.arg)
+           for v in name_bindings(scope).get(strict.id, ())):
+        return None  # rebound before the load
+    for n in ast.walk(ctx.tree):
+        if not isinstance(n, ast.Call):
+            continue
+        callee = n.func.id if isinstance(n.func, ast.Name) else n.func.attr if isinstance(n.func, ast.Attribute) \
+            else None
+        if callee == scope.name and is_const(kwarg(n, strict.id), False):
+            return strict.id, scope.name, n.lineno
+    return None
 
 
 def is_strict_false_load(call: ast.Call) -> bool:
