@@ -584,3 +584,24 @@ def test_sdl001_helper_called_with_strict_false_in_the_same_file():
 def test_sdl001_helper_never_called_with_strict_false_is_silent():
     assert codes(HELPER.replace("{extra}", ""), "SDL001") == []
     assert codes(HELPER.replace("{extra}", ", strict=True"), "SDL001") == []
+
+
+def test_sdl004_never_follows_a_symlink_out_of_the_project(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "models").mkdir(parents=True)
+    (outside / "models" / "yolo.py").write_text(YOLO, encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "models").symlink_to(outside / "models", target_is_directory=True)
+    p = repo / "train.py"
+    p.write_text("import torch\nfrom models.yolo import Model\n\nmodel = Model('x')\ntorch.save(model, 'm.pt')\n",
+                 encoding="utf-8")
+    assert _lint_file(p, "SDL004") == []
+    (repo / "models").unlink()
+    (repo / "models").mkdir()
+    (repo / "models" / "yolo.py").symlink_to(outside / "models" / "yolo.py")
+    from statedict_lint.rules import _base, _project as proj
+
+    _base._CLASS_CACHE.clear()
+    proj._MODULE_FILE_CACHE.clear()
+    assert _lint_file(p, "SDL004") == []

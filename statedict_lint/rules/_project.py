@@ -252,13 +252,19 @@ def project_module_file(path: str, module: str, level: int = 0) -> Optional[str]
     found = None
     for d in folders:
         for cand in (os.path.join(d, rel + ".py"), os.path.join(d, rel, "__init__.py")):
-            if rel and os.path.isfile(cand) and not os.path.islink(cand):
+            if rel and os.path.isfile(cand) and _inside(cand, d):
                 found = cand
                 break
         if found:
             break
     _MODULE_FILE_CACHE[key] = found
     return found
+
+
+def _inside(path: str, folder: str) -> bool:
+    """``path`` really lies under ``folder``: no symlink (of the file or of a folder on the way) leads out."""
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def parse_file(path: str) -> Optional[Tuple[ast.Module, str]]:
