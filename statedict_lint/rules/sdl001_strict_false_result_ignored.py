@@ -97,7 +97,7 @@ print("newly initialised:", result.missing_keys)
                 continue
             scope = ctx.scope_of(call)
             reads = [r for n in names for r in reads_of(scope, n)]
-            shown = ", ".join(names)
+            shown = f"`{names[0]}`" if len(names) == 1 else "(" + ", ".join(names) + ")"
             if not reads:
                 yield call, (f"load_state_dict(..., strict=False) result bound to {shown} but never read: missing "
                              "and unexpected keys are silently ignored")

@@ -93,7 +93,7 @@ class PositionalEncoding(nn.Module):
                 continue
             msg = self.message.format(attr=t.attr)
             if verdict:
-                msg += f" (it is registered only under the condition at line {verdict})"
+                msg += f"; it is registered only under the `if` at line {verdict}, so it stays a plain tensor otherwise"
             yield n, msg
 
 
