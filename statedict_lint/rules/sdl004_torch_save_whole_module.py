@@ -153,7 +153,10 @@ def _module_name(ctx: Context, name: str, binds: dict, call: Optional[ast.Call],
     """Every binding of ``name`` that reaches ``call`` makes it a module: a module constructor (of torch, this
     file or, read from disk, another file of the project), a known wrapper, or — unless ``strict`` — a call
     that rebinds the name to a function of itself (``model = smart_DDP(model)``)."""
-    values = _relevant(binds.get(name, []), call, scope)
+    all_values = binds.get(name, [])
+    if len(all_values) > 50:
+        return False  # bound in 50+ places: unknown (and a bound on the work for hostile files)
+    values = _relevant(all_values, call, scope)
     if not values:
         return False
     ctor = False
