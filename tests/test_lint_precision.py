@@ -605,3 +605,36 @@ def test_sdl004_never_follows_a_symlink_out_of_the_project(tmp_path):
     _base._CLASS_CACHE.clear()
     proj._MODULE_FILE_CACHE.clear()
     assert _lint_file(p, "SDL004") == []
+
+
+# -- SDL102: a class that packs its own state (torch's quantized dynamic RNN cells) --------------------------
+
+CELL = '''\
+import torch
+from torch import nn
+
+
+class DynamicCell(nn.Module):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        if bias:
+            self.bias_ih = torch.randn(4 * hidden_size).to(dtype=torch.float)
+        else:
+            self.register_parameter("bias_ih", None)
+{extra}
+'''
+
+SAVE = '''
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "_packed_bias"] = self.bias_ih
+'''
+
+
+def test_sdl102_silent_when_the_class_saves_its_state_itself():
+    assert codes(CELL.replace("{extra}", SAVE), "SDL102") == []
+
+
+def test_sdl102_registration_only_on_the_other_branch_stays_flagged():
+    # `bias=True` (the default) keeps a plain tensor: not in state_dict(), not moved by .to()
+    assert codes(CELL.replace("{extra}", ""), "SDL102") == [(9, "SDL102")]

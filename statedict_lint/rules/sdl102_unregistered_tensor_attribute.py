@@ -27,7 +27,9 @@ class TensorAttributeNotRegistered(Rule):
             "`self.x = nn.Parameter(...)` on every path of `__init__`. A registration under an `if` with no "
             "registering `else` does not count (the attribute stays a plain tensor when the condition is "
             "false); writes into the tensor (`self.x[0] = 1`, `self.x += 1`) are not registrations. Silent "
-            "when another method rebinds `x` (it may register it).")
+            "when another method rebinds `x` (it may register it), and in classes that save, load or move "
+            "their state themselves (they or a base class of the file define `_save_to_state_dict`, "
+            "`state_dict`, `_load_from_state_dict` or `_apply`, as torch's quantized modules do).")
     why = ("Only parameters and buffers are part of the module's state. A plain tensor attribute is not "
            "saved or loaded with the state_dict, so a learned or computed value is lost on reload, and "
            "`model.to('cuda')` leaves it on the CPU: a device-mismatch error at the first forward, or a "
@@ -86,7 +88,7 @@ class PositionalEncoding(nn.Module):
             if getattr(meth, "name", None) != "__init__" or self_name(meth) != t.value.id:
                 continue
             cls = ctx.class_of_method(meth)
-            if cls is None:
+            if cls is None or _custom_state(ctx, cls):
                 continue
             verdict = _later(ctx, cls, meth, n, t.value.id, t.attr)
             if verdict is None:
@@ -95,6 +97,24 @@ class PositionalEncoding(nn.Module):
             if verdict:
                 msg += f"; it is registered only under the `if` at line {verdict}, so it stays a plain tensor otherwise"
             yield n, msg
+
+
+_CUSTOM_STATE = {"_save_to_state_dict", "state_dict", "_load_from_state_dict", "_apply"}
+
+
+def _custom_state(ctx: Context, cls: ast.ClassDef, depth: int = 0) -> bool:
+    """The class (or a base class of this file) saves or moves its state itself: a plain tensor attribute may
+    well be in its state_dict (packed, as torch's quantized modules do) or moved by its own ``_apply``."""
+    if depth > 8:
+        return True
+    if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name in _CUSTOM_STATE for n in cls.body):
+        return True
+    for b in cls.bases:
+        if isinstance(b, ast.Name):
+            for other in ctx.classes:
+                if other.name == b.id and other is not cls and _custom_state(ctx, other, depth + 1):
+                    return True
+    return False
 
 
 _TORCH_TENSOR_FUNCS = {"tril", "triu", "outer", "exp", "log", "sin", "cos", "sqrt", "rsqrt", "pow", "cat",
