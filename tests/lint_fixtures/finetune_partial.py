@@ -66,6 +66,17 @@ def train(opt):
         torch.save(ckpt, "best.pt")  # the same dict again: one finding
 
 
+def freeze_backbone(model, compile_model=True):
+    if compile_model:
+        model = torch.compile(model)
+    for name, p in model.named_parameters():
+        if name.startswith("backbone."):  # SDL012
+            p.requires_grad = False
+        if "head" in name:  # a substring still matches the prefixed name
+            p.requires_grad = True
+    return model
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--nc", type=int, default=80)
