@@ -137,7 +137,8 @@ def test_stdin_with_display_name_through_flake8(tmp_path):
 
 
 def test_pep263_file_through_flake8_and_cli_agree(tmp_path):
-    src = "# -*- coding: latin-1 -*-\n# caf\xe9\nimport torch\nsd = torch.load(p, weights_only=True)\nm.load_state_dict(sd)\n"
+    src = ("# -*- coding: latin-1 -*-\n# caf\xe9\nimport torch\nsd = torch.load(p, weights_only=True)\n"
+           "m.load_state_dict(sd)\n")
     (tmp_path / "l1.py").write_bytes(src.encode("latin-1"))
     f8 = codes(flake8(tmp_path, "--isolated", "l1.py").stdout)
     cli = subprocess.run([sys.executable, "-m", "statedict_lint", "lint", "--no-cache", "l1.py"], cwd=tmp_path,

@@ -67,7 +67,8 @@ def test_stdin_with_display_name(proj, capsys, monkeypatch):
     _stdin(monkeypatch, BAD.encode())
     rc, out, err = run(capsys, "-", "--stdin-display-name", "src/train.py")
     assert rc == 1
-    assert [ln.split(": ")[0] for ln in out.splitlines()] == ["src/train.py:3:9", "src/train.py:3:9", "src/train.py:4:1"]
+    where = [ln.split(": ")[0] for ln in out.splitlines()]
+    assert where == ["src/train.py:3:9", "src/train.py:3:9", "src/train.py:4:1"]
     assert err == "3 findings in 1 file (1 file checked)\n"
     _stdin(monkeypatch, BAD.encode())
     assert run(capsys, "-")[1].splitlines()[0].startswith("stdin:3:9: SDL002")

@@ -390,7 +390,8 @@ def test_a_checkout_inside_a_folder_named_test_is_not_a_test_file(tmp_path):
     assert _lint_file(p, "SDL003") == [(5, "SDL003")]
 
 
-LOAD_ONLY = "import torch\n\nsd = torch.load('m.pt', map_location='cpu')\nold = torch.load('o.pt', weights_only=False)\n"
+LOAD_ONLY = ("import torch\n\nsd = torch.load('m.pt', map_location='cpu')\n"
+             "old = torch.load('o.pt', weights_only=False)\n")
 
 
 @pytest.mark.parametrize("name,text,silent", [

@@ -24,7 +24,8 @@ class StrictFalseResultIgnored(Rule):
             "unexpected_keys)` are never looked at: the call used as a statement, its result bound to names "
             "that are never read, or read only under `if flag:` where `flag` is a parameter defaulting to "
             "`False`/`None`; and `load_state_dict(sd, strict=strict)` thrown away in a function that a call of "
-            "the same file passes `strict=False`. Silent when the same function computes the mismatch itself before the call "
+            "the same file passes `strict=False`. Silent when the same function computes the mismatch itself "
+            "before the call "
             "(binds `missing_keys` / `unexpected_keys`, as loaders of sharded checkpoints do, where each shard "
             "is partial by design); when the loaded dict was matched against the model's own "
             "`state_dict()` just before and is reported right after (`csd = intersect(sd, "
@@ -45,14 +46,16 @@ print("newly initialised:", result.missing_keys)
 """
     valid = [
         "import torch\nmodel.load_state_dict(sd)\n",
-        "import torch\nmissing, unexpected = model.load_state_dict(sd, strict=False)\nassert not unexpected, unexpected\n",
+        "import torch\nmissing, unexpected = model.load_state_dict(sd, strict=False)\n"
+        "assert not unexpected, unexpected\n",
         "import torch\nres = model.load_state_dict(sd, strict=False)\nassert not res.unexpected_keys\n",
         "import torch\nmodel.load_state_dict(sd, strict=True)\n",
         "import torch\nload_state_dict(model, sd, strict=False)  # a helper function, not the method\n",
         "import torch\ndef load_shards(model, shards, index):\n    expected = set(model.state_dict())\n"
         "    missing_keys = expected - set(index)\n    if missing_keys:\n        raise KeyError(missing_keys)\n"
         "    for shard in shards:\n        model.load_state_dict(shard, strict=False)  # partial by design\n",
-        "import torch\ndef transfer(model, sd, log):\n    csd = {k: v for k, v in sd.items() if k in model.state_dict()}\n"
+        "import torch\ndef transfer(model, sd, log):\n"
+        "    csd = {k: v for k, v in sd.items() if k in model.state_dict()}\n"
         "    model.load_state_dict(csd, strict=False)\n"
         "    log.info(f'transferred {len(csd)}/{len(model.state_dict())} items')\n",
         "import torch\ndef load(model, sd, verbose=True):\n    m, u = model.load_state_dict(sd, strict=False)\n"
@@ -221,6 +224,7 @@ def _reported_after(ctx: Context, call: ast.Call) -> bool:
                 and any(isinstance(x, ast.Name) and x.id == name for a in st.value.args for x in ast.walk(a))):
             return True
     return False
+
 
 def accounts_keys_before(ctx: Context, call: ast.Call) -> bool:
     """The enclosing function binds ``missing_keys``/``unexpected_keys`` (not from a load) before ``call``."""

@@ -7,7 +7,7 @@ import re
 from typing import Dict, Iterable, Set, Tuple
 
 from statedict_lint.rules._base import (Context, Node, Rule, dotted, has_star_kwargs, kwarg, name_bindings,
-                                       walk_scope)
+                                        walk_scope)
 from statedict_lint.rules._flow import reads_of, written_before
 from statedict_lint.rules._project import is_test_path
 
@@ -60,7 +60,8 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
         "import torch\nfeats = torch.load('train_feats.pth', weights_only=True)\nknn = build_index(feats)\n",
         "import torch\nmeta = torch.load(root / 'meta.bin', weights_only=True)\nfor wnid, classes in meta.items():\n"
         "    print(wnid, classes)\n",
-        "import torch\ndata = torch.load(f, weights_only=False)\nprecision = data['precision']\nx = data['scores'].cuda()\n",
+        "import torch\ndata = torch.load(f, weights_only=False)\nprecision = data['precision']\n"
+        "x = data['scores'].cuda()\n",
     ]
     invalid = [
         "import torch\nsd = torch.load(p, weights_only=True)\n",

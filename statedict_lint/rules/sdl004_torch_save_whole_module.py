@@ -19,7 +19,8 @@ class TorchSaveWholeModule(Rule):
     message = ("torch.save() of a whole nn.Module pickles its class by import path; save "
                "module.state_dict() instead")
     what = ("Flags `torch.save(model, f)` where `model` is known to be an `nn.Module`: bound in the same "
-            "scope (or, for a global read in a function, everywhere in the file) to an `nn.*` layer, an `nn.Module` subclass of this file or of another file of the project "
+            "scope (or, for a global read in a function, everywhere in the file) to an `nn.*` layer, an "
+            "`nn.Module` subclass of this file or of another file of the project "
             "(`from models.yolo import Model`, read from disk with `ast`, never imported; aliases, subclasses "
             "and re-exports followed a few hops), possibly wrapped by `DataParallel` / DDP / `torch.compile`; "
             "or `self` inside one. Also flags a checkpoint dict (a literal, or a name bound to one) with such a "
@@ -114,8 +115,8 @@ torch.save(model.state_dict(), "model.pt")
             if values and _module_name(ctx, obj.id, b, call, scope, strict=True):
                 yield call, self.message
                 continue
-            if values is None and scope is not ctx.tree and _module_name(ctx, obj.id, binds_of(ctx.tree), None,
-                                                                           ctx.tree, strict=True):
+            if values is None and scope is not ctx.tree and _module_name(
+                    ctx, obj.id, binds_of(ctx.tree), None, ctx.tree, strict=True):
                 yield call, self.message  # a global of this file, bound to a module everywhere
                 continue
             entry = _module_entry(ctx, scope, obj.id, call)

@@ -44,9 +44,12 @@ model.load_state_dict(head, strict=False)
         "model.load_state_dict(sd, strict=False)  # another dict by then\n",
     ]
     invalid = [
-        "import torch\nhead = {k: v for k, v in ckpt.items() if 'fc1' in k}\nmodel.load_state_dict(head, strict=False)\n",
-        "import torch\nmodel.load_state_dict({k: v for k, v in model_dict.items() if 'layer1' not in k}, strict=False)\n",
-        "import torch\ndef load(model, path):\n    state_dict = torch.load(path, map_location='cpu', weights_only=True)\n"
+        "import torch\nhead = {k: v for k, v in ckpt.items() if 'fc1' in k}\n"
+        "model.load_state_dict(head, strict=False)\n",
+        "import torch\n"
+        "model.load_state_dict({k: v for k, v in model_dict.items() if 'layer1' not in k}, strict=False)\n",
+        "import torch\ndef load(model, path):\n"
+        "    state_dict = torch.load(path, map_location='cpu', weights_only=True)\n"
         "    for k in list(state_dict):\n        if k.startswith('blocks.1'):\n            del state_dict[k]\n"
         "    model.load_state_dict(state_dict, strict=False)\n",
     ]

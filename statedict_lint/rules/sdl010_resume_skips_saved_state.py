@@ -69,11 +69,13 @@ def resume(path, model, optimizer, scheduler):
              "                'scaler': scaler.state_dict(), 'epoch': 1}, path)\n")
     valid = [
         _SAVE + "def resume(path, model, optimizer, scaler):\n    ckpt = torch.load(path, map_location='cpu', "
-        "weights_only=True)\n    model.load_state_dict(ckpt['model'])\n    optimizer.load_state_dict(ckpt['optimizer'])\n"
+        "weights_only=True)\n    model.load_state_dict(ckpt['model'])\n"
+        "    optimizer.load_state_dict(ckpt['optimizer'])\n"
         "    if 'scaler' in ckpt:\n        scaler.load_state_dict(ckpt['scaler'])\n",
         _SAVE + "def finetune(path, model):\n    ckpt = torch.load(path, map_location='cpu', weights_only=True)\n"
         "    model.load_state_dict(ckpt['model'])  # weights only: not a resume\n",
-        _SAVE + "def resume(path, model, optimizer):\n    ckpt = torch.load(path, map_location='cpu', weights_only=True)\n"
+        _SAVE + "def resume(path, model, optimizer):\n"
+        "    ckpt = torch.load(path, map_location='cpu', weights_only=True)\n"
         "    model.load_state_dict(ckpt['model'])\n    optimizer.load_state_dict(ckpt['optimizer'])\n"
         "    # no scaler here: training without AMP\n",
         "import torch\ndef save(path, model, optimizer, scheduler):\n"
@@ -86,7 +88,8 @@ def resume(path, model, optimizer, scheduler):
     ]
     invalid = [
         _SAVE + "def resume(path, model, optimizer, scaler):\n    ckpt = torch.load(path, map_location='cpu', "
-        "weights_only=True)\n    model.load_state_dict(ckpt['model'])\n    optimizer.load_state_dict(ckpt['optimizer'])\n"
+        "weights_only=True)\n    model.load_state_dict(ckpt['model'])\n"
+        "    optimizer.load_state_dict(ckpt['optimizer'])\n"
         "    return scaler\n",
         "import torch\nclass Trainer:\n    def save(self, path):\n"
         "        torch.save({'state_dict': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),\n"
@@ -134,7 +137,8 @@ def _saved_dicts(ctx: Context) -> List[Tuple[ast.Dict, Dict[str, str]]]:
                 scope = ctx.scope_of(call)
                 if id(scope) not in binds_cache:
                     binds_cache[id(scope)] = name_bindings(scope)
-                before = [v for v in binds_cache[id(scope)].get(arg.id, []) if getattr(v, "lineno", 10 ** 9) < call.lineno]
+                before = [v for v in binds_cache[id(scope)].get(arg.id, [])
+                          if getattr(v, "lineno", 10 ** 9) < call.lineno]
                 d = max(before, key=lambda v: (v.lineno, v.col_offset)) if before else None
             if not isinstance(d, ast.Dict) or id(d) in seen or any(k is None for k in d.keys):
                 continue

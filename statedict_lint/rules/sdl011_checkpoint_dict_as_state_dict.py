@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, name_bindings, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings
 from statedict_lint.rules._flow import load_path_arg
 from statedict_lint.rules._scopeinfo import const_str
 

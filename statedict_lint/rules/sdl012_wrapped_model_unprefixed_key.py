@@ -47,8 +47,10 @@ for name, p in model.named_parameters():
 """
     valid = [
         "import torch\ndef f(model):\n    compiled = torch.compile(model)\n    w = model.state_dict()['fc.weight']\n",
-        "import torch\ndef f(model):\n    model = torch.compile(model)\n    w = model.state_dict()['_orig_mod.fc.weight']\n",
-        "import torch\ndef f(model):\n    model = torch.compile(model)\n    w = model._orig_mod.state_dict()['fc.weight']\n",
+        "import torch\ndef f(model):\n    model = torch.compile(model)\n"
+        "    w = model.state_dict()['_orig_mod.fc.weight']\n",
+        "import torch\ndef f(model):\n    model = torch.compile(model)\n"
+        "    w = model._orig_mod.state_dict()['fc.weight']\n",
         "import torch\ndef f(model):\n    model = torch.compile(model)\n    for n, p in model.named_parameters():\n"
         "        if 'head' in n:  # a substring still matches\n            p.requires_grad = False\n",
         "import torch\ndef f(model, ddp):\n    if ddp:\n        model = torch.nn.DataParallel(model)\n    else:\n"

@@ -149,6 +149,7 @@ def is_tensor_expr(ctx: Context, v: Node, depth: int = 0) -> bool:
     return False
 
 
+_BUFFER_CTORS = ("torch.nn.Buffer", "torch.nn.parameter.Buffer")
 _REGISTER = ("register_buffer", "register_parameter", "register_module", "add_module", "__setattr__")
 
 
@@ -193,7 +194,7 @@ def _later(ctx: Context, cls: ast.ClassDef, init: Node, assign: ast.Assign, s: s
         if value is not None and value is not stmt and is_tensor_expr(ctx, value):
             continue  # a plain tensor again
         registers = value is stmt or ctx.is_parameter_ctor(value) or (
-            isinstance(value, ast.Call) and ctx.qualname(value.func) in ("torch.nn.Buffer", "torch.nn.parameter.Buffer"))
+            isinstance(value, ast.Call) and ctx.qualname(value.func) in _BUFFER_CTORS)
         path = _path_to(init, stmt)
         if path is None:
             return None
@@ -225,8 +226,8 @@ def _path_to(root: Node, target: Node) -> Optional[List[Node]]:
     """Compound statements from ``root``'s body down to ``target`` (outermost first)."""
     def rec(stmts: List[Node], acc: List[Node]) -> Optional[List[Node]]:
         for st in stmts:
-            if st is target or (not isinstance(st, (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.AsyncFor,
-                                                     ast.AsyncWith)) and _in_list([st], target)):
+            compound = isinstance(st, (ast.If, ast.For, ast.While, ast.With, ast.Try, ast.AsyncFor, ast.AsyncWith))
+            if st is target or (not compound and _in_list([st], target)):
                 return acc
             for field in ("body", "orelse", "finalbody"):
                 sub = getattr(st, field, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, walk_scope
 
@@ -148,6 +148,7 @@ def flows_into_partial_load(ctx: Context, loop: Node, test: Node) -> Optional[as
             if isinstance(c.args[0], ast.Name) and c.args[0].id in touched and c.lineno > end:
                 return c
     return None
+
 
 def _lit(node: Node) -> Optional[str]:
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and _TOKEN.match(node.value) and \
