@@ -364,15 +364,15 @@ def test_lint_cache_follows_the_modules_a_prediction_read(tmp_path: Any) -> None
     (proj / "blocks.py").write_text("from torch import nn\nclass Head(nn.Module):\n    def __init__(self):\n"
                                     "        super().__init__()\n        self.fc = nn.Linear(2, 2)\n")
     (proj / "use.py").write_text(SDL201_USER)
-    assert lint() == lint("--no-cache") == (0, "", "")
-    assert lint() == (0, "", "")
+    assert lint() == lint("--no-cache") == (0, "", "no findings (1 file checked)\n")
+    assert lint() == (0, "", "no findings (1 file checked)\n")
     # the imported module changes, the linted file does not: the finding appears, cached or not
     (proj / "blocks.py").write_text((proj / "blocks.py").read_text().replace("self.fc", "self.proj"))
     fresh = lint("--no-cache")
     assert fresh[0] == 1 and "SDL201" in fresh[1]
     assert lint() == fresh
     (proj / "blocks.py").write_text((proj / "blocks.py").read_text().replace("self.proj", "self.fc"))
-    assert lint() == (0, "", "")
+    assert lint() == (0, "", "no findings (1 file checked)\n")
     # a module that appears and shadows `blocks` (a package folder wins over the module file next to it)
     (proj / "blocks").mkdir()
     (proj / "blocks" / "__init__.py").write_text((proj / "blocks.py").read_text().replace("self.fc", "self.proj"))
@@ -549,7 +549,7 @@ def test_lock_and_diff_do_not_follow_py_links_out_of_the_repository(repo: Any, o
     # lint's folder walk does not read it either; named explicitly, it is the user's choice
     rc, out, err = run(capsys, "lint", "--no-cache", "pkg")
     assert rc == 0 and "pkg/evil.py" in err and "outside the folder pkg" in err
-    assert run(capsys, "lint", "--no-cache", "pkg/evil.py")[2] == ""
+    assert run(capsys, "lint", "--no-cache", "pkg/evil.py")[2] == "no findings (1 file checked)\n"  # no warning
     # a file given by name is refused the same way (no git: the folder walk)
     shutil.rmtree(repo / ".git")
     rc, out, err = run(capsys, "lock", "--no-cache", "pkg/evil.py")

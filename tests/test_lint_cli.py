@@ -42,7 +42,74 @@ def test_exit_codes(proj, capsys):
         "are silently ignored",
     ]
     assert run(capsys, "good.py")[0] == 0
-    assert run(capsys) == (0, "", "")  # no paths: nothing to do, success
+
+
+def test_no_path_lints_the_current_folder_and_prints_a_summary(proj, capsys):
+    rc, out, err = run(capsys, "--no-cache")
+    assert rc == 1
+    assert {line.split(":")[0] for line in out.splitlines()} == {os.path.join(".", "bad.py")}
+    assert err == "3 findings in 1 file (2 files checked)\n"
+    (proj / "bad.py").unlink()
+    assert run(capsys, "--no-cache") == (0, "", "no findings (1 file checked)\n")
+    # the summary never mixes with machine-readable output
+    (proj / "bad.py").write_text(BAD, encoding="utf-8")
+    rc, out, err = run(capsys, "--no-cache", "--format", "json")
+    assert len(json.loads(out)) == 3 and err.startswith("3 findings in 1 file")
+
+
+def _stdin(monkeypatch, data: bytes):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_stdin_with_display_name(proj, capsys, monkeypatch):
+    _stdin(monkeypatch, BAD.encode())
+    rc, out, err = run(capsys, "-", "--stdin-display-name", "src/train.py")
+    assert rc == 1
+    where = [ln.split(": ")[0] for ln in out.splitlines()]
+    assert where == ["src/train.py:3:9", "src/train.py:3:9", "src/train.py:4:1"]
+    assert err == "3 findings in 1 file (1 file checked)\n"
+    _stdin(monkeypatch, BAD.encode())
+    assert run(capsys, "-")[1].splitlines()[0].startswith("stdin:3:9: SDL002")
+    # the display name decides what the file is: a test file's loads are not flagged
+    _stdin(monkeypatch, BAD.encode())
+    assert run(capsys, "-", "--stdin-display-name", "tests/test_train.py")[:2] == (0, "")
+    _stdin(monkeypatch, BAD.encode())
+    rc, _, err = run(capsys, "-", "bad.py")
+    assert rc == 2 and err.count("\n") == 1 and "stdin" in err
+
+
+def test_pep263_encoding_header_is_decoded_as_python_does(proj, capsys):
+    src = "# -*- coding: latin-1 -*-\nimport torch\n# caf\xe9\nsd = torch.load('m.pt', weights_only=True)\n"
+    (proj / "latin.py").write_bytes(src.encode("latin-1"))
+    rc, out, _ = run(capsys, "--no-cache", "latin.py")
+    assert rc == 1 and [ln.split(": ")[1].split()[0] for ln in out.splitlines()] == ["SDL002"]
+    assert out.startswith("latin.py:4:6: SDL002")
+    # the same bytes without the header are not UTF-8: one SDL998, no traceback
+    (proj / "nohdr.py").write_bytes(src.split("\n", 1)[1].encode("latin-1"))
+    rc, out, err = run(capsys, "--no-cache", "nohdr.py")
+    assert rc == 1 and out.startswith("nohdr.py:1:1: SDL998 cannot decode file as utf-8") and "Traceback" not in err
+    (proj / "bogus.py").write_bytes(b"# coding: no-such-codec\nimport torch\n")
+    rc, out, _ = run(capsys, "--no-cache", "bogus.py")
+    assert rc == 1 and out.startswith("bogus.py:1:1: SDL998") and "no-such-codec" in out
+
+
+@pytest.mark.parametrize("argv", [("--select", "SDL0O1"), ("--ignore", "E501"), ("--extend-select", "SDL9X")])
+def test_unknown_code_is_a_usage_error(proj, capsys, argv):
+    rc, out, err = run(capsys, *argv, "bad.py")
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "unknown rule code" in err and argv[1] in err
+
+
+def test_unknown_code_in_config_is_a_usage_error(proj, capsys):
+    (proj / "setup.cfg").write_text("[statedict-lint]\nselect = SDL07\n", encoding="utf-8")
+    rc, _, err = run(capsys, "bad.py")
+    assert rc == 2 and "setup.cfg: select: unknown rule code 'SDL07'" in err
+
+
+def test_known_prefixes_are_accepted(proj, capsys):
+    for sel in ("SDL", "SDL0", "SDL00", "SDL001", "SDL9", "SDL99", "SDL998"):
+        assert run(capsys, "--select", sel, "good.py")[0] == 0, sel
 
 
 def test_missing_path_is_a_usage_error(proj, capsys):
@@ -140,6 +207,7 @@ def test_cache_is_used_and_invalidated_by_content(proj, capsys):
     assert not os.path.exists(proj / ".statedict-lint-cache")
     # a cached run must not parse again: make the engine explode and expect the same output
     import statedict_lint.rules.engine as engine
+    from statedict_lint.commands import lint as lint_cmd
 
     orig = engine.lint_source
     lint_cmd_lint_source = []
@@ -151,12 +219,13 @@ def test_cache_is_used_and_invalidated_by_content(proj, capsys):
     engine.lint_source = explode
     try:
         assert run(capsys, "bad.py")[1] == first
-        non_lock = [a for a in lint_cmd_lint_source if not all(getattr(r, "needs_lock", False) for r in a[2])]
-        assert non_lock == []
+        # only the rules that read other files (lock drift, classes of other project files) run again
+        cacheable = [a for a in lint_cmd_lint_source if not all(lint_cmd._uncached(r) for r in a[2])]
+        assert cacheable == []
         # changing the content is a miss
         (proj / "bad.py").write_text(BAD + "torch.save(model, 'x')\n", encoding="utf-8")
         run(capsys, "bad.py")
-        assert [a for a in lint_cmd_lint_source if not all(getattr(r, "needs_lock", False) for r in a[2])]
+        assert [a for a in lint_cmd_lint_source if not all(lint_cmd._uncached(r) for r in a[2])]
     finally:
         engine.lint_source = orig
 

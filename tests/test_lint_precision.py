@@ -7,6 +7,8 @@ and must still be flagged. The review itself, finding by finding, is docs/lint-p
 
 from __future__ import annotations
 
+import pytest
+
 from statedict_lint.rules.engine import all_rules, lint_source
 
 RULES = {r.code: r for r in all_rules()}
@@ -240,3 +242,400 @@ def test_sdl008_one_dict_written_twice_is_one_finding():
            "    utils.save_on_master(save_dict, os.path.join(out, 'checkpoint.pth'))\n"
            "    utils.save_on_master(save_dict, os.path.join(out, f'checkpoint{epoch:04}.pth'))\n")
     assert [(f.line, f.code) for f in lint_source(src, "x.py", [RULES["SDL008"]])] == [(8, "SDL008")]
+
+
+# -- SDL901: one statement, one finding --------------------------------------------------------------------
+
+def test_sdl901_one_finding_per_statement_not_per_branch():
+    src = ("import torch\n\n\ndef load(model, sd, ddp):\n"
+           "    res = (model.module.load_state_dict(sd, strict=False) if ddp\n"
+           "           else model.load_state_dict(sd, strict=False))\n"
+           "    model.load_state_dict(sd, strict=False)\n    return res\n")
+    found = lint_source(src, "x.py", [RULES["SDL901"]])
+    assert [(f.line, f.col) for f in found] == [(5, 11), (7, 4)]
+
+
+# -- issue 13's false findings, each next to the variant that must stay flagged ----------------------------
+
+SCALER_VIA_VARIABLE = '''\
+import os
+
+import torch
+
+
+class Trainer:
+    def resume(self, folder):
+        state = torch.load(os.path.join(folder, "scaler.pt"), weights_only=True)
+        self.scaler.load_state_dict(state)
+        {extra}
+'''
+
+
+def test_sdl002_scaler_state_through_a_local_variable_is_silent():
+    assert codes(SCALER_VIA_VARIABLE.replace("{extra}", "pass"), "SDL002") == []
+
+
+def test_sdl002_the_variable_also_read_by_a_model_load_stays_flagged():
+    src = SCALER_VIA_VARIABLE.replace("{extra}", "self.model.load_state_dict(state)")
+    assert codes(src, "SDL002") == [(8, "SDL002")]
+
+
+def test_sdl002_the_variable_into_an_optimizer_stays_flagged():
+    src = SCALER_VIA_VARIABLE.replace("self.scaler.load_state_dict", "self.optimizer.load_state_dict").replace(
+        "{extra}", "pass")
+    assert codes(src, "SDL002") == [(8, "SDL002")]
+
+
+TEMP_FILE = '''\
+import os
+import tempfile
+
+import torch
+
+
+def offload(tensors):
+    path = os.path.join(tempfile.mkdtemp(), "offload.pt")
+    torch.save(tensors, path)
+    {between}
+    return torch.load({read})
+'''
+
+
+def test_sdl002_sdl003_a_file_the_same_function_just_wrote_is_silent():
+    src = TEMP_FILE.replace("{between}", "del tensors").replace("{read}", "path")
+    assert codes(src, "SDL002", "SDL003") == []
+
+
+def test_sdl002_sdl003_another_path_stays_flagged():
+    src = TEMP_FILE.replace("{between}", "other = path + '.old'").replace("{read}", "other")
+    assert codes(src, "SDL002", "SDL003") == [(11, "SDL002"), (11, "SDL003")]
+
+
+def test_sdl002_the_path_rebound_between_save_and_load_stays_flagged():
+    src = TEMP_FILE.replace("{between}", "path = os.environ['CKPT']").replace("{read}", "path")
+    assert codes(src, "SDL002", "SDL003") == [(11, "SDL002"), (11, "SDL003")]
+
+
+def test_sdl002_a_load_before_the_save_stays_flagged():
+    src = ("import torch\n\n\ndef refresh(model, path):\n    old = torch.load(path)\n    model.load_state_dict(old)\n"
+           "    torch.save(model.state_dict(), path)\n")
+    assert codes(src, "SDL002", "SDL003") == [(5, "SDL002"), (5, "SDL003")]
+
+
+TRANSFER = '''\
+import torch
+
+
+def transfer(model, ckpt, log):
+    csd = ckpt["model"].float().state_dict()
+    csd = intersect_dicts(csd, {target}.state_dict(), exclude=["anchor"])
+    model.load_state_dict(csd, strict=False)
+    {after}
+'''
+
+
+def test_sdl001_mismatch_computed_before_and_logged_after_is_silent():
+    src = TRANSFER.replace("{target}", "model").replace(
+        "{after}", 'log.info(f"Transferred {len(csd)}/{len(model.state_dict())} items")')
+    assert codes(src, "SDL001") == []
+
+
+def test_sdl001_same_intersection_without_the_report_stays_flagged():
+    src = TRANSFER.replace("{target}", "model").replace("{after}", "return model")
+    assert codes(src, "SDL001") == [(7, "SDL001")]
+
+
+def test_sdl001_intersection_with_another_model_stays_flagged():
+    src = TRANSFER.replace("{target}", "teacher").replace(
+        "{after}", 'log.info(f"Transferred {len(csd)} items")')
+    assert codes(src, "SDL001") == [(7, "SDL001")]
+
+
+def test_sdl001_a_report_before_the_load_does_not_count():
+    src = TRANSFER.replace("{target}", "model").replace("{after}", "").replace(
+        "    model.load_state_dict(csd, strict=False)\n",
+        '    log.info(f"{len(csd)} items")\n    model.load_state_dict(csd, strict=False)\n')
+    assert codes(src, "SDL001") == [(8, "SDL001")]
+
+
+# -- test files, declared torch version, safe_globals ------------------------------------------------------
+
+LOADS = ("import torch\n\n\ndef test_roundtrip(model, path):\n    sd = torch.load(path)\n"
+         "    model.load_state_dict(sd, strict=False)\n")
+
+
+def _lint_file(path, *which):
+    src = path.read_text(encoding="utf-8")
+    return sorted((f.line, f.code) for f in lint_source(src, str(path), [RULES[c] for c in which]))
+
+
+def test_loading_rules_are_silent_in_test_files_only(tmp_path):
+    (tmp_path / ".git").mkdir()
+    for rel in ("tests/test_io.py", "pkg/tests/helpers.py", "src/test_io.py", "src/io_test.py", "conftest.py"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(LOADS, encoding="utf-8")
+        assert _lint_file(p, "SDL001", "SDL002", "SDL003") == [], rel
+    p = tmp_path / "src" / "io.py"
+    p.write_text(LOADS, encoding="utf-8")
+    assert _lint_file(p, "SDL001", "SDL002", "SDL003") == [(5, "SDL002"), (5, "SDL003"), (6, "SDL001")]
+
+
+def test_a_checkout_inside_a_folder_named_test_is_not_a_test_file(tmp_path):
+    repo = tmp_path / "test" / "project"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "src").mkdir()
+    p = repo / "src" / "io.py"
+    p.write_text(LOADS, encoding="utf-8")
+    assert _lint_file(p, "SDL003") == [(5, "SDL003")]
+
+
+LOAD_ONLY = ("import torch\n\nsd = torch.load('m.pt', map_location='cpu')\n"
+             "old = torch.load('o.pt', weights_only=False)\n")
+
+
+@pytest.mark.parametrize("name,text,silent", [
+    ("pyproject.toml", '[project]\nname = "x"\ndependencies = ["numpy", "torch>=2.6"]\n', True),
+    ("pyproject.toml", '[project]\nname = "x"\n[project.optional-dependencies]\ngpu = ["torch==2.7.1"]\n', True),
+    ("pyproject.toml", '[tool.poetry.dependencies]\ntorch = "^2.6"\n', True),
+    ("setup.cfg", "[options]\ninstall_requires =\n    numpy\n    torch >= 2.6.0\n", True),
+    ("requirements.txt", "numpy\ntorch~=2.8  # cuda build\n", True),
+    ("requirements-dev.txt", "torch>=2.6,<3\n", True),
+    ("pyproject.toml", '[project]\nname = "x"\ndependencies = ["torch>=1.8.0"]\n', False),
+    ("requirements.txt", "torch\n", False),
+    ("requirements.txt", "torch>=2.6; sys_platform == 'linux'\n", False),
+    ("requirements.txt", "torchvision>=0.21\n", False),
+])
+def test_sdl003_follows_the_declared_torch_requirement(tmp_path, name, text, silent):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "pkg").mkdir()
+    p = tmp_path / "pkg" / "load.py"
+    p.write_text(LOAD_ONLY, encoding="utf-8")
+    # an explicit weights_only=False is flagged everywhere: with torch >= 2.6 it is the remaining risk
+    assert _lint_file(p, "SDL003") == ([(4, "SDL003")] if silent else [(3, "SDL003"), (4, "SDL003")])
+
+
+def test_sdl003_requirements_two_projects_up_do_not_count_past_the_repository_root(tmp_path):
+    (tmp_path / "requirements.txt").write_text("torch>=2.6\n", encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    p = repo / "load.py"
+    p.write_text(LOAD_ONLY, encoding="utf-8")
+    assert _lint_file(p, "SDL003") == [(3, "SDL003"), (4, "SDL003")]
+
+
+def test_sdl003_silent_inside_safe_globals_block_only():
+    src = ("import argparse\n\nimport torch\n\nwith torch.serialization.safe_globals([argparse.Namespace]):\n"
+           "    ck = torch.load('c.pt', map_location='cpu')\nother = torch.load('d.pt', map_location='cpu')\n")
+    assert codes(src, "SDL003") == [(7, "SDL003")]
+
+
+def test_sdl003_suggests_safe_globals_when_the_file_saves_args():
+    src = ("import torch\n\n\ndef save(model, args, path):\n"
+           "    torch.save({'model': model.state_dict(), 'args': args}, path)\n\n\n"
+           "def resume(path):\n    return torch.load(path, map_location='cpu')\n")
+    (f,) = lint_source(src, "x.py", [RULES["SDL003"]])
+    assert "line 5" in f.message and "safe_globals([argparse.Namespace])" in f.message
+    (f,) = lint_source(src.replace("'args': args", "'epoch': 1"), "x.py", [RULES["SDL003"]])
+    assert "Namespace" not in f.message
+
+
+# -- SDL004: modules whose class is defined in another file of the project -----------------------------------
+
+YOLO = '''\
+import torch
+from torch import nn
+
+
+class BaseModel(nn.Module):
+    pass
+
+
+class DetectionModel(BaseModel):
+    def __init__(self, cfg):
+        super().__init__()
+
+
+Model = DetectionModel
+
+
+class Config:
+    pass
+'''
+
+
+def _project(tmp_path, train_src):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "models" / "yolo.py").write_text(YOLO, encoding="utf-8")
+    p = tmp_path / "train.py"
+    p.write_text(train_src, encoding="utf-8")
+    return p
+
+
+def test_sdl004_class_imported_from_another_project_file(tmp_path):
+    p = _project(tmp_path, "import torch\nfrom models.yolo import Model, Config\n\n"
+                           "model = Model('yolov5s.yaml')\ntorch.save(model, 'model.pt')\n"
+                           "cfg = Config()\ntorch.save(cfg, 'cfg.pt')\n")
+    assert _lint_file(p, "SDL004") == [(5, "SDL004")]
+
+
+def test_sdl004_class_imported_from_a_file_the_project_does_not_have_is_unknown(tmp_path):
+    p = _project(tmp_path, "import torch\nfrom ultralytics.models import Model\n\n"
+                           "model = Model('yolov5s.yaml')\ntorch.save(model, 'model.pt')\n")
+    assert _lint_file(p, "SDL004") == []
+
+
+def test_sdl004_through_the_lint_command_is_not_served_from_the_cache(tmp_path, monkeypatch, capsys):
+    from statedict_lint.cli import main
+
+    p = _project(tmp_path, "import torch\nfrom models.yolo import Model\n\n"
+                           "model = Model('yolov5s.yaml')\ntorch.save(model, 'model.pt')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint", "--select", "SDL004", "train.py"]) == 1
+    # the class stops being a module in the other file: the next (cached) run must see it
+    (tmp_path / "models" / "yolo.py").write_text(YOLO.replace("class BaseModel(nn.Module)", "class BaseModel"),
+                                                 encoding="utf-8")
+    from statedict_lint.rules import _base, _project as proj
+
+    _base._CLASS_CACHE.clear()
+    proj._TREE_CACHE.clear()
+    assert main(["lint", "--select", "SDL004", "train.py"]) == 0
+    capsys.readouterr()
+    assert p.exists()
+
+
+def test_lint_cache_follows_the_declared_torch_version(tmp_path, monkeypatch, capsys):
+    from statedict_lint.cli import main
+    from statedict_lint.rules import _project as proj
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "load.py").write_text(LOAD_ONLY, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    main(["lint", "--select", "SDL003", "load.py"])
+    assert capsys.readouterr().out.count("SDL003") == 2
+    (tmp_path / "requirements.txt").write_text("torch>=2.6\n", encoding="utf-8")
+    proj._BOUND_CACHE.clear()  # a new process would start empty
+    proj._REQS_CACHE.clear()
+    main(["lint", "--select", "SDL003", "load.py"])
+    assert capsys.readouterr().out.count("SDL003") == 1
+
+
+# -- SDL009 on by default where SDL902's filter reaches a non-strict load; never both ------------------------
+
+def test_sdl009_and_sdl902_never_report_the_same_filter():
+    src = ("import torch\n\n\ndef load(model, sd):\n    head = {k: v for k, v in sd.items() if 'fc1' in k}\n"
+           "    model.load_state_dict(head, strict=False)\n    tail = {k: v for k, v in sd.items() if 'fc2' in k}\n"
+           "    return tail\n")
+    assert codes(src, "SDL009", "SDL902") == [(5, "SDL009"), (7, "SDL902")]
+
+
+# -- SDL002: only loads used as a checkpoint, a state_dict or a module --------------------------------------
+
+KNN = '''\
+import os
+
+import torch
+
+
+def knn_eval(dump_dir, k):
+    train_features = torch.load(os.path.join(dump_dir, "trainfeat.pth"))
+    train_labels = torch.load(os.path.join(dump_dir, "trainlabels.pth"))
+    return knn_classifier(train_features, train_labels, k)
+'''
+
+
+def test_sdl002_silent_for_features_and_metadata():
+    assert codes(KNN, "SDL002") == []
+    assert codes(KNN, "SDL003") == [(7, "SDL003"), (8, "SDL003")]  # unpickling is unpickling
+
+
+@pytest.mark.parametrize("use", ["model.load_state_dict(train_features)", "x = train_features['state_dict']",
+                                 "x = train_features.get('model')", "train_features.eval()",
+                                 "load_checkpoint(model, train_features)"])
+def test_sdl002_flags_the_same_load_used_as_a_checkpoint(use):
+    src = KNN.replace("    return knn_classifier", f"    {use}\n    return knn_classifier")
+    assert codes(src, "SDL002") == [(7, "SDL002")]
+
+
+# -- SDL001: strict=strict, and a caller of the same file passes strict=False -------------------------------
+
+HELPER = '''\
+import torch
+
+
+def load_pretrained(model, path, strict=True):
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=strict)
+
+
+def main(model, args):
+    load_pretrained(model, args.weights{extra})
+'''
+
+
+def test_sdl001_helper_called_with_strict_false_in_the_same_file():
+    found = lint_source(HELPER.replace("{extra}", ", strict=False"), "x.py", [RULES["SDL001"]])
+    assert [(f.line, f.code) for f in found] == [(6, "SDL001")]
+    assert "load_pretrained() is called with strict=False (line 10)" in found[0].message
+
+
+def test_sdl001_helper_never_called_with_strict_false_is_silent():
+    assert codes(HELPER.replace("{extra}", ""), "SDL001") == []
+    assert codes(HELPER.replace("{extra}", ", strict=True"), "SDL001") == []
+
+
+def test_sdl004_never_follows_a_symlink_out_of_the_project(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "models").mkdir(parents=True)
+    (outside / "models" / "yolo.py").write_text(YOLO, encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "models").symlink_to(outside / "models", target_is_directory=True)
+    p = repo / "train.py"
+    p.write_text("import torch\nfrom models.yolo import Model\n\nmodel = Model('x')\ntorch.save(model, 'm.pt')\n",
+                 encoding="utf-8")
+    assert _lint_file(p, "SDL004") == []
+    (repo / "models").unlink()
+    (repo / "models").mkdir()
+    (repo / "models" / "yolo.py").symlink_to(outside / "models" / "yolo.py")
+    from statedict_lint.rules import _base, _project as proj
+
+    _base._CLASS_CACHE.clear()
+    proj._MODULE_FILE_CACHE.clear()
+    assert _lint_file(p, "SDL004") == []
+
+
+# -- SDL102: a class that packs its own state (torch's quantized dynamic RNN cells) --------------------------
+
+CELL = '''\
+import torch
+from torch import nn
+
+
+class DynamicCell(nn.Module):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__()
+        if bias:
+            self.bias_ih = torch.randn(4 * hidden_size).to(dtype=torch.float)
+        else:
+            self.register_parameter("bias_ih", None)
+{extra}
+'''
+
+SAVE = '''
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + "_packed_bias"] = self.bias_ih
+'''
+
+
+def test_sdl102_silent_when_the_class_saves_its_state_itself():
+    assert codes(CELL.replace("{extra}", SAVE), "SDL102") == []
+
+
+def test_sdl102_registration_only_on_the_other_branch_stays_flagged():
+    # `bias=True` (the default) keeps a plain tensor: not in state_dict(), not moved by .to()
+    assert codes(CELL.replace("{extra}", ""), "SDL102") == [(9, "SDL102")]

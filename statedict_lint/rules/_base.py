@@ -8,6 +8,7 @@ that cannot be resolved to torch resolves to ``None`` and rules stay silent on i
 from __future__ import annotations
 
 import ast
+import os
 import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
@@ -94,6 +95,7 @@ def walk_scope(root: Node) -> Iterator[Node]:
 
 
 _ALWAYS = r"^[ \t]*(?:import|from|class)[ \t]"
+_CLASS_CACHE: Dict[Tuple[str, str], bool] = {}
 _RX: Dict[str, "re.Pattern[str]"] = {}
 
 
@@ -110,6 +112,8 @@ class Context:
         self.source = source
         self.path = path
         self.imports: Dict[str, Optional[str]] = {}
+        # local name -> (module, name, level) of every `from M import name` (relative ones too)
+        self.from_imports: Dict[str, Tuple[str, str, int]] = {}
         self.calls: List[ast.Call] = []
         self.assigns: List[ast.Assign] = []
         self.loops: List[Node] = []  # for statements and comprehensions on interesting lines
@@ -185,6 +189,9 @@ class Context:
                         self._bind(top, top)
                 continue
             elif isinstance(node, ast.ImportFrom):
+                for a in node.names:
+                    if a.name != "*":
+                        self.from_imports[a.asname or a.name] = (node.module or "", a.name, node.level or 0)
                 if not node.level and node.module:
                     for a in node.names:
                         if a.name != "*":
@@ -256,8 +263,12 @@ class Context:
     def is_torch(self, node: Node, *names: str) -> bool:
         return self.qualname(node) in names
 
-    def is_module_ctor(self, node: Node) -> bool:
-        """``nn.Linear(...)``, ``MyNet(...)`` (an nn.Module class of this file), ``X(...).to(dev)``."""
+    def is_module_ctor(self, node: Node, cross_file: bool = False) -> bool:
+        """``nn.Linear(...)``, ``MyNet(...)`` (an nn.Module class of this file), ``X(...).to(dev)``.
+
+        With ``cross_file``, also ``Net(...)`` for ``from model import Net`` when the project's
+        ``model.py`` defines ``Net`` as an nn.Module subclass (read with ``ast``, never imported).
+        """
         while (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                and node.func.attr in SELF_RETURNING and isinstance(node.func.value, ast.Call)):
             node = node.func.value
@@ -266,11 +277,55 @@ class Context:
         f = node.func
         if isinstance(f, ast.Name) and f.id in self.module_classes and f.id not in self.imports:
             return True
+        if cross_file and isinstance(f, ast.Name) and self.is_project_module_class(f.id):
+            return True
         q = self.qualname(f)
         if q is None or not q.startswith("torch.nn."):
             return False
         last = q.rsplit(".", 1)[-1]
         return q.count(".") == 2 and last[:1].isupper() and last not in NOT_MODULES
+
+    def is_project_module_class(self, local: str, depth: int = 0) -> bool:
+        """``local`` was imported with ``from M import C`` and the project's file for ``M`` defines ``C`` as
+        an nn.Module subclass (directly, through its own classes, or re-exported, 3 hops at most)."""
+        spec = self.from_imports.get(local)
+        if spec is None or depth > 3 or self.imports.get(local, "") is None:
+            return False
+        module, name, level = spec
+        if not level and (module == "torch" or module.startswith("torch.")):
+            return False
+        from statedict_lint.rules import _project
+
+        path = _project.project_module_file(self.path, module, level)
+        if path is None or os.path.abspath(path) == os.path.abspath(self.path or ""):
+            return False
+        key = (path, name)
+        if key not in _CLASS_CACHE:
+            _CLASS_CACHE[key] = False  # cycles end here
+            parsed = _project.parse_file(path)
+            _CLASS_CACHE[key] = parsed is not None and Context(parsed[0], parsed[1], path).defines_module_class(
+                name, depth)
+        return _CLASS_CACHE[key]
+
+    def defines_module_class(self, name: str, depth: int = 0) -> bool:
+        """This file binds ``name`` at module level to an nn.Module subclass (its own class, an alias
+        ``Model = DetectionModel``, a subclass of a project class, or a re-export)."""
+        for _ in range(4):
+            alias = [n.value.id for n in self.tree.body if isinstance(n, ast.Assign) and len(n.targets) == 1
+                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id == name
+                     and isinstance(n.value, ast.Name)]
+            if len(alias) != 1:
+                break
+            name = alias[0]
+        defs = [c for c in self.classes if c.name == name and self.scope_of(c) is self.tree]
+        if len(defs) == 1:
+            if name in self.module_classes:
+                return True
+            return any(isinstance(b, ast.Name) and (b.id in self.module_classes or self.is_project_module_class(
+                b.id, depth + 1)) for b in defs[0].bases)
+        if not defs and name in self.from_imports:
+            return self.is_project_module_class(name, depth + 1)
+        return False
 
     def is_optimizer_ctor(self, node: Node) -> bool:
         if not isinstance(node, ast.Call):

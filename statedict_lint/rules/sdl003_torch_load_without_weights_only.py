@@ -6,6 +6,9 @@ import ast
 from typing import Iterable, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, is_const, kwarg
+from statedict_lint.rules._flow import in_safe_globals_block, written_before
+from statedict_lint.rules._project import is_test_path, torch_lower_bound
+from statedict_lint.rules._scopeinfo import const_str
 
 
 class TorchLoadWithoutWeightsOnly(Rule):
@@ -14,7 +17,14 @@ class TorchLoadWithoutWeightsOnly(Rule):
     name = "torch-load-without-weights-only"
     message = ("torch.load() without weights_only=True: unpickling a checkpoint can execute arbitrary code "
                "(the default depends on the torch version)")
-    what = "Flags `torch.load(f)` without `weights_only=True`, and `torch.load(f, weights_only=False)`."
+    what = ("Flags `torch.load(f)` without `weights_only=True`, and `torch.load(f, weights_only=False)`. "
+            "Silent when `weights_only` is omitted inside `with torch.serialization.safe_globals([...]):` "
+            "(written for the torch >= 2.6 default) or in a project whose declared requirements "
+            "(`pyproject.toml`, `setup.cfg`, `requirements*.txt`, nearest folder up to the repository root) "
+            "need torch >= 2.6, where `weights_only=True` is the default — an explicit `weights_only=False` "
+            "is still flagged there; when the same function wrote the file with `torch.save(obj, same_path)`; "
+            "and in test files. When the file saves an `argparse.Namespace` in a checkpoint dict "
+            "(`\"args\": args`), the message says how to allow it with `safe_globals`.")
     why = ("`torch.load` unpickles. Before torch 2.6 the default is `weights_only=False`: a downloaded "
            "checkpoint can run any code on load. Since 2.6 the default flipped, so the same line behaves "
            "differently (and old pickled checkpoints stop loading) depending on the installed torch. "
@@ -36,9 +46,16 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
     invalid = [
         "import torch\nsd = torch.load(p, map_location='cpu')\n",
         "import torch\nsd = torch.load(p, map_location='cpu', weights_only=False)\n",
+        "import torch\nwith torch.serialization.safe_globals([Config]):\n"
+        "    sd = torch.load(p, map_location='cpu', weights_only=False)\n",
+        "import torch\ntorch.save({'model': m.state_dict(), 'args': args}, 'ckpt.pt')\n"
+        "ck = torch.load(resume_path, map_location='cpu')\n",
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        if is_test_path(ctx.path):
+            return
+        low = None
         for call in ctx.calls:
             if not ctx.is_torch(call.func, "torch.load"):
                 continue
@@ -46,10 +63,51 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
             if wo is None:
                 if has_star_kwargs(call) or len(call.args) >= 4 or _weights_only_aware(ctx, call):
                     continue
-                yield call, self.message
+                if in_safe_globals_block(ctx, call) or written_before(ctx, call) is not None:
+                    continue
+                if low is None:
+                    low = (torch_lower_bound(ctx.path) or (0, 0),)
+                if low[0] >= SAFE_DEFAULT:
+                    continue  # the project requires torch >= 2.6: weights_only=True is the default
+                yield call, self.message + _namespace_hint(ctx)
             elif is_const(wo, False):
+                if written_before(ctx, call) is not None:
+                    continue
                 yield call, ("torch.load(..., weights_only=False): unpickling a checkpoint can execute "
-                             "arbitrary code")
+                             "arbitrary code") + _namespace_hint(ctx)
+
+
+SAFE_DEFAULT = (2, 6)
+
+
+def _namespace_hint(ctx: Context) -> str:
+    """When this file saves an ``argparse.Namespace`` in a checkpoint dict, plain weights_only=True fails:
+    say how to allow it."""
+    line = _saved_namespace_line(ctx)
+    if line is None:
+        return ""
+    return (f"; this file saves an argparse.Namespace in its checkpoints (line {line}): load under "
+            "`with torch.serialization.safe_globals([argparse.Namespace]):` with weights_only=True")
+
+
+def _saved_namespace_line(ctx: Context):
+    if "args" not in ctx.source:
+        return None
+    cached = getattr(ctx, "_sdl003_namespace", False)
+    if cached is not False:
+        return cached
+    found = None
+    for n in ast.walk(ctx.tree):
+        if not isinstance(n, ast.Dict):
+            continue
+        for k, v in zip(n.keys, n.values):
+            if const_str(k) == "args" and isinstance(v, ast.Name) and v.id == "args":
+                found = n.lineno
+                break
+        if found:
+            break
+    ctx._sdl003_namespace = found  # type: ignore[attr-defined]
+    return found
 
 
 def _weights_only_aware(ctx: Context, call: ast.Call) -> bool:

@@ -88,6 +88,11 @@ class Block(nn.Module):
     invalid: list = []
     needs_lock = True
 
+    @staticmethod
+    def applies(path: str) -> bool:
+        """Worth parsing the file for: only when a lock exists for it (else the rule is silent anyway)."""
+        return find_lock(path) is not None
+
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         if not ctx.module_classes and "Module" not in ctx.source:
             return

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, Tuple
+from typing import Dict, Iterable, Set, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, is_const, kwarg
-from statedict_lint.rules.sdl001_strict_false_result_ignored import accounts_keys_before
+from statedict_lint.rules._base import Context, Node, Rule, walk_scope
+from statedict_lint.rules.sdl001_strict_false_result_ignored import accounts_keys_before, is_strict_false_load
 
 
 class StrictFalse(Rule):
@@ -18,7 +18,8 @@ class StrictFalse(Rule):
     needs = ("load_state_dict",)
     what = ("Flags every `load_state_dict(..., strict=False)`, even when its result is checked, unless the "
             "function computes the expected key mismatch itself before loading (binds `missing_keys` / "
-            "`unexpected_keys`, e.g. a sharded loader checking the index first). "
+            "`unexpected_keys`, e.g. a sharded loader checking the index first). One finding per statement "
+            "(both branches of `a.load_state_dict(..) if c else b.load_state_dict(..)` are one decision). "
             "Opinionated: off by default; enable with `--select SDL901` (or `SDL9`).")
     why = ("`strict=False` turns every key mismatch into a silent partial load. Code that renames or drops "
            "keys explicitly and then loads strictly states exactly which weights are expected to be "
@@ -40,12 +41,33 @@ model.load_state_dict(state)
     ]
     invalid = [
         "import torch\nres = model.load_state_dict(sd, strict=False)\n",
+        "import torch\nres = (model.module.load_state_dict(sd, strict=False) if ddp\n"
+        "       else model.load_state_dict(sd, strict=False))  # one statement, one finding\n",
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+        owners: Dict[int, Dict[int, Node]] = {}
+        seen: Set[int] = set()
         for call in ctx.calls:
-            f = call.func
-            if isinstance(f, ast.Attribute) and f.attr == "load_state_dict" and (
-                    is_const(kwarg(call, "strict"), False) or (len(call.args) >= 2 and is_const(call.args[1], False))
-            ) and not accounts_keys_before(ctx, call):
-                yield call, self.message
+            if not is_strict_false_load(call) or accounts_keys_before(ctx, call):
+                continue
+            scope = ctx.scope_of(call)
+            if id(scope) not in owners:
+                owners[id(scope)] = _statement_of_calls(scope)
+            stmt = owners[id(scope)].get(id(call))
+            key = id(stmt) if stmt is not None else id(call)
+            if key in seen:  # `a.load_state_dict(x, strict=False) if c else b.load_state_dict(...)`: one finding
+                continue
+            seen.add(key)
+            yield call, self.message
+
+
+def _statement_of_calls(scope: Node) -> Dict[int, Node]:
+    """id(call) -> the innermost statement containing it."""
+    out: Dict[int, Node] = {}
+    for st in walk_scope(scope):
+        if isinstance(st, ast.stmt):
+            for n in ast.walk(st):
+                if isinstance(n, ast.Call):
+                    out[id(n)] = st
+    return out

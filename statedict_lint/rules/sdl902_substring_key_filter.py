@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings
+from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, walk_scope
 
 _INDEX = re.compile(r"\.[0-9]+$")  # a prefix that ends in a container index: "blocks.1"
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*[0-9]$")
@@ -29,7 +29,8 @@ class SubstringKeyFilter(Rule):
             "named like one). A literal whose last number is 0 (`blocks.0`, `ln0`) cannot collide and is "
             "not flagged. Off by default: on real code most such filters are correct *for the model they "
             "were written for* (it has fewer than 10 siblings), so this is a robustness opinion, not a "
-            "proven bug. Enable with `--extend-select SDL902`.")
+            "proven bug. Enable with `--extend-select SDL902`. A filter whose result reaches "
+            "`load_state_dict(..., strict=False)` in the same function is SDL009 (on by default) instead.")
     why = ("Keys are dotted paths. `\"fc1\" in k` is also true for `fc10.weight` and `enc.fc1x.bias`, and "
            "`k.startswith(\"blocks.1\")` also selects `blocks.10` to `blocks.19`: the filter freezes, drops "
            "or renames more layers than intended, silently.")
@@ -54,40 +55,99 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        binds_cache: dict = {}
-        for n in ctx.loops:
-            if isinstance(n, (ast.For, ast.AsyncFor)):
-                loops = [(n.target, n.iter, n.body)]
-            else:
-                head = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]  # type: ignore[attr-defined]
-                loops = [(g.target, g.iter, head + g.ifs) for g in n.generators]  # type: ignore[attr-defined]
-            for target, it, body in loops:
-                scope = ctx.scope_of(n)
-                key = _key_var(ctx, target, it, binds_cache, scope)
-                if key is None:
-                    continue
-                yield from self._tests(body, key)
+        for loop, test, msg, _key in substring_filters(ctx, self.message):
+            if flows_into_partial_load(ctx, loop, test) is None:  # those are SDL009, on by default
+                yield test, msg
 
-    def _tests(self, body: List[Node], key: str) -> Iterable[Tuple[Node, str]]:
-        for stmt in body:
-            for n in ast.walk(stmt):
-                if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.In, ast.NotIn))
-                        and isinstance(n.comparators[0], ast.Name) and n.comparators[0].id == key):
-                    lit = _lit(n.left)
-                    if lit:
-                        yield n, self.message.format(how="substring", lit=lit, other=lit + "0" + ".weight",
-                                                     fix=lit + ".")
-                elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                      and n.func.attr == "startswith" and isinstance(n.func.value, ast.Name)
-                      and n.func.value.id == key and len(n.args) == 1):
-                    arg = n.args[0]
-                    lits = [arg] if not isinstance(arg, ast.Tuple) else list(arg.elts)
-                    for a in lits:
-                        lit = _lit(a)
-                        if lit and _INDEX.search(lit):
-                            yield n, self.message.format(how="prefix", lit=lit, other=lit + "0.weight",
-                                                         fix=lit + ".")
-                            break
+
+def substring_filters(ctx: Context, message: str) -> List[Tuple[Node, Node, str, str]]:
+    """(loop, test, message, key variable) for every digit-ending substring / index-prefix test on keys of a
+    loop over a state_dict (a for statement or a comprehension)."""
+    cached = getattr(ctx, "_sdl902_filters", None)
+    if cached is not None and cached[0] == message:
+        return cached[1]
+    out: List[Tuple[Node, Node, str, str]] = []
+    binds_cache: dict = {}
+    for n in ctx.loops:
+        if isinstance(n, (ast.For, ast.AsyncFor)):
+            loops = [(n.target, n.iter, n.body)]
+        else:
+            head = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]  # type: ignore[attr-defined]
+            loops = [(g.target, g.iter, head + g.ifs) for g in n.generators]  # type: ignore[attr-defined]
+        for target, it, body in loops:
+            scope = ctx.scope_of(n)
+            key = _key_var(ctx, target, it, binds_cache, scope)
+            if key is None:
+                continue
+            out.extend((n, t, m, key) for t, m in _tests(message, body, key))
+    ctx._sdl902_filters = (message, out)  # type: ignore[attr-defined]
+    return out
+
+
+def _tests(message: str, body: List[Node], key: str) -> Iterable[Tuple[Node, str]]:
+    for stmt in body:
+        for n in ast.walk(stmt):
+            if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.In, ast.NotIn))
+                    and isinstance(n.comparators[0], ast.Name) and n.comparators[0].id == key):
+                lit = _lit(n.left)
+                if lit:
+                    yield n, message.format(how="substring", lit=lit, other=lit + "0" + ".weight", fix=lit + ".")
+            elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                  and n.func.attr == "startswith" and isinstance(n.func.value, ast.Name)
+                  and n.func.value.id == key and len(n.args) == 1):
+                arg = n.args[0]
+                lits = [arg] if not isinstance(arg, ast.Tuple) else list(arg.elts)
+                for a in lits:
+                    lit = _lit(a)
+                    if lit and _INDEX.search(lit):
+                        yield n, message.format(how="prefix", lit=lit, other=lit + "0.weight", fix=lit + ".")
+                        break
+
+
+def _strict_false_loads(ctx: Context, scope: Node) -> List[ast.Call]:
+    from statedict_lint.rules.sdl001_strict_false_result_ignored import is_strict_false_load
+
+    return [n for n in walk_scope(scope) if isinstance(n, ast.Call) and is_strict_false_load(n) and n.args]
+
+
+def flows_into_partial_load(ctx: Context, loop: Node, test: Node) -> Optional[ast.Call]:
+    """The ``load_state_dict(..., strict=False)`` the filtered dict reaches in the same scope, else None:
+    ``{k: v for k, v in sd.items() if "fc1" in k}`` passed inline or through a name, or a for loop that
+    deletes / pops from the dict it iterates (or fills another) that is then loaded."""
+    scope = ctx.scope_of(loop)
+    if isinstance(loop, ast.DictComp):
+        loads = _strict_false_loads(ctx, scope)
+        for c in loads:
+            if c.args[0] is loop:
+                return c
+        names = [t.id for a in ctx.assigns if a.value is loop for t in a.targets if isinstance(t, ast.Name)]
+        if len(names) != 1:
+            return None
+        binds = name_bindings(scope).get(names[0], [])
+        for c in loads:
+            if isinstance(c.args[0], ast.Name) and c.args[0].id == names[0] and c.lineno > loop.lineno:
+                before = [v for v in binds if getattr(v, "lineno", 10 ** 9) < c.lineno]
+                if before and max(before, key=lambda v: (v.lineno, v.col_offset)) is loop:
+                    return c
+        return None
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        touched = set()
+        for st in loop.body:
+            for n in ast.walk(st):
+                if isinstance(n, ast.Delete):
+                    touched |= {t.value.id for t in n.targets if isinstance(t, ast.Subscript)
+                                and isinstance(t.value, ast.Name)}
+                elif (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "pop"
+                      and isinstance(n.func.value, ast.Name)):
+                    touched.add(n.func.value.id)
+                elif isinstance(n, ast.Assign):
+                    touched |= {t.value.id for t in n.targets if isinstance(t, ast.Subscript)
+                                and isinstance(t.value, ast.Name)}
+        end = getattr(loop, "end_lineno", loop.lineno)
+        for c in _strict_false_loads(ctx, scope):
+            if isinstance(c.args[0], ast.Name) and c.args[0].id in touched and c.lineno > end:
+                return c
+    return None
 
 
 def _lit(node: Node) -> Optional[str]:

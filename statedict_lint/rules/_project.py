@@ -1,0 +1,282 @@
+"""What rules may know about the project a file belongs to, read from disk without importing anything.
+
+- ``is_test_path``: the file is a test (``tests/`` / ``test/`` folder, ``test_*.py``, ``*_test.py``,
+  ``conftest.py``). Loads in tests read fixtures the test wrote, and partial loads there are followed by
+  output comparisons: SDL001/SDL002/SDL003 stay silent in them.
+- ``torch_lower_bound``: the lowest torch version the project's declared requirements allow
+  (``pyproject.toml`` ``[project]`` / optional / poetry dependencies, ``setup.cfg`` ``install_requires``,
+  ``requirements*.txt``), from the nearest folder above the file that declares torch, up to the repository
+  root. Files are read as text (at most 1 MB each, symlinks skipped), never executed.
+- ``project_class_file``: the ``.py`` file of the project that ``from a.b import C`` names, searched in the
+  file's folder and its parents up to the repository root (so a class defined in another file of the
+  project can be known to be an ``nn.Module``).
+
+Everything is memoised per folder for the life of the process (never on disk).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 12  # folders climbed at most
+
+_TEST_DIRS = {"tests", "test", "testing", "unittests"}
+
+
+_TEST_CACHE: Dict[str, bool] = {}
+
+
+def is_test_path(path: str) -> bool:
+    """Judged on the path inside the repository (a checkout under ``/home/me/test/`` is not a test)."""
+    if not path or path.startswith("<"):
+        return False
+    if path not in _TEST_CACHE:
+        _TEST_CACHE[path] = _is_test_path(path)
+    return _TEST_CACHE[path]
+
+
+def _is_test_path(path: str) -> bool:
+    full = os.path.abspath(path)
+    root = _folders(path)[-1]
+    if os.path.exists(os.path.join(root, ".git")):
+        norm = os.path.relpath(full, root)
+    else:
+        rel = os.path.relpath(full)
+        norm = path if rel.startswith("..") else rel
+    parts = [p for p in norm.replace("\\", "/").split("/") if p and p not in (".", "..")]
+    if not parts:
+        return False
+    base = parts[-1]
+    if base == "conftest.py" or base.startswith("test_") or base.endswith("_test.py"):
+        return True
+    return any(p in _TEST_DIRS for p in parts[:-1])
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        if os.path.islink(path) or not os.path.isfile(path) or os.path.getsize(path) > MAX_BYTES:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(MAX_BYTES)
+    except OSError:
+        return None
+
+
+_FOLDERS_CACHE: Dict[str, List[str]] = {}
+
+
+def _folders(path: str) -> List[str]:
+    """The file's folder and its parents, up to (and including) the first one holding ``.git``."""
+    d = os.path.dirname(os.path.abspath(path or "x.py"))
+    if d not in _FOLDERS_CACHE:
+        _FOLDERS_CACHE[d] = _climb(d)
+    return _FOLDERS_CACHE[d]
+
+
+def _climb(d: str) -> List[str]:
+    out: List[str] = []
+    for _ in range(MAX_DEPTH):
+        out.append(d)
+        if os.path.exists(os.path.join(d, ".git")):
+            break
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return out
+
+
+# -- declared torch requirement --------------------------------------------------------------------------
+_REQ = re.compile(r"^\s*torch\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~]=?=?\s*[0-9][^,;#\s]*\s*,?\s*)*)"
+                  r"\s*(?:;.*)?(?:#.*)?$", re.IGNORECASE)
+_SPEC = re.compile(r"(===|==|~=|>=|<=|!=|>|<)\s*([0-9]+)(?:\.([0-9]+))?")
+
+Version = Tuple[int, int]
+
+
+def requirement_lower_bound(req: str) -> Tuple[bool, Optional[Version]]:
+    """(is a torch requirement, lowest (major, minor) it allows or None when unbounded below)."""
+    req = req.strip().strip("\"'")
+    m = _REQ.match(req)
+    if not m:
+        return False, None
+    if ";" in req.split("#", 1)[0]:
+        return True, None  # an environment marker: elsewhere torch is unconstrained by this line
+    best: Optional[Version] = None
+    for op, major, minor in _SPEC.findall(m.group("spec") or ""):
+        if op in ("<", "<=", "!="):
+            continue
+        v = (int(major), int(minor or 0))
+        best = v if best is None or v > best else best
+    return True, best
+
+
+_REQS_CACHE: Dict[str, List[Optional[Version]]] = {}
+
+
+def _requirements_in(folder: str) -> List[Optional[Version]]:
+    """Lower bounds of every torch requirement declared in this folder's project files."""
+    if folder not in _REQS_CACHE:
+        _REQS_CACHE[folder] = _read_requirements(folder)
+    return _REQS_CACHE[folder]
+
+
+def _read_requirements(folder: str) -> List[Optional[Version]]:
+    reqs: List[str] = []
+    text = _read(os.path.join(folder, "pyproject.toml"))
+    if text and "torch" in text:
+        reqs += _pyproject_requirements(text)
+    text = _read(os.path.join(folder, "setup.cfg"))
+    if text and "torch" in text:
+        reqs += _setup_cfg_requirements(text)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("requirements") and n.endswith(".txt"))
+    except OSError:
+        names = []
+    for n in names:
+        text = _read(os.path.join(folder, n))
+        if text and "torch" in text:
+            reqs += [ln.split("#", 1)[0] for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("-")]
+    out: List[Optional[Version]] = []
+    for r in reqs:
+        is_torch, low = requirement_lower_bound(r)
+        if is_torch:
+            out.append(low)
+    return out
+
+
+def _pyproject_requirements(text: str) -> List[str]:
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ModuleNotFoundError:  # Python < 3.11: every quoted string, and poetry's `torch = "..."`
+        out = [a or b for a, b in re.findall(r"\"([^\"\n]*)\"|'([^'\n]*)'", text)]
+        out += ["torch" + m for m in re.findall(r"^\s*torch\s*=\s*[\"']([^\"'\n]*)[\"']", text, re.MULTILINE)]
+        return out
+    try:
+        data = tomllib.loads(text)
+    except Exception:
+        return []
+    out: List[str] = []
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    out += [r for r in project.get("dependencies", []) if isinstance(r, str)]
+    for group in (project.get("optional-dependencies") or {}).values():
+        if isinstance(group, list):
+            out += [r for r in group if isinstance(r, str)]
+    for group in (data.get("dependency-groups") or {}).values():
+        if isinstance(group, list):
+            out += [r for r in group if isinstance(r, str)]
+    poetry = (data.get("tool") or {}).get("poetry") or {}
+    for table in [poetry.get("dependencies") or {}] + [
+            (g or {}).get("dependencies") or {} for g in (poetry.get("group") or {}).values() if isinstance(g, dict)]:
+        v = table.get("torch") if isinstance(table, dict) else None
+        if isinstance(v, dict):
+            v = v.get("version")
+        if isinstance(v, str):
+            out.append("torch" + ("" if v.strip() in ("*", "") else _poetry_spec(v)))
+    return out
+
+
+def _poetry_spec(v: str) -> str:
+    v = v.strip()
+    if v.startswith("^") or v.startswith("~"):
+        return ">=" + v[1:].lstrip("=")
+    if v[:1].isdigit():
+        return "==" + v
+    return v
+
+
+def _setup_cfg_requirements(text: str) -> List[str]:
+    import configparser
+
+    cp = configparser.ConfigParser(interpolation=None)
+    try:
+        cp.read_string(text)
+    except configparser.Error:
+        return []
+    out: List[str] = []
+    if cp.has_option("options", "install_requires"):
+        out += cp.get("options", "install_requires").splitlines()
+    if cp.has_section("options.extras_require"):
+        for _, v in cp.items("options.extras_require"):
+            out += v.splitlines()
+    return out
+
+
+_BOUND_CACHE: Dict[str, Optional[Version]] = {}
+
+
+def torch_lower_bound(path: str) -> Optional[Version]:
+    """The lowest torch version the nearest project declaring torch allows; None when unknown."""
+    folders = _folders(path)
+    key = folders[0]
+    if key in _BOUND_CACHE:
+        return _BOUND_CACHE[key]
+    result: Optional[Version] = None
+    for d in folders:
+        lows = _requirements_in(d)
+        if lows:
+            result = None if any(v is None for v in lows) else min(lows)  # type: ignore[type-var]
+            break
+    _BOUND_CACHE[key] = result
+    return result
+
+
+def context_key(path: str) -> bytes:
+    """What findings of the cacheable rules depend on besides the file's text."""
+    return f"test={is_test_path(path)};torch>={torch_lower_bound(path)}".encode()
+
+
+# -- classes defined in other files of the project ---------------------------------------------------------
+_MODULE_FILE_CACHE: Dict[Tuple[str, str, int], Optional[str]] = {}
+_TREE_CACHE: Dict[str, Optional[Tuple[ast.Module, str]]] = {}
+
+
+def project_module_file(path: str, module: str, level: int = 0) -> Optional[str]:
+    """The ``.py`` file (or package ``__init__.py``) of the project that ``module`` names, else None."""
+    if not path or path.startswith("<") or not module and not level:
+        return None
+    key = (os.path.dirname(os.path.abspath(path)), module, level)
+    if key in _MODULE_FILE_CACHE:
+        return _MODULE_FILE_CACHE[key]
+    rel = module.replace(".", os.sep) if module else ""
+    folders = _folders(path)
+    if level:
+        base = folders[0]
+        for _ in range(level - 1):
+            base = os.path.dirname(base)
+        folders = [base]
+    found = None
+    for d in folders:
+        for cand in (os.path.join(d, rel + ".py"), os.path.join(d, rel, "__init__.py")):
+            if rel and os.path.isfile(cand) and _inside(cand, d):
+                found = cand
+                break
+        if found:
+            break
+    _MODULE_FILE_CACHE[key] = found
+    return found
+
+
+def _inside(path: str, folder: str) -> bool:
+    """``path`` really lies under ``folder``: no symlink (of the file or of a folder on the way) leads out."""
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    return real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def parse_file(path: str) -> Optional[Tuple[ast.Module, str]]:
+    """(tree, text) of a project file, None when unreadable, too large or not valid Python."""
+    if path in _TREE_CACHE:
+        return _TREE_CACHE[path]
+    out = None
+    text = _read(path)
+    if text is not None:
+        try:
+            out = (ast.parse(text), text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            out = None
+    _TREE_CACHE[path] = out
+    return out
