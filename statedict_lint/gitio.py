@@ -11,7 +11,7 @@ import subprocess
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from statedict_lint.errors import UserError
-from statedict_lint.safeio import confined
+from statedict_lint.safeio import confined, utf8_named
 
 WORKTREE = ":worktree"  # pseudo revision: the files on disk
 
@@ -89,8 +89,8 @@ def list_py(repo: str, rev: str, paths: Iterable[str] = ()) -> Dict[str, str]:
     specs = _pathspecs(paths)
     if rev == WORKTREE:
         out = _git(repo, ["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *specs])
-        files = confined(repo, sorted({f for f in out.decode("utf-8", "surrogateescape").split("\0")
-                                       if f.endswith(".py") and os.path.isfile(os.path.join(repo, f))}))
+        files = confined(repo, utf8_named(sorted({f for f in out.decode("utf-8", "surrogateescape").split("\0")
+                                                  if f.endswith(".py") and os.path.isfile(os.path.join(repo, f))})))
         if not files:
             return {}
         hashes = _git(repo, ["hash-object", "--stdin-paths"], input="\n".join(files).encode() + b"\n")
@@ -104,7 +104,7 @@ def list_py(repo: str, rev: str, paths: Iterable[str] = ()) -> Dict[str, str]:
         mode, kind, blob = meta.split()
         if kind == "blob" and path.endswith(".py") and mode != "120000":
             result[path] = blob
-    return result
+    return {p: result[p] for p in utf8_named(sorted(result))}
 
 
 def read_blobs(repo: str, blobs: Iterable[str]) -> Dict[str, bytes]:

@@ -25,6 +25,8 @@ import sys
 import tempfile
 from typing import IO, Iterator, List, Optional
 
+from statedict_lint.report import escape
+
 
 class UnsafeTarget(OSError):
     """A write was refused: the target or its folder is not a place this tool writes to."""
@@ -81,6 +83,23 @@ def confined(root: str, relpaths: List[str], within: Optional[str] = None,
         else:
             shown = os.path.relpath(full).encode("utf-8", "backslashreplace").decode("utf-8")
             sys.stderr.write(f"statedict-lint: warning: {shown!r} is a symbolic link to outside {what}; not read\n")
+    return out
+
+
+def utf8_named(relpaths: List[str]) -> List[str]:
+    """``relpaths`` without the file names that are not valid UTF-8 (read from git or the disk with
+    ``surrogateescape``): lock files, caches and reports are UTF-8 text and cannot name them; one warning
+    line each on stderr instead of a traceback later."""
+    out = []
+    for rp in relpaths:
+        try:
+            rp.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = escape.text(rp.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            sys.stderr.write(f"statedict-lint: warning: '{shown}': the file name is not valid UTF-8; "
+                             "not read\n")
+            continue
+        out.append(rp)
     return out
 
 

@@ -598,3 +598,31 @@ def test_tool_digest_covers_every_module_of_the_package(tmp_path: Any) -> None:
         after = usercache.package_digest(str(copy / "statedict_lint"))
         assert after != before, f
         before = after
+
+
+def test_non_utf8_file_names_give_one_warning_not_a_traceback(tmp_path):
+    """A .py file whose name is not valid UTF-8 (git hands it over as raw bytes) is left out of lock, lock --check
+    and diff with one warning line each, never a traceback; the other files are still read."""
+    import subprocess
+    import sys
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
+    body = b"import torch.nn as nn\n\nclass A(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+           b"        self.fc = nn.Linear(2, 3)\n"
+    with open(os.path.join(os.fsencode(str(repo)), b"bad\xff.py"), "wb") as fh:
+        fh.write(body)
+    (repo / "good.py").write_bytes(body.replace(b"class A", b"class B"))
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "init"], check=True)
+    cli = [sys.executable, "-m", "statedict_lint"]
+    for args in (["lock"], ["lock", "--check"], ["diff", "HEAD"]):
+        r = subprocess.run(cli + args, cwd=repo, capture_output=True, text=True, errors="replace")
+        assert r.returncode == 0, (args, r.stderr)
+        assert "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.count("the file name is not valid UTF-8; not read") >= 1, (args, r.stderr)
+        assert "\\xff" in r.stderr  # the name is shown escaped
+    lock = (repo / "statedict.lock").read_text(encoding="utf-8")
+    assert "good.py" in lock and "bad" not in lock

@@ -14,7 +14,7 @@ import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
-from statedict_lint.safeio import confined
+from statedict_lint.safeio import confined, utf8_named
 
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "env", "node_modules", "__pycache__", "build", "dist",
               "site-packages", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".statedict-lint-cache"}
@@ -84,7 +84,7 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
         if proc.returncode == 0:
             files = [f for f in proc.stdout.decode("utf-8", "surrogateescape").split("\0")
                      if f.endswith(".py") and os.path.isfile(os.path.join(root, f))]
-            return confined(root, sorted(set(files)), repo)
+            return confined(root, utf8_named(sorted(set(files))), repo)
     out = set()
     for r in rels:
         ap = os.path.join(root, r)
@@ -97,7 +97,7 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
             for f in files:
                 if f.endswith(".py"):
                     out.add(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
-    return confined(root, sorted(out))
+    return confined(root, utf8_named(sorted(out)))
 
 
 def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
