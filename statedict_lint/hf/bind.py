@@ -1,0 +1,88 @@
+"""config.json bound the way ``from_pretrained`` binds it: the model class's configuration class called with
+the JSON object as keyword arguments (``BertConfig(**config)``), so the class's defaults, ``attribute_map``
+aliases, sub-configs and ``num_labels``/``id2label`` apply.
+
+The configuration class is the class attribute ``config_class`` or, as transformers 5's
+``PreTrainedModel.__init_subclass__`` derives it, the annotation of ``config`` in the class body (first in
+the MRO). The binding is a ``CallRef`` (``BertConfig(**{...})``) evaluated statically in the model's file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, Optional, Tuple
+
+from statedict_lint.bindings import CallRef
+from statedict_lint.errors import UserError
+
+
+def _literal(value: Any, where: str) -> Any:
+    """JSON -> a value whose repr is a Python literal (non-finite floats have none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{where}: a non-finite number ({value}) cannot be bound")
+    if isinstance(value, dict):
+        return {str(k): _literal(v, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal(v, where) for v in value]
+    return value
+
+
+def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str], str]:
+    """(name of the config class as visible in ``path``'s module, its qualified name, config parameter name),
+    or (None, None, param) when it cannot be found."""
+    import libcst as cst
+
+    from statedict_lint.predict.api import _load
+    from statedict_lint.predict.evaluator import Frame
+    from statedict_lint.predict.signals import EvalRaise, GiveUp
+    from statedict_lint.predict.values import ClassValue, FunctionValue
+
+    ev, scope = _load(path)
+    found, cls = scope.lookup(cls_name)
+    if not found or not isinstance(cls, ClassValue):
+        return None, None, "config"
+    param = "config"
+    init, _ = cls.find("__init__")
+    if isinstance(init, FunctionValue) and isinstance(init.node, cst.FunctionDef):
+        ps = list(init.node.params.posonly_params) + list(init.node.params.params)
+        if len(ps) > 1:
+            param = ps[1].name.value
+    target: Any = None
+    for c in cls.mro():
+        v = c.attrs.get("config_class")
+        if isinstance(v, ClassValue):
+            target = v
+            break
+        ann = next((a for n, _d, a in c.fields if n == "config"), None)
+        if ann is not None and c.scope is not None:
+            frame = Frame(c.scope, None)
+            frame.locals = c.scope.values
+            try:
+                v = ev.eval(frame, ann, c.sf or c.scope.sf)
+            except (EvalRaise, GiveUp):
+                v = None
+            if isinstance(v, ClassValue):
+                target = v
+                break
+    if target is None:
+        return None, None, param
+    for name in list(scope.values):
+        ok, v = scope.lookup(name)
+        if ok and v is target:
+            return name, target.qualname, param
+    return None, target.qualname, param
+
+
+def config_bindings(path: str, cls_name: str, config: Dict[str, Any], where: str) -> Tuple[Dict[str, Any], str]:
+    """Bindings that build the model's config from ``config`` as from_pretrained does, and a note saying how."""
+    name, qual, param = config_class(path, cls_name)
+    data = _literal(config, where)
+    if name is None:
+        why = f"its configuration class {qual} is not visible in {os.path.basename(path)}" if qual else \
+            "its configuration class cannot be found"
+        # the plain way: every key an attribute of the config (no defaults, no aliases)
+        return {f"{param}.{k}": v for k, v in data.items() if isinstance(k, str) and k.isidentifier()}, \
+            f"{where} bound key by key ({why})"
+    return {param: CallRef(f"{name}(**{data!r})")}, f"{param} = {name}(**{os.path.basename(where)})"
+
