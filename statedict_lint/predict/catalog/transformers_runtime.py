@@ -22,7 +22,7 @@ The library model checks that the installed transformers is a modelled version (
 import torch
 from torch import nn
 
-from statedict_lint_transformers import config_fields
+from statedict_lint_transformers import config_fields, sub_config_class, sub_config_optional
 
 
 class PushToHubMixin:
@@ -101,11 +101,9 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
     def __post_init__(self, **kwargs):
         for key in self.sub_configs_defaults:
             spec = self.sub_configs_defaults[key]
-            sub_cls = spec
-            if isinstance(spec, SubConfigSpec):
-                sub_cls = spec.config_class
+            sub_cls = sub_config_class(spec)
             sub = getattr(self, key)
-            if sub is None and isinstance(spec, SubConfigSpec) and spec.optional:
+            if sub is None and sub_config_optional(spec):
                 continue
             if sub is None:
                 sub = sub_cls()
@@ -221,6 +219,22 @@ class PreTrainedModel(nn.Module, EmbeddingAccessMixin, ModuleUtilsMixin, PushToH
         super().__init__()
         self.config = config
         self.name_or_path = config.name_or_path
+        # _check_and_adjust_attn_implementation without a request, flash-attention or kernels installed: sdpa
+        # when the class supports it, else eager
+        if config._attn_implementation is None:
+            if self._supports_sdpa:
+                config._attn_implementation = "sdpa"
+            else:
+                config._attn_implementation = "eager"
+            config._attn_implementation_internal = config._attn_implementation
+
+    @classmethod
+    def _from_config(cls, config, **kwargs):
+        return cls(config)
+
+    @classmethod
+    def from_config(cls, config, **kwargs):
+        return cls(config)
 
     def post_init(self):
         self.tie_weights()

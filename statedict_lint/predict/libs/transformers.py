@@ -1,0 +1,234 @@
+"""transformers: the runtime classes model code builds on, modelled instead of read from source.
+
+The evaluator reads a transformers model's own modeling file from source (``BertModel``, ``LlamaAttention``,
+their config class). What it does not read is the machinery underneath: ``PreTrainedModel`` (post_init,
+weight initialisation, attention-implementation selection, gradient checkpointing, generation configs,
+adapters: thousands of lines that hold no state, and that made a BERT prediction take 15 s and end
+incomplete), ``PreTrainedConfig`` (a dataclass-like base whose ``__init_subclass__``, ``attribute_map`` and
+sub-configs decide what ``config.hidden_size`` is), ``ACT2FN``. They are *overrides*: full names inside the
+transformers source answered by this model, from ``catalog/transformers_runtime.py`` (Python source the
+evaluator interprets, like the torch.nn catalog) and from the functions below.
+
+Modelled versions: ``MODELLED_VERSIONS`` in ``statedict_lint/hf/source.py`` (5.23). With another installed
+version the overrides stay off and the transformers source is read as it is (slower, possibly incomplete,
+never a guess); a note says so.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
+from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
+
+RUNTIME_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog",
+                            "transformers_runtime.py")
+RUNTIME_QUALNAME = "statedict_lint_transformers.runtime"
+
+# full name in transformers -> name in catalog/transformers_runtime.py
+RUNTIME_NAMES = {
+    "transformers.modeling_utils.PreTrainedModel": "PreTrainedModel",
+    "transformers.modeling_utils.PretrainedModel": "PreTrainedModel",
+    "transformers.PreTrainedModel": "PreTrainedModel",
+    "transformers.modeling_utils.ModuleUtilsMixin": "ModuleUtilsMixin",
+    "transformers.modeling_utils.EmbeddingAccessMixin": "EmbeddingAccessMixin",
+    "transformers.configuration_utils.PreTrainedConfig": "PreTrainedConfig",
+    "transformers.configuration_utils.PretrainedConfig": "PreTrainedConfig",
+    "transformers.configuration_utils.SubConfigSpec": "SubConfigSpec",
+    "transformers.PreTrainedConfig": "PreTrainedConfig",
+    "transformers.PretrainedConfig": "PreTrainedConfig",
+    "transformers.generation.GenerationMixin": "GenerationMixin",
+    "transformers.generation.utils.GenerationMixin": "GenerationMixin",
+    "transformers.integrations.PeftAdapterMixin": "PeftAdapterMixin",
+    "transformers.integrations.peft.PeftAdapterMixin": "PeftAdapterMixin",
+    "transformers.modeling_layers.GradientCheckpointingLayer": "GradientCheckpointingLayer",
+    "transformers.utils.PushToHubMixin": "PushToHubMixin",
+}
+# decorators that return the class or function they decorate (docs, strict type checks, output capture)
+IDENTITY_DECORATORS = (
+    "transformers.utils.auto_docstring", "transformers.utils.doc.auto_docstring",
+    "transformers.utils.can_return_tuple", "transformers.utils.generic.can_return_tuple",
+    "transformers.utils.generic.merge_with_config_defaults", "transformers.utils.output_capturing.capture_outputs",
+    "transformers.utils.deprecation.deprecate_kwarg", "transformers.integrations.use_kernel_forward_from_hub",
+    "transformers.integrations.hub_kernels.use_kernel_forward_from_hub",
+    "transformers.integrations.use_kernelized_func", "transformers.utils.generic.maybe_autocast",
+    "huggingface_hub.dataclasses.strict",
+)
+# ACT2FN names whose layer holds no parameter or buffer (transformers 5.23's activations.py); "prelu" and
+# "xielu" have parameters and are not modelled (an honest Unknown), an unknown name raises KeyError as there
+STATELESS_ACTIVATIONS = {
+    "gelu": "GELUActivation", "gelu_10": "ClippedGELUActivation", "gelu_fast": "FastGELUActivation",
+    "gelu_new": "NewGELUActivation", "gelu_python": "GELUActivation", "gelu_pytorch_tanh": "GELUTanh",
+    "gelu_python_tanh": "GELUTanh", "gelu_accurate": "AccurateGELUActivation", "hardswish": "torch.nn.Hardswish",
+    "laplace": "LaplaceActivation", "leaky_relu": "torch.nn.LeakyReLU", "linear": "LinearActivation",
+    "mish": "MishActivation", "quick_gelu": "QuickGELUActivation", "relu": "torch.nn.ReLU",
+    "relu2": "ReLUSquaredActivation", "relu6": "torch.nn.ReLU6", "sigmoid": "torch.nn.Sigmoid",
+    "silu": "SiLUActivation", "sqrtsoftplus": "SqrtSoftplusActivation", "swish": "torch.nn.SiLU",
+    "tanh": "torch.nn.Tanh",
+}
+STATEFUL_ACTIVATIONS = ("prelu", "xielu")
+# runtime probes that are False when a model is constructed outside a DeepSpeed ZeRO-3 / distributed context
+FALSE_PROBES = (
+    "transformers.integrations.deepspeed.is_deepspeed_zero3_enabled", "transformers.integrations.is_deepspeed_zero3_enabled",
+    "transformers.integrations.fsdp.is_fsdp_managed_module",
+)
+AUTO_MODELS = ("transformers.AutoModel", "transformers.models.auto.AutoModel",
+               "transformers.models.auto.modeling_auto.AutoModel")
+
+
+def _spec_attr(spec: Any, name: str, default: Any) -> Any:
+    """An attribute of a ``SubConfigSpec`` instance; ``default`` for a plain configuration class."""
+    cls = getattr(spec, "cls", None)
+    attrs = getattr(spec, "attrs", None)
+    if cls is not None and getattr(cls, "name", "") == "SubConfigSpec" and isinstance(attrs, dict):
+        return attrs.get(name, default)
+    return default
+
+
+def _is_classvar(ann: Any) -> bool:
+    import libcst as cst
+
+    node = ann
+    if isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == "ClassVar"
+    return isinstance(node, cst.Name) and node.value == "ClassVar"
+
+
+def config_fields(lib: "Transformers", cls: Any) -> Any:
+    """The dataclass fields of a configuration class (every annotated class attribute that is not a
+    ``ClassVar``, base classes first, as ``__init_subclass__``'s ``dataclass(cls)`` collects them) with defaults."""
+    mro = getattr(cls, "mro", None)
+    if mro is None:
+        return lib.ev.unknown("fields of a configuration class that is not known", maybe_state=False)
+    order: List[str] = []
+    values: Dict[str, Any] = {}
+    for c in reversed(mro()):
+        for name, default_node, ann in getattr(c, "fields", []):
+            if _is_classvar(ann):
+                continue
+            if name not in values:
+                order.append(name)
+            if name in c.attrs:
+                values[name] = c.attrs[name]
+            elif default_node is None:
+                values[name] = Unknown(f"configuration field `{name}` of `{c.name}` has no default",
+                                       lib.ev.line, lib.ev.path, False)
+    return [(name, values[name]) for name in order]
+
+
+@register
+class Transformers(LibraryModel):
+    name = "transformers"
+    roots = ("statedict_lint_transformers",)
+    functions = {
+        "statedict_lint_transformers.config_fields": config_fields,
+        "statedict_lint_transformers.sub_config_class": lambda lib, spec: _spec_attr(spec, "config_class", spec),
+        "statedict_lint_transformers.sub_config_optional": lambda lib, spec: _spec_attr(spec, "optional", False),
+        "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config),
+    }
+    overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + (
+        "transformers.activations.ACT2FN", "transformers.activations.get_activation", "transformers.utils.logging",
+    ) + FALSE_PROBES + AUTO_MODELS
+
+    def __init__(self, ev: Any) -> None:
+        super().__init__(ev)
+        self._runtime: Any = None
+        self._act2fn: Optional[Dict[str, Any]] = None
+        self._version_ok: Optional[bool] = None
+
+    # -- which transformers ------------------------------------------------------------------------
+    def version_ok(self) -> bool:
+        """Is the transformers whose source the evaluator reads a modelled version?"""
+        if self._version_ok is None:
+            from statedict_lint.hf.source import MODELLED_VERSIONS, find_transformers
+
+            src = find_transformers(self.ev.search_roots())
+            self._version_ok = src is not None and src.modelled
+            if src is not None and not src.modelled:
+                self.ev.note(f"transformers {src.version} is not a modelled version (statedict-lint models "
+                             f"{', '.join(MODELLED_VERSIONS)}): its PreTrainedModel and configuration machinery is "
+                             f"read from source instead", 0, src.root)
+        return self._version_ok
+
+    def runtime(self, name: str) -> Any:
+        if self._runtime is None:
+            self._runtime = self.ev.load_library_source(RUNTIME_PATH, RUNTIME_QUALNAME)
+        found, v = self._runtime.lookup(name)
+        return v if found else Unknown(f"`{name}` is missing from the transformers model", 0, RUNTIME_PATH)
+
+    def override(self, full: str) -> Any:
+        if not self.version_ok():
+            return NOT_MINE
+        if full in RUNTIME_NAMES:
+            return self.runtime(RUNTIME_NAMES[full])
+        if full in IDENTITY_DECORATORS:
+            return Intrinsic(full, _identity_decorator)
+        if full == "transformers.activations.ACT2FN":
+            return self.act2fn()
+        if full in FALSE_PROBES:
+            return Intrinsic(full, lambda *a, **k: False)
+        if full in AUTO_MODELS:
+            return NamespaceValue("statedict_lint_transformers.AutoModel")
+        if full == "transformers.utils.logging":  # loggers print; they hold no state
+            return NamespaceValue("statedict_lint_transformers.logging")
+        if full == "transformers.activations.get_activation":
+            return Intrinsic(full, lambda name: self.ev.getitem(self.act2fn(), name))
+        return NOT_MINE
+
+    def attribute(self, full: str) -> Any:
+        if full == "statedict_lint_transformers.logging.get_logger":
+            return Intrinsic(full, lambda *a, **k: NamespaceValue("statedict_lint_transformers.logger"))
+        if full.startswith("statedict_lint_transformers.logger."):
+            return Intrinsic(full, lambda *a, **k: None)
+        return NOT_MINE
+
+    def auto_model(self, config: Any) -> Any:
+        """AutoModel.from_config(config): the base model class transformers maps the config's model_type to."""
+        from statedict_lint.hf.source import base_class_for, find_transformers, module_name
+
+        ev = self.ev
+        model_type = ev.getattr(config, "model_type")
+        src = find_transformers(ev.search_roots())
+        if not isinstance(model_type, str) or src is None:
+            return ev.unknown("AutoModel.from_config of a configuration whose model_type is not known")
+        cls_name = base_class_for(src, model_type)
+        if cls_name is None:
+            return ev.unknown(f"AutoModel has no class for model_type {model_type!r} in transformers {src.version}")
+        mod = module_name(src, model_type)
+        ns = ev.import_module(f"transformers.models.{mod}.modeling_{mod.split('.')[-1]}", ev.line, ev.path)
+        if isinstance(ns, Unknown):
+            return ns
+        cls = ev.getattr(ns, cls_name)
+        if isinstance(cls, Unknown):
+            return cls
+        return ev.instantiate(cls, [config], {})
+
+    def act2fn(self) -> Dict[str, Any]:
+        """ACT2FN as a dict of layer instances: every stateless activation is a stateless layer (sharing one
+        instance between layers is harmless: it holds nothing); the two with parameters are Unknown."""
+        if self._act2fn is None:
+            table: Dict[str, Any] = {}
+            torch = self.ev.torch
+            for key, cls_name in STATELESS_ACTIVATIONS.items():
+                if cls_name.startswith("torch.nn."):
+                    cls = torch._stateless_class(cls_name.split(".")[-1])
+                else:
+                    cls = torch._stateless_class(cls_name, f"transformers.activations.{cls_name}")
+                table[key] = self.ev.instantiate(cls, [], {})
+            for key in STATEFUL_ACTIVATIONS:
+                table[key] = Unknown(f"ACT2FN[{key!r}] builds a layer with parameters, which is not modelled",
+                                     self.ev.line, self.ev.path, True)
+            self._act2fn = table
+        return self._act2fn
+
+
+def _identity_decorator(*args: Any, **kwargs: Any) -> Any:
+    if len(args) == 1 and not kwargs and not isinstance(args[0], (str, int, float, bool)) and args[0] is not None:
+        return args[0]  # @decorator
+    return Intrinsic("decorator", lambda f, *a, **k: f)  # @decorator(...)
+
+
+__all__ = ["Transformers", "RUNTIME_PATH", "NamespaceValue"]
