@@ -246,6 +246,22 @@ class Evaluator:
                     self._exec_module_block(scope, frame, sf.module.body)
         return self._catalog
 
+    def load_library_source(self, path: str, qualname: str) -> ModuleScope:
+        """A library model's Python source (``catalog/transformers_runtime.py``): interpreted like user code, its
+        lines never reported (parsed without a line map, so positions stay in the user's code)."""
+        ap = os.path.abspath(path)
+        if ap in self.path_modules:
+            return self.path_modules[ap]
+        scope = ModuleScope(self, parse_file(ap, lines=False), qualname, False)
+        self.path_modules[ap] = scope
+        self.modules.setdefault(qualname, scope)
+        self.exec_module(scope)
+        return scope
+
+    def search_roots(self) -> List[str]:
+        """Where module sources are looked up (the project's roots, then sys.path)."""
+        return list(self.locator.roots)
+
     def load_path(self, path: str, qualname: Optional[str] = None, is_package: Optional[bool] = None) -> ModuleScope:
         ap = os.path.abspath(path)
         if ap in self.path_modules:
@@ -421,6 +437,9 @@ class Evaluator:
                     return Unknown(f"module-level `{name}` cannot be evaluated: {exc}", scope.sf.line(node), scope.sf.path)
             if thunk.kind == "importfrom":
                 mod, attr, line = thunk.extra
+                modelled = self.libs.override(f"{mod}.{attr}")  # answered before the module's source is read
+                if modelled is not NOT_MINE:
+                    return modelled
                 target = self.import_module(mod, line, scope.sf.path)
                 if isinstance(target, Unknown):
                     return Unknown(f"`{name}` comes from module `{mod}` (import at line {line}), whose source "

@@ -33,7 +33,7 @@ from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
 NOT_MINE = object()  # "this library model does not model that name"
 
 # The modules holding library models, imported once when the first evaluator is built.
-MODULES = ("torch", "stdlib", "einops", "numpy")
+MODULES = ("torch", "stdlib", "einops", "numpy", "transformers")
 
 _REGISTRY: List[Type["LibraryModel"]] = []
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+import libcst as cst
+
+from statedict_lint.hf.source import MODELLED_VERSIONS, base_class_for, find_transformers, module_name
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
 from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
 
@@ -87,8 +90,6 @@ def _spec_attr(spec: Any, name: str, default: Any) -> Any:
 
 
 def _is_classvar(ann: Any) -> bool:
-    import libcst as cst
-
     node = ann
     if isinstance(node, cst.Subscript):
         node = node.value
@@ -143,8 +144,6 @@ class Transformers(LibraryModel):
     def version_ok(self) -> bool:
         """Is the transformers whose source the evaluator reads a modelled version?"""
         if self._version_ok is None:
-            from statedict_lint.hf.source import MODELLED_VERSIONS, find_transformers
-
             src = find_transformers(self.ev.search_roots())
             self._version_ok = src is not None and src.modelled
             if src is not None and not src.modelled:
@@ -187,8 +186,6 @@ class Transformers(LibraryModel):
 
     def auto_model(self, config: Any) -> Any:
         """AutoModel.from_config(config): the base model class transformers maps the config's model_type to."""
-        from statedict_lint.hf.source import base_class_for, find_transformers, module_name
-
         ev = self.ev
         model_type = ev.getattr(config, "model_type")
         src = find_transformers(ev.search_roots())
