@@ -1,0 +1,110 @@
+"""transformers models predicted from source against transformers itself.
+
+For every architecture of tests/hf_zoo.py: the config is written with ``save_pretrained`` (config.json holds
+only what differs from the class defaults, as on the Hub), each class is built by transformers on the meta
+device, and the prediction from source -- config.json bound as from_pretrained binds it -- must list the
+same keys in the same order, with the same shapes, dtypes and ties, and say ``complete``. Architectures
+listed in PARTIAL must make no false claim: every key they name exists with that shape and dtype, and the
+result says it is incomplete.
+
+statedict-lint itself never imports transformers (tests/test_no_torch_import.py); only this test does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+
+import pytest
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+
+from hf_zoo import ZOO  # noqa: E402
+
+from statedict_lint.hf.bind import config_bindings  # noqa: E402
+from statedict_lint.predict.api import predict  # noqa: E402
+
+# architectures whose prediction is honest but not complete, and why
+PARTIAL = {
+    "DetrModel": "the backbone comes from AutoBackbone / timm and its BatchNorms are swapped by replace_batch_norm",
+    "DetrForObjectDetection": "as DetrModel",
+}
+
+CASES = [(mt, c) for mt, (_cc, _kw, classes) in ZOO.items() for c in classes]
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory):
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    out = {}
+    root = tmp_path_factory.mktemp("hfcfg")
+    for mt, (cc, kw, _classes) in ZOO.items():
+        cfg = getattr(transformers, cc)(**kw)
+        d = root / mt.replace("-", "_")
+        cfg.save_pretrained(str(d))
+        with open(d / "config.json", encoding="utf-8") as fh:
+            out[mt] = (cfg, json.load(fh), str(d / "config.json"))
+    return out
+
+
+def truth(cls, cfg):
+    with torch.device("meta"):
+        m = cls(cfg)
+    sd = m.state_dict()
+    objs = dict(m.named_parameters(remove_duplicate=False))
+    objs.update(dict(m.named_buffers(remove_duplicate=False)))
+    first, ties = {}, {}
+    for k in sd:
+        ident = id(objs.get(k, k))
+        if ident in first:
+            ties[k] = first[ident]
+        else:
+            first[ident] = k
+    rows = [(k, list(v.shape), str(v.dtype).replace("torch.", "")) for k, v in sd.items()]
+    return rows, ties
+
+
+@pytest.mark.parametrize("model_type,cls_name", CASES, ids=[c for _m, c in CASES])
+def test_prediction_matches_transformers(configs, model_type, cls_name):
+    cfg, data, where = configs[model_type]
+    cls = getattr(transformers, cls_name)
+    want, want_ties = truth(cls, cfg)
+    path = inspect.getsourcefile(cls)
+    b, _how = config_bindings(path, cls_name, data, where)
+    pred = predict(path, cls_name, b)
+    got = [(k.key, list(k.shape) if k.shape is not None else None, k.dtype) for k in pred.keys]
+    got_ties = {k.key: k.tied_to for k in pred.keys if k.tied_to}
+    if cls_name in PARTIAL:
+        assert not pred.complete, f"{cls_name} is listed as partial but claims to be complete"
+        table = {k: (s, d) for k, s, d in want}
+        for key, shape, dtype in got:
+            assert key in table, f"{cls_name}: predicted key {key} does not exist"
+            s, d = table[key]
+            assert dtype in (None, d), f"{cls_name}: {key} dtype {dtype}, transformers {d}"
+            if shape is not None:
+                assert len(shape) == len(s) and all(a is None or a == b for a, b in zip(shape, s)), \
+                    f"{cls_name}: {key} shape {shape}, transformers {s}"
+        for key, src in got_ties.items():
+            assert want_ties.get(key) == src, f"{cls_name}: tie {key} -> {src} is not real"
+        return
+    assert got == want
+    assert got_ties == want_ties
+    assert pred.complete, [u.message for u in pred.unresolved]
+
+
+def test_config_json_defaults_aliases_and_labels_apply(configs, tmp_path):
+    """GPT-2's n_embd reaches config.hidden_size (attribute_map), an absent key takes the class default
+    (n_inner=None -> 4*hidden), id2label decides num_labels, a sub-config dict becomes its class."""
+    cfg, data, where = configs["gpt2"]
+    cls = transformers.GPT2ForSequenceClassification
+    data = dict(data, id2label={"0": "a", "1": "b", "2": "c"})
+    path = inspect.getsourcefile(cls)
+    b, _ = config_bindings(path, cls.__name__, data, where)
+    keys = {k.key: k for k in predict(path, cls.__name__, b).keys}
+    assert keys["score.weight"].shape == (3, 32)
+    assert keys["transformer.h.0.mlp.c_fc.weight"].shape == (32, 128)  # Conv1D(4 * hidden, hidden): weight [in, out]
+    assert keys["transformer.wpe.weight"].shape == (64, 32)
