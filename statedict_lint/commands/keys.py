@@ -17,7 +17,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("keys", help="predict the state_dict of an nn.Module class from its source",
                        description="Predict every state_dict key, shape and dtype of CLASS without importing "
                                    "torch or the model's code.")
-    p.add_argument("target", metavar="FILE.py:CLASS")
+    p.add_argument("target", metavar="FILE.py:CLASS|DIR",
+                   help="the class, or a Hugging Face folder whose config.json names it (bound as from_pretrained does)")
     bindings.add_arguments(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--no-cache", action="store_true",
@@ -26,8 +27,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: Any) -> int:
-    path, cls = bindings.split_target(args.target)
-    b = bindings.collect(args.sets, args.configs)
+    from statedict_lint.hf.check import print_notes, resolve
+
+    t = resolve(args.target, args.sets, args.configs, None)
+    print_notes(t)
+    path, cls, b = t.path, t.cls, t.bindings
     if args.no_cache:
         from statedict_lint.predict.api import predict
 

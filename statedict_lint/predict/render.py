@@ -67,6 +67,7 @@ class _Renderer:
         return ks
 
     def walk(self, m: ModuleValue, prefix: str, cond: Optional[str], repeat: Dict[str, Any]) -> None:
+        self.pred.modules.setdefault(prefix[:-1], m.name)
         for name, e in m.params.items():
             key = prefix + name
             v = e.value

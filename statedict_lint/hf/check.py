@@ -1,0 +1,186 @@
+"""Hugging Face folders for ``keys`` and ``check``: the target resolved from config.json, config.json bound as
+from_pretrained binds it, and from_pretrained's own verdict beside torch's strict one.
+
+* ``keys DIR`` / ``check DIR``: DIR holds config.json (and, for check, the weights); its ``architectures`` /
+  ``model_type`` name the class in the transformers source of this environment (never imported);
+* ``check FILE.py:CLASS DIR``: DIR/config.json builds the config when no binding names it;
+* ``--config config=cfg.json`` on a transformers class: ``XConfig(**cfg)`` (defaults, aliases, sub-configs),
+  ``--set config.x=v`` entries override keys of that object.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from statedict_lint import bindings as _bindings
+from statedict_lint.errors import UserError
+from statedict_lint.findings import display_path
+
+
+@dataclass
+class Target:
+    path: str
+    cls: str
+    bindings: Dict[str, Any]
+    notes: List[str] = field(default_factory=list)  # what was resolved and how, for the report
+    hf: bool = False  # a transformers PreTrainedModel (from_pretrained semantics apply)
+
+
+def _is_transformers_class(path: str, cls: str) -> bool:
+    from statedict_lint.hf.facts import is_pretrained
+    from statedict_lint.predict.api import _load
+    from statedict_lint.predict.values import ClassValue
+
+    try:
+        _ev, scope = _load(path)
+    except UserError:
+        return False
+    found, c = scope.lookup(cls)
+    return found and isinstance(c, ClassValue) and is_pretrained(c)
+
+
+def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[str]) -> Target:
+    """The class to predict and its bindings. ``target`` is FILE.py:CLASS or a Hugging Face folder;
+    ``folder`` is the checkpoint folder of ``check`` (its config.json binds the config when nothing else does)."""
+    from statedict_lint.hf import source
+    from statedict_lint.hf.bind import config_bindings, config_class
+
+    notes: List[str] = []
+    config: Optional[Dict[str, Any]] = None
+    where = ""
+    if os.path.isdir(target):
+        config = source.read_config(target)
+        where = os.path.join(target, "config.json")
+        src = source.require_transformers()
+        r = source.resolve(src, config, where)
+        path, cls = r.path, r.cls
+        notes.append(f"{display_path(where)}: {cls} ({r.how}) from transformers {src.version}, "
+                     f"{display_path(path)}" + ("" if src.modelled else
+                                                f" (not a modelled version: {', '.join(source.MODELLED_VERSIONS)})"))
+    else:
+        path, cls = _bindings.split_target(target)
+    b = _bindings.collect(sets, [])
+    if not _is_transformers_class(path, cls):
+        b = _bindings.collect(sets, configs)
+        return Target(path, cls, b, notes, False)
+    _name, _qual, param = config_class(path, cls)
+    cfg_files = [c for c in configs if c.partition("=")[0].strip() == param]
+    other = [c for c in configs if c not in cfg_files]
+    if other:
+        b = _bindings.collect(sets, other)
+    if cfg_files:
+        item = cfg_files[-1]
+        where = item.partition("=")[2]
+        config = _read_json(where)
+    elif config is None and folder is not None and source.is_hub_folder(folder) and \
+            not any(k == param or k.startswith(param + ".") for k in b):
+        where = os.path.join(folder, "config.json")
+        config = source.read_config(folder)
+    if config is not None:
+        over = {k.partition(".")[2]: v for k, v in b.items() if k.startswith(param + ".")}
+        b = {k: v for k, v in b.items() if not k.startswith(param + ".")}
+        if param in b:
+            notes.append(f"{display_path(where)} not used: {param} is bound with --set")
+        else:
+            merged = dict(config)
+            merged.update(over)
+            cb, how = config_bindings(path, cls, merged, where)
+            b.update(cb)
+            notes.append(how + (f" with {', '.join(sorted(over))} from --set" if over else ""))
+    return Target(path, cls, b, notes, True)
+
+
+def _read_json(path: str) -> Dict[str, Any]:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"--config: no such file: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise UserError(f"--config: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--config: {path} must hold a JSON object")
+    return data
+
+
+def print_notes(t: Target, stream: Any = None) -> None:
+    for n in t.notes:
+        (stream or sys.stderr).write(f"note: {n}\n")
+
+
+# -- from_pretrained's verdict -----------------------------------------------------------------------------
+
+def from_pretrained_report(t: Target, pred: Any, ck: Any, found: Any) -> Any:
+    """LoadReport of from_pretrained(checkpoint) into the predicted model (None when not a transformers class)."""
+    from statedict_lint.checkpoint.records import TensorRecord
+    from statedict_lint.hf import source
+    from statedict_lint.hf.conversion import read_mapping
+    from statedict_lint.hf.facts import load_facts
+    from statedict_lint.hf.loading import from_pretrained
+
+    facts = load_facts(t.path, t.cls, pred.modules)
+    if facts is None:
+        return None
+    src = source.find_transformers()
+    mapping = read_mapping(src.root) if src is not None else None
+    if mapping is None:
+        from statedict_lint.hf.conversion import Mapping
+
+        mapping = Mapping({}, "transformers is not installed: its conversion mapping cannot be read")
+    model: Dict[str, Any] = {}
+    ties: Dict[str, str] = {}
+    for k in pred.keys:
+        shape = tuple(k.shape) if k.shape is not None and all(isinstance(d, int) for d in k.shape) else None
+        model[k.key] = shape
+        if k.tied_to:
+            ties[k.key] = k.tied_to
+    buffers = [k.key for k in pred.keys if k.kind == "buffer"] + [k.key for k in pred.non_persistent]
+    sd = {k: (tuple(v.shape) if isinstance(v, TensorRecord) else None) for k, v in found.state_dict.items()}
+    rep = from_pretrained(model, buffers, ties, sd, facts, mapping)
+    if not pred.complete:
+        rep.unsure.append("the prediction is incomplete (see the strict report): from_pretrained's verdict cannot "
+                          "be confirmed")
+    if src is not None and not src.modelled:
+        rep.unsure.append(f"transformers {src.version} is not a modelled version "
+                          f"({', '.join(source.MODELLED_VERSIONS)}): its loading rules may differ")
+    return rep
+
+
+def _list(keys: List[str], n: int = 8) -> str:
+    return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n})" if len(keys) > n else "")
+
+
+def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
+    head = {"loads": "OK", "fails": "NOT CLEAN", "unsure": "UNSURE"}[rep.verdict]
+    out = [f"{head}: from_pretrained of {checkpoint} into {target}"
+           + (" (this verdict decides the exit status)" if decides else " (for information: --semantics strict)")]
+    if rep.missing:
+        out.append(f"  newly initialized ({len(rep.missing)}): {_list(rep.missing)}")
+    if rep.unexpected:
+        out.append(f"  not used ({len(rep.unexpected)}): {_list(rep.unexpected)}")
+    for k, a, b in rep.mismatched:
+        out.append(f"  size mismatch for {k}: checkpoint {list(a)}, model {list(b)} (from_pretrained raises unless "
+                   f"ignore_mismatched_sizes=True, which re-initializes it)")
+    if rep.renamed:
+        out.append(f"  renamed while loading ({len(rep.renamed)}, transformers' conversion mapping): "
+                   + _list([f"{a} -> {b}" for a, b in rep.renamed], 4))
+    if rep.prefix_added:
+        out.append(f"  base-model prefix added ({len(rep.prefix_added)}): " + _list([f"{a} -> {b}" for a, b in rep.prefix_added], 3))
+    if rep.prefix_stripped:
+        out.append(f"  base-model prefix stripped ({len(rep.prefix_stripped)}): "
+                   + _list([f"{a} -> {b}" for a, b in rep.prefix_stripped], 3))
+    if rep.tied_filled:
+        out.append(f"  tied weights absent from the file by design ({len(rep.tied_filled)}): "
+                   + _list([f"{a} = {b}" for a, b in rep.tied_filled], 4))
+    if rep.ignored_unexpected:
+        out.append(f"  ignored by the class's rules ({len(rep.ignored_unexpected)}): {_list(rep.ignored_unexpected)}")
+    if rep.ignored_missing:
+        out.append(f"  missing but ignored by the class's rules ({len(rep.ignored_missing)}): {_list(rep.ignored_missing)}")
+    for u in rep.unsure:
+        out.append(f"  unsure: {u}")
+    return "\n".join(out) + "\n"
