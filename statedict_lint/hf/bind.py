@@ -67,10 +67,9 @@ def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str]
                 break
     if target is None:
         return None, None, param
-    for name in list(scope.values):
-        ok, v = scope.lookup(name)
-        if ok and v is target:
-            return name, target.qualname, param
+    ok, v = scope.lookup(target.name)  # (looking names up forces their imports: only the class's own name)
+    if ok and v is target:
+        return target.name, target.qualname, param
     return None, target.qualname, param
 
 

@@ -174,6 +174,36 @@ class SubConfigSpec:
 # -- models ------------------------------------------------------------------------------------------------
 
 
+class ModelOutput:
+    # the output dataclasses of forward(): never built in __init__, no state
+    pass
+
+
+class OutputRecorder:
+    # `_can_record_outputs` entries: forward hooks, no state
+    def __init__(self, target_class=None, index=0, layer_name=None, class_name=None):
+        self.target_class = target_class
+        self.index = index
+        self.layer_name = layer_name
+        self.class_name = class_name
+
+
+def _interval_field(default=None, **kwargs):
+    return default
+
+
+def interval(min=None, max=None, exclude_min=False, exclude_max=False):
+    # a validated dataclass field: `interval(min=0.0, max=1.0)(default=0.02)` -- only the default matters here
+    return _interval_field
+
+
+def is_flash_attention_requested(config=None, requested_attention_implementation=None):
+    impl = requested_attention_implementation
+    if impl is None and config is not None:
+        impl = config._attn_implementation
+    return impl is not None and "flash" in impl
+
+
 class GenerationMixin:
     pass
 

@@ -47,6 +47,13 @@ RUNTIME_NAMES = {
     "transformers.integrations.peft.PeftAdapterMixin": "PeftAdapterMixin",
     "transformers.modeling_layers.GradientCheckpointingLayer": "GradientCheckpointingLayer",
     "transformers.utils.PushToHubMixin": "PushToHubMixin",
+    "transformers.utils.ModelOutput": "ModelOutput",
+    "transformers.utils.generic.ModelOutput": "ModelOutput",
+    "transformers.file_utils.ModelOutput": "ModelOutput",
+    "transformers.utils.output_capturing.OutputRecorder": "OutputRecorder",
+    "transformers.utils.type_validators.interval": "interval",
+    "transformers.utils.generic.is_flash_attention_requested": "is_flash_attention_requested",
+    "transformers.utils.is_flash_attention_requested": "is_flash_attention_requested",
 }
 # decorators that return the class or function they decorate (docs, strict type checks, output capture)
 IDENTITY_DECORATORS = (
@@ -75,6 +82,10 @@ STATEFUL_ACTIVATIONS = ("prelu", "xielu")
 FALSE_PROBES = (
     "transformers.integrations.deepspeed.is_deepspeed_zero3_enabled", "transformers.integrations.is_deepspeed_zero3_enabled",
     "transformers.integrations.fsdp.is_fsdp_managed_module",
+    # flash-attn is a CUDA extension: never installed where a model is built on the CPU or the meta device
+    "transformers.modeling_flash_attention_utils.is_flash_attn_available",
+    "transformers.modeling_flash_attention_utils.flash_attn_supports_top_left_mask",
+    "transformers.utils.is_flash_attn_2_available", "transformers.utils.import_utils.is_flash_attn_2_available",
 )
 AUTO_MODELS = ("transformers.AutoModel", "transformers.models.auto.AutoModel",
                "transformers.models.auto.modeling_auto.AutoModel")
