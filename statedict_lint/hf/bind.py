@@ -28,6 +28,65 @@ def _literal(value: Any, where: str) -> Any:
     return value
 
 
+def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
+    """(config class name, config parameter) read with ``ast`` from ``path`` alone, when ``cls_name`` is, by its
+    bases defined in that file, a subclass of a ``PreTrainedModel`` imported from transformers' ``modeling_utils``
+    and names its config class there; None when that file alone cannot say (the evaluator decides then). Cheap:
+    a warm ``keys DIR`` needs no libcst."""
+    import ast
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    pretrained = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "modeling_utils":
+            for a in node.names:
+                if a.name == "PreTrainedModel":
+                    pretrained.add(a.asname or a.name)
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    config: Optional[str] = None
+    param = "config"
+    seen = set()
+    todo = [cls_name]
+    is_model = False
+    first = True
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        node = classes.get(name)
+        if node is None:
+            return None  # a base from another file: the evaluator decides
+        for stmt in node.body:
+            if config is None and isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                    and stmt.target.id == "config" and isinstance(stmt.annotation, ast.Name):
+                config = stmt.annotation.id
+            if config is None and isinstance(stmt, ast.Assign) and any(
+                    isinstance(t, ast.Name) and t.id == "config_class" for t in stmt.targets) \
+                    and isinstance(stmt.value, ast.Name):
+                config = stmt.value.id
+            if first and isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
+                ps = stmt.args.posonlyargs + stmt.args.args
+                if len(ps) > 1:
+                    param = ps[1].arg
+        first = False
+        for b in node.bases:
+            if isinstance(b, ast.Name):
+                if b.id in pretrained:
+                    is_model = True
+                else:
+                    todo.append(b.id)
+            else:
+                return None
+    if not is_model or config is None:
+        return None
+    return config, param
+
+
 def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str], str]:
     """(name of the config class as visible in ``path``'s module, its qualified name, config parameter name),
     or (None, None, param) when it cannot be found."""
@@ -75,7 +134,11 @@ def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str]
 
 def config_bindings(path: str, cls_name: str, config: Dict[str, Any], where: str) -> Tuple[Dict[str, Any], str]:
     """Bindings that build the model's config from ``config`` as from_pretrained does, and a note saying how."""
-    name, qual, param = config_class(path, cls_name)
+    quick = quick_config_class(path, cls_name)
+    if quick is not None:
+        name, qual, param = quick[0], quick[0], quick[1]
+    else:
+        name, qual, param = config_class(path, cls_name)
     data = _literal(config, where)
     if name is None:
         why = f"its configuration class {qual} is not visible in {os.path.basename(path)}" if qual else \

@@ -30,7 +30,11 @@ class Target:
 
 
 def _is_transformers_class(path: str, cls: str) -> bool:
+    from statedict_lint.hf.bind import quick_config_class
     from statedict_lint.hf.facts import is_pretrained
+
+    if quick_config_class(path, cls) is not None:
+        return True
     from statedict_lint.predict.api import _load
     from statedict_lint.predict.values import ClassValue
 
@@ -46,7 +50,7 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
     """The class to predict and its bindings. ``target`` is FILE.py:CLASS or a Hugging Face folder;
     ``folder`` is the checkpoint folder of ``check`` (its config.json binds the config when nothing else does)."""
     from statedict_lint.hf import source
-    from statedict_lint.hf.bind import config_bindings, config_class
+    from statedict_lint.hf.bind import config_bindings, config_class, quick_config_class
 
     notes: List[str] = []
     config: Optional[Dict[str, Any]] = None
@@ -66,7 +70,8 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
     if not _is_transformers_class(path, cls):
         b = _bindings.collect(sets, configs)
         return Target(path, cls, b, notes, False)
-    _name, _qual, param = config_class(path, cls)
+    quick = quick_config_class(path, cls)
+    param = quick[1] if quick is not None else config_class(path, cls)[2]
     cfg_files = [c for c in configs if c.partition("=")[0].strip() == param]
     other = [c for c in configs if c not in cfg_files]
     if other:
