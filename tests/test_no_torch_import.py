@@ -1,4 +1,4 @@
-"""The static commands never import torch (nor the user's code): each runs in a fresh interpreter under an
+"""The static commands never import torch, transformers (nor the user's code): each runs in a fresh interpreter under an
 import hook that refuses `torch` and records every attempt, and that checks `torch` is not in sys.modules
 when the process ends. A command that imports torch — even inside try/except ImportError — fails its test.
 
@@ -24,7 +24,7 @@ GUARD = textwrap.dedent('''
 
     class _NoTorch:
         def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
+            if name in ("torch", "transformers") or name.startswith(("torch.", "transformers.")):
                 attempts.append(name)
                 raise ImportError(f"importing {name} is forbidden here (no-torch guard)")
             return None
@@ -32,7 +32,7 @@ GUARD = textwrap.dedent('''
     sys.meta_path.insert(0, _NoTorch())
 
     def _check():
-        loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+        loaded = sorted(m for m in sys.modules if m in ("torch", "transformers") or m.startswith(("torch.", "transformers.")))
         if attempts or loaded:
             sys.stderr.write(f"NO-TORCH GUARD: attempted {attempts}, loaded {loaded}\\n")
             sys.stderr.flush()
@@ -161,3 +161,19 @@ def test_flake8_plugin(project: str) -> None:
     proc = guarded("flake8", ["--jobs", "1", "--select", "SDL", "model.py"], project)
     ok(proc, (0, 1))
     assert "SDL" in proc.stdout
+
+
+def test_hugging_face_folder(tmp_path: Any) -> None:
+    """keys/check/inspect of a folder written by save_pretrained read transformers' source, never import it."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                                  vocab_size=99)
+    folder = str(tmp_path / "bert")
+    transformers.BertForMaskedLM(cfg).save_pretrained(folder)
+    proc = guarded("cli", ["keys", folder, "--no-cache", "--format", "json"], str(tmp_path))
+    ok(proc)
+    assert '"complete": true' in proc.stdout
+    ok(guarded("cli", ["check", folder], str(tmp_path)))
+    proc = guarded("cli", ["inspect", folder], str(tmp_path))
+    ok(proc)
+    assert "model_type='bert'" in proc.stdout

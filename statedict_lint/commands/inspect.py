@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any, Dict, List, Tuple
 
+from statedict_lint.errors import UserError
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("inspect", help="list the keys, shapes and dtypes a checkpoint holds (header only)",
@@ -122,9 +124,22 @@ def format_text(ck: Any, found: Any) -> str:
 
 
 def run(args: Any) -> int:
+    from statedict_lint.hf import source as hf_source
+
     ck, found = load(args.checkpoint, args.key, args.loader)
+    config = None
+    if hf_source.is_hub_folder(args.checkpoint):  # a Hugging Face folder: its config.json too
+        try:
+            config = hf_source.config_summary(hf_source.read_config(args.checkpoint))
+        except UserError as exc:  # the weights are what inspect reads; say why the config is not shown
+            config = {"error": str(exc)}
     if args.format == "json":
-        sys.stdout.write(json.dumps(to_json(ck, found), indent=2) + "\n")
+        doc = to_json(ck, found)
+        if config is not None:
+            doc["config"] = config
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
+        if config is not None:
+            sys.stdout.write("\n".join(["config.json:"] + hf_source.format_summary(config, "  ")) + "\n")
         sys.stdout.write(format_text(ck, found))
     return 0

@@ -225,3 +225,40 @@ def resolve(src: TransformersSource, config: Dict[str, Any], where: str) -> Reso
     raise UserError(f"{where}: class {arch} is not defined in transformers {src.version} ({src.root})"
                     + (f" under models/{module_name(src, model_type)}" if model_type else "")
                     + "; it may need a newer transformers or the model's own code (name it with FILE.py:CLASS)")
+
+
+SUMMARY_KEYS = ("model_type", "architectures", "transformers_version", "dtype", "torch_dtype",
+                "tie_word_embeddings", "vocab_size", "hidden_size", "d_model", "n_embd", "dim", "num_hidden_layers",
+                "n_layer", "num_layers", "num_attention_heads", "n_head", "num_key_value_heads",
+                "intermediate_size", "max_position_embeddings", "n_positions", "image_size", "patch_size",
+                "num_labels", "id2label", "text_config", "vision_config", "encoder", "decoder", "auto_map")
+
+
+def config_summary(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What ``inspect DIR`` shows of a config.json: the keys that name the class and size the model (sub-configs
+    summarized the same way), the number of labels, and whether the folder needs its own code (``auto_map``)."""
+    out: Dict[str, Any] = {}
+    for k in SUMMARY_KEYS:
+        if k not in config:
+            continue
+        v = config[k]
+        if k == "id2label" and isinstance(v, dict):
+            out["num_labels"] = len(v)
+        elif isinstance(v, dict) and k in ("text_config", "vision_config", "encoder", "decoder"):
+            out[k] = config_summary(v)
+        else:
+            out[k] = v
+    return out
+
+
+def format_summary(summary: Dict[str, Any], indent: str = "") -> List[str]:
+    lines: List[str] = []
+    flat = ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in summary.items()
+                     if not isinstance(v, dict))
+    if flat:
+        lines.append(indent + flat)
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            lines.append(f"{indent}{k}:")
+            lines.extend(format_summary(v, indent + "  "))
+    return lines
