@@ -29,6 +29,18 @@ class Target:
     hf: bool = False  # a transformers PreTrainedModel (from_pretrained semantics apply)
 
 
+def short_path(path: str) -> str:
+    """An installed package's file as ``transformers/models/bert/modeling_bert.py``; others as display_path."""
+    shown = display_path(path)
+    if not os.path.isabs(shown):
+        return shown
+    for entry in sys.path:
+        base = os.path.abspath(entry or ".")
+        if entry and path.startswith(base + os.sep):
+            return os.path.relpath(path, base).replace(os.sep, "/")
+    return shown
+
+
 def _is_transformers_class(path: str, cls: str) -> bool:
     from statedict_lint.hf.bind import quick_config_class
     from statedict_lint.hf.facts import is_pretrained
@@ -62,7 +74,7 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
         r = source.resolve(src, config, where)
         path, cls = r.path, r.cls
         notes.append(f"{display_path(where)}: {cls} ({r.how}) from transformers {src.version}, "
-                     f"{display_path(path)}" + ("" if src.modelled else
+                     f"{short_path(path)}" + ("" if src.modelled else
                                                 f" (not a modelled version: {', '.join(source.MODELLED_VERSIONS)})"))
     else:
         path, cls = _bindings.split_target(target)
@@ -162,7 +174,8 @@ def _list(keys: List[str], n: int = 8) -> str:
 
 def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
     head = {"loads": "OK", "fails": "NOT CLEAN", "unsure": "UNSURE"}[rep.verdict]
-    out = [f"{head}: from_pretrained of {checkpoint} into {target}"
+    path, _, cls = target.rpartition(":")
+    out = [f"{head}: from_pretrained of {display_path(checkpoint)} into {cls} ({short_path(path)})"
            + (" (this verdict decides the exit status)" if decides else " (for information: --semantics strict)")]
     if rep.missing:
         out.append(f"  newly initialized ({len(rep.missing)}): {_list(rep.missing)}")
