@@ -108,3 +108,26 @@ def test_config_json_defaults_aliases_and_labels_apply(configs, tmp_path):
     assert keys["score.weight"].shape == (3, 32)
     assert keys["transformer.h.0.mlp.c_fc.weight"].shape == (32, 128)  # Conv1D(4 * hidden, hidden): weight [in, out]
     assert keys["transformer.wpe.weight"].shape == (64, 32)
+
+
+def test_other_transformers_version_gets_an_honest_answer(tmp_path):
+    """A transformers whose version is not modelled: the overrides stay off, the source is read as it is, and
+    the result says which version it is and that it is not modelled -- never a claim from the modelled one."""
+    real = os.path.dirname(inspect.getsourcefile(transformers))
+    site = tmp_path / "site"
+    pkg = site / "transformers"
+    (pkg / "models" / "bert").mkdir(parents=True)
+    (pkg / "__init__.py").write_text('__version__ = "4.30.0"\n')
+    (pkg / "models" / "__init__.py").write_text("")
+    (pkg / "models" / "bert" / "__init__.py").write_text("")
+    (pkg / "modeling_utils.py").write_text(
+        "import torch.nn as nn\n\n\nclass PreTrainedModel(nn.Module):\n"
+        "    def __init__(self, config, *inputs, **kwargs):\n        super().__init__()\n        self.config = config\n\n"
+        "    def post_init(self):\n        pass\n")
+    for name in ("modeling_bert.py", "configuration_bert.py"):
+        src = os.path.join(real, "models", "bert", name)
+        (pkg / "models" / "bert" / name).write_text(open(src, encoding="utf-8").read())
+    path = str(pkg / "models" / "bert" / "modeling_bert.py")
+    pred = predict(path, "BertModel", {})
+    assert not pred.complete
+    assert any("transformers 4.30.0 is not a modelled version" in u.message for u in pred.unresolved)

@@ -196,9 +196,9 @@ def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
         out.append(f"  tied weights absent from the file by design ({len(rep.tied_filled)}): "
                    + _list([f"{a} = {b}" for a, b in rep.tied_filled], 4))
     if rep.ignored_unexpected:
-        out.append(f"  ignored by the class's rules ({len(rep.ignored_unexpected)}): {_list(rep.ignored_unexpected)}")
+        out.append(f"  dropped by from_pretrained's ignore rules (the class's lists, stale position_ids and rotary inv_freq buffers) ({len(rep.ignored_unexpected)}): {_list(rep.ignored_unexpected)}")
     if rep.ignored_missing:
-        out.append(f"  missing but ignored by the class's rules ({len(rep.ignored_missing)}): {_list(rep.ignored_missing)}")
+        out.append(f"  missing but ignored by the class's _keys_to_ignore_on_load_missing ({len(rep.ignored_missing)}): {_list(rep.ignored_missing)}")
     for u in rep.unsure:
         out.append(f"  unsure: {u}")
     return "\n".join(out) + "\n"
