@@ -87,14 +87,37 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     return config, param
 
 
+def config_class_value(ev: Any, cls: Any) -> Any:
+    """The configuration class of model class ``cls`` (a ClassValue): its ``config_class`` attribute or, as
+    transformers 5's ``PreTrainedModel.__init_subclass__`` derives it, the annotation of ``config`` in the class
+    body, first in the MRO. None when neither names a class."""
+    from statedict_lint.predict.evaluator import Frame
+    from statedict_lint.predict.signals import EvalRaise, GiveUp
+    from statedict_lint.predict.values import ClassValue
+
+    for c in cls.mro():
+        v = c.attrs.get("config_class")
+        if isinstance(v, ClassValue):
+            return v
+        ann = next((a for n, _d, a in c.fields if n == "config"), None)
+        if ann is not None and c.scope is not None:
+            frame = Frame(c.scope, None)
+            frame.locals = c.scope.values
+            try:
+                v = ev.eval(frame, ann, c.sf or c.scope.sf)
+            except (EvalRaise, GiveUp):
+                v = None
+            if isinstance(v, ClassValue):
+                return v
+    return None
+
+
 def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str], str]:
     """(name of the config class as visible in ``path``'s module, its qualified name, config parameter name),
     or (None, None, param) when it cannot be found."""
     import libcst as cst
 
     from statedict_lint.predict.api import _load
-    from statedict_lint.predict.evaluator import Frame
-    from statedict_lint.predict.signals import EvalRaise, GiveUp
     from statedict_lint.predict.values import ClassValue, FunctionValue
 
     ev, scope = _load(path)
@@ -107,23 +130,7 @@ def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str]
         ps = list(init.node.params.posonly_params) + list(init.node.params.params)
         if len(ps) > 1:
             param = ps[1].name.value
-    target: Any = None
-    for c in cls.mro():
-        v = c.attrs.get("config_class")
-        if isinstance(v, ClassValue):
-            target = v
-            break
-        ann = next((a for n, _d, a in c.fields if n == "config"), None)
-        if ann is not None and c.scope is not None:
-            frame = Frame(c.scope, None)
-            frame.locals = c.scope.values
-            try:
-                v = ev.eval(frame, ann, c.sf or c.scope.sf)
-            except (EvalRaise, GiveUp):
-                v = None
-            if isinstance(v, ClassValue):
-                target = v
-                break
+    target = config_class_value(ev, cls)
     if target is None:
         return None, None, param
     ok, v = scope.lookup(target.name)  # (looking names up forces their imports: only the class's own name)

@@ -160,8 +160,9 @@ def from_pretrained_report(t: Target, pred: Any, ck: Any, found: Any) -> Any:
     sd = {k: (tuple(v.shape) if isinstance(v, TensorRecord) else None) for k, v in found.state_dict.items()}
     rep = from_pretrained(model, buffers, ties, sd, facts, mapping)
     if not pred.complete:
-        rep.unsure.append("the prediction is incomplete (see the strict report): from_pretrained's verdict cannot "
-                          "be confirmed")
+        rep.unsure.append("the prediction is incomplete (see the strict report): the sets above may be inexact and "
+                          "from_pretrained's verdict cannot be decided")
+        rep.undecided = True
     if src is not None and not src.modelled:
         rep.unsure.append(f"transformers {src.version} is not a modelled version "
                           f"({', '.join(source.MODELLED_VERSIONS)}): its loading rules may differ")

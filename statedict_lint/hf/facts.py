@@ -36,28 +36,15 @@ def _strings(v: Any) -> Optional[List[str]]:
 
 
 def _model_type(ev: Any, cls: Any) -> Tuple[Optional[str], str]:
-    from statedict_lint.predict.evaluator import Frame
-    from statedict_lint.predict.signals import EvalRaise, GiveUp
-    from statedict_lint.predict.values import ClassValue
+    from statedict_lint.hf.bind import config_class_value
 
-    for c in cls.mro():
-        v = c.attrs.get("config_class")
-        if not isinstance(v, ClassValue):
-            ann = next((a for n, _d, a in c.fields if n == "config"), None)
-            v = None
-            if ann is not None and c.scope is not None:
-                frame = Frame(c.scope, None)
-                frame.locals = c.scope.values
-                try:
-                    v = ev.eval(frame, ann, c.sf or c.scope.sf)
-                except (EvalRaise, GiveUp):
-                    v = None
-        if isinstance(v, ClassValue):
-            mt, owner = v.find("model_type")
-            if isinstance(mt, str):
-                return mt, ""
-            return None, f"the model_type of {v.name} cannot be read"
-    return None, f"the configuration class of {cls.name} cannot be found"
+    v = config_class_value(ev, cls)
+    if v is None:
+        return None, f"the configuration class of {cls.name} cannot be found"
+    mt, _owner = v.find("model_type")
+    if isinstance(mt, str):
+        return mt, ""
+    return None, f"the model_type of {v.name} cannot be read"
 
 
 def _submodel(ev: Any, cls: Any, path: str, unknown: List[str]) -> SubModel:

@@ -57,6 +57,8 @@ class LoadReport:
     ignored_missing: List[str] = field(default_factory=list)
     ignored_unexpected: List[str] = field(default_factory=list)
     unsure: List[str] = field(default_factory=list)
+    # the sets above may be inexact (a WeightConverter took keys, the prediction is incomplete): no verdict
+    undecided: bool = False
 
     @property
     def loads(self) -> bool:
@@ -64,6 +66,8 @@ class LoadReport:
 
     @property
     def verdict(self) -> str:
+        if self.undecided:
+            return "unsure"
         if not self.loads:
             return "fails"
         return "unsure" if self.unsure else "loads"
@@ -154,8 +158,8 @@ def from_pretrained(model: Dict[str, Optional[tuple]], buffers: Iterable[str], t
         hit = next((t for t in others if t.match(key) is not None), None)
         if hit is not None:
             rep.unsure.append(f"`{orig}` is converted by a {hit.kind} ({', '.join(hit.sources)} -> "
-                              f"{', '.join(hit.targets)}), which is not modelled")
-            missing -= {k for k in model if any(tg.replace("\\", "") in k for tg in hit.targets)}
+                              f"{', '.join(hit.targets)}), which is not modelled: the sets below are not exact")
+            rep.undecided = True
             continue
         renamed = key
         new = _prefixed(renamed, bmp, model)
