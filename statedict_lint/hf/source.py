@@ -160,6 +160,15 @@ def module_name(src: TransformersSource, model_type: str) -> str:
     return special.get(model_type, model_type.replace("-", "_"))
 
 
+def config_class_name(src: TransformersSource, model_type: str) -> Optional[str]:
+    """CONFIG_MAPPING_NAMES[model_type] (auto_mappings.py, plus configuration_auto.py's additions)."""
+    auto = os.path.join(src.models_dir(), "auto")
+    names: Dict[str, str] = {}
+    for fname in ("auto_mappings.py", "configuration_auto.py"):
+        names.update(_named_pairs(os.path.join(auto, fname), "CONFIG_MAPPING_NAMES"))
+    return names.get(model_type)
+
+
 def base_class_for(src: TransformersSource, model_type: str) -> Optional[str]:
     """AutoModel's class for ``model_type`` (``MODEL_MAPPING_NAMES`` of modeling_auto.py)."""
     return _named_pairs(os.path.join(src.models_dir(), "auto", "modeling_auto.py"), "MODEL_MAPPING_NAMES").get(model_type)

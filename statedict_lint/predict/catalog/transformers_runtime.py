@@ -22,7 +22,7 @@ The library model checks that the installed transformers is a modelled version (
 import torch
 from torch import nn
 
-from statedict_lint_transformers import config_fields, sub_config_class, sub_config_optional
+from statedict_lint_transformers import config_fields, sub_config_class, sub_config_kwargs, sub_config_optional
 
 
 class PushToHubMixin:
@@ -101,14 +101,15 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
     def __post_init__(self, **kwargs):
         for key in self.sub_configs_defaults:
             spec = self.sub_configs_defaults[key]
-            sub_cls = sub_config_class(spec)
             sub = getattr(self, key)
             if sub is None and sub_config_optional(spec):
                 continue
+            if isinstance(sub, PreTrainedConfig):
+                continue
             if sub is None:
-                sub = sub_cls()
-            elif isinstance(sub, dict):
-                sub = sub_cls(**sub)
+                sub = sub_config_kwargs(spec)
+            sub_cls = sub_config_class(spec, sub)
+            sub = sub_cls(**sub)
             setattr(self, key, sub)
         kwargs.pop("torch_dtype", None)
         if self.id2label is None:

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import libcst as cst
 
-from statedict_lint.hf.source import MODELLED_VERSIONS, base_class_for, find_transformers, module_name
+from statedict_lint.hf.source import MODELLED_VERSIONS, base_class_for, config_class_name, find_transformers, module_name
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
 from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
 
@@ -89,6 +89,9 @@ FALSE_PROBES = (
 )
 AUTO_MODELS = ("transformers.AutoModel", "transformers.models.auto.AutoModel",
                "transformers.models.auto.modeling_auto.AutoModel")
+CONFIG_MAPPINGS = ("transformers.CONFIG_MAPPING", "transformers.models.auto.CONFIG_MAPPING",
+                   "transformers.models.auto.configuration_auto.CONFIG_MAPPING")
+RUNTIME_CONFIG = "statedict_lint_transformers.runtime.PreTrainedConfig"
 
 
 def _spec_attr(spec: Any, name: str, default: Any) -> Any:
@@ -137,13 +140,14 @@ class Transformers(LibraryModel):
     roots = ("statedict_lint_transformers",)
     functions = {
         "statedict_lint_transformers.config_fields": config_fields,
-        "statedict_lint_transformers.sub_config_class": lambda lib, spec: _spec_attr(spec, "config_class", spec),
+        "statedict_lint_transformers.sub_config_class": lambda lib, spec, sub=None: lib.sub_config_class(spec, sub),
+        "statedict_lint_transformers.sub_config_kwargs": lambda lib, spec: dict(_spec_attr(spec, "init_kwargs", None) or {}),
         "statedict_lint_transformers.sub_config_optional": lambda lib, spec: _spec_attr(spec, "optional", False),
         "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config),
     }
     overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + (
         "transformers.activations.ACT2FN", "transformers.activations.get_activation", "transformers.utils.logging",
-    ) + FALSE_PROBES + AUTO_MODELS
+    ) + FALSE_PROBES + AUTO_MODELS + CONFIG_MAPPINGS
 
     def __init__(self, ev: Any) -> None:
         super().__init__(ev)
@@ -182,6 +186,8 @@ class Transformers(LibraryModel):
             return Intrinsic(full, lambda *a, **k: False)
         if full in AUTO_MODELS:
             return NamespaceValue("statedict_lint_transformers.AutoModel")
+        if full in CONFIG_MAPPINGS:
+            return _ConfigMapping(self)
         if full == "transformers.utils.logging":  # loggers print; they hold no state
             return NamespaceValue("statedict_lint_transformers.logging")
         if full == "transformers.activations.get_activation":
@@ -214,6 +220,37 @@ class Transformers(LibraryModel):
             return cls
         return ev.instantiate(cls, [config], {})
 
+    def config_class_for(self, model_type: Any) -> Any:
+        """CONFIG_MAPPING[model_type]: the configuration class transformers maps a model_type to (read from
+        models/auto/auto_mappings.py as text, the class from its configuration file's source)."""
+        ev = self.ev
+        src = find_transformers(ev.search_roots())
+        if not isinstance(model_type, str) or src is None:
+            return ev.unknown("the configuration class of a model_type that is not known", maybe_state=False)
+        name = config_class_name(src, model_type)
+        if name is None:
+            raise KeyError(model_type)
+        mod = module_name(src, model_type)
+        ns = ev.import_module(f"transformers.models.{mod}.configuration_{mod.split('.')[-1]}", ev.line, ev.path)
+        if isinstance(ns, Unknown):
+            return ns
+        return ev.getattr(ns, name)
+
+    def sub_config_class(self, spec: Any, sub: Any) -> Any:
+        """SubConfigSpec.create_subconfig's class: the spec's class when it is a configuration class, else
+        (AutoConfig) the class of the sub-config's ``model_type``, or the spec's."""
+        cls = _spec_attr(spec, "config_class", spec)
+        mro = getattr(cls, "mro", None)
+        if mro is not None and any(getattr(c, "qualname", "") == RUNTIME_CONFIG for c in mro()):
+            return cls
+        model_type = sub.get("model_type") if isinstance(sub, dict) else None
+        if model_type is None:
+            model_type = _spec_attr(spec, "model_type", None)
+        try:
+            return self.config_class_for(model_type)
+        except KeyError:
+            return self.ev.unknown(f"no configuration class for model_type {model_type!r}", maybe_state=False)
+
     def act2fn(self) -> Dict[str, Any]:
         """ACT2FN as a dict of layer instances: every stateless activation is a stateless layer (sharing one
         instance between layers is harmless: it holds nothing); the two with parameters are Unknown."""
@@ -231,6 +268,26 @@ class Transformers(LibraryModel):
                                      self.ev.line, self.ev.path, True)
             self._act2fn = table
         return self._act2fn
+
+
+class _ConfigMapping(dict):
+    """CONFIG_MAPPING: ``CONFIG_MAPPING["llama"]`` is looked up (and its source read) on first use."""
+
+    def __init__(self, lib: "Transformers") -> None:
+        super().__init__()
+        self.lib = lib
+
+    def __missing__(self, key: Any) -> Any:
+        v = self.lib.config_class_for(key)
+        self[key] = v
+        return v
+
+    def __contains__(self, key: Any) -> bool:
+        src = find_transformers(self.lib.ev.search_roots())
+        return isinstance(key, str) and src is not None and config_class_name(src, key) is not None
+
+    def __deepcopy__(self, memo: Any) -> "_ConfigMapping":
+        return self
 
 
 def _identity_decorator(*args: Any, **kwargs: Any) -> Any:
