@@ -299,6 +299,17 @@ class M(nn.Module):
         self.b = Block(4, norm_layer=nn.BatchNorm1d)
         self.c = Block(4)
 ''', cls="M", kwargs={}, bindings={}),
+    "float_ops_on_integer_tensors": dict(src='''
+class M(nn.Module):
+    def __init__(self, n=4, d=3):
+        super().__init__()
+        a = torch.arange(1, n + 1)[None, :].expand(d, -1).contiguous()
+        self.A_log = nn.Parameter(torch.log(a))  # Mamba/Jamba: float32, not int64
+        self.register_buffer("inv", 1.0 / torch.arange(0, n, 2))
+        self.register_buffer("sq", torch.arange(n).sqrt())
+        self.register_buffer("ex", torch.exp(torch.ones(2, dtype=torch.int32)))
+        self.register_buffer("keep", torch.arange(n).abs())
+''', cls="M", kwargs={}, bindings={}),
     "parameters_and_tensor_factories": dict(src='''
 class M(nn.Module):
     def __init__(self, dim=6, n=4):

@@ -171,7 +171,7 @@ class TensorMixin:
             if isinstance(src, ParamValue):
                 src = src.tensor
             if isinstance(src, TensorSpec):
-                d = dtype if dtype_arg is not None else src.dtype
+                d = dtype if dtype_arg is not None else _float_result(name, src.dtype)
                 if name == "full_like" and dtype_arg is None:
                     d = src.dtype
                 return TensorSpec(src.shape, d, line, path, src.why)
@@ -454,7 +454,9 @@ class TensorMixin:
                     "cumsum", "clamp", "round", "floor", "ceil", "pow", "triu", "tril", "masked_fill", "roll",
                     "flip", "sign", "relu", "rsqrt", "square"):
             def same(*a: Any, **k: Any) -> Any:
-                return with_shape(spec.shape)
+                if name == "pow" and spec.dtype in _INTEGRAL and not all(isinstance(x, int) for x in a):
+                    return with_shape(spec.shape, None, "integer tensor to a power that may not be an int")
+                return with_shape(spec.shape, _float_result(name, spec.dtype))
             return Intrinsic(f"Tensor.{name}", same)
         return ev.unknown(f"tensor method `{name}` is not modelled", maybe_state=False)
 
@@ -557,3 +559,14 @@ class TensorMixin:
             return TensorSpec(t.shape, dtype, line, path, t.why)
         return TensorSpec(None, None, line, path, "operation with an unknown operand")
 
+
+_INTEGRAL = ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32", "uint64", "bool")
+# operations whose result is floating point even for an integer or bool input (torch promotes to the default dtype)
+_FLOAT_OPS = ("exp", "log", "sqrt", "rsqrt", "sin", "cos", "sigmoid", "tanh", "reciprocal", "softmax")
+
+
+def _float_result(name: str, dtype: Any) -> Any:
+    """The dtype of ``torch.<name>(x)`` for ``x`` of ``dtype``: torch.log(arange(...)) is float32, not int64."""
+    if name in _FLOAT_OPS and dtype in _INTEGRAL:
+        return "float32"
+    return dtype
