@@ -299,6 +299,27 @@ class M(nn.Module):
         self.b = Block(4, norm_layer=nn.BatchNorm1d)
         self.c = Block(4)
 ''', cls="M", kwargs={}, bindings={}),
+    "property_with_setter": dict(src='''
+class Cfg:
+    def __init__(self):
+        self._types = ["a", "b", "a"]
+        self.num_layers = 7  # the setter ignores it: the count comes from the list
+
+    @property
+    def num_layers(self):
+        return len(self._types)
+
+    @num_layers.setter
+    def num_layers(self, value):
+        pass
+
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        cfg = Cfg()
+        self.layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(cfg.num_layers)])
+''', cls="M", kwargs={}, bindings={}),
     "float_ops_on_integer_tensors": dict(src='''
 class M(nn.Module):
     def __init__(self, n=4, d=3):

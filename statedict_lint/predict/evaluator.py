@@ -891,6 +891,12 @@ class Evaluator:
         for stmt in node.body.body:
             if isinstance(stmt, cst.FunctionDef):
                 fn = self.define_function(body_frame, stmt, sf, owner=cls)
+                decos_f = [_decorator_name(d.decorator) for d in stmt.decorators]
+                if any(d.endswith((".setter", ".deleter")) for d in decos_f):
+                    # `@x.setter`: the property keeps its getter; the setter runs on assignment (setattr)
+                    if any(d.endswith(".setter") for d in decos_f):
+                        cls.attrs[f"<setter {stmt.name.value}>"] = fn
+                    continue
                 cls.attrs[stmt.name.value] = fn
                 continue
             if isinstance(stmt, cst.SimpleStatementLine):
@@ -989,6 +995,10 @@ class Evaluator:
         if isinstance(obj, ModuleValue):
             self.torch.module_setattr(obj, name, value)
         elif isinstance(obj, InstanceValue):
+            setter, owner = obj.cls.find(f"<setter {name}>") if isinstance(obj.cls, ClassValue) else (None, None)
+            if isinstance(setter, FunctionValue):
+                self.call_function(setter, [obj, value], {}, owner=owner)
+                return
             obj.attrs[name] = value
         elif isinstance(obj, ParamValue) and name == "data" and isinstance(value, TensorSpec):
             obj.tensor = value

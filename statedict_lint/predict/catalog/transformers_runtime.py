@@ -261,11 +261,13 @@ class PreTrainedModel(nn.Module, EmbeddingAccessMixin, ModuleUtilsMixin, PushToH
 
     @classmethod
     def _from_config(cls, config, **kwargs):
-        return cls(config)
+        for key in ("torch_dtype", "dtype", "attn_implementation", "experts_implementation", "device_map"):
+            kwargs.pop(key, None)
+        return cls(config, **kwargs)
 
     @classmethod
     def from_config(cls, config, **kwargs):
-        return cls(config)
+        return cls._from_config(config, **kwargs)
 
     def post_init(self):
         self.tie_weights()

@@ -94,6 +94,11 @@ CONFIG_MAPPINGS = ("transformers.CONFIG_MAPPING", "transformers.models.auto.CONF
 RUNTIME_CONFIG = "statedict_lint_transformers.runtime.PreTrainedConfig"
 
 
+# keyword arguments of from_config/_from_config that are consumed there, not passed to the model's __init__
+_FROM_CONFIG_ONLY = ("torch_dtype", "dtype", "attn_implementation", "experts_implementation", "trust_remote_code",
+                     "code_revision", "device_map")
+
+
 def _spec_attr(spec: Any, name: str, default: Any) -> Any:
     """An attribute of a ``SubConfigSpec`` instance; ``default`` for a plain configuration class."""
     cls = getattr(spec, "cls", None)
@@ -143,7 +148,7 @@ class Transformers(LibraryModel):
         "statedict_lint_transformers.sub_config_class": lambda lib, spec, sub=None: lib.sub_config_class(spec, sub),
         "statedict_lint_transformers.sub_config_kwargs": lambda lib, spec: dict(_spec_attr(spec, "init_kwargs", None) or {}),
         "statedict_lint_transformers.sub_config_optional": lambda lib, spec: _spec_attr(spec, "optional", False),
-        "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config),
+        "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config, k),
     }
     overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + (
         "transformers.activations.ACT2FN", "transformers.activations.get_activation", "transformers.utils.logging",
@@ -201,7 +206,7 @@ class Transformers(LibraryModel):
             return Intrinsic(full, lambda *a, **k: None)
         return NOT_MINE
 
-    def auto_model(self, config: Any) -> Any:
+    def auto_model(self, config: Any, kwargs: Dict[str, Any]) -> Any:
         """AutoModel.from_config(config): the base model class transformers maps the config's model_type to."""
         ev = self.ev
         model_type = ev.getattr(config, "model_type")
@@ -218,7 +223,9 @@ class Transformers(LibraryModel):
         cls = ev.getattr(ns, cls_name)
         if isinstance(cls, Unknown):
             return cls
-        return ev.instantiate(cls, [config], {})
+        # _BaseAutoModelClass.from_config -> model_class._from_config(config, **kwargs) -> cls(config, **kwargs)
+        kw = {k: v for k, v in kwargs.items() if k not in _FROM_CONFIG_ONLY}
+        return ev.instantiate(cls, [config], kw)
 
     def config_class_for(self, model_type: Any) -> Any:
         """CONFIG_MAPPING[model_type]: the configuration class transformers maps a model_type to (read from
