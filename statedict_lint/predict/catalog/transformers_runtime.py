@@ -22,7 +22,9 @@ The library model checks that the installed transformers is a modelled version (
 import torch
 from torch import nn
 
-from statedict_lint_transformers import config_fields, sub_config_class, sub_config_kwargs, sub_config_optional
+from statedict_lint_transformers import (
+    config_fields, config_to_dict, set_attribute, sub_config_class, sub_config_kwargs, sub_config_optional,
+)
 
 
 class PushToHubMixin:
@@ -150,6 +152,16 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
     @property
     def use_return_dict(self):
         return self.return_dict
+
+    def to_dict(self):
+        return config_to_dict(self)
+
+    def __setattr__(self, key, value):
+        # only explicit `config.__setattr__(k, v)` calls come here (the evaluator assigns attributes itself)
+        if key in self.attribute_map:
+            key = self.attribute_map[key]
+        set_attribute(self, key, value)
+        self._sdl_aliases()
 
     def get_text_config(self, decoder=None, encoder=None):
         names = []

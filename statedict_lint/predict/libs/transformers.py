@@ -148,6 +148,8 @@ class Transformers(LibraryModel):
         "statedict_lint_transformers.sub_config_class": lambda lib, spec, sub=None: lib.sub_config_class(spec, sub),
         "statedict_lint_transformers.sub_config_kwargs": lambda lib, spec: dict(_spec_attr(spec, "init_kwargs", None) or {}),
         "statedict_lint_transformers.sub_config_optional": lambda lib, spec: _spec_attr(spec, "optional", False),
+        "statedict_lint_transformers.config_to_dict": lambda lib, config: lib.config_to_dict(config),
+        "statedict_lint_transformers.set_attribute": lambda lib, obj, key, value: lib.ev.setattr(obj, key, value),
         "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config, k),
     }
     overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + (
@@ -209,7 +211,9 @@ class Transformers(LibraryModel):
     def auto_model(self, config: Any, kwargs: Dict[str, Any]) -> Any:
         """AutoModel.from_config(config): the base model class transformers maps the config's model_type to."""
         ev = self.ev
-        model_type = ev.getattr(config, "model_type")
+        # from_config maps the config's *class* (type(config)), not an instance attribute, to the model class
+        cls_of = getattr(config, "cls", None)
+        model_type = cls_of.find("model_type")[0] if hasattr(cls_of, "find") else None
         src = find_transformers(ev.search_roots())
         if not isinstance(model_type, str) or src is None:
             return ev.unknown("AutoModel.from_config of a configuration whose model_type is not known")
@@ -226,6 +230,27 @@ class Transformers(LibraryModel):
         # _BaseAutoModelClass.from_config -> model_class._from_config(config, **kwargs) -> cls(config, **kwargs)
         kw = {k: v for k, v in kwargs.items() if k not in _FROM_CONFIG_ONLY}
         return ev.instantiate(cls, [config], kw)
+
+    def config_to_dict(self, config: Any) -> Any:
+        """PreTrainedConfig.to_dict(): the instance's attributes (private ones left out, as the saved config.json
+        has them), ``model_type`` added, sub-configs as dicts."""
+        attrs = getattr(config, "attrs", None)
+        cls = getattr(config, "cls", None)
+        mro = getattr(cls, "mro", None)
+        if not isinstance(attrs, dict) or mro is None or not any(getattr(c, "qualname", "") == RUNTIME_CONFIG
+                                                                 for c in mro()):
+            return self.ev.unknown("to_dict() of a value that is not a known configuration", maybe_state=False)
+        out: Dict[str, Any] = {}
+        for k, v in attrs.items():
+            if k.startswith("_") or k in self.ev.getattr(cls, "attribute_map"):
+                continue
+            sub_mro = getattr(getattr(v, "cls", None), "mro", None)
+            if sub_mro is not None and any(getattr(c, "qualname", "") == RUNTIME_CONFIG for c in sub_mro()):
+                v = self.config_to_dict(v)
+            out[k] = v
+        mt, _owner = cls.find("model_type")
+        out["model_type"] = mt
+        return out
 
     def config_class_for(self, model_type: Any) -> Any:
         """CONFIG_MAPPING[model_type]: the configuration class transformers maps a model_type to (read from
