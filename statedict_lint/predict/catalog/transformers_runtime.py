@@ -344,5 +344,10 @@ class PreTrainedModel(nn.Module, EmbeddingAccessMixin, ModuleUtilsMixin, PushToH
 PretrainedModel = PreTrainedModel
 
 
+class PreTrainedAudioTokenizerBase(PreTrainedModel):
+    # encode/decode interface of audio tokenizers: no state of its own
+    pass
+
+
 class GradientCheckpointingLayer(nn.Module):
     gradient_checkpointing = False

@@ -35,6 +35,8 @@ RUNTIME_NAMES = {
     "transformers.modeling_utils.PretrainedModel": "PreTrainedModel",
     "transformers.PreTrainedModel": "PreTrainedModel",
     "transformers.modeling_utils.ModuleUtilsMixin": "ModuleUtilsMixin",
+    "transformers.modeling_utils.PreTrainedAudioTokenizerBase": "PreTrainedAudioTokenizerBase",
+    "transformers.modeling_utils.PreTrainedConfig": "PreTrainedConfig",
     "transformers.modeling_utils.EmbeddingAccessMixin": "EmbeddingAccessMixin",
     "transformers.configuration_utils.PreTrainedConfig": "PreTrainedConfig",
     "transformers.configuration_utils.PretrainedConfig": "PreTrainedConfig",
