@@ -84,7 +84,12 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
                 return None
     if not is_model or config is None:
         return None
-    return config, param
+    # the name must come from a file the evaluator reads (a class here or a relative import of a configuration
+    # module); `from transformers import XConfig` goes through transformers' lazy __init__, which it cannot read
+    local = config in classes or any(
+        isinstance(n, ast.ImportFrom) and n.level > 0 and any((a.asname or a.name) == config for a in n.names)
+        for n in tree.body)
+    return (config, param) if local else None
 
 
 def config_class_value(ev: Any, cls: Any) -> Any:
@@ -112,6 +117,15 @@ def config_class_value(ev: Any, cls: Any) -> Any:
     return None
 
 
+def _unreadable_config(ev: Any, cls: Any) -> Optional[str]:
+    """The annotation text of ``config`` when it names a class the evaluator cannot read (for the note)."""
+    for c in cls.mro():
+        ann = next((a for n, _d, a in c.fields if n == "config"), None)
+        if ann is not None and c.sf is not None:
+            return c.sf.code(ann).strip()
+    return None
+
+
 def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str], str]:
     """(name of the config class as visible in ``path``'s module, its qualified name, config parameter name),
     or (None, None, param) when it cannot be found."""
@@ -132,7 +146,8 @@ def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str]
             param = ps[1].name.value
     target = config_class_value(ev, cls)
     if target is None:
-        return None, None, param
+        why = _unreadable_config(ev, cls)
+        return None, why, param
     ok, v = scope.lookup(target.name)  # (looking names up forces their imports: only the class's own name)
     if ok and v is target:
         return target.name, target.qualname, param
