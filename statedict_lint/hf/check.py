@@ -47,6 +47,13 @@ def _is_transformers_class(path: str, cls: str) -> bool:
 
     if quick_config_class(path, cls) is not None:
         return True
+    try:  # cheap filter: a file that never mentions transformers defines no transformers model class
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return False
+    if "transformers" not in text and "PreTrainedModel" not in text:
+        return False
     from statedict_lint.predict.api import _load
     from statedict_lint.predict.values import ClassValue
 
