@@ -160,13 +160,19 @@ def module_name(src: TransformersSource, model_type: str) -> str:
     return special.get(model_type, model_type.replace("-", "_"))
 
 
-def config_class_name(src: TransformersSource, model_type: str) -> Optional[str]:
-    """CONFIG_MAPPING_NAMES[model_type] (auto_mappings.py, plus configuration_auto.py's additions)."""
+def config_mapping_names(src: TransformersSource) -> Dict[str, str]:
+    """CONFIG_MAPPING_NAMES: model_type -> configuration class name (auto_mappings.py, plus
+    configuration_auto.py's additions)."""
     auto = os.path.join(src.models_dir(), "auto")
     names: Dict[str, str] = {}
     for fname in ("auto_mappings.py", "configuration_auto.py"):
         names.update(_named_pairs(os.path.join(auto, fname), "CONFIG_MAPPING_NAMES"))
-    return names.get(model_type)
+    return names
+
+
+def config_class_name(src: TransformersSource, model_type: str) -> Optional[str]:
+    """CONFIG_MAPPING_NAMES[model_type]."""
+    return config_mapping_names(src).get(model_type)
 
 
 def base_class_for(src: TransformersSource, model_type: str) -> Optional[str]:

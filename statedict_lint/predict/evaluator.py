@@ -1004,7 +1004,13 @@ class Evaluator:
             obj.tensor = value
         elif isinstance(obj, (TensorSpec, ParamValue)) and name == "requires_grad":
             return
-        elif isinstance(obj, (Unknown, Opaque)):
+        elif isinstance(obj, Opaque):
+            # code writes an attribute of an unbound value (T5/Udop: `decoder_config = copy.deepcopy(config);
+            # decoder_config.is_decoder = True`): reading it back as the unbound attribute would be a guess, and
+            # copies of an Opaque are the same object -- what is read afterwards is unknown
+            obj.bound[name] = Unknown(f"`{obj.name}.{name}` is assigned by the code on a value that is not bound "
+                                      f"(bind {obj.name} to decide)", self.line, self.path, maybe_state(value))
+        elif isinstance(obj, Unknown):
             return
         elif isinstance(obj, ClassValue):
             obj.attrs[name] = value

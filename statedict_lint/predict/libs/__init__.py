@@ -48,6 +48,8 @@ class LibraryModel:
     roots: ClassVar[Tuple[str, ...]] = ()
     functions: ClassVar[Dict[str, Callable[..., Any]]] = {}
     overrides: ClassVar[Tuple[str, ...]] = ()
+    # packages whose top-level names (``pkg.Name``) this model may answer by rule in ``override``
+    top_level_overrides: ClassVar[Tuple[str, ...]] = ()
     # may an unmodelled name of this library be (or hold) a module, parameter or tensor?
     maybe_state: ClassVar[bool] = False
 
@@ -82,6 +84,7 @@ class Libraries:
         self.models: List[LibraryModel] = [cls(ev) for cls in _REGISTRY]
         self.by_name: Dict[str, LibraryModel] = {m.name: m for m in self.models}
         self._overrides: Dict[str, LibraryModel] = {full: m for m in self.models for full in m.overrides}
+        self._top_level: Dict[str, LibraryModel] = {p: m for m in self.models for p in m.top_level_overrides}
         self.ev = ev
 
     def __getitem__(self, name: str) -> LibraryModel:
@@ -118,4 +121,8 @@ class Libraries:
     def override(self, full: str) -> Any:
         """A name inside a source-read module that a library model answers for instead (or ``NOT_MINE``)."""
         m = self._overrides.get(full)
+        if m is None:
+            # a top-level name of a package (``transformers.UdopConfig``), which a model may answer by rule
+            pkg, dot, name = full.partition(".")
+            m = self._top_level.get(pkg) if dot and "." not in name else None
         return NOT_MINE if m is None else m.override(full)

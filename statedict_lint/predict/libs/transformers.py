@@ -21,7 +21,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import libcst as cst
 
-from statedict_lint.hf.source import MODELLED_VERSIONS, base_class_for, config_class_name, find_transformers, module_name
+from statedict_lint.hf.source import (
+    MODELLED_VERSIONS, base_class_for, config_class_name, config_mapping_names, find_transformers, module_name,
+)
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
 from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
 
@@ -158,6 +160,10 @@ class Transformers(LibraryModel):
         "transformers.activations.ACT2FN", "transformers.activations.get_activation", "transformers.utils.logging",
     ) + FALSE_PROBES + AUTO_MODELS + CONFIG_MAPPINGS
 
+    # `from transformers import UdopConfig` (transformers' lazy top level, which the evaluator cannot read): a
+    # configuration class named in CONFIG_MAPPING_NAMES is answered from its configuration file
+    top_level_overrides = ("transformers",)
+
     def __init__(self, ev: Any) -> None:
         super().__init__(ev)
         self._runtime: Any = None
@@ -191,6 +197,8 @@ class Transformers(LibraryModel):
             return Intrinsic(full, _identity_decorator)
         if full == "transformers.activations.ACT2FN":
             return self.act2fn()
+        if full.count(".") == 1 and full.endswith("Config") and full not in RUNTIME_NAMES:
+            return self.top_level_config(full.split(".")[1])
         if full in FALSE_PROBES:
             return Intrinsic(full, lambda *a, **k: False)
         if full in AUTO_MODELS:
@@ -232,6 +240,18 @@ class Transformers(LibraryModel):
         # _BaseAutoModelClass.from_config -> model_class._from_config(config, **kwargs) -> cls(config, **kwargs)
         kw = {k: v for k, v in kwargs.items() if k not in _FROM_CONFIG_ONLY}
         return ev.instantiate(cls, [config], kw)
+
+    def top_level_config(self, name: str) -> Any:
+        src = find_transformers(self.ev.search_roots())
+        if src is None:
+            return NOT_MINE
+        model_type = next((mt for mt, n in config_mapping_names(src).items() if n == name), None)
+        if model_type is None:
+            return NOT_MINE
+        try:
+            return self.config_class_for(model_type)
+        except KeyError:
+            return NOT_MINE
 
     def config_to_dict(self, config: Any) -> Any:
         """PreTrainedConfig.to_dict(): the instance's attributes (private ones left out, as the saved config.json
