@@ -1,7 +1,9 @@
-"""`statedict-lint check FILE.py:Class CKPT [--set ...] [--config ...] [--key K] [--format text|json|markdown]`.
+"""`statedict-lint check FILE.py:Class CKPT [--set ...] [--config ...] [--key K] [--format text|json|markdown]`
+and `statedict-lint check DIR` (a Hugging Face folder; see hf/check.py).
 
-Exit 0 when ``load_state_dict(strict=True)`` would succeed, 1 when it would fail or cannot be confirmed
-(the prediction is incomplete), 2 on usage or input errors.
+Exit 0 when the deciding loader would load everything -- ``load_state_dict(strict=True)``, or for a
+transformers class ``from_pretrained`` with nothing newly initialized, unused or mismatched
+(``--semantics`` chooses) --, 1 when it would not or cannot be confirmed, 2 on usage or input errors.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ def add_parser(sub: Any) -> None:
                                    "header (no torch, no pickled code): missing / unexpected keys and size "
                                    "mismatches exactly as torch's strict load reports them, with the source line, "
                                    "wrapper prefixes, renames and values inferred from the shapes.")
-    p.add_argument("target", metavar="FILE.py:CLASS")
-    p.add_argument("checkpoint", metavar="CKPT")
+    p.add_argument("target", metavar="FILE.py:CLASS|DIR",
+                   help="the class, or a Hugging Face folder whose config.json names it (then CKPT defaults to DIR)")
+    p.add_argument("checkpoint", metavar="CKPT", nargs="?", default=None)
     bindings.add_arguments(p)
+    p.add_argument("--semantics", choices=["strict", "from_pretrained"], default=None,
+                   help="which loader decides the exit status: torch's load_state_dict(strict=True), or "
+                        "transformers' from_pretrained (the default for transformers classes)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list every key of a grouped finding (text; JSON and SARIF always list them)")
     p.add_argument("--map-out", metavar="MAP.json",
@@ -47,12 +53,19 @@ def run(args: Any) -> int:
 
     from statedict_lint.term import Progress
 
-    path, cls = bindings.split_target(args.target)
-    b = bindings.collect(args.sets, args.configs)
+    from statedict_lint.errors import UserError
+    from statedict_lint.hf import check as hf
+
+    checkpoint = args.checkpoint if args.checkpoint is not None else args.target
+    if args.checkpoint is None and not os.path.isdir(args.target):
+        raise UserError("check needs FILE.py:CLASS CKPT, or a Hugging Face folder (config.json beside the weights)")
     with Progress("statedict-lint check") as progress:  # (on a terminal's stderr, for long checks only)
-        progress.update(f"reading {display_path(args.checkpoint)}")
-        ck = read(args.checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
+        progress.update(f"reading {display_path(checkpoint)}")
+        ck = read(checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
         found = find_state_dict(ck, args.key)
+        # a Hugging Face folder or class: the class config.json names, config.json bound as from_pretrained does
+        t = hf.resolve(args.target, args.sets, args.configs, checkpoint if os.path.isdir(checkpoint) else None)
+        path, cls, b = t.path, t.cls, t.bindings
         progress.update(f"predicting {cls} and comparing")
         pred, res, assumed = check_with_inference(path, cls, b, ck, found)
         progress.update("explaining the differences")
@@ -63,17 +76,36 @@ def run(args: Any) -> int:
         from statedict_lint.causes import group_causes
 
         group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
+        semantics = args.semantics or ("from_pretrained" if t.hf else "strict")
+        fp = hf.from_pretrained_report(t, pred, ck, found) if t.hf else None
     bindings.warn_unread(pred)  # (after the progress line is erased)
+    if semantics == "from_pretrained" and fp is None:
+        raise UserError(f"--semantics from_pretrained: {cls} is not a transformers PreTrainedModel")
     if args.map_out:
         write_map(res, found, args.map_out)
     if args.format == "json":
-        sys.stdout.write(json.dumps(res.to_json(), indent=2) + "\n")
+        doc = res.to_json()
+        if fp is not None:
+            doc["from_pretrained"] = fp.to_json()
+        doc["semantics"] = semantics
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif args.format == "markdown":
         sys.stdout.write(format_markdown(res, found))
+        if fp is not None:
+            sys.stdout.write("\n```\n" + hf.format_text(fp, semantics == "from_pretrained", res.target,
+                                                          res.checkpoint) + "```\n")
     elif args.format in ("sarif", "github"):
         sys.stdout.write(format_report(res, found, args.format))
     else:
+        hf.print_notes(t, sys.stdout)
+        if fp is not None and semantics == "from_pretrained":  # the deciding verdict first
+            sys.stdout.write(hf.format_text(fp, True, res.target, res.checkpoint))
+            sys.stdout.write("torch's load_state_dict(strict=True), for information (--semantics strict decides by it):\n")
         sys.stdout.write(format_text(res, found, verbose=args.verbose))
+        if fp is not None and semantics != "from_pretrained":
+            sys.stdout.write(hf.format_text(fp, False, res.target, res.checkpoint))
+    if semantics == "from_pretrained":
+        return 1 if fp.verdict != "loads" else 0
     return 1 if res.verdict != "loads" else 0
 
 
