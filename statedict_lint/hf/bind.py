@@ -28,6 +28,21 @@ def _literal(value: Any, where: str) -> Any:
     return value
 
 
+MAX_SOURCE_BYTES = 8 * 1024 * 1024  # a modeling file is < 1 MB; larger is not one, and the loader bounds it
+
+
+def _read_regular(path: str) -> Optional[str]:
+    """The text of a regular file of sane size, else None (a FIFO or /dev/zero must never block or fill memory;
+    the source loader reports such files itself)."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_SOURCE_BYTES:
+            return None
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(MAX_SOURCE_BYTES)
+    except OSError:
+        return None
+
+
 def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     """(config class name, config parameter) read with ``ast`` from ``path`` alone, when ``cls_name`` is, by its
     bases defined in that file, a subclass of a ``PreTrainedModel`` imported from transformers' ``modeling_utils``
@@ -35,9 +50,11 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     a warm ``keys DIR`` needs no libcst."""
     import ast
 
+    text = _read_regular(path)
+    if text is None:
+        return None
     try:
-        with open(path, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read(), path)
+        tree = ast.parse(text, path)
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     pretrained = set()

@@ -42,17 +42,13 @@ def short_path(path: str) -> str:
 
 
 def _is_transformers_class(path: str, cls: str) -> bool:
-    from statedict_lint.hf.bind import quick_config_class
+    from statedict_lint.hf.bind import _read_regular, quick_config_class
     from statedict_lint.hf.facts import is_pretrained
 
     if quick_config_class(path, cls) is not None:
         return True
-    try:  # cheap filter: a file that never mentions transformers defines no transformers model class
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return False
-    if "transformers" not in text and "PreTrainedModel" not in text:
+    text = _read_regular(path)  # cheap filter: a file that never mentions transformers defines no transformers model
+    if text is None or "transformers" not in text and "PreTrainedModel" not in text:
         return False
     from statedict_lint.predict.api import _load
     from statedict_lint.predict.values import ClassValue
