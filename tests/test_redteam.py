@@ -15,9 +15,10 @@ bindings. The SOUNDNESS property, judged with the ``verify`` command's own compa
 Cases with ``envs`` / ``hash_seeds`` are also built by torch in a child process under other environment
 variables / PYTHONHASHSEED values, and the same prediction's claims must hold for each of those builds too.
 
-``xfail_sound`` marks a case that still fails on the sound branch's engine (strict: it must fail);
-``xfail_main`` marks one that fails only on the engine before the sound work (detected by the absence of its
-decorator step bound), so this file is green on both.
+``xfail_sound`` says why a case still fails on the sound branch's engine, ``xfail_main`` why it fails on the
+engine before that work (told apart by the sound engine's DECORATOR_STEPS bound). The one that applies to the
+engine under test marks the case ``xfail(strict=True)``: it must fail there, so a fix shows up as XPASS and the
+mark has to go. Every other case must pass.
 """
 
 from __future__ import annotations
@@ -56,11 +57,8 @@ def _id(case: Dict[str, Any]) -> str:
 
 
 def _param(case: Dict[str, Any]) -> Any:
-    marks = []
-    if case.get("xfail_sound"):
-        marks.append(pytest.mark.xfail(strict=True, reason=case["xfail_sound"]))
-    elif case.get("xfail_main") and not SOUND_ENGINE:
-        marks.append(pytest.mark.xfail(strict=True, reason="before the sound engine: " + case["xfail_main"]))
+    reason = case.get("xfail_sound") if SOUND_ENGINE else case.get("xfail_main")
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(case, marks=marks, id=_id(case))
 
 
