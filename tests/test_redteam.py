@@ -9,7 +9,7 @@ bindings. The SOUNDNESS property, judged with the ``verify`` command's own compa
   parameter/buffer kind is torch's, the keys claimed for sure come in torch's order, and a prediction that says
   it is complete has every key torch has;
 * a complete prediction equals torch exactly (no difference at all, same non-persistent buffers);
-* the predictor never says "construction fails" (or refuses the bindings) when torch builds the class;
+* the predictor never says "construction fails" (or refuses the bindings), nor crashes, when torch builds the class;
 * an incomplete prediction names a source line for every reason.
 
 Cases with ``envs`` / ``hash_seeds`` are also built by torch in a child process under other environment
@@ -58,7 +58,8 @@ def _id(case: Dict[str, Any]) -> str:
 
 def _param(case: Dict[str, Any]) -> Any:
     reason = case.get("xfail_sound") if SOUND_ENGINE else case.get("xfail_main")
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    # raises=AssertionError: only the soundness assertions below are expected failures, never a broken fixture
+    marks = [pytest.mark.xfail(strict=True, reason=reason, raises=AssertionError)] if reason else []
     return pytest.param(case, marks=marks, id=_id(case))
 
 
@@ -73,18 +74,27 @@ def _bindings(sets: Tuple[str, ...]) -> Dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def predicted(target: str, sets: Tuple[str, ...]) -> Any:
-    """The Prediction, or the UserError text the predictor stopped with."""
+    """The Prediction, or the text of the UserError the predictor stopped with (or of its crash)."""
     path, cls = _split(target)
     try:
         return predict(path, cls, _bindings(sets))
     except UserError as exc:
         return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a crash of the static path is a finding, judged below
+        return f"crash: {type(exc).__name__}: {exc}"
+
+
+class BrokenFixture(Exception):
+    """torch cannot build a case: the fixture is wrong, never an expected failure of the predictor."""
 
 
 @functools.lru_cache(maxsize=None)
 def built(target: str, sets: Tuple[str, ...]) -> runtime.TorchTable:
     path, cls = _split(target)
-    return runtime.build(path, cls, _bindings(sets))
+    try:
+        return runtime.build(path, cls, _bindings(sets))
+    except UserError as exc:
+        raise BrokenFixture(f"{target}: torch cannot build it: {exc}") from None
 
 
 CHILD = r"""
@@ -102,7 +112,8 @@ def built_elsewhere(target: str, sets: Tuple[str, ...], env: Dict[str, str]) -> 
     path, cls = _split(target)
     proc = subprocess.run([sys.executable, "-c", CHILD, path, cls, json.dumps(list(sets))], capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    if proc.returncode != 0:
+        raise BrokenFixture(f"{target} under {env}: torch cannot build it: {proc.stderr[-2000:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     table = runtime.TorchTable(target=target)
     for key, shape, dtype, kind, tied in data["entries"]:
