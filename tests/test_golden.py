@@ -5,7 +5,9 @@ stable. `--update-golden` rewrites the snapshots, then the docs' golden blocks."
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,8 +47,9 @@ CASES: Dict[str, List[List[str]]] = {
     "inspect_lm": [["inspect", "lm.pt"]],
     "inspect_ckpt": [["inspect", "ckpt.pt"]],
     "inspect_lightning": [["inspect", "epoch=3.ckpt"], ["inspect", "epoch=3.ckpt", "--key", "nope"]],
-    "inspect_safetensors": [["inspect", "gpt.safetensors"]],
+    "inspect_safetensors": [["inspect", "lm.safetensors"]],
     "inspect_bad": [["inspect", "truncated.pt"], ["inspect", "junk.pt"]],
+    "inspect_evil": [["inspect", "evil.pt"]],
     "check_ok": [["check", "gpt.py:GPT", "ckpt.pt"]],
     "check_imagenet": [["check", "cnn.py:SmallCNN", "imagenet.pt"],
                        ["check", "cnn.py:SmallCNN", "imagenet.pt", "--set", "num_classes=1000"]],
@@ -57,14 +60,18 @@ CASES: Dict[str, List[List[str]]] = {
     "check_three_layers": [["check", "gpt.py:GPT", "3layers.pt", *GPT_SETS]],
     "check_changed_expression": [["check", "gpt_mlp2.py:GPT", "gpt64.pt", *GPT_SETS]],
     "check_lm_read_off": [["check", "lm.py:TinyLM", "lm.pt"]],
+    "check_lm_contradiction": [["check", "lm.py:TinyLM", "lm_bad.pt"]],
     "check_wrappers": [["check", "cnn.py:SmallCNN", "dp.pt"], ["check", "cnn.py:SmallCNN", "epoch=3.ckpt"]],
     "check_compiled": [["check", "cnn.py:SmallCNN", "compiled.pt"]],
+    "check_compiled_nanogpt": [["check", "gpt.py:GPT", "out/ckpt.pt", "--set", "config.vocab_size=50257",
+                                "--set", "config.n_layer=2", "--set", "config.n_head=4", "--set", "config.n_embd=64",
+                                "--set", "config.block_size=32", "--set", "config.bias=False"]],
     "check_renamed": [["check", "cnn.py:SmallCNN", "renamed.pt"]],
     "check_rename_map_out": [["check", "gpt_qkv.py:GPT", "gpt64.pt", "--map-out", "rename.json"],
                              ["migrate", "gpt64.pt", "--map", "rename.json", "-o", "new.pt"],
                              ["check", "gpt_qkv.py:GPT", "new.pt"]],
     "check_old": [["check", "cnn.py:SmallCNN", "old.pt"]],
-    "check_tied": [["check", "gpt.py:GPT", "gpt.safetensors"]],
+    "check_tied": [["check", "gpt.py:GPT", "gpt.safetensors"], ["check", "gpt.py:GPT", "sharded"]],
     "check_half": [["check", "cnn.py:SmallCNN", "half.pt"]],
     "check_notensor": [["check", "cnn.py:SmallCNN", "notensor.pt"]],
     "check_unsure": [["check", "unsure.py:Net", "net.pt"]],
@@ -113,9 +120,23 @@ def workspace(tmp_path_factory: Any) -> str:
     save({"model": small.state_dict(), "optimizer": opt.state_dict(), "iter_num": 2000, "best_val_loss": 1.47,
           "model_args": {"n_layer": 2, "n_embd": 48, "bias": True}, "config": {"dataset": "shakespeare_char"}},
          "ckpt.pt")
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file, save_model
 
     save_model(small, str(ws / "gpt.safetensors"))
+    sd = small.state_dict()  # Hugging Face style shards: the tied weight is held once, with no alias
+    del sd["transformer.wte.weight"]
+    keys = list(sd)
+    (ws / "sharded").mkdir()
+    weight_map = {}
+    for i, part in enumerate((keys[: len(keys) // 2], keys[len(keys) // 2:])):
+        shard = f"model-{i + 1:05d}-of-00002.safetensors"
+        save_file({k: sd[k].contiguous() for k in part}, str(ws / "sharded" / shard))
+        weight_map.update({k: shard for k in part})
+    (ws / "sharded" / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    # nanoGPT's train.py with compile=True: the compiled module's keys, the GPT-2 vocabulary padded to 50304
+    nano = gpt.GPT(cfg(vocab_size=50304, bias=False))
+    (ws / "out").mkdir()
+    save({"model": torch.compile(nano).state_dict(), "iter_num": 0}, "out/ckpt.pt")
     save(gpt.GPT(cfg()).state_dict(), "gpt64.pt")
     save(gpt.GPT(cfg(bias=False)).state_dict(), "nobias.pt")
     save(gpt.GPT(cfg(n_layer=3)).state_dict(), "3layers.pt")
@@ -139,12 +160,27 @@ def workspace(tmp_path_factory: Any) -> str:
           "optimizer_states": [torch.optim.SGD(lightning.parameters(), lr=0.1).state_dict()], "lr_schedulers": []},
          "epoch=3.ckpt")
 
-    save(lm.TinyLM(37, 8, 4).state_dict(), "lm.pt")
+    lm_model = lm.TinyLM(37, 8, 4)
+    save(lm_model.state_dict(), "lm.pt")
+    bad = lm_model.state_dict()  # one block of four edited: the file contradicts itself
+    bad["h.1.fc.weight"] = torch.zeros(40, 8)
+    save(bad, "lm_bad.pt")
+    save_model(lm.TinyLM(37, 8, 1), str(ws / "lm.safetensors"))
     data = (ws / "lm.pt").read_bytes()
     (ws / "truncated.pt").write_bytes(data[: len(data) // 2])
     (ws / "junk.pt").write_bytes(b"not a checkpoint at all\n")
+    # a pickle whose __reduce__ would run `touch PWNED` (test_golden asserts that no PWNED appears)
+    save({"weight": torch.zeros(2), "x": _Payload(os.system, ("touch PWNED",))}, "evil.pt")
     save({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2), "body.0.weight": torch.zeros(3, 3)}, "net.pt")
     return str(ws)
+
+
+class _Payload:
+    def __init__(self, func: Any, args: Any) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> Any:
+        return self.func, self.args
 
 
 def run_case(name: str, commands: List[List[str]], cwd: str, tmp: str, update: bool) -> None:
@@ -158,6 +194,7 @@ def run_case(name: str, commands: List[List[str]], cwd: str, tmp: str, update: b
 def test_golden(name: str, workspace: str, update: bool, monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "cache"))  # a fresh cache: every run a miss
     run_case(name, CASES[name], workspace, workspace, update)
+    assert not os.path.exists(os.path.join(workspace, "PWNED")), "a pickled payload ran"
 
 
 REVIEW_BASE = '''import torch
@@ -224,3 +261,67 @@ def review_repo(tmp_path_factory: Any) -> str:
 def test_golden_review(name: str, review_repo: str, update: bool, monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "cache"))
     run_case(name, REVIEW_CASES[name], review_repo, review_repo, update)
+
+
+def test_console_output_is_what_the_snapshots_hold(workspace: str, tmp_path: Any) -> None:
+    """The snapshots are taken in-process; the console script writes the same bytes in the same order (stdout
+    unbuffered as on a terminal, stderr into the same stream)."""
+    for name in ("check_wrappers", "inspect_bad", "check_unsure"):
+        out = ""
+        for args in CASES[name]:
+            env = dict(os.environ, PYTHONUNBUFFERED="1", STATEDICT_LINT_CACHE_DIR=str(tmp_path / "cache"))
+            env.pop("NO_COLOR", None)
+            proc = subprocess.run([sys.executable, "-m", "statedict_lint", *args], cwd=workspace, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+            out += f"{goldens.show_command(args)}\n{goldens.normalize(proc.stdout, workspace)}[exit {proc.returncode}]\n"
+        assert out == goldens.read_snapshot(name), name
+
+
+def test_a_difference_fails_with_a_diff_and_writes_only_with_update(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(goldens, "GOLDEN_DIR", str(tmp_path))
+    (tmp_path / "case.txt").write_text("$ statedict-lint keys m.py:M\nm.py:M: 2 keys (complete)\n[exit 0]\n")
+    actual = "$ statedict-lint keys m.py:M\nm.py:M: 3 keys (complete)\n[exit 0]\n"
+    problem = goldens.compare_or_update("case", actual, update=False)
+    assert problem is not None and "--update-golden" in problem
+    assert "-m.py:M: 2 keys (complete)\n+m.py:M: 3 keys (complete)" in problem
+    assert (tmp_path / "case.txt").read_text().startswith("$ statedict-lint keys m.py:M\nm.py:M: 2 keys")
+    assert goldens.compare_or_update("case", actual, update=True) is None
+    assert (tmp_path / "case.txt").read_text() == actual
+    assert goldens.compare_or_update("case", actual, update=False) is None
+    missing = goldens.compare_or_update("other", actual, update=False)
+    assert missing is not None and "no snapshot" in missing and not (tmp_path / "other.txt").exists()
+
+
+def test_normalize_replaces_only_the_temporary_folder(tmp_path: Any) -> None:
+    tmp = str(tmp_path)
+    text = f"{tmp}/cnn.py:18: error: x\n{os.path.realpath(tmp)}/a.pt\n/other/tmp/b.pt 2026-01-01"
+    assert goldens.normalize(text, tmp) == "<tmp>/cnn.py:18: error: x\n<tmp>/a.pt\n/other/tmp/b.pt 2026-01-01\n"
+
+
+def test_long_commands_wrap_between_an_option_and_the_next() -> None:
+    shown = goldens.show_command(["check", "gpt.py:GPT", "nobias.pt", *GPT_SETS])
+    lines = shown.splitlines()
+    assert all(len(ln) <= goldens.WIDTH + 2 for ln in lines) and len(lines) == 2
+    assert all(ln.endswith(" \\") for ln in lines[:-1])
+    # the shell reads it back as the same arguments
+    assert shlex.split(shown.replace(" \\\n", " "))[2:] == ["check", "gpt.py:GPT", "nobias.pt", *GPT_SETS]
+
+
+def test_every_snapshot_belongs_to_a_case() -> None:
+    names = {f[:-4] for f in os.listdir(goldens.GOLDEN_DIR) if f.endswith(".txt")}
+    assert names == set(CASES) | set(REVIEW_CASES), "snapshots without a case (delete them) or cases without one"
+
+
+def test_docs_examples_are_the_snapshots(update: bool) -> None:
+    """The golden blocks of README.md, docs/checkpoints.md and docs/review.md are copies of the snapshots (with
+    --update-golden: rewritten from them, after the cases above rewrote the snapshots)."""
+    if update:
+        goldens.fill_docs()
+    names = []
+    for rel in goldens.DOCS:
+        with open(os.path.join(REPO, rel), encoding="utf-8") as fh:
+            names += [n for n, _body in goldens.doc_blocks(fh.read())]
+    assert set(names) <= set(CASES) | set(REVIEW_CASES), "a doc block names no case"
+    stale = goldens.stale_blocks()
+    assert not stale, "doc examples differ from their snapshots (`python tests/goldens.py` rewrites them):\n" + \
+        "\n".join(f"{where}\n{diff}" for where, diff in stale.items())
