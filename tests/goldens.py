@@ -116,9 +116,8 @@ def compare_or_update(name: str, actual: str, update: bool) -> Optional[str]:
     rel = os.path.relpath(snapshot_path(name), REPO)
     if expected is None:
         return f"no snapshot {rel}; create it with `pytest tests/test_golden.py --update-golden`\n{actual}"
-    return (f"the output differs from {rel} (if the change is intended: `pytest tests/test_golden.py "
-            f"--update-golden`, then review `git diff tests/golden docs README.md`)\n"
-            + readable_diff(expected, actual, rel, "output"))
+    how = "if the change is intended: `pytest tests/test_golden.py --update-golden`, then review `git diff`"
+    return f"the output differs from {rel} ({how})\n{readable_diff(expected, actual, rel, 'output')}"
 
 
 def doc_blocks(doc: str) -> List[Tuple[str, str]]:

@@ -223,7 +223,7 @@ class GPT(nn.Module):
 # Sequential (mlp.2 -> mlp.3) and a buffer made non-persistent
 REVIEW_HEAD = (REVIEW_BASE.replace("self.attn =", "self.self_attn =")
                .replace("nn.Embedding(16, n_embd)", "nn.Embedding(32, n_embd)")
-               .replace("nn.Linear(n_embd, 4 * n_embd), nn.GELU()", "nn.Linear(n_embd, 4 * n_embd), nn.Dropout(0.1), nn.GELU()")
+               .replace("4 * n_embd), nn.GELU()", "4 * n_embd), nn.Dropout(0.1), nn.GELU()")
                .replace("torch.ones(8, 8))", "torch.ones(8, 8), persistent=False)"))
 
 REVIEW_CASES: Dict[str, List[List[str]]] = {
@@ -273,7 +273,8 @@ def test_console_output_is_what_the_snapshots_hold(workspace: str, tmp_path: Any
             env.pop("NO_COLOR", None)
             proc = subprocess.run([sys.executable, "-m", "statedict_lint", *args], cwd=workspace, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
-            out += f"{goldens.show_command(args)}\n{goldens.normalize(proc.stdout, workspace)}[exit {proc.returncode}]\n"
+            shown = goldens.normalize(proc.stdout, workspace)
+            out += f"{goldens.show_command(args)}\n{shown}[exit {proc.returncode}]\n"
         assert out == goldens.read_snapshot(name), name
 
 
