@@ -232,12 +232,25 @@ REVIEW_CASES: Dict[str, List[List[str]]] = {
 }
 
 
+GIT_ENV = {"GIT_AUTHOR_NAME": "golden", "GIT_AUTHOR_EMAIL": "golden@example.com", "GIT_COMMITTER_NAME": "golden",
+           "GIT_COMMITTER_EMAIL": "golden@example.com", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00+00:00",
+           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+00:00", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CEILING_DIRECTORIES")
+
+
+def git_env(mp: Any) -> None:
+    """The tool's own git calls (in-process) see neither the user's git config nor a hook's GIT_DIR."""
+    for k, v in GIT_ENV.items():
+        mp.setenv(k, v)
+    for k in GIT_UNSET:
+        mp.delenv(k, raising=False)
+
+
 def git(repo: str, *args: str) -> None:
     """git with a fixed identity and fixed dates (the commit ids in the output stay the same) and no user config."""
-    env = dict(os.environ, GIT_AUTHOR_NAME="golden", GIT_AUTHOR_EMAIL="golden@example.com",
-               GIT_COMMITTER_NAME="golden", GIT_COMMITTER_EMAIL="golden@example.com",
-               GIT_AUTHOR_DATE="2026-01-01T00:00:00+00:00", GIT_COMMITTER_DATE="2026-01-01T00:00:00+00:00",
-               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    env = {k: v for k, v in os.environ.items() if k not in GIT_UNSET}
+    env.update(GIT_ENV)
     subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True, env=env, timeout=60)
 
 
@@ -249,7 +262,9 @@ def review_repo(tmp_path_factory: Any) -> str:
     (repo / "pkg" / "__init__.py").write_text("")
     (repo / "pkg" / "model.py").write_text(REVIEW_BASE)
     git(str(repo), "init", "-q", "-b", "main")
-    out = goldens.run_cli(["lock"], str(repo), str(repo))
+    with pytest.MonkeyPatch.context() as mp:
+        git_env(mp)
+        out = goldens.run_cli(["lock"], str(repo), str(repo))
     assert out.endswith("[exit 0]\n"), out
     git(str(repo), "add", "-A")
     git(str(repo), "commit", "-q", "-m", "base")
@@ -260,6 +275,7 @@ def review_repo(tmp_path_factory: Any) -> str:
 @pytest.mark.parametrize("name", sorted(REVIEW_CASES))
 def test_golden_review(name: str, review_repo: str, update: bool, monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "cache"))
+    git_env(monkeypatch)
     run_case(name, REVIEW_CASES[name], review_repo, review_repo, update)
 
 
