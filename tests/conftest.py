@@ -13,6 +13,11 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.txt from the tool's output, then the docs' golden blocks")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_user_cache(tmp_path_factory: Any) -> Any:
     """Every cache of the tool (and of its subprocesses) goes to a folder of this test session, never to
