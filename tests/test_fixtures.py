@@ -61,8 +61,14 @@ def predicted(target: str, sets: Tuple[str, ...]) -> Prediction:
 
 @functools.lru_cache(maxsize=None)
 def built(target: str, sets: Tuple[str, ...]) -> runtime.TorchTable:
+    import torch
+
     path, cls = _split(target)
-    table = runtime.build(path, cls, _bindings(sets))
+    dtype = torch.get_default_dtype()
+    try:  # a fixture may change torch's default dtype at import (fixtures/import_time.py), as real code does
+        table = runtime.build(path, cls, _bindings(sets))
+    finally:
+        torch.set_default_dtype(dtype)
     assert table.device == "meta", f"{target}: meta construction failed: {table.meta_error}"
     return table
 
