@@ -269,7 +269,21 @@ def unread_warnings(class_name: str, logs: Dict[str, "_ReadLog"], extra_kwargs: 
     return out
 
 
-def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
+_NO_PRESET = object()
+
+
+def _predict_here(path: str, class_name: str, bindings: Dict[str, Any],
+                  preset_dtype: Any = _NO_PRESET) -> Tuple[Prediction, Evaluator]:
+    pred, ev = _predict_once(path, class_name, bindings, preset_dtype)
+    if ev.late_default_dtype is not None and preset_dtype is _NO_PRESET:
+        # an import the evaluation reached only during construction called torch.set_default_dtype; Python ran
+        # it at import, before construction: predict again with that default from the start
+        return _predict_once(path, class_name, bindings, ev.late_default_dtype[0])
+    return pred, ev
+
+
+def _predict_once(path: str, class_name: str, bindings: Dict[str, Any],
+                  preset_dtype: Any = _NO_PRESET) -> Tuple[Prediction, Evaluator]:
     ev, scope = _load(path)
     found, cls = scope.lookup(class_name)
     if not found or not isinstance(cls, ClassValue):
@@ -328,18 +342,21 @@ def _predict_here(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple
             kwargs[name] = Opaque(name, _ann_kind(prm.annotation), line0, path)
     target = f"{path}:{class_name}"
     ev.line, ev.path = line0, os.path.abspath(path)
+    if preset_dtype is not _NO_PRESET:
+        ev.default_dtype = preset_dtype
+    ev.constructing = True
     try:
         obj = ev.instantiate(cls, [], kwargs)
     except EvalRaise as exc:
         open_params = [n for n, v in kwargs.items() if isinstance(v, Opaque)]
-        if open_params or ev.lost_writes or ev.notes:
+        if open_params or ev.lost_writes or ev.notes or ev.gaps:
             # the raise may come from a value we had to leave open (timm's EfficientNet(block_args), MaxxVit(cfg))
             # or from something the evaluation could not follow before it (vit-pytorch's `dict(locals())`):
             # claiming "construction fails" would be a guess; say what stops and why it is not certain
             if open_params:
                 why = f"with {', '.join(open_params)} left unbound (bind them with --set to decide)"
             else:
-                ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2])
+                ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2] if ev.notes else ev.gaps[0][:2])
                 why = f"after code the evaluation could not follow ({display_path(p)}:{ln})"
             return _nothing_known(target, exc.line or line0, f"construction stops here {why}: {exc.message}",
                                   exc.path or os.path.abspath(path)), ev

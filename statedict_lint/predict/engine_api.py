@@ -20,6 +20,17 @@ class Engine(Protocol):
     repeat: List[Tuple[str, Any]]  # (placeholder, count) of the enclosing symbolic loops
     opaques: List[Tuple[Opaque, str, int, str]]
     torch: "TorchLib"  # nn.Module semantics, shared by the other library models
+    default_dtype: Optional[str]  # torch's default floating dtype so far (torch.set_default_dtype); None: unknown
+    depth: int  # calls being evaluated (0: module level, import time)
+    loading: int  # modules being executed (import-time code runs while > 0)
+    constructing: bool  # the target class is being built (import-time code reached now ran earlier in Python)
+    late_default_dtype: Any
+
+    def gap(self, reason: str, line: int, path: str) -> None: ...
+
+    def import_module(self, dotted: str, line: int, path: str) -> Any: ...
+
+    def dataclass_fields(self, cls: Any) -> List[Dict[str, Any]]: ...
 
     def unknown(self, reason: str, maybe_state: bool = True) -> Unknown: ...
 

@@ -27,6 +27,7 @@ from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
     UNKNOWN_BOOL,
     BoundMethod,
+    BufferMarker,
     ClassValue,
     DictView,
     DtypeValue,
@@ -52,13 +53,17 @@ from statedict_lint.predict.values import (
     maybe_state,
 )
 from statedict_lint.source.loader import Locator, SourceFile, iter_children, module_name_of, parse_file, parse_text
-from statedict_lint.torchfacts import CONTAINERS
+from statedict_lint.torchfacts import CONTAINERS, MODULE_ATTRS
 
 MAX_STEPS = 2_000_000
 CALL_STEPS = 150_000  # one nested call's own budget (see Evaluator.tick)
 MAX_CALL_ABORTS = 8
 BIG = 1 << 62
 MAX_UNROLL = 100_000
+# Bounds on what the evaluator materializes (hostile or runaway source: `2**10**10`, `'a' * 10**10`, a list
+# doubled 40 times): bigger values are Unknown "too large to evaluate", never a hang or a MemoryError.
+MAX_INT_BITS = 4096
+MAX_SEQ_LEN = 1_000_000
 MAX_DEPTH = 120
 MAX_FORKS = 64
 
@@ -121,6 +126,8 @@ class Frame:
         self.closure = closure
         self.func = func
         self.cls = cls  # class that defined the running function (for super())
+        self.globals: Optional[set] = None  # names declared `global` in the running function
+        self.nonlocals: Optional[set] = None  # names declared `nonlocal`
 
     def __deepcopy__(self, memo: dict) -> "Frame":
         # Frames captured by closures are shared, not copied; the running frame's locals are forked
@@ -191,6 +198,13 @@ class Evaluator:
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
         self._note_keys: set = set()
         self.opaques: List[Tuple[Opaque, str, int, str]] = []  # opaque values stored as attributes
+        # modelling gaps that do not show in the result by themselves (module-level code the evaluation could
+        # not follow, ...): a raise reached after one of them is "cannot know", never "construction fails"
+        self.gaps: List[Tuple[int, str, str]] = []
+        self.loading = 0  # modules being executed right now (import-time code runs while > 0)
+        self.constructing = False  # set by api once the target class is being built
+        self.default_dtype: Optional[str] = "float32"  # torch.set_default_dtype, as executed so far
+        self.late_default_dtype: Any = None  # set_default_dtype run by an import evaluated during construction
         self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
         self.torch = self.libs["torch"]
         self.pyvalues = PythonValues(self)
@@ -200,6 +214,12 @@ class Evaluator:
     # -- diagnostics ------------------------------------------------------------------------
     def unknown(self, reason: str, maybe_state: bool = True) -> Unknown:
         return Unknown(reason, self.line, self.path, maybe_state)
+
+    def too_large(self, what: str) -> Unknown:
+        """A value bigger than the evaluator materializes: Unknown, with the line, and noted."""
+        msg = f"value too large to evaluate ({what})"
+        self.note(msg)
+        return self.unknown(msg, maybe_state=False)
 
     def note(self, message: str, line: Optional[int] = None, path: Optional[str] = None) -> None:
         ln = self.line if line is None else line
@@ -309,7 +329,72 @@ class Evaluator:
     def exec_module(self, scope: ModuleScope) -> None:
         frame = Frame(scope, None)
         frame.locals = scope.values  # module level: locals are the globals
-        self._exec_module_block(scope, frame, scope.sf.module.body)
+        self.loading += 1
+        saved = (self.line, self.path)
+        try:
+            self._exec_module_block(scope, frame, scope.sf.module.body)
+        finally:
+            self.loading -= 1
+            self.line, self.path = saved
+
+    def gap(self, reason: str, line: int, path: str) -> None:
+        self.gaps.append((line, path, reason))
+
+    def _force_pending(self, scope: ModuleScope) -> None:
+        """Evaluate every module-level binding still pending (lazy): import-time code is about to run, and
+        Python evaluated those bindings before it."""
+        for name in list(scope.values):
+            if isinstance(scope.values.get(name), Thunk) and not scope.values[name].busy:
+                scope.lookup(name)
+
+    def _module_failed(self, scope: ModuleScope, stmt: Any, exc: Any) -> None:
+        """Module-level code the evaluation could not follow: what it binds is unknown, what it may change
+        (globals declared in this module's functions, classes and containers it was given) is tainted."""
+        sf = scope.sf
+        line = sf.line(stmt)
+        why = exc.reason if isinstance(exc, GiveUp) else exc.message if isinstance(exc, EvalRaise) else str(exc)
+        reason = f"module-level code at line {line} cannot be evaluated ({why})"
+        self.gap(reason, line, sf.path)
+        for name in _bound_names(stmt):
+            scope.values[name] = Unknown(reason, line, sf.path)
+        for name in _declared_globals(scope):
+            if name in scope.values:
+                scope.values[name] = Unknown(f"`{name}` may be changed by {reason}", line, sf.path)
+
+    def _module_expr(self, scope: ModuleScope, frame: Frame, small: cst.Expr) -> None:
+        """A module-level expression statement (a call, usually): Python runs it at import, in order."""
+        node = small.value
+        if not isinstance(node, (cst.Call, cst.Await)):
+            return  # docstrings and bare names have no effect
+        sf = scope.sf
+        self.set_pos(sf, small)
+        line = sf.line(small)
+        if not isinstance(node, cst.Call):
+            return
+        func = self.eval(frame, node.func, sf)
+        if isinstance(func, (Unknown, Opaque)):
+            # an unmodelled library call: it cannot rebind this module's names, but may change what it is given
+            for a in node.args:
+                try:
+                    v = self.eval(frame, a.value, sf)
+                except (EvalRaise, GiveUp):
+                    continue
+                self._taint_given(v, f"passed to `{sf.code(node.func).strip()}` at line {line}, which is not "
+                                     f"modelled", line, sf.path)
+            return
+        self._force_pending(scope)
+        self.set_pos(sf, small)
+        self.eval(frame, node, sf)
+
+    def _taint_given(self, v: Any, reason: str, line: int, path: str) -> None:
+        if isinstance(v, ClassValue) and v.node is not None:
+            v.taint = Unknown(f"class `{v.name}` was {reason}", line, path)
+        elif isinstance(v, dict):
+            v[SymKey(Unknown(reason, line, path))] = Unknown(reason, line, path)
+        elif isinstance(v, list):
+            v.append(Repeated(Unknown(reason, line, path), Unknown(reason, line, path), "?"))
+        elif isinstance(v, InstanceValue):
+            v.tainted = Unknown(f"object of class `{getattr(v.cls, 'name', '?')}` was {reason}", line, path)
 
     def _exec_module_block(self, scope: ModuleScope, frame: Frame, body: Any) -> None:
         sf = scope.sf
@@ -329,15 +414,14 @@ class Evaluator:
                     self._module_try(scope, frame, stmt)
                 elif isinstance(stmt, cst.With):
                     self._exec_module_block(scope, frame, stmt.body.body)
-                else:  # loops and other statements at module level: names they bind are unknown
-                    for name in _bound_names(stmt):
-                        scope.values[name] = Unknown(f"`{name}` is set by a statement at module level "
-                                                     f"that is not evaluated (line {sf.line(stmt)})",
-                                                     sf.line(stmt), sf.path)
+                elif isinstance(stmt, (cst.For, cst.While)):  # import-time loops (registries, tables) run
+                    self.set_pos(sf, stmt)
+                    self._force_pending(scope)
+                    self.exec_stmt(frame, stmt, sf)
+                else:
+                    self._module_failed(scope, stmt, GiveUp(f"unsupported statement {type(stmt).__name__}"))
             except (EvalRaise, GiveUp, Return, Break, Continue) as exc:
-                for name in _bound_names(stmt):
-                    scope.values[name] = Unknown(f"module-level code at line {sf.line(stmt)} fails: {exc}",
-                                                 sf.line(stmt), sf.path)
+                self._module_failed(scope, stmt, exc)
 
     def _module_small(self, scope: ModuleScope, frame: Frame, small: Any) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
@@ -361,7 +445,8 @@ class Evaluator:
         elif isinstance(small, cst.Del):
             for name in _target_names(small.target):
                 scope.values.pop(name, None)
-        # expression statements (calls) at module level are not run
+        elif isinstance(small, cst.Expr):
+            self._module_expr(scope, frame, small)
 
     def _module_if(self, scope: ModuleScope, frame: Frame, stmt: cst.If) -> None:
         sf = scope.sf
@@ -389,8 +474,11 @@ class Evaluator:
 
     def _module_try(self, scope: ModuleScope, frame: Frame, stmt: cst.Try) -> None:
         # try/except around imports: the try body is taken when every module it imports can be found
-        # (it is what Python does when the import succeeds); otherwise the first handler.
+        # (it is what Python does when the import succeeds). When one cannot be found here, whether the
+        # import succeeds depends on where the model runs: every name either branch binds is unknown (and a
+        # condition on it gives conditional keys), never the handler's value as certain.
         ok = True
+        missing = ""
         for node in _walk_stmts(stmt.body.body):
             if isinstance(node, cst.Import):
                 for alias in node.names:
@@ -398,15 +486,31 @@ class Evaluator:
                     if self.import_module(dotted, scope.sf.line(node), scope.sf.path) is None or \
                             isinstance(self.import_module(dotted, scope.sf.line(node), scope.sf.path), Unknown):
                         ok = False
+                        missing = missing or dotted
             elif isinstance(node, cst.ImportFrom):
                 mod = self._importfrom_module(scope, node)
                 target = self.import_module(mod, scope.sf.line(node), scope.sf.path)
                 if isinstance(target, Unknown):
                     ok = False
+                    missing = missing or mod
                 elif isinstance(target, NamespaceValue) and not isinstance(node.names, cst.ImportStar):
                     for alias in node.names:
                         if isinstance(self.getattr_ns(target, _dotted(alias.name), scope.sf.line(node), scope.sf.path), Unknown):
                             ok = False
+                            missing = missing or f"{mod}.{_dotted(alias.name)}"
+        if not ok and stmt.handlers:
+            line = scope.sf.line(stmt)
+            names: List[str] = []
+            for block in [stmt.body] + [h.body for h in stmt.handlers] + ([stmt.orelse.body] if stmt.orelse else []):
+                for sub in block.body:
+                    names.extend(n for n in _bound_names(sub) if n not in names)
+            for name in names:
+                scope.values[name] = Unknown(
+                    f"`{name}` depends on whether `{missing}` can be imported where the model runs (try/except "
+                    f"ImportError at line {line}); its source is not found here", line, scope.sf.path)
+            if stmt.finalbody is not None:
+                self._exec_module_block(scope, frame, stmt.finalbody.body.body)
+            return
         if ok:
             self._exec_module_block(scope, frame, stmt.body.body)
             if stmt.orelse is not None:
@@ -540,7 +644,7 @@ class Evaluator:
                             self.assign(fr, t, v, sf)
                     return run
 
-                text = self._cond_text(sf, node.test, test)
+                text = self._cond_text(sf, node.test, test, frame)
                 self.fork(frame, [(f"{text} (line {self.line})", assign_from(node.body)),
                                   (f"not {text} (line {self.line})", assign_from(node.orelse))])
                 return
@@ -587,8 +691,15 @@ class Evaluator:
             self.delete(frame, small.target, sf)
         elif isinstance(small, (cst.Import, cst.ImportFrom)):
             self.exec_import(frame, small, sf, lazy=False)
-        elif isinstance(small, (cst.Global, cst.Nonlocal)):
-            return
+        elif isinstance(small, cst.Global):
+            if frame.locals is not frame.scope.values:
+                frame.globals = (frame.globals or set()) | {n.name.value for n in small.names}
+                for n in small.names:
+                    frame.locals.pop(n.name.value, None)
+        elif isinstance(small, cst.Nonlocal):
+            frame.nonlocals = (frame.nonlocals or set()) | {n.name.value for n in small.names}
+            for n in small.names:
+                frame.locals.pop(n.name.value, None)
         else:
             raise GiveUp(f"unsupported statement {type(small).__name__}")
 
@@ -640,7 +751,7 @@ class Evaluator:
             self.exec_block(frame, stmt.orelse.body, sf)
 
     def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile, top: bool = False) -> None:
-        text = self._cond_text(sf, stmt.test, getattr(self, "_last_test", None))
+        text = self._cond_text(sf, stmt.test, getattr(self, "_last_test", None), frame)
         cond_true = f"{text} (line {self.line})"
         cond_false = f"not {text} (line {self.line})"
 
@@ -654,14 +765,21 @@ class Evaluator:
 
         self.fork(frame, [(cond_true, branch_true), (cond_false, branch_false)], top)
 
-    def _cond_text(self, sf: SourceFile, node: Any, value: Any) -> str:
-        """How to name an undecidable condition: in the user's terms (the unbound value behind it)."""
+    def _cond_text(self, sf: SourceFile, node: Any, value: Any, frame: Optional[Frame] = None) -> str:
+        """How to name an undecidable condition: in the user's terms (the unbound value behind it, or why a
+        name set elsewhere -- at import, by the environment -- cannot be known)."""
         text = sf.code(node).strip()
         name = value.name if isinstance(value, Opaque) else value.render() if isinstance(value, Sym) else None
         if self.in_catalog(sf):
             return name or f"{text} (inside torch.nn)"
         if name and name != text and not text.startswith("not "):
             return f"{text} [= {name}]"
+        if frame is not None:
+            for n in _names_in(node):
+                v = frame.locals.get(n) if n in frame.locals else frame.scope.values.get(n)
+                if isinstance(v, Unknown) and v.line != self.line and v.reason:
+                    why = v.reason if len(v.reason) <= 120 else v.reason[:117] + "..."
+                    return f"{text} [{n}: {why}]"
         return text
 
     def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]], top: bool = False) -> None:
@@ -849,15 +967,41 @@ class Evaluator:
         value: Any = fn
         for d in reversed(node.decorators):
             dname = _decorator_name(d.decorator)
-            if dname in ("property", "staticmethod", "classmethod", "torch.no_grad", "torch.jit.ignore",
-                         "torch.jit.unused", "torch.jit.export", "abstractmethod", "abc.abstractmethod",
-                         "functools.wraps", "wraps", "torch.compile", "lru_cache", "functools.lru_cache",
-                         "cache", "functools.cache", "overload", "typing.overload") or dname.endswith(".setter"):
+            if dname in _TRANSPARENT_DECORATORS or dname.endswith(".setter") or self.in_catalog(sf):
                 continue
-            value = Unknown(f"function `{node.name.value}` is wrapped by decorator `{dname}`", sf.line(node), sf.path)
+            # any other decorator is run, as Python does: its result is the value (a decorator the evaluation
+            # cannot follow makes the function unknown, with the decorator's line)
+            value = self._apply_decorator(frame, d, value, f"function `{node.name.value}`", sf)
         if owner is None:
-            frame.locals[node.name.value] = value
+            self._bind_name(frame, node.name.value, value)
         return value
+
+    def _bind_name(self, frame: Frame, name: str, value: Any) -> None:
+        if frame.globals is not None and name in frame.globals:
+            frame.scope.values[name] = value
+        else:
+            frame.locals[name] = value
+
+    def _apply_decorator(self, frame: Frame, d: cst.Decorator, value: Any, what: str, sf: SourceFile) -> Any:
+        line = sf.line(d)
+        text = sf.code(d.decorator).strip()
+        if isinstance(value, Unknown):
+            return value
+        saved = (self.line, self.path)
+        try:
+            self.set_pos(sf, d)
+            deco = self.eval(frame, d.decorator, sf)
+            out = self.call(deco, [value], {})
+        except (EvalRaise, GiveUp) as exc:
+            why = exc.message if isinstance(exc, EvalRaise) else exc.reason
+            out = Unknown(f"{why}", line, sf.path)
+        finally:
+            self.line, self.path = saved
+        if isinstance(out, (Unknown, Opaque)):
+            why = out.reason if isinstance(out, Unknown) else f"`{out.name}` is unbound"
+            return Unknown(f"{what} is wrapped by decorator `{text}` (line {line}), which cannot be evaluated: "
+                           f"{why}", line, sf.path)
+        return out
 
     def _param_defaults(self, frame: Frame, params: cst.Parameters, sf: SourceFile) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
@@ -884,8 +1028,20 @@ class Evaluator:
             qual = f"torch.nn.{node.name.value}"
         cls = ClassValue(node.name.value, qual, bases, scope, node)
         cls.sf = sf
-        decos = [_decorator_name(d.decorator) for d in node.decorators]
-        cls.is_dataclass = any(d.split(".")[-1] == "dataclass" for d in decos)
+        class_kwargs: Dict[str, Any] = {}
+        for arg in node.keywords:
+            if arg.keyword is None:  # `**kwargs` in a class statement
+                cls.taint = Unknown(f"class `{node.name.value}` is created with `**` keywords", sf.line(node), sf.path)
+                continue
+            kv = self.eval(frame, arg.value, sf)
+            if arg.keyword.value == "metaclass":
+                if not (kv is self.builtins.get("type") or getattr(kv, "qualname", "") in _PLAIN_METACLASSES
+                        or isinstance(kv, ClassValue) and kv.intrinsic == "enum"):
+                    text = sf.code(arg.value).strip()
+                    cls.taint = Unknown(f"class `{node.name.value}` has metaclass `{text}` (line {sf.line(node)}), "
+                                        f"which is not modelled", sf.line(node), sf.path)
+            else:
+                class_kwargs[arg.keyword.value] = kv
         body_frame = Frame(scope, frame if frame.func is not None else None, frame.func, frame.cls)
         body_frame.locals = dict()
         for stmt in node.body.body:
@@ -923,15 +1079,61 @@ class Evaluator:
             elif isinstance(stmt, cst.ClassDef):
                 inner = self.define_class(body_frame, stmt, sf)
                 cls.attrs[stmt.name.value] = inner
+            else:  # other statements in a class body (if/for/try...): the names they bind are unknown
+                for name in _bound_names(stmt):
+                    cls.attrs[name] = Unknown(f"class attribute `{name}` is set by a statement that is not "
+                                              f"evaluated (line {sf.line(stmt)})", sf.line(stmt), sf.path)
         if self.in_catalog(sf) and node.name.value == "Module":
             cls.intrinsic = "Module"
-        frame.locals[node.name.value] = cls
+        self._init_subclass(cls, class_kwargs, sf.line(node), sf.path)
+        value: Any = cls
+        for d in reversed(node.decorators):
+            if self.in_catalog(sf):
+                break
+            out = self._apply_decorator(frame, d, value, f"class `{node.name.value}`", sf)
+            if isinstance(out, Unknown) and isinstance(value, ClassValue):
+                # keep the class (it is listed, its source lines known) but nothing built from it is claimed
+                value.taint = value.taint or out
+                continue
+            value = out
+        self._bind_name(frame, node.name.value, value)
         return cls
+
+    def _init_subclass(self, cls: ClassValue, kwargs: Dict[str, Any], line: int, path: str) -> None:
+        """``__init_subclass__`` of a base class read from source runs when the subclass is created."""
+        for c in cls.mro()[1:]:
+            if c.intrinsic or c.qualname.startswith("torch."):
+                continue
+            hook = c.attrs.get("__init_subclass__")
+            if hook is None:
+                continue
+            if not isinstance(hook, FunctionValue):
+                cls.taint = cls.taint or Unknown(f"`__init_subclass__` of `{c.name}` cannot be evaluated", line, path)
+                return
+            try:
+                self.call_function(hook, [cls], dict(kwargs), owner=c)
+            except (EvalRaise, GiveUp) as exc:
+                why = exc.message if isinstance(exc, EvalRaise) else exc.reason
+                cls.taint = cls.taint or Unknown(f"`{c.name}.__init_subclass__` for class `{cls.name}` cannot be "
+                                                 f"evaluated: {why}", line, path)
+            return
 
     # -- assignment --------------------------------------------------------------------------
     def assign(self, frame: Frame, target: Any, value: Any, sf: SourceFile) -> None:
         if isinstance(target, cst.Name):
-            frame.locals[target.value] = value
+            name = target.value
+            if frame.globals is not None and name in frame.globals:
+                frame.scope.values[name] = value
+                return
+            if frame.nonlocals is not None and name in frame.nonlocals:
+                f = frame.closure
+                while f is not None and name not in f.locals:
+                    f = f.closure
+                if f is None:
+                    raise GiveUp(f"nonlocal `{name}` without an enclosing binding")
+                f.locals[name] = value
+                return
+            frame.locals[name] = value
         elif isinstance(target, cst.Attribute):
             obj = self.eval(frame, target.value, sf)
             self.setattr(obj, target.attr.value, value)
@@ -992,9 +1194,42 @@ class Evaluator:
                 self.delete(frame, e.value, sf)
 
     def setattr(self, obj: Any, name: str, value: Any) -> None:
+        if isinstance(obj, (ModuleValue, InstanceValue)) and isinstance(obj.cls, ClassValue):
+            hook, howner = obj.cls.user_hook("__setattr__")
+            if hook is not None:  # `self.x = v` calls type(self).__setattr__, as in Python
+                if not isinstance(hook, FunctionValue):
+                    raise GiveUp(f"`{obj.cls.name}.__setattr__` cannot be evaluated")
+                self.call_function(hook, [obj, name, value], {}, owner=howner)
+                return
+            if not isinstance(value, (ModuleValue, ParamValue, BufferMarker)) and not (
+                    isinstance(obj, ModuleValue) and (name in obj.params or name in obj.buffers or name in obj.children)):
+                setter = self._descriptor(obj.cls, name, "__set__")
+                if setter is not None:
+                    desc, fn, fowner = setter
+                    self.call_function(fn, [desc, obj, value], {}, owner=fowner)
+                    return
+        self.raw_setattr(obj, name, value)
+
+    def _descriptor(self, cls: ClassValue, name: str, kind: str) -> Optional[Tuple[Any, Any, Any]]:
+        """(descriptor, its ``__get__``/``__set__``, owner) when class attribute ``name`` is a descriptor
+        object whose class (read from source) defines ``kind``."""
+        attr, owner = cls.find(name)
+        if owner is None or not isinstance(attr, InstanceValue) or not isinstance(attr.cls, ClassValue):
+            return None
+        fn, fowner = attr.cls.user_hook(kind)
+        if fn is None:
+            return None
+        if not isinstance(fn, FunctionValue):
+            raise GiveUp(f"descriptor `{name}` of class `{cls.name}` cannot be evaluated")
+        return attr, fn, fowner
+
+    def raw_setattr(self, obj: Any, name: str, value: Any) -> None:
+        """``object.__setattr__`` / ``nn.Module.__setattr__``: no user hook."""
         if isinstance(obj, ModuleValue):
             self.torch.module_setattr(obj, name, value)
         elif isinstance(obj, InstanceValue):
+            if obj.frozen:
+                raise EvalRaise(f"dataclasses.FrozenInstanceError: cannot assign to field '{name}'", self.line, self.path)
             setter, owner = obj.cls.find(f"<setter {name}>") if isinstance(obj.cls, ClassValue) else (None, None)
             if isinstance(setter, FunctionValue):
                 self.call_function(setter, [obj, value], {}, owner=owner)
@@ -1045,6 +1280,8 @@ class Evaluator:
         if t is cst.Name:
             return self.lookup(frame, node.value)
         if t is cst.Integer:
+            if len(node.value) > 1200:
+                return self.too_large(f"an integer literal of {len(node.value)} digits")
             return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
         if t is cst.Float:
             return float(node.value.replace("_", ""))
@@ -1289,7 +1526,8 @@ class Evaluator:
             if isinstance(a, (Unknown, Opaque)) or isinstance(b, (Unknown, Opaque)):
                 if (a is None or b is None) and (isinstance(a, Opaque) or isinstance(b, Opaque)):
                     return self.unknown("comparison with an unbound parameter", False)
-                return self.unknown("identity of an unknown value", False)
+                u = a if isinstance(a, Unknown) else b if isinstance(b, Unknown) else None
+                return self.unknown(u.reason if u is not None else "identity of an unknown value", False)
             if isinstance(a, Sym) or isinstance(b, Sym):
                 if a is None or b is None:
                     return op == "is not"
@@ -1408,6 +1646,8 @@ class Evaluator:
         if isinstance(a, (TensorSpec, ParamValue)) or isinstance(b, (TensorSpec, ParamValue)):
             return self.torch.tensor_binop(op, a, b)
         if isinstance(a, list) and isinstance(b, list) and op == "+":
+            if len(a) + len(b) > MAX_SEQ_LEN:
+                return self.too_large(f"a list of {len(a) + len(b)} items")
             return a + b
         if op == "*" and (isinstance(a, (list, tuple)) and is_intlike(b) or isinstance(b, (list, tuple)) and is_intlike(a)):
             seq, n = (a, b) if isinstance(a, (list, tuple)) else (b, a)
@@ -1416,10 +1656,12 @@ class Evaluator:
                 out = [Repeated(x, n, placeholder) for x in seq] if len(seq) == 1 else \
                     [Repeated(self.unknown("repeated list", False), Unknown("?"), "?")]
                 return out if isinstance(seq, list) else tuple(out)
-            if n > MAX_UNROLL:
-                raise GiveUp("list too long")
+            if n > 0 and len(seq) * n > MAX_SEQ_LEN:
+                return self.too_large(f"a sequence of {len(seq)} x {n} items")
             return seq * n
         if op == "+" and type(a) is type(b) and isinstance(a, (list, tuple)):
+            if len(a) + len(b) > MAX_SEQ_LEN:
+                return self.too_large(f"a sequence of {len(a) + len(b)} items")
             return a + b
         if op == "%" and isinstance(a, str):
             return self._percent_format(a, b)
@@ -1449,6 +1691,9 @@ class Evaluator:
             return self.unknown("arithmetic on a repeated value")
         if not _plain(a) or not _plain(b):
             return self.unknown(f"`{op}` on values that are not plain numbers", maybe_state=False)
+        big = _too_large(op, a, b)
+        if big:
+            return self.too_large(big)
         try:
             return _PY_OPS[op](a, b)
         except ZeroDivisionError:
@@ -1501,6 +1746,8 @@ class Evaluator:
     # -- names, attributes, items ------------------------------------------------------------
     def lookup(self, frame: Frame, name: str) -> Any:
         f: Optional[Frame] = frame
+        if frame.globals is not None and name in frame.globals:
+            f = None
         while f is not None:
             if name in f.locals:
                 v = f.locals[name]
@@ -1529,21 +1776,43 @@ class Evaluator:
             if isinstance(obj.cls, ClassValue):
                 attr, owner = obj.cls.find(name)
                 if owner is not None:  # (a class attribute may be None)
+                    getter = self._descriptor(obj.cls, name, "__get__")
+                    if getter is not None:
+                        return self.call_function(getter[1], [getter[0], obj, obj.cls], {}, owner=getter[2])
                     return self._bind(obj, attr, owner)
+                if name == "__dict__":
+                    self.note("`__dict__` of a module is not modelled: what is written through it cannot be known")
+                    return self.unknown("`__dict__` of a module")
+                if name == "__class__":
+                    return obj.cls
+                hook, howner = obj.cls.user_hook("__getattr__")
+                if hook is not None and name not in MODULE_ATTRS:
+                    if not isinstance(hook, FunctionValue):
+                        return self.unknown(f"`{obj.cls.name}.__getattr__` cannot be evaluated")
+                    return self.call_function(hook, [obj, name], {}, owner=howner)
             return self.torch.module_attr(obj, name)
         if isinstance(obj, InstanceValue):
-            if name in obj.attrs:
-                return obj.attrs[name]
-            attr, owner = obj.cls.find(name) if isinstance(obj.cls, ClassValue) else (None, None)
-            if owner is not None:
-                return self._bind(obj, attr, owner)
-            if name == "__class__":
-                return obj.cls
-            return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
+            if obj.tainted is not None:
+                return Unknown(obj.tainted.reason, obj.tainted.line, obj.tainted.path)
+            if isinstance(obj.cls, ClassValue):
+                hook, howner = obj.cls.user_hook("__getattribute__")
+                if hook is not None:  # every attribute access goes through it, as in Python
+                    if not isinstance(hook, FunctionValue):
+                        return self.unknown(f"`{obj.cls.name}.__getattribute__` cannot be evaluated")
+                    return self.call_function(hook, [obj, name], {}, owner=howner)
+            return self.instance_attr(obj, name)
         if isinstance(obj, ClassValue):
             attr, owner = obj.find(name)
-            if owner is not None and obj.is_enum() and not isinstance(attr, FunctionValue):
-                return self.unknown(f"enum member `{obj.name}.{name}`", maybe_state=False)
+            taint = obj.tainted()
+            if taint is not None and name != "__name__":
+                return Unknown(taint.reason, taint.line, taint.path)
+            if obj.intrinsic == "object" and owner is None:
+                special = self._object_method(name)
+                if special is not None:
+                    return special
+            if owner is not None and obj.is_enum() and not isinstance(attr, FunctionValue) and \
+                    "property" not in getattr(attr, "decorators", ()):
+                return self.enum_member(obj, name)
             if owner is not None:
                 if isinstance(attr, FunctionValue) and "classmethod" in attr.decorators:
                     return BoundMethod(obj, attr, owner)
@@ -1567,6 +1836,65 @@ class Evaluator:
             return self.unknown(f"attribute `{name}` of function `{obj.name}`")
         return self.pyvalues.python_attr(obj, name)
 
+    def instance_attr(self, obj: InstanceValue, name: str) -> Any:
+        """``object.__getattribute__`` (and ``__getattr__`` when it fails) for an instance of a plain class."""
+        cls = obj.cls if isinstance(obj.cls, ClassValue) else None
+        if cls is not None and name not in obj.attrs:
+            getter = self._descriptor(cls, name, "__get__")
+            if getter is not None:
+                return self.call_function(getter[1], [getter[0], obj, cls], {}, owner=getter[2])
+        elif cls is not None and self._descriptor(cls, name, "__set__") is not None:  # a data descriptor wins
+            getter = self._descriptor(cls, name, "__get__")
+            if getter is not None:
+                return self.call_function(getter[1], [getter[0], obj, cls], {}, owner=getter[2])
+        if name in obj.attrs:
+            return obj.attrs[name]
+        attr, owner = cls.find(name) if cls is not None else (None, None)
+        if owner is not None:
+            return self._bind(obj, attr, owner)
+        if name == "__class__":
+            return obj.cls
+        if name == "__dict__":
+            return obj.attrs  # the very dict: `self.__dict__.update(kwargs)` sets attributes
+        if cls is not None:
+            hook, howner = cls.user_hook("__getattr__")
+            if hook is not None:
+                if not isinstance(hook, FunctionValue):
+                    return self.unknown(f"`{cls.name}.__getattr__` cannot be evaluated")
+                return self.call_function(hook, [obj, name], {}, owner=howner)
+        if obj.items is not None:
+            return self.pyvalues.python_attr(obj.items, name)
+        return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
+
+    def _object_method(self, name: str) -> Any:
+        """``object.__setattr__(self, k, v)`` and friends, called explicitly (frozen dataclasses, hooks)."""
+        if name == "__setattr__":
+            def set_(o: Any, k: Any, v: Any) -> None:
+                if isinstance(o, InstanceValue) and isinstance(k, str):
+                    o.attrs[k] = v
+                elif isinstance(o, ModuleValue) and isinstance(k, str):
+                    self.torch.module_setattr(o, k, v)
+                else:
+                    raise GiveUp("object.__setattr__ on a value that is not known")
+            return Intrinsic("object.__setattr__", set_)
+        if name == "__getattribute__":
+            return Intrinsic("object.__getattribute__", lambda o, k: self.instance_attr(o, k)
+                             if isinstance(o, InstanceValue) and isinstance(k, str) else self.getattr(o, k))
+        if name == "__new__":
+            return Intrinsic("object.__new__", lambda c, *a, **k: self._object_new(c))
+        if name == "__init__":
+            return Intrinsic("object.__init__", lambda *a, **k: None)
+        if name == "__init_subclass__":
+            return Intrinsic("object.__init_subclass__", lambda *a, **k: None)
+        return None
+
+    def _object_new(self, cls: Any) -> Any:
+        if not isinstance(cls, ClassValue):
+            return self.unknown("object.__new__ of a value that is not a known class")
+        if cls.is_module():
+            return ModuleValue(cls, cls.qualname)
+        return InstanceValue(cls)
+
     def _opaque_attr(self, obj: Opaque, name: str) -> Any:
         obj.used_as_value = True  # an object with attributes is not a plain int, nor (likely) state
         if name in obj.bound:
@@ -1580,7 +1908,8 @@ class Evaluator:
             if "classmethod" in attr.decorators:  # on an instance: binds the class, not the instance
                 cls = obj.cls if isinstance(obj, (ModuleValue, InstanceValue)) else obj
                 return BoundMethod(cls, attr, owner)
-            if "property" in attr.decorators:
+            if "property" in attr.decorators or "cached_property" in attr.decorators or \
+                    "functools.cached_property" in attr.decorators:
                 return self.call(BoundMethod(obj, attr, owner), [], {})
             return BoundMethod(obj, attr, owner)
         return attr
@@ -1603,9 +1932,24 @@ class Evaluator:
                 kind = c.intrinsic
                 return Intrinsic(f"{kind}.__init__", lambda *a, **k: self.torch.container_init(obj, kind, list(a), k))
             if c.intrinsic == "Module" and name == "__init__":
-                return Intrinsic("Module.__init__", lambda *a, **k: None)
-        if name == "__init__":
-            return Intrinsic("object.__init__", lambda *a, **k: None)
+                return Intrinsic("Module.__init__", lambda *a, **k: self.torch.module_init(obj))
+            if c.intrinsic == "Module" and name == "__setattr__" and isinstance(obj, ModuleValue):
+                return Intrinsic("Module.__setattr__", lambda n, v: self.torch.module_setattr(obj, n, v))
+            if c.intrinsic == "Module" and name == "__getattr__" and isinstance(obj, ModuleValue):
+                def module_getattr(n: Any) -> Any:
+                    found, v = obj.lookup(n) if isinstance(n, str) else (False, None)
+                    if found:
+                        return v
+                    raise EvalRaise(f"AttributeError: '{obj.cls.name}' object has no attribute '{n}'",
+                                    self.line, self.path)
+                return Intrinsic("Module.__getattr__", module_getattr)
+        if name in ("__init__", "__setattr__", "__getattribute__", "__init_subclass__", "__new__"):
+            meth = self._object_method(name)
+            if name in ("__setattr__", "__getattribute__"):
+                return Intrinsic(f"object.{name}", lambda *a: meth.fn(obj, *a))
+            if name == "__init_subclass__" or name == "__init__":
+                return meth
+            return meth
         if isinstance(obj, ModuleValue):
             return self.torch.module_attr(obj, name)
         return self.unknown(f"super().{name} cannot be resolved")
@@ -1636,6 +1980,8 @@ class Evaluator:
                 return self.unknown("unhashable dict key", False)
         if isinstance(obj, (list, tuple, str)):
             return self._seq_getitem(obj, key)
+        if isinstance(obj, InstanceValue) and obj.items is not None:
+            return self._seq_getitem(obj.items, key)
         if isinstance(obj, ModuleValue):
             return self.torch.container_getitem(obj, key)
         if isinstance(obj, (TensorSpec, ParamValue)):
@@ -1672,6 +2018,8 @@ class Evaluator:
         """A list of items, a SymRange, or Unknown."""
         if isinstance(v, (list, tuple)):
             return list(v)
+        if isinstance(v, InstanceValue) and v.items is not None:
+            return list(v.items)
         if isinstance(v, GeneratorValue):
             return list(v.items)
         if isinstance(v, (str, bytes)):
@@ -1684,8 +2032,9 @@ class Evaluator:
             except TypeError:
                 return self.unknown("iteration over a set of mixed values", False)
         if isinstance(v, range):
-            if len(v) > MAX_UNROLL:
-                raise GiveUp("range too long to unroll")
+            n = _range_len(v)
+            if n > MAX_UNROLL:
+                return self.too_large(f"a loop of {n} iterations" if n < 10 ** 30 else "a loop over a huge range")
             return list(v)
         if isinstance(v, SymRange):
             return v
@@ -1898,14 +2247,28 @@ class Evaluator:
             self.forks = saved_forks if self.depth == 0 else self.forks
 
     def instantiate(self, cls: ClassValue, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        taint = cls.tainted()
+        if taint is not None:  # a decorator, metaclass or hook the evaluation does not model made this class
+            return Unknown(taint.reason, taint.line, taint.path)
         special = self.torch.instantiate_special(cls, args, kwargs)
         if special is not None:
             return special
+        modelled = self.libs.instantiate(cls, args, kwargs)  # classes built on library bases (NamedTuple, ...)
+        if modelled is not NOT_MINE:
+            return modelled
         unknown_base = cls.has_unknown_base()
-        if cls.is_enum():  # `Format(fmt)`: an enum member, a value that never holds state
-            return Unknown(f"a member of enum `{cls.name}`", self.line, self.path, False)
-        if cls.is_module():
-            obj: Any = ModuleValue(cls, cls.qualname)
+        if cls.is_enum():
+            return self.enum_call(cls, args, kwargs)
+        new, nowner = cls.user_hook("__new__")
+        if new is not None:
+            if not isinstance(new, FunctionValue):
+                return Unknown(f"`{cls.name}.__new__` cannot be evaluated", self.line, self.path)
+            obj = self.call_function(new, [cls] + args, kwargs, owner=nowner)
+            if not (isinstance(obj, (ModuleValue, InstanceValue)) and isinstance(obj.cls, ClassValue)
+                    and cls in obj.cls.mro()):
+                return obj  # __new__ returned something else: __init__ does not run
+        elif cls.is_module():
+            obj = ModuleValue(cls, cls.qualname)
             if unknown_base is not None:
                 obj.unknown_attrs["<base>"] = Entry(Unknown(f"base class of `{cls.name}` is unknown: {unknown_base.reason}",
                                                             unknown_base.line, unknown_base.path), self.line, self.path)
@@ -1913,64 +2276,229 @@ class Evaluator:
             if unknown_base is not None:
                 return Unknown(f"class `{cls.name}` has an unknown base: {unknown_base.reason}", self.line, self.path)
             obj = InstanceValue(cls)
-        init, owner = cls.find("__init__")
+        init, owner, dc = None, None, None
+        for c in cls.mro():  # the __init__ Python finds: written in a class body, or made by @dataclass
+            if "__init__" in c.attrs:
+                init, owner = c.attrs["__init__"], c
+                break
+            if c.is_dataclass and c.dc_options.get("init", True) is not False:
+                dc = c
+                break
         if isinstance(init, FunctionValue):
             self.call_function(init, [obj] + args, kwargs, owner=owner)
-        elif init is None and cls.is_dataclass or (init is None and any(c.is_dataclass for c in cls.mro())):
-            self._dataclass_init(cls, obj, args, kwargs)
+        elif dc is not None:
+            self._dataclass_init(cls, obj, args, kwargs, dc)
+        elif init is not None and not isinstance(init, Unknown):
+            return Unknown(f"`{cls.name}.__init__` cannot be evaluated", self.line, self.path)
         elif isinstance(init, Unknown):
             return init
-        if isinstance(obj, InstanceValue) or isinstance(obj, ModuleValue):
-            post, powner = cls.find("__post_init__")
-            if isinstance(post, FunctionValue) and any(c.is_dataclass for c in cls.mro()):
-                self.call_function(post, [obj], {}, owner=powner)
+        elif init is None and not isinstance(obj, ModuleValue) and new is None and (args or kwargs):
+            if all(isinstance(b, ClassValue) for c in cls.mro() for b in c.bases):
+                # object.__init__ takes no arguments: Python raises TypeError (nothing made an __init__ we miss:
+                # decorators and metaclasses that are not modelled taint the class above)
+                raise EvalRaise(f"{cls.name}() takes no arguments", self.line, self.path)
+            return Unknown(f"class `{cls.name}` is built on a base that is not modelled", self.line, self.path)
         if isinstance(obj, ModuleValue):
             extra, _ = cls.find("get_extra_state")
             if extra is not None:
                 obj.extra_state = True
         return obj
 
-    def _dataclass_init(self, cls: ClassValue, obj: Any, args: List[Any], kwargs: Dict[str, Any]) -> None:
-        fields: List[Tuple[str, Any, Any, ClassValue]] = []
+    def enum_call(self, cls: ClassValue, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        """``Format(value)``: the member with that value, when it is known; otherwise an unknown value."""
+        if len(args) == 1 and not kwargs and _plain(args[0]):
+            for name in list(cls.attrs):
+                m = self.enum_member(cls, name)
+                if isinstance(m, InstanceValue) and _same_plain(m.attrs.get("value"), args[0]):
+                    return m
+        return Unknown(f"a member of enum `{cls.name}`", self.line, self.path, False)
+
+    def enum_member(self, cls: ClassValue, name: str) -> Any:
+        """``Color.RED``: one object per member (so ``is`` works), with ``name`` and ``value``; methods and
+        properties of the enum class apply to it. Members of enums with a custom ``__new__``/``__init__`` or
+        ``auto()`` values are unknown values."""
+        members = cls.attrs.setdefault("__members_cache__", {})  # type: ignore[arg-type]
+        if name in members:
+            return members[name]
+        raw = cls.attrs.get(name)
+        ok = (not name.startswith("_") and not isinstance(raw, (FunctionValue, ClassValue, Unknown, Intrinsic))
+              and _plain(raw) and cls.user_hook("__new__")[0] is None and cls.user_hook("__init__")[0] is None)
+        if not ok:
+            return Unknown(f"enum member `{cls.name}.{name}`", self.line, self.path, False)
+        m = InstanceValue(cls)
+        m.attrs["name"] = name
+        m.attrs["value"] = raw
+        m.attrs["_value_"] = raw
+        m.attrs["_name_"] = name
+        members[name] = m
+        return m
+
+    def dataclass_fields(self, cls: ClassValue) -> List[Dict[str, Any]]:
+        """The fields of a dataclass as ``dataclasses`` collects them: base classes first, a redefinition
+        keeps its place; ``ClassVar`` is no field, ``InitVar`` is an argument of __init__/__post_init__ only,
+        ``KW_ONLY`` and ``kw_only=`` make keyword-only fields, ``field(init=False)`` is set but no argument."""
+        out: List[Dict[str, Any]] = []
         seen: Dict[str, int] = {}
         for c in reversed(cls.mro()):
             if not c.is_dataclass:
                 continue
+            kw_only = c.dc_options.get("kw_only", False) is True
             for name, default, ann in c.fields:
                 if _is_classvar(ann):
                     continue
+                ann_name = _dotted(ann.value if isinstance(ann, cst.Subscript) else ann)
+                if ann_name.split(".")[-1] == "KW_ONLY":
+                    kw_only = True
+                    continue
+                f: Dict[str, Any] = {"name": name, "default": None, "factory": None, "init": True,
+                                     "kw_only": kw_only, "initvar": ann_name.split(".")[-1] == "InitVar",
+                                     "owner": c, "has_default": default is not None}
+                if default is not None:
+                    self._dataclass_field_spec(c, default, f)
                 if name in seen:
-                    fields[seen[name]] = (name, default, ann, c)
+                    out[seen[name]] = f
                 else:
-                    seen[name] = len(fields)
-                    fields.append((name, default, ann, c))
-        for i, (name, default, ann, c) in enumerate(fields):
-            if i < len(args):
-                v = args[i]
-            elif name in kwargs:
-                v = kwargs[name]
-            elif default is not None:
-                frame = Frame(c.scope, None)
-                frame.locals = dict()
-                v = self._dataclass_default(frame, default, c.sf or c.scope.sf)
-            else:
-                raise EvalRaise(f"dataclass `{cls.name}` missing field `{name}`", self.line, self.path)
-            self.setattr(obj, name, v)
+                    seen[name] = len(out)
+                    out.append(f)
+        return out
 
-    def _dataclass_default(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+    def _dataclass_field_spec(self, c: ClassValue, node: Any, f: Dict[str, Any]) -> None:
+        frame = Frame(c.scope, None)
+        frame.locals = dict()
+        sf = c.sf or c.scope.sf
         if isinstance(node, cst.Call):
-            f = self.eval(frame, node.func, sf)
-            if isinstance(f, Intrinsic) and f.name == "dataclasses.field":
+            fn = self.eval(frame, node.func, sf)
+            if isinstance(fn, Intrinsic) and fn.name == "dataclasses.field":
+                f["has_default"] = False
                 for a in node.args:
-                    if a.keyword is not None and a.keyword.value == "default":
-                        return self.eval(frame, a.value, sf)
-                    if a.keyword is not None and a.keyword.value == "default_factory":
-                        return self.call(self.eval(frame, a.value, sf), [], {})
-                return Unknown("dataclass field without default", self.line, self.path)
-        return self.eval(frame, node, sf)
+                    if a.keyword is None:
+                        f["default"] = Unknown("dataclasses.field with positional arguments", self.line, self.path)
+                        f["has_default"] = True
+                        continue
+                    k = a.keyword.value
+                    if k == "default":
+                        f["default_node"] = (frame, a.value, sf)
+                        f["has_default"] = True
+                    elif k == "default_factory":
+                        f["factory"] = (frame, a.value, sf)
+                        f["has_default"] = True
+                    elif k in ("init", "kw_only"):
+                        v = self.eval(frame, a.value, sf)
+                        if isinstance(v, bool):
+                            f[k] = v
+                        else:
+                            f["default"] = Unknown(f"field option `{k}` cannot be known", self.line, self.path)
+                return
+        f["default_node"] = (frame, node, sf)
+
+    def _dataclass_value(self, f: Dict[str, Any]) -> Any:
+        if f.get("factory") is not None:
+            frame, node, sf = f["factory"]
+            return self.call(self.eval(frame, node, sf), [], {})
+        if f.get("default_node") is not None:
+            frame, node, sf = f["default_node"]
+            return self.eval(frame, node, sf)
+        return f["default"]
+
+    def _dataclass_init(self, cls: ClassValue, obj: Any, args: List[Any], kwargs: Dict[str, Any],
+                        dc: ClassValue) -> None:
+        """The ``__init__`` that ``@dataclass`` wrote for class ``dc``, bound like Python binds it (TypeError for
+        a missing, repeated or unexpected argument), then ``__post_init__`` with the InitVar values."""
+        fields = self.dataclass_fields(dc)
+        frozen = any(c.is_dataclass and c.dc_options.get("frozen") is True for c in cls.mro())
+        star = next((a for a in args if isinstance(a, StarUnknown)), None)
+        if star is not None:
+            args = args[:args.index(star)]
+        unknown_kw = kwargs.get("**")
+        positional = [f for f in fields if f["init"] and not f["kw_only"]]
+        if len(args) > len(positional):
+            raise EvalRaise(f"{cls.name}.__init__() takes {len(positional) + 1} positional arguments but "
+                            f"{len(args) + 1} were given", self.line, self.path)
+        given: Dict[str, Any] = {f["name"]: a for f, a in zip(positional, args)}
+        init_names = {f["name"] for f in fields if f["init"]}
+        for k, v in kwargs.items():
+            if k == "**":
+                continue
+            if k not in init_names:
+                raise EvalRaise(f"{cls.name}.__init__() got an unexpected keyword argument '{k}'", self.line, self.path)
+            if k in given:
+                raise EvalRaise(f"{cls.name}.__init__() got multiple values for argument '{k}'", self.line, self.path)
+            given[k] = v
+        initvars: List[Any] = []
+        for f in fields:
+            name = f["name"]
+            if f["init"] and name in given:
+                v = given[name]
+            elif f["init"] and (star is not None or unknown_kw is not None):
+                v = Unknown(f"`{name}` may come from `*args`/`**kwargs`", self.line, self.path)
+            elif f["has_default"] or not f["init"]:
+                if not f["has_default"]:
+                    continue  # field(init=False) without a default: not set by __init__
+                v = self._dataclass_value(f)
+            else:
+                raise EvalRaise(f"{cls.name}.__init__() missing required argument: '{name}'", self.line, self.path)
+            if f["initvar"]:
+                initvars.append(v)
+                continue
+            if isinstance(obj, InstanceValue) and frozen:
+                obj.attrs[name] = v  # a frozen dataclass's __init__ uses object.__setattr__
+            else:
+                self.setattr(obj, name, v)
+        if isinstance(obj, InstanceValue) and frozen:
+            obj.frozen = True
+        post, powner = cls.find("__post_init__")
+        if isinstance(post, FunctionValue):
+            self.call_function(post, [obj] + initvars, {}, owner=powner)
+        elif post is not None:
+            raise GiveUp(f"`{cls.name}.__post_init__` cannot be evaluated")
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+def _range_len(r: range) -> int:
+    try:
+        return len(r)
+    except OverflowError:
+        return 1 << 64
+
+
+def _bits(x: Any) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        return 64
+    return x.bit_length()
+
+
+def _too_large(op: str, a: Any, b: Any) -> str:
+    """What Python would build for ``a op b`` when it is beyond the evaluator's bounds ("" when it is not)."""
+    if isinstance(a, (str, bytes)) and isinstance(b, int) or isinstance(b, (str, bytes)) and isinstance(a, int):
+        if op == "*":
+            seq, n = (a, b) if isinstance(a, (str, bytes)) else (b, a)
+            if n > 0 and len(seq) * n > MAX_SEQ_LEN:
+                return f"a string of {len(seq)} x {n} characters"
+        return ""
+    if isinstance(a, (str, bytes)) and isinstance(b, (str, bytes)) and op == "+":
+        return f"a string of {len(a) + len(b)} characters" if len(a) + len(b) > MAX_SEQ_LEN else ""
+    if not isinstance(a, int) or not isinstance(b, int) or isinstance(a, bool) or isinstance(b, bool):
+        if op == "**" and isinstance(a, int) and isinstance(b, int):
+            pass
+        else:
+            return ""
+    if op == "**":
+        if b < 0 or abs(a) <= 1:
+            return ""
+        if b > MAX_INT_BITS or _bits(a) * b > MAX_INT_BITS:
+            return "a power beyond 4096 bits"
+    elif op == "<<":
+        if b > MAX_INT_BITS or _bits(a) + b > MAX_INT_BITS:
+            return "a shift beyond 4096 bits"
+    elif op == "*":
+        if _bits(a) + _bits(b) > MAX_INT_BITS:
+            return "a product beyond 4096 bits"
+    elif op in ("+", "-"):
+        if max(_bits(a), _bits(b)) >= MAX_INT_BITS:
+            return "a sum beyond 4096 bits"
+    return ""
+
 
 _PY_OPS: Dict[str, Callable[[Any, Any], Any]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
@@ -2052,6 +2580,48 @@ def _signature(roots: Dict[str, Any], exclude: set) -> tuple:
             out.append(("i", id(v), tuple((k, id(x)) for k, x in v.attrs.items())))
             stack.extend(v.attrs.values())
     return tuple(out)
+
+
+def _declared_globals(scope: Any) -> set:
+    """Names declared ``global`` anywhere in a module's functions (computed once per module)."""
+    hit = getattr(scope, "declared_globals", None)
+    if hit is None:
+        found: set = set()
+
+        class V(cst.CSTVisitor):
+            def visit_Global(self, node: cst.Global) -> None:
+                found.update(n.name.value for n in node.names)
+
+        scope.sf.module.visit(V())
+        hit = scope.declared_globals = found
+    return hit
+
+
+# decorators whose effect the evaluator models through FunctionValue.decorators (or that change nothing
+# construction code can observe): the function itself is kept
+_TRANSPARENT_DECORATORS = frozenset((
+    "property", "staticmethod", "classmethod", "torch.no_grad", "torch.jit.ignore", "torch.jit.unused",
+    "torch.jit.export", "abstractmethod", "abc.abstractmethod", "functools.wraps", "wraps", "torch.compile",
+    "lru_cache", "functools.lru_cache", "cache", "functools.cache", "overload", "typing.overload",
+    "torch.jit.script", "torch.fx.wrap", "override", "typing.override", "typing_extensions.override",
+    "final", "typing.final", "cached_property", "functools.cached_property",
+))
+# metaclasses that do not change how a class is called or what its instances hold
+_PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType", "typing.Protocol"))
+
+
+def _names_in(node: Any) -> List[str]:
+    out: List[str] = []
+    stack = [node]
+    while stack and len(out) < 8:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
+            out.append(n.value)
+        elif isinstance(n, (cst.UnaryOperation, cst.BooleanOperation, cst.Comparison, cst.BinaryOperation)):
+            stack.extend(reversed(list(iter_children(n))))
+        elif isinstance(n, cst.ComparisonTarget):
+            stack.append(n.comparator)
+    return out
 
 
 def _dotted(node: Any) -> str:

@@ -160,6 +160,9 @@ class InstanceValue:
 
     cls: Any
     attrs: Dict[str, Any] = field(default_factory=dict)
+    tainted: Optional[Unknown] = None  # handed to code that is not modelled: its attributes cannot be known
+    frozen: bool = False  # an instance of a frozen dataclass: `obj.x = v` raises, object.__setattr__ does not
+    items: Optional[tuple] = None  # a NamedTuple instance: its items, in field order
 
 
 @dataclass(eq=False)
@@ -260,6 +263,10 @@ class ClassValue:
         self.is_dataclass = False
         self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
         self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
+        self.dc_options: Dict[str, Any] = {}  # keyword options of @dataclass(...) (kw_only, frozen, init, ...)
+        # why the class cannot be modelled exactly (a decorator or metaclass that is not modelled, a class
+        # handed to unmodelled code): instances and attributes of it, and of its subclasses, are unknown
+        self.taint: Optional[Unknown] = None
         self._mro: Optional[List["ClassValue"]] = None
         self.sf: Optional[SourceFile] = scope.sf if scope is not None else None
 
@@ -297,6 +304,22 @@ class ClassValue:
 
     def is_enum(self) -> bool:
         return any(c.intrinsic == "enum" for c in self.mro())
+
+    def tainted(self) -> Optional[Unknown]:
+        for c in self.mro():
+            if c.taint is not None:
+                return c.taint
+        return None
+
+    def user_hook(self, name: str) -> Tuple[Any, Any]:
+        """``name`` (a dunder hook like ``__setattr__``) defined by a class read from source -- not by torch's
+        own classes (the catalog) nor by a library model's intrinsic classes."""
+        for c in self.mro():
+            if c.intrinsic or c.qualname.startswith("torch."):
+                continue
+            if name in c.attrs:
+                return c.attrs[name], c
+        return None, None
 
     def has_unknown_base(self) -> Optional[Unknown]:
         for c in self.mro():

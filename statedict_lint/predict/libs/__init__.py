@@ -74,6 +74,10 @@ class LibraryModel:
     def override(self, full: str) -> Any:
         return NOT_MINE
 
+    def instantiate(self, cls: Any, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        """Calling a class built on one of this library's classes (``class Dims(NamedTuple)``), or NOT_MINE."""
+        return NOT_MINE
+
 
 class Libraries:
     """The library models of one evaluator, looked up by full name."""
@@ -117,6 +121,13 @@ class Libraries:
         if v is NOT_MINE:
             return Unknown(f"`{full}` is not modelled by statedict-lint", self.ev.line, self.ev.path, m.maybe_state)
         return v
+
+    def instantiate(self, cls: Any, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        for m in self.models:
+            out = m.instantiate(cls, args, kwargs)
+            if out is not NOT_MINE:
+                return out
+        return NOT_MINE
 
     def override(self, full: str) -> Any:
         """A name inside a source-read module that a library model answers for instead (or ``NOT_MINE``)."""

@@ -384,7 +384,8 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         "id": Intrinsic("id", lambda x: ev.unknown("id()", False)),
         "hash": Intrinsic("hash", lambda x: ev.unknown("hash()", False)),
         "repr": Intrinsic("repr", lambda x: repr(x) if isinstance(x, (int, float, str, bool, type(None))) else ev.unknown("repr()", False)),
-        "vars": Intrinsic("vars", lambda *a: ev.unknown("vars()", False)),
+        "vars": Intrinsic("vars", lambda *a: a[0].attrs if len(a) == 1 and isinstance(a[0], InstanceValue)
+                          and a[0].tainted is None else ev.unknown("vars()", False)),
         "locals": Intrinsic("locals", lambda *a: ev.unknown("locals()", False)),
         "globals": Intrinsic("globals", lambda *a: ev.unknown("globals()", False)),
         "__import__": Intrinsic("__import__", lambda *a, **k: ev.unknown("__import__()")),

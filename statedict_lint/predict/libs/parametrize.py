@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from statedict_lint.predict.libs._common import raise_
+from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.symbolic import is_int
 from statedict_lint.predict.values import (
     ClassValue,
@@ -13,6 +14,7 @@ from statedict_lint.predict.values import (
     ModuleValue,
     ParamValue,
     TensorSpec,
+    Unknown,
 )
 
 if TYPE_CHECKING:
@@ -120,13 +122,29 @@ def _register_parametrization(lib: TorchLib, module: Any, tensor_name: Any, para
     else:
         raise raise_(ev, f"register_parametrization: no parameter or buffer `{tensor_name}`")
     plist = _parametrization_list(lib, module, tensor_name)
+    multi = originals is not None and len(originals) > 1
     if originals is None and isinstance(parametrization, ModuleValue) and isinstance(parametrization.cls, ClassValue):
         inv, _ = parametrization.cls.find("right_inverse")
         if inv is not None:
-            originals = None
-            ev.note(f"parametrization `{parametrization.name}` defines right_inverse: the shapes of its "
-                    f"`original` tensors are assumed equal to `{tensor_name}`")
-    if originals is not None and len(originals) > 1:
+            # torch calls right_inverse(weight): a tensor gives `original`, a sequence `original0`, `original1`...
+            try:
+                r = ev.call(ev.getattr(parametrization, "right_inverse"), [orig], {})
+            except (EvalRaise, GiveUp) as exc:
+                r = Unknown(str(exc), line, path)
+            if isinstance(r, (tuple, list)) and r and all(isinstance(x, (TensorSpec, ParamValue)) for x in r):
+                originals = [x.tensor if isinstance(x, ParamValue) else x for x in r]
+                multi = True
+            elif isinstance(r, (TensorSpec, ParamValue)):
+                originals = [r.tensor if isinstance(r, ParamValue) else r]
+            else:
+                why = r.reason if isinstance(r, Unknown) else "it returns a value that is not a tensor"
+                plist.unknown_attrs["<originals>"] = Entry(Unknown(
+                    f"`right_inverse` of parametrization `{parametrization.name}` cannot be evaluated ({why}): "
+                    f"the names and shapes of its `original` tensors are unknown", line, path), line, path)
+                lib._append(plist, parametrization)
+                module.attrs[tensor_name] = orig
+                return module
+    if originals is not None and multi:
         for i, t in enumerate(originals):
             if is_buffer:
                 lib.register_buffer(plist, f"original{i}", t)
@@ -188,7 +206,56 @@ def _remove_weight_norm(lib: TorchLib, module: Any, name: Any = "weight") -> Any
     return module
 
 
+def _prune(lib: TorchLib, module: Any, name: Any = "weight", *a: Any, **k: Any) -> Any:
+    """``torch.nn.utils.prune.<method>(module, name, ...)``: parameter ``name`` becomes ``name_orig`` (registered
+    again, so it moves to the end of the module's parameters) and a buffer ``name_mask`` of its shape and dtype
+    follows; pruning the same tensor again only changes the mask."""
+    ev = lib.ev
+    if not isinstance(module, ModuleValue) or not isinstance(name, str):
+        return ev.unknown("pruning of a module that is not known")
+    if f"{name}_orig" in module.params:
+        return module
+    entry = module.params.get(name)
+    if entry is None or not isinstance(entry.value, ParamValue):
+        raise raise_(ev, f"Parameter '{name}' of module {module.name} has to be pruned but does not exist")
+    t = module.params.pop(name).value.tensor
+    lib.register_parameter(module, f"{name}_orig", ParamValue(t))
+    line, path = lib._where()
+    lib.register_buffer(module, f"{name}_mask", TensorSpec(t.shape, t.dtype, line, path, t.why))
+    module.attrs[name] = t
+    return module
+
+
+def _prune_global(lib: TorchLib, parameters: Any, *a: Any, **k: Any) -> Any:
+    items = lib.ev.iterate(parameters)
+    if not isinstance(items, list):
+        return lib.ev.unknown("global pruning of parameters that are not known")
+    for it in items:
+        if isinstance(it, tuple) and len(it) == 2:
+            _prune(lib, it[0], it[1])
+        else:
+            lib.ev.note("global_unstructured over a parameter list that is not known")
+    return None
+
+
+def _prune_remove(lib: TorchLib, module: Any, name: Any = "weight") -> Any:
+    if isinstance(module, ModuleValue) and isinstance(name, str) and f"{name}_orig" in module.params:
+        orig = module.params.pop(f"{name}_orig").value
+        module.buffers.pop(f"{name}_mask", None)
+        module.attrs.pop(name, None)
+        lib.register_parameter(module, name, orig)
+        return module
+    raise raise_(lib.ev, f"Parameter '{name}' of module {getattr(module, 'name', '?')} has to be pruned before "
+                         f"pruning can be removed")
+
+
+PRUNE_METHODS = ("identity", "random_unstructured", "l1_unstructured", "random_structured", "ln_structured",
+                 "custom_from_mask")
+
 PARAMETRIZE_FUNCTIONS: Dict[str, Callable[..., Any]] = {
+    **{f"torch.nn.utils.prune.{m}": _prune for m in PRUNE_METHODS},
+    "torch.nn.utils.prune.global_unstructured": _prune_global,
+    "torch.nn.utils.prune.remove": _prune_remove,
     "torch.nn.utils.weight_norm": _weight_norm,
     "torch.nn.utils.weight_norm.weight_norm": _weight_norm,
     "torch.nn.utils.spectral_norm": _spectral_norm,

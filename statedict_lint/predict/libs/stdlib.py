@@ -23,6 +23,7 @@ from statedict_lint.predict.values import (
     ParamValue,
     Partial,
     Repeated,
+    StarUnknown,
     TensorSpec,
     Unknown,
 )
@@ -30,7 +31,15 @@ from statedict_lint.predict.values import (
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
     "os", "sys", "abc", "enum", "numbers", "operator", "types", "typing_extensions", "collections.abc", "inspect", "re", "json", "argparse",
+    "importlib", "importlib.util",
 }
+
+# what the analysing machine has is not what the machine building the model has: never a value
+RUNTIME_ENVIRONMENT = frozenset((
+    "os.environ", "os.getenv", "os.environb", "os.name", "os.cpu_count", "sys.version_info", "sys.version",
+    "sys.platform", "sys.argv", "sys.hexversion", "sys.byteorder", "sys.maxsize", "sys.implementation",
+    "os.path.exists", "os.path.isfile", "os.path.isdir", "os.listdir", "os.getcwd",
+))
 
 ENUM_BASES = ("enum.Enum", "enum.IntEnum", "enum.Flag", "enum.IntFlag", "enum.StrEnum")
 
@@ -133,12 +142,125 @@ def _dc_field(lib: LibraryModel, *a: Any, **k: Any) -> Any:
     return lib.ev.unknown("dataclass field without default", maybe_state=False)
 
 
+DATACLASS_OPTIONS = ("init", "repr", "eq", "order", "unsafe_hash", "frozen", "match_args", "kw_only", "slots",
+                     "weakref_slot")
+
+
 def _dataclass_deco(lib: LibraryModel, cls: Any = None, **k: Any) -> Any:
+    """``@dataclass`` / ``@dataclass(...)`` / ``dataclasses.dataclass(cls, ...)``: the class gets the
+    ``__init__`` the engine writes from its fields (``Evaluator._dataclass_init``) under these options."""
     if cls is None:
-        return Intrinsic("dataclass", lambda c: _dataclass_deco(lib, c))
-    if isinstance(cls, ClassValue):
-        cls.is_dataclass = True
+        return Intrinsic("dataclass", lambda c: _dataclass_deco(lib, c, **k))
+    if not isinstance(cls, ClassValue):
+        return lib.ev.unknown("dataclass() of a value that is not a known class")
+    for opt, v in k.items():
+        if opt not in DATACLASS_OPTIONS:
+            raise raise_(lib.ev, f"dataclass() got an unexpected keyword argument '{opt}'")
+        if not isinstance(v, bool) and opt in ("init", "frozen", "kw_only"):
+            cls.taint = Unknown(f"@dataclass option `{opt}` of class `{cls.name}` cannot be known", lib.ev.line,
+                                lib.ev.path)
+    cls.is_dataclass = True
+    cls.dc_options = dict(k)
     return cls
+
+
+def _dc_replace(lib: LibraryModel, obj: Any = None, /, **changes: Any) -> Any:
+    ev = lib.ev
+    if not isinstance(obj, InstanceValue) or not isinstance(obj.cls, ClassValue) or not any(
+            c.is_dataclass for c in obj.cls.mro()) or obj.tainted is not None:
+        return ev.unknown("dataclasses.replace of a value that is not a known dataclass instance", False)
+    kwargs: Dict[str, Any] = {}
+    for f in ev.dataclass_fields(obj.cls):
+        if f["initvar"] or not f["init"]:
+            if f["initvar"] and f["name"] not in changes and not f["has_default"]:
+                raise raise_(ev, f"InitVar '{f['name']}' must be specified with replace()")
+            continue
+        if f["name"] not in changes:
+            if f["name"] not in obj.attrs:
+                return ev.unknown(f"field `{f['name']}` of the replaced dataclass is not known", False)
+            kwargs[f["name"]] = obj.attrs[f["name"]]
+    kwargs.update(changes)
+    return ev.instantiate(obj.cls, [], kwargs)
+
+
+def _dc_asdict(lib: LibraryModel, obj: Any = None, **k: Any) -> Any:
+    ev = lib.ev
+    if not isinstance(obj, InstanceValue) or not isinstance(obj.cls, ClassValue) or obj.tainted is not None:
+        return ev.unknown("dataclasses.asdict of a value that is not a known dataclass instance", False)
+    out: Dict[str, Any] = {}
+    for f in ev.dataclass_fields(obj.cls):
+        if f["initvar"]:
+            continue
+        if f["name"] not in obj.attrs:
+            return ev.unknown(f"field `{f['name']}` is not known", False)
+        v = obj.attrs[f["name"]]
+        if isinstance(v, InstanceValue) and isinstance(v.cls, ClassValue) and any(c.is_dataclass for c in v.cls.mro()):
+            v = _dc_asdict(lib, v)
+        out[f["name"]] = deep_clone(v) if isinstance(v, (list, dict)) else v
+    return out
+
+
+def _is_dataclass(lib: LibraryModel, obj: Any = None) -> Any:
+    cls = obj.cls if isinstance(obj, InstanceValue) else obj
+    if isinstance(cls, ClassValue):
+        return any(c.is_dataclass for c in cls.mro()) if cls.has_unknown_base() is None else \
+            lib.ev.unknown("is_dataclass of a class with an unknown base", False)
+    return lib.ev.unknown("is_dataclass of a value that is not known", False)
+
+
+def _wraps(lib: LibraryModel, wrapped: Any = None, *a: Any, **k: Any) -> Any:
+    """``functools.wraps(f)(g)`` is ``g`` (its metadata changes; nothing construction code reads)."""
+    return Intrinsic("functools.wraps(...)", lambda g: g)
+
+
+def _namespace(lib: LibraryModel, cls: ClassValue, *a: Any, **kw: Any) -> Any:
+    if a or "**" in kw:
+        return lib.ev.unknown(f"{cls.qualname} with arguments that are not known", False)
+    obj = InstanceValue(cls)
+    obj.attrs.update(kw)
+    return obj
+
+
+def _namedtuple(lib: LibraryModel, typename: Any = None, field_names: Any = None, *, defaults: Any = None,
+                rename: Any = False, module: Any = None) -> Any:
+    """``collections.namedtuple("Dims", ["inp", "out"], defaults=[2])``: a class whose instances are tuples."""
+    ev = lib.ev
+    if isinstance(field_names, str):
+        names: Any = field_names.replace(",", " ").split()
+    else:
+        names = ev.iterate(field_names) if field_names is not None else None
+    if not isinstance(typename, str) or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ev.unknown("namedtuple with names that are not known", False)
+    dvals = ev.iterate(defaults) if defaults is not None else []
+    if not isinstance(dvals, list):
+        return ev.unknown("namedtuple with defaults that are not known", False)
+    base = lib.attribute("typing.NamedTuple")
+    cls = ClassValue(typename, typename, [base], None, None)  # type: ignore[arg-type]
+    cls.sf = None
+    first_default = len(names) - len(dvals)
+    cls.nt_fields = [(n, dvals[i - first_default] if i >= first_default else _NO_DEFAULT) for i, n in enumerate(names)]
+    return cls
+
+
+_NO_DEFAULT = object()
+
+
+def _find_spec(lib: LibraryModel, name: Any = None, package: Any = None) -> Any:
+    """``importlib.util.find_spec(name)``: whether a module is installed where the model runs -- not knowable
+    from here (the analysing machine's packages need not be the ones at run time), unless it is the standard
+    library or torch, which the model needs anyway."""
+    ev = lib.ev
+    if isinstance(name, str) and (name.split(".")[0] in ("torch",) or name in STDLIB_NAMESPACES):
+        return Unknown(f"module spec of `{name}`", ev.line, ev.path, False)  # not None: a truthy value
+    return Unknown(f"whether module `{name}` is installed where the model runs (importlib.util.find_spec)",
+                   ev.line, ev.path, False)
+
+
+def _import_module(lib: LibraryModel, name: Any = None, package: Any = None) -> Any:
+    ev = lib.ev
+    if isinstance(name, str) and not name.startswith("."):
+        return ev.import_module(name, ev.line, ev.path)
+    return ev.unknown("importlib.import_module of a name that is not known")
 
 
 def _itertools_chain(lib: LibraryModel, *its: Any) -> Any:
@@ -185,10 +307,16 @@ class Stdlib(LibraryModel):
     def attribute(self, full: str) -> Any:
         ev = self.ev
         attr = full.split(".")[-1]
-        if full in ("collections.abc", "os.path"):
+        if full in RUNTIME_ENVIRONMENT:
+            return Unknown(f"`{full}` depends on the environment where the model runs", ev.line, ev.path, False)
+        if full in ("collections.abc", "os.path", "importlib.util"):
             return NamespaceValue(full)
         if full in ("abc.ABC", "abc.ABCMeta"):  # as a base class: only a metaclass, no state
             return TypingAlias(full)
+        if full in ("typing.NamedTuple", "typing_extensions.NamedTuple"):
+            return self._intrinsic_class("NamedTuple", "typing.NamedTuple", "namedtuple")
+        if full in ("types.SimpleNamespace", "argparse.Namespace"):
+            return self._intrinsic_class(attr, full, "namespace")
         if full.startswith(("typing.", "typing_extensions.", "collections.abc.", "numbers.", "types.")):
             return TypingAlias(full)
         if full in ("math.pi", "math.e", "math.inf", "math.tau", "math.nan"):
@@ -200,6 +328,49 @@ class Stdlib(LibraryModel):
         if full.startswith("warnings.") or full.startswith("logging."):
             return Intrinsic(full, lambda *a, **k: Unknown(f"result of `{full}`", ev.line, ev.path, False))
         return NOT_MINE
+
+    def _intrinsic_class(self, name: str, full: str, kind: str) -> Any:
+        if full not in self._enum_classes:
+            c = ClassValue(name, full, [], None, None)  # type: ignore[arg-type]
+            c.intrinsic = kind
+            self._enum_classes[full] = c
+        return self._enum_classes[full]
+
+    def instantiate(self, cls: Any, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        """NamedTuple classes (``class Dims(NamedTuple)``, ``collections.namedtuple``), SimpleNamespace and
+        argparse.Namespace."""
+        kind = next((c.intrinsic for c in cls.mro() if c.intrinsic in ("namedtuple", "namespace")), None)
+        if kind is None:
+            return NOT_MINE
+        if kind == "namespace":
+            return _namespace(self, cls, *args, **kwargs)
+        ev = self.ev
+        fields = getattr(cls, "nt_fields", None)
+        if fields is None:  # class syntax: annotated names in the body, in order, with their defaults
+            fields = [(n, cls.attrs[n] if n in cls.attrs else _NO_DEFAULT) for n, _d, _a in cls.fields]
+        if any(isinstance(a, StarUnknown) for a in args) or "**" in kwargs:
+            return ev.unknown(f"{cls.name}(...) with arguments that are not known", False)
+        if len(args) > len(fields):
+            raise raise_(ev, f"{cls.name}() takes {len(fields)} positional arguments but {len(args)} were given")
+        values: List[Any] = []
+        for i, (n, d) in enumerate(fields):
+            if i < len(args):
+                if n in kwargs:
+                    raise raise_(ev, f"{cls.name}() got multiple values for argument '{n}'")
+                values.append(args[i])
+            elif n in kwargs:
+                values.append(kwargs[n])
+            elif d is not _NO_DEFAULT:
+                values.append(d)
+            else:
+                raise raise_(ev, f"{cls.name}() missing required argument: '{n}'")
+        extra = set(kwargs) - {n for n, _ in fields}
+        if extra:
+            raise raise_(ev, f"{cls.name}() got an unexpected keyword argument '{sorted(extra)[0]}'")
+        obj = InstanceValue(cls)
+        obj.attrs.update({n: v for (n, _), v in zip(fields, values)})
+        obj.items = tuple(values)
+        return obj
 
     def _enum_base(self, full: str) -> Any:
         """``enum.Enum`` and friends: a base whose subclasses' members are plain values, never state."""
@@ -251,5 +422,13 @@ Stdlib.functions = {
     "itertools.repeat": lambda lib, x, n=None: [x] * n if is_int(n) and 0 <= n <= 10_000 else
     lib.ev.unknown("itertools.repeat without a known count", maybe_state=False),
     "typing.cast": lambda lib, t, v: v,
+    "dataclasses.replace": _dc_replace,
+    "dataclasses.asdict": _dc_asdict,
+    "dataclasses.is_dataclass": _is_dataclass,
+    "functools.wraps": _wraps,
+    "functools.update_wrapper": lambda lib, wrapper, wrapped=None, *a, **k: wrapper,
+    "collections.namedtuple": _namedtuple,
+    "importlib.util.find_spec": _find_spec,
+    "importlib.import_module": _import_module,
     "warnings.warn": lambda lib, *a, **k: None,
 }

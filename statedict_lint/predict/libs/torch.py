@@ -78,7 +78,21 @@ class _Arg:
 
 
 def _get_default_dtype(lib: TorchLib) -> Any:
-    return DtypeValue("float32")
+    d = lib.ev.default_dtype
+    return DtypeValue(d) if d is not None else lib.ev.unknown("torch's default dtype cannot be known", False)
+
+
+def _set_default_dtype(lib: TorchLib, d: Any = None) -> Any:
+    """``torch.set_default_dtype``: the default floating dtype of every tensor made after it. Run by an import
+    the evaluation reached only during construction (Python ran it before), the prediction is redone with it."""
+    ev = lib.ev
+    name = d.name if isinstance(d, DtypeValue) and d.name in ("float32", "float64", "float16", "bfloat16") else None
+    if name is None:
+        ev.note("torch.set_default_dtype with a dtype that cannot be known: floating dtypes after it are unknown")
+    if ev.loading and ev.constructing and ev.late_default_dtype is None:
+        ev.late_default_dtype = (name, ev.line, ev.path)
+    ev.default_dtype = name
+    return None
 
 
 def _device(lib: TorchLib, *a: Any, **k: Any) -> Any:
@@ -181,8 +195,19 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             return Intrinsic(f"{kind}.__init__", init)
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
-                return Intrinsic("Module.__init__", lambda *a, **k: None)
+                return Intrinsic("Module.__init__", lambda m=None, *a, **k: self.module_init(m))
+            if name == "__setattr__":
+                return Intrinsic("Module.__setattr__", lambda m, n, v: self.module_setattr(m, n, v)
+                                 if isinstance(m, ModuleValue) else None)
         return self.ev.unknown(f"class `{cls.name}` has no attribute `{name}`")
+
+    def module_init(self, m: Any) -> None:
+        """``nn.Module.__init__``: a fresh ``_parameters``, ``_buffers`` and ``_modules`` -- calling it again
+        forgets everything registered before (plain attributes stay)."""
+        if isinstance(m, ModuleValue) and not m.container:
+            m.params.clear()
+            m.buffers.clear()
+            m.children.clear()
 
     def _stateless_class(self, name: str, qual: Optional[str] = None) -> Any:
         key = qual or f"torch.nn.{name}"
@@ -621,6 +646,7 @@ TORCH_NAMESPACES = frozenset((
 TorchLib.functions = {
     **PARAMETRIZE_FUNCTIONS,
     "torch.get_default_dtype": _get_default_dtype,
+    "torch.set_default_dtype": _set_default_dtype,
     "torch.device": _device,
     "torch.Size": lambda lib, s=(): tuple(s) if isinstance(s, (tuple, list)) else lib.ev.unknown("Size", False),
     "torch.finfo": lambda lib, *a: lib.ev.unknown("finfo", maybe_state=False),

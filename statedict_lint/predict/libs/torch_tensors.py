@@ -33,7 +33,7 @@ class TensorMixin:
     def make_parameter(self, data: Any = None, requires_grad: Any = True) -> Any:
         line, path = self._where()
         if data is None:
-            return ParamValue(TensorSpec((0,), "float32", line, path))
+            return ParamValue(TensorSpec((0,), self._default_float(), line, path))
         if isinstance(data, ParamValue):
             return ParamValue(data.tensor)
         if isinstance(data, TensorSpec):
@@ -52,17 +52,22 @@ class TensorMixin:
 
     def make_uninitializedparameter(self, requires_grad: Any = True, device: Any = None, dtype: Any = None) -> Any:
         line, path = self._where()
-        return ParamValue(TensorSpec(None, self._dtype_name(dtype) if dtype is not None else "float32", line, path,
+        return ParamValue(TensorSpec(None, self._dtype_name(dtype) if dtype is not None else self._default_float(), line, path,
                                      "lazy module: the shape is set by the first forward pass"))
 
     def make_uninitializedbuffer(self, requires_grad: Any = False, device: Any = None, dtype: Any = None) -> Any:
         line, path = self._where()
-        return TensorSpec(None, self._dtype_name(dtype) if dtype is not None else "float32", line, path,
+        return TensorSpec(None, self._dtype_name(dtype) if dtype is not None else self._default_float(), line, path,
                           "lazy module: the shape is set by the first forward pass")
+
+    def _default_float(self) -> Optional[str]:
+        """torch's default floating dtype as import-time code left it (``torch.set_default_dtype``); None when
+        it cannot be known."""
+        return self.ev.default_dtype
 
     def _dtype_name(self, d: Any) -> Optional[str]:
         if d is None:
-            return "float32"
+            return self._default_float()
         if isinstance(d, DtypeValue):
             return d.name
         if d is float:
@@ -106,14 +111,14 @@ class TensorMixin:
             dtype = None
         why = "" if dtype_arg is None or dtype else "dtype cannot be known"
 
-        def spec(shape: Any, default_dtype: Optional[str] = "float32") -> TensorSpec:
+        def spec(shape: Any, default_dtype: Optional[str] = self._default_float()) -> TensorSpec:
             d = dtype if dtype_arg is not None else default_dtype
             return TensorSpec(shape, d, line, path, why if shape is not None else why or "shape cannot be known")
 
         if name in ("zeros", "ones", "empty", "randn", "rand", "Tensor", "FloatTensor", "LongTensor", "BoolTensor",
                     "IntTensor", "HalfTensor", "DoubleTensor", "ByteTensor"):
             default = {"LongTensor": "int64", "BoolTensor": "bool", "IntTensor": "int32", "HalfTensor": "float16",
-                       "DoubleTensor": "float64", "ByteTensor": "uint8"}.get(name, "float32")
+                       "DoubleTensor": "float64", "ByteTensor": "uint8"}.get(name, self._default_float())
             if name.endswith("Tensor") and len(args) == 1 and isinstance(args[0], (list, tuple)) and \
                     not all(is_intlike(x) for x in args[0]) or name.endswith("Tensor") and len(args) == 1 and \
                     isinstance(args[0], list):
@@ -123,7 +128,7 @@ class TensorMixin:
             size = args[0] if args else kwargs.get("size")
             fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
             default = "bool" if isinstance(fill, bool) else "int64" if is_int(fill) else \
-                "float32" if isinstance(fill, float) else None
+                self._default_float() if isinstance(fill, float) else None
             return spec(self._shape_arg((size,), {}), default)
         if name == "randint":
             size = kwargs.get("size", args[-1] if args else None)
@@ -142,7 +147,7 @@ class TensorMixin:
             else:
                 return spec(None)
             all_int = all(is_intlike(x) for x in (start, end, step))
-            default = "int64" if all_int else "float32" if all(isinstance(x, (int, float, Sym)) for x in (start, end, step)) else None
+            default = "int64" if all_int else self._default_float() if all(isinstance(x, (int, float, Sym)) for x in (start, end, step)) else None
             if all_int:
                 n = ceil_div(end - start, step)
             elif all(isinstance(x, (int, float)) for x in (start, end, step)):
@@ -248,13 +253,13 @@ class TensorMixin:
         elif "?" in kinds:
             d = None
         elif "float" in kinds:
-            d = "float32"
+            d = self._default_float()
         elif "int" in kinds:
             d = "int64"
         elif "bool" in kinds:
             d = "bool"
         else:
-            d = "float32"
+            d = self._default_float()
         if any(isinstance(x, (Unknown, Repeated, TensorSpec, Opaque)) for x in flat):
             return TensorSpec(None, d, line, path, "tensor data cannot be known")
         return TensorSpec(tuple(shape), d, line, path)
@@ -545,7 +550,7 @@ class TensorMixin:
                 raise raise_(self.ev, str(exc))
             dtype = tensorops.promote(ta.dtype, tb.dtype)
             if op == "/" and dtype is not None and dtype not in FLOATING:
-                dtype = "float32"
+                dtype = self._default_float()
             return TensorSpec(shape, dtype, line, path, "" if shape is not None and dtype else "broadcast result")
         t = ta or tb
         other = sb if ta is not None else sa
@@ -553,9 +558,9 @@ class TensorMixin:
         if isinstance(other, (int, float, bool, Sym)):
             dtype = t.dtype
             if isinstance(other, float) and t.dtype not in FLOATING:
-                dtype = "float32"
+                dtype = self._default_float()
             if op == "/" and t.dtype not in FLOATING:
-                dtype = "float32"
+                dtype = self._default_float()
             return TensorSpec(t.shape, dtype, line, path, t.why)
         return TensorSpec(None, None, line, path, "operation with an unknown operand")
 
