@@ -203,6 +203,7 @@ class Evaluator:
         self.gaps: List[Tuple[int, str, str]] = []
         self.loading = 0  # modules being executed right now (import-time code runs while > 0)
         self.constructing = False  # set by api once the target class is being built
+        self.unknown_calls = 0  # calls of values that are not known so far (code we could not follow)
         self.default_dtype: Optional[str] = "float32"  # torch.set_default_dtype, as executed so far
         self.late_default_dtype: Any = None  # set_default_dtype run by an import evaluated during construction
         self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
@@ -971,7 +972,8 @@ class Evaluator:
                 continue
             # any other decorator is run, as Python does: its result is the value (a decorator the evaluation
             # cannot follow makes the function unknown, with the decorator's line)
-            value = self._apply_decorator(frame, d, value, f"function `{node.name.value}`", sf)
+            value = self._apply_decorator(frame, d, value, f"function `{node.name.value}`", sf,
+                                          _decorator_line(sf, node, d))
         if owner is None:
             self._bind_name(frame, node.name.value, value)
         return value
@@ -982,8 +984,9 @@ class Evaluator:
         else:
             frame.locals[name] = value
 
-    def _apply_decorator(self, frame: Frame, d: cst.Decorator, value: Any, what: str, sf: SourceFile) -> Any:
-        line = sf.line(d)
+    def _apply_decorator(self, frame: Frame, d: cst.Decorator, value: Any, what: str, sf: SourceFile,
+                         line: int = 0) -> Any:
+        line = sf.line(d.decorator) or line
         text = sf.code(d.decorator).strip()
         if isinstance(value, Unknown):
             return value
@@ -1090,7 +1093,8 @@ class Evaluator:
         for d in reversed(node.decorators):
             if self.in_catalog(sf):
                 break
-            out = self._apply_decorator(frame, d, value, f"class `{node.name.value}`", sf)
+            out = self._apply_decorator(frame, d, value, f"class `{node.name.value}`", sf,
+                                        _decorator_line(sf, node, d))
             if isinstance(out, Unknown) and isinstance(value, ClassValue):
                 # keep the class (it is listed, its source lines known) but nothing built from it is claimed
                 value.taint = value.taint or out
@@ -1199,7 +1203,14 @@ class Evaluator:
             if hook is not None:  # `self.x = v` calls type(self).__setattr__, as in Python
                 if not isinstance(hook, FunctionValue):
                     raise GiveUp(f"`{obj.cls.name}.__setattr__` cannot be evaluated")
+                before = self.unknown_calls
                 self.call_function(hook, [obj, name, value], {}, owner=howner)
+                if self.unknown_calls != before and isinstance(obj, ModuleValue):
+                    # the hook handed the value to code we could not follow: where it went is not known
+                    obj.unknown_attrs[f"<{name} through __setattr__>"] = Entry(Unknown(
+                        f"`self.{name} = ...` goes through `{obj.cls.name}.__setattr__` (line "
+                        f"{hook.sf.line(hook.node)}), which calls code that cannot be followed", self.line, self.path),
+                        self.line, self.path)
                 return
             if not isinstance(value, (ModuleValue, ParamValue, BufferMarker)) and not (
                     isinstance(obj, ModuleValue) and (name in obj.params or name in obj.buffers or name in obj.children)):
@@ -1932,7 +1943,7 @@ class Evaluator:
                 kind = c.intrinsic
                 return Intrinsic(f"{kind}.__init__", lambda *a, **k: self.torch.container_init(obj, kind, list(a), k))
             if c.intrinsic == "Module" and name == "__init__":
-                return Intrinsic("Module.__init__", lambda *a, **k: self.torch.module_init(obj))
+                return Intrinsic("Module.__init__", lambda *a, **k: self.torch.module_init(obj, *a, **k))
             if c.intrinsic == "Module" and name == "__setattr__" and isinstance(obj, ModuleValue):
                 return Intrinsic("Module.__setattr__", lambda n, v: self.torch.module_setattr(obj, n, v))
             if c.intrinsic == "Module" and name == "__getattr__" and isinstance(obj, ModuleValue):
@@ -1974,7 +1985,8 @@ class Evaluator:
             except KeyError:
                 sk = [k for k in obj if isinstance(k, SymKey)]
                 if sk:
-                    return self.unknown("dict lookup of a key set under an unknown name")
+                    why = sk[0].key.reason if isinstance(sk[0].key, Unknown) else "a key set under an unknown name"
+                    return self.unknown(f"dict lookup: the dict may hold other keys ({why})")
                 raise EvalRaise(f"KeyError: {key!r}", self.line, self.path)
             except TypeError:
                 return self.unknown("unhashable dict key", False)
@@ -2118,8 +2130,10 @@ class Evaluator:
 
     def call(self, func: Any, args: List[Any], kwargs: Dict[str, Any], node: Any = None, sf: Any = None) -> Any:
         if isinstance(func, Unknown):
+            self.unknown_calls += 1
             return func
         if isinstance(func, Opaque):
+            self.unknown_calls += 1
             func.used_as_value = True
             return self.unknown(f"`{func.name}` is an unbound parameter; its result is unknown (bind it with --set {func.name}=...)")
         if isinstance(func, Intrinsic):
@@ -2608,6 +2622,15 @@ _TRANSPARENT_DECORATORS = frozenset((
 ))
 # metaclasses that do not change how a class is called or what its instances hold
 _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType", "typing.Protocol"))
+
+
+def _decorator_line(sf: SourceFile, node: Any, d: cst.Decorator) -> int:
+    """The line of a decorator without a call (only statements and calls carry lines): one line per decorator
+    above the ``def``/``class`` line."""
+    line = sf.line(node)
+    if not line:
+        return 0
+    return max(1, line - (len(node.decorators) - list(node.decorators).index(d)))
 
 
 def _names_in(node: Any) -> List[str]:

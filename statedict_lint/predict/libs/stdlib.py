@@ -426,6 +426,13 @@ Stdlib.functions = {
     "dataclasses.asdict": _dc_asdict,
     "dataclasses.is_dataclass": _is_dataclass,
     "functools.wraps": _wraps,
+    # class and function decorators that return what they are given (metadata or type-checker hints only)
+    **{f"{mod}.{name}": (lambda lib, x=None, *a, **k: x) for mod in ("typing", "typing_extensions")
+       for name in ("final", "runtime_checkable", "no_type_check", "override")},
+    **{f"{mod}.dataclass_transform": (lambda lib, *a, **k: Intrinsic("dataclass_transform(...)", lambda c: c))
+       for mod in ("typing", "typing_extensions")},
+    "functools.total_ordering": lambda lib, cls=None: cls,
+    "enum.unique": lambda lib, cls=None: cls,
     "functools.update_wrapper": lambda lib, wrapper, wrapped=None, *a, **k: wrapper,
     "collections.namedtuple": _namedtuple,
     "importlib.util.find_spec": _find_spec,

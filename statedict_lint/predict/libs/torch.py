@@ -195,15 +195,22 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             return Intrinsic(f"{kind}.__init__", init)
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
-                return Intrinsic("Module.__init__", lambda m=None, *a, **k: self.module_init(m))
+                return Intrinsic("Module.__init__", lambda m=None, *a, **k: self.module_init(m, *a, **k))
             if name == "__setattr__":
                 return Intrinsic("Module.__setattr__", lambda m, n, v: self.module_setattr(m, n, v)
                                  if isinstance(m, ModuleValue) else None)
         return self.ev.unknown(f"class `{cls.name}` has no attribute `{name}`")
 
-    def module_init(self, m: Any) -> None:
+    def module_init(self, m: Any, *args: Any, **kwargs: Any) -> None:
         """``nn.Module.__init__``: a fresh ``_parameters``, ``_buffers`` and ``_modules`` -- calling it again
-        forgets everything registered before (plain attributes stay)."""
+        forgets everything registered before (plain attributes stay). Arguments it never takes are torch's
+        TypeError (a keyword meant for a class that was not reached)."""
+        known = {k: v for k, v in kwargs.items() if k != "**"}
+        if known or args:
+            what = f"keyword argument '{next(iter(known))}'" if known else "positional arguments"
+            name = m.cls.name if isinstance(m, ModuleValue) and hasattr(m.cls, "name") else "Module"
+            raise raise_(self.ev, f"TypeError: {name}.__init__() got an unexpected {what} (nn.Module.__init__ "
+                                  f"takes none)")
         if isinstance(m, ModuleValue) and not m.container:
             m.params.clear()
             m.buffers.clear()

@@ -1,0 +1,222 @@
+"""Soundness of the engine (issue 8): what the evaluator does not model exactly is Unknown with its line, a raise
+it reaches through its own gap is "cannot know", and a raise Python would really make is reported as one.
+Every claim here is judged against torch building the same source."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any, List, Tuple
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from statedict_lint import runtime  # noqa: E402
+from statedict_lint.bindings import collect  # noqa: E402
+from statedict_lint.errors import UserError  # noqa: E402
+from statedict_lint.predict.api import predict  # noqa: E402
+
+HEADER = "import torch\nimport torch.nn as nn\n"
+
+
+def _src(body: str) -> str:
+    return HEADER + textwrap.dedent(body)
+
+
+def _rows(pred: Any) -> List[Tuple[str, Any, Any]]:
+    return [(k.key, None if k.shape is None else tuple(k.shape), k.dtype) for k in pred.keys]
+
+
+def _torch_rows(path: str, cls: str, sets: Tuple[str, ...] = ()) -> List[Tuple[str, Any, Any]]:
+    dtype = torch.get_default_dtype()
+    try:
+        table = runtime.build(path, cls, collect(list(sets), []))
+    finally:
+        torch.set_default_dtype(dtype)
+    return [(e.key, e.shape, e.dtype) for e in table.entries]
+
+
+def _exact(path: str, cls: str, sets: Tuple[str, ...] = ()) -> None:
+    pred = predict(path, cls, collect(list(sets), []))
+    assert pred.complete, [(u.line, u.message) for u in pred.unresolved]
+    assert _rows(pred) == _torch_rows(path, cls, sets)
+
+
+def test_unmodelled_class_decorator_makes_an_incomplete_prediction_naming_it(write_model: Any) -> None:
+    path = write_model(_src('''
+        from somewhere_not_installed import register_everything
+
+        @register_everything(kind="net")
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 3)
+    '''))
+    pred = predict(path, "Net", {})
+    assert not pred.complete and not pred.keys
+    assert any("register_everything" in u.message and u.line == 6 for u in pred.unresolved), pred.unresolved
+
+
+def test_unknown_call_at_import_makes_a_later_raise_cannot_know(write_model: Any) -> None:
+    """A registry handed to unmodelled code at import may be filled there: the KeyError we would reach is
+    ours, not the code's -- never 'construction fails'."""
+    path = write_model(_src('''
+        from plugins_not_installed import load_plugins
+
+        LAYERS = {"linear": nn.Linear}
+        load_plugins(LAYERS)
+
+        class Net(nn.Module):
+            def __init__(self, kind="conv"):
+                super().__init__()
+                self.body = LAYERS[kind](2, 2)
+    '''))
+    pred = predict(path, "Net", {})  # no UserError("constructing Net fails ... KeyError")
+    assert not pred.complete
+    assert not any(k.key.startswith("body.") for k in pred.keys), pred.keys
+    assert any("load_plugins" in u.message for u in pred.unresolved), pred.unresolved
+
+
+def test_real_type_errors_are_reported_like_python(write_model: Any) -> None:
+    path = write_model(_src('''
+        from dataclasses import dataclass
+
+        class Plain:
+            pass
+
+        @dataclass
+        class Cfg:
+            dim: int = 4
+
+        class A(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cfg = Plain(3)
+
+        class B(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(Cfg(width=3).dim, 2)
+
+        class C(nn.Module):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.fc = nn.Linear(2, 2)
+
+        class UsesC(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c = C(hidden=4)
+    '''))
+    for cls, msg in (("A", "takes no arguments"), ("B", "unexpected keyword argument 'width'"),
+                     ("UsesC", "unexpected keyword argument 'hidden'")):
+        with pytest.raises(UserError, match=msg):
+            predict(path, cls, {})
+        with pytest.raises(UserError):
+            runtime.build(path, cls, {})
+
+
+def test_global_and_nonlocal_rebind_like_python(write_model: Any) -> None:
+    path = write_model(_src('''
+        WIDTH = 2
+
+        def widen(n):
+            global WIDTH
+            WIDTH = WIDTH * n
+
+        def counter():
+            count = 1
+            def bump():
+                nonlocal count
+                count += 2
+                return count
+            bump()
+            return bump()
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                widen(3)
+                self.fc = nn.Linear(WIDTH, counter())
+    '''))
+    _exact(path, "Net")
+
+
+def test_registry_filled_by_a_module_level_loop(write_model: Any) -> None:
+    path = write_model(_src('''
+        BLOCKS = {}
+        for name, width in (("small", 4), ("large", 16)):
+            BLOCKS[name] = width
+
+        class Net(nn.Module):
+            def __init__(self, size="large"):
+                super().__init__()
+                self.fc = nn.Linear(BLOCKS[size], 2)
+    '''))
+    _exact(path, "Net")
+
+
+def test_default_dtype_set_by_an_import_reached_during_construction(tmp_path: Any) -> None:
+    """Python runs the imported module's top level before construction; the evaluator reaches it lazily,
+    during construction, and predicts again with that default from the start."""
+    pkg = tmp_path / "dtpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "precision.py").write_text("import torch\n\ntorch.set_default_dtype(torch.float64)\nEPS = 1e-6\n")
+    (pkg / "model.py").write_text(_src('''
+        from dtpkg.precision import EPS
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(2, 2)
+                self.norm = nn.LayerNorm(2, eps=EPS)
+    '''))
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        _exact(str(pkg / "model.py"), "Net")
+        assert {d for _k, _s, d in _rows(predict(str(pkg / "model.py"), "Net", {}))} == {"float64"}
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_class_body_statements_not_evaluated_make_their_names_unknown(write_model: Any) -> None:
+    path = write_model(_src('''
+        import sys
+
+        class Cfg:
+            if sys.platform == "win32":
+                width = 3
+            else:
+                width = 5
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Linear(1, 1)
+                self.fc = nn.Linear(Cfg.width, 2)
+    '''))
+    pred = predict(path, "Net", {})
+    assert not pred.complete
+    rows = dict((k, s) for k, s, _d in _rows(pred))
+    assert rows["stem.weight"] == (1, 1)
+    assert "fc.weight" not in rows or rows["fc.weight"] is None or rows["fc.weight"][1] is None
+
+
+def test_setattr_hook_that_cannot_be_followed_is_not_guessed(write_model: Any) -> None:
+    path = write_model(_src('''
+        from somewhere_not_installed import route
+
+        class Routed(nn.Module):
+            def __setattr__(self, name, value):
+                route(self, name, value)
+
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+    '''))
+    pred = predict(path, "Routed", {})
+    assert not pred.complete
+    assert "fc.weight" not in [k.key for k in pred.keys]
