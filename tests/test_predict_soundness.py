@@ -220,3 +220,26 @@ def test_setattr_hook_that_cannot_be_followed_is_not_guessed(write_model: Any) -
     pred = predict(path, "Routed", {})
     assert not pred.complete
     assert "fc.weight" not in [k.key for k in pred.keys]
+
+
+def test_property_setters_run_and_properties_win_over_the_instance_dict(write_model: Any) -> None:
+    path = write_model(_src('''
+        class Cfg:
+            def __init__(self, width=4):
+                self._width = width
+                self.width = width  # goes through the setter: doubles it
+
+            @property
+            def width(self):
+                return self._width + 1
+
+            @width.setter
+            def width(self, value):
+                self._width = 2 * value
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(Cfg(3).width, 2)
+    '''))
+    _exact(path, "Net")

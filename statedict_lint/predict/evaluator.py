@@ -968,7 +968,8 @@ class Evaluator:
         value: Any = fn
         for d in reversed(node.decorators):
             dname = _decorator_name(d.decorator)
-            if dname in _TRANSPARENT_DECORATORS or dname.endswith(".setter") or self.in_catalog(sf):
+            if dname in _TRANSPARENT_DECORATORS or dname.endswith((".setter", ".deleter", ".getter")) or \
+                    self.in_catalog(sf):
                 continue
             # any other decorator is run, as Python does: its result is the value (a decorator the evaluation
             # cannot follow makes the function unknown, with the decorator's line)
@@ -1053,8 +1054,11 @@ class Evaluator:
                 decos_f = [_decorator_name(d.decorator) for d in stmt.decorators]
                 if any(d.endswith((".setter", ".deleter")) for d in decos_f):
                     # `@x.setter`: the property keeps its getter; the setter runs on assignment (setattr)
+                    prop = cls.attrs.get(stmt.name.value)
                     if any(d.endswith(".setter") for d in decos_f):
                         cls.attrs[f"<setter {stmt.name.value}>"] = fn
+                        if isinstance(fn, FunctionValue) and isinstance(prop, FunctionValue) and _is_property(prop):
+                            prop.setter = fn
                     continue
                 cls.attrs[stmt.name.value] = fn
                 continue
@@ -1214,6 +1218,13 @@ class Evaluator:
                 return
             if not isinstance(value, (ModuleValue, ParamValue, BufferMarker)) and not (
                     isinstance(obj, ModuleValue) and (name in obj.params or name in obj.buffers or name in obj.children)):
+                prop, powner = obj.cls.find(name)
+                if isinstance(prop, FunctionValue) and _is_property(prop):
+                    if prop.setter is None:
+                        raise EvalRaise(f"AttributeError: property '{name}' of '{obj.cls.name}' object has no setter",
+                                        self.line, self.path)
+                    self.call_function(prop.setter, [obj, value], {}, owner=powner)
+                    return
                 setter = self._descriptor(obj.cls, name, "__set__")
                 if setter is not None:
                     desc, fn, fowner = setter
@@ -1783,6 +1794,10 @@ class Evaluator:
         if isinstance(obj, ModuleValue):
             found, v = obj.lookup(name)
             if found:
+                if isinstance(obj.cls, ClassValue) and name in obj.attrs:  # a property wins over the instance dict
+                    prop, powner = obj.cls.find(name)
+                    if isinstance(prop, FunctionValue) and _is_property(prop):
+                        return self._bind(obj, prop, powner)
                 return v
             if isinstance(obj.cls, ClassValue):
                 attr, owner = obj.cls.find(name)
@@ -1821,6 +1836,12 @@ class Evaluator:
                 special = self._object_method(name)
                 if special is not None:
                     return special
+            if name == "__init__":
+                generated = self._generated_init(obj.mro())
+                if generated is not None:
+                    return generated
+            if name == "__dict__":
+                return obj.attrs  # (Python gives a read-only view of the same mapping)
             if owner is not None and obj.is_enum() and not isinstance(attr, FunctionValue) and \
                     "property" not in getattr(attr, "decorators", ()):
                 return self.enum_member(obj, name)
@@ -1850,6 +1871,10 @@ class Evaluator:
     def instance_attr(self, obj: InstanceValue, name: str) -> Any:
         """``object.__getattribute__`` (and ``__getattr__`` when it fails) for an instance of a plain class."""
         cls = obj.cls if isinstance(obj.cls, ClassValue) else None
+        if cls is not None and name in obj.attrs:  # a property on the class wins over the instance dict
+            prop, powner = cls.find(name)
+            if isinstance(prop, FunctionValue) and _is_property(prop):
+                return self._bind(obj, prop, powner)
         if cls is not None and name not in obj.attrs:
             getter = self._descriptor(cls, name, "__get__")
             if getter is not None:
@@ -1876,6 +1901,17 @@ class Evaluator:
         if obj.items is not None:
             return self.pyvalues.python_attr(obj.items, name)
         return self.unknown(f"object of class `{getattr(obj.cls, 'name', '?')}` has no attribute `{name}`")
+
+    def _generated_init(self, mro: List[ClassValue]) -> Optional[Intrinsic]:
+        """``cls.__init__`` when ``@dataclass`` wrote it (the first class of ``mro`` that has an __init__)."""
+        for c in mro:
+            if "__init__" in c.attrs:
+                return None
+            if c.is_dataclass and c.dc_options.get("init", True) is not False:
+                dc = c
+                return Intrinsic(f"{c.name}.__init__", lambda o, *a, **k: self._dataclass_init(
+                    o.cls if isinstance(o, (ModuleValue, InstanceValue)) else dc, o, list(a), k, dc))
+        return None
 
     def _object_method(self, name: str) -> Any:
         """``object.__setattr__(self, k, v)`` and friends, called explicitly (frozen dataclasses, hooks)."""
@@ -1936,6 +1972,10 @@ class Evaluator:
         except ValueError:
             start = 1
         for c in mro[start:]:
+            if name == "__init__" and "__init__" not in c.attrs and c.is_dataclass:
+                generated = self._generated_init([c])
+                if generated is not None:
+                    return Intrinsic(generated.name, lambda *a, **k: generated.fn(obj, *a, **k))
             if name in c.attrs:
                 return self._bind(obj, c.attrs[name], c)
             if name == "__init__" and isinstance(obj, ModuleValue) and c.intrinsic in CONTAINERS:
@@ -2405,6 +2445,17 @@ class Evaluator:
                 return
         f["default_node"] = (frame, node, sf)
 
+    def dataclass_default(self, f: Dict[str, Any]) -> Any:
+        """A field's ``default`` value (evaluated where the class body wrote it)."""
+        if f.get("default_node") is not None:
+            frame, node, sf = f["default_node"]
+            return self.eval(frame, node, sf)
+        return f["default"]
+
+    def dataclass_factory(self, f: Dict[str, Any]) -> Any:
+        frame, node, sf = f["factory"]
+        return self.eval(frame, node, sf)
+
     def _dataclass_value(self, f: Dict[str, Any]) -> Any:
         if f.get("factory") is not None:
             frame, node, sf = f["factory"]
@@ -2622,6 +2673,12 @@ _TRANSPARENT_DECORATORS = frozenset((
 ))
 # metaclasses that do not change how a class is called or what its instances hold
 _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType", "typing.Protocol"))
+
+
+def _is_property(fn: FunctionValue) -> bool:
+    """A ``@property`` (a data descriptor: it wins over the instance dict, and setting needs its setter);
+    ``cached_property`` is not one (the instance dict wins, setting stores there)."""
+    return "property" in fn.decorators
 
 
 def _decorator_line(sf: SourceFile, node: Any, d: cst.Decorator) -> int:

@@ -243,6 +243,7 @@ class FunctionValue:
         self.owner = owner  # ClassValue when defined in a class body
         self.decorators: List[str] = []
         self.sf: SourceFile = scope.sf  # where the function is written (catalog chunks differ from scope.sf)
+        self.setter: Optional["FunctionValue"] = None  # a property's setter (``@x.setter``)
 
     def __deepcopy__(self, memo: dict) -> "FunctionValue":
         return self

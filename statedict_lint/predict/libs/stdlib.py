@@ -208,6 +208,37 @@ def _is_dataclass(lib: LibraryModel, obj: Any = None) -> Any:
     return lib.ev.unknown("is_dataclass of a value that is not known", False)
 
 
+def _dc_fields(lib: LibraryModel, obj: Any = None) -> Any:
+    """``dataclasses.fields(cls_or_obj)``: Field objects with ``name``, ``type``, ``default``,
+    ``default_factory`` (``dataclasses.MISSING`` when absent), ``init``, ``kw_only``; InitVars are no fields."""
+    ev = lib.ev
+    cls = obj.cls if isinstance(obj, InstanceValue) else obj
+    if not isinstance(cls, ClassValue) or not any(c.is_dataclass for c in cls.mro()) or cls.tainted() is not None:
+        return ev.unknown("dataclasses.fields of a value that is not a known dataclass", False)
+    stdlib = lib if isinstance(lib, Stdlib) else None
+    field_cls = stdlib._intrinsic_class("Field", "dataclasses.Field", "field") if stdlib else None
+    out = []
+    for f in ev.dataclass_fields(cls):
+        if f["initvar"]:
+            continue
+        fo = InstanceValue(field_cls)
+        fo.attrs.update(name=f["name"], init=f["init"], kw_only=f["kw_only"], type=Unknown("field type", 0, "", False))
+        fo.attrs["default"] = ev.dataclass_default(f) if f["has_default"] and f.get("factory") is None else MISSING
+        fo.attrs["default_factory"] = ev.dataclass_factory(f) if f.get("factory") is not None else MISSING
+        out.append(fo)
+    return tuple(out)
+
+
+class _Missing:
+    """``dataclasses.MISSING``: one sentinel object (compared with ``is``)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
 def _wraps(lib: LibraryModel, wrapped: Any = None, *a: Any, **k: Any) -> Any:
     """``functools.wraps(f)(g)`` is ``g`` (its metadata changes; nothing construction code reads)."""
     return Intrinsic("functools.wraps(...)", lambda g: g)
@@ -307,6 +338,8 @@ class Stdlib(LibraryModel):
     def attribute(self, full: str) -> Any:
         ev = self.ev
         attr = full.split(".")[-1]
+        if full == "dataclasses.MISSING":
+            return MISSING
         if full in RUNTIME_ENVIRONMENT:
             return Unknown(f"`{full}` depends on the environment where the model runs", ev.line, ev.path, False)
         if full in ("collections.abc", "os.path", "importlib.util"):
@@ -425,6 +458,7 @@ Stdlib.functions = {
     "dataclasses.replace": _dc_replace,
     "dataclasses.asdict": _dc_asdict,
     "dataclasses.is_dataclass": _is_dataclass,
+    "dataclasses.fields": _dc_fields,
     "functools.wraps": _wraps,
     # class and function decorators that return what they are given (metadata or type-checker hints only)
     **{f"{mod}.{name}": (lambda lib, x=None, *a, **k: x) for mod in ("typing", "typing_extensions")
