@@ -243,3 +243,32 @@ def test_property_setters_run_and_properties_win_over_the_instance_dict(write_mo
                 self.fc = nn.Linear(Cfg(3).width, 2)
     '''))
     _exact(path, "Net")
+
+
+def test_bindings_read_state_as_it_was_before_later_import_time_changes(write_model: Any) -> None:
+    """Module-level assignments are evaluated lazily; import-time code that changes what they read must not
+    leak into them (Python evaluated them first)."""
+    path = write_model(_src('''
+        class Defaults:
+            dim = 4
+
+        TABLE = {"w": 3}
+        BEFORE = Defaults.dim * 2
+        FROM_TABLE = TABLE["w"] + 1
+        Defaults.dim = 9
+        TABLE["w"] += 10
+
+        def bump():
+            Defaults.dim += 1
+
+        SNAPSHOT = Defaults.dim
+        bump()
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(BEFORE, FROM_TABLE)
+                self.b = nn.Linear(SNAPSHOT, Defaults.dim)
+                self.c = nn.Linear(TABLE["w"], 1)
+    '''))
+    _exact(path, "Net")

@@ -342,10 +342,12 @@ class Evaluator:
         self.gaps.append((line, path, reason))
 
     def _force_pending(self, scope: ModuleScope) -> None:
-        """Evaluate every module-level binding still pending (lazy): import-time code is about to run, and
-        Python evaluated those bindings before it."""
+        """Evaluate every module-level assignment still pending (lazy) that reads other names: import-time code
+        is about to run and may change what they read; Python evaluated them before it. (Literals cannot
+        change; imports bind modules and their names, which stay shared.)"""
         for name in list(scope.values):
-            if isinstance(scope.values.get(name), Thunk) and not scope.values[name].busy:
+            v = scope.values.get(name)
+            if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and not _is_literal(v.node.value):
                 scope.lookup(name)
 
     def _module_failed(self, scope: ModuleScope, stmt: Any, exc: Any) -> None:
@@ -433,10 +435,12 @@ class Evaluator:
                 return
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 scope.values[targets[0].value] = Thunk("assign", small)
-            else:
+            else:  # `Cfg.dim = 5`, `TABLE["x"] = ...`: changes state pending bindings may read
+                self._force_pending(scope)
                 self.set_pos(scope.sf, small)
                 self.exec_small(frame, small, scope.sf)
         elif isinstance(small, cst.AugAssign):
+            self._force_pending(scope)
             self.set_pos(scope.sf, small)
             try:
                 self.exec_small(frame, small, scope.sf)
@@ -2673,6 +2677,24 @@ _TRANSPARENT_DECORATORS = frozenset((
 ))
 # metaclasses that do not change how a class is called or what its instances hold
 _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType", "typing.Protocol"))
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.Imaginary, cst.Ellipsis)
+
+
+def _is_literal(node: Any) -> bool:
+    """An expression whose value depends on no name (numbers, strings, containers of them, True/False/None)."""
+    if isinstance(node, _LITERALS):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False", "None")
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        return all(not isinstance(e, cst.StarredElement) and _is_literal(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and _is_literal(e.key) and _is_literal(e.value) for e in node.elements)
+    if isinstance(node, cst.UnaryOperation):
+        return _is_literal(node.expression)
+    return False
 
 
 def _is_property(fn: FunctionValue) -> bool:
