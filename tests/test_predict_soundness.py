@@ -272,3 +272,32 @@ def test_bindings_read_state_as_it_was_before_later_import_time_changes(write_mo
                 self.c = nn.Linear(TABLE["w"], 1)
     '''))
     _exact(path, "Net")
+
+
+def test_enum_members_that_are_also_strings_stay_unknown_values(write_model: Any) -> None:
+    """`class Fmt(str, Enum)`: a member equals its string; the evaluator does not decide such comparisons."""
+    path = write_model(_src('''
+        from enum import Enum
+
+        class Fmt(str, Enum):
+            NCHW = "NCHW"
+            NHWC = "NHWC"
+
+        class Kind(Enum):
+            A = 1
+            B = 2
+
+        class Net(nn.Module):
+            def __init__(self, fmt="NHWC", kind=Kind.B):
+                super().__init__()
+                self.stem = nn.Linear(2, 2)
+                if Fmt(fmt) == "NHWC":
+                    self.perm = nn.Linear(3, 3)
+                if kind is Kind.B and kind.value == 2:
+                    self.b = nn.Linear(4, 4)
+    '''))
+    pred = predict(path, "Net", {})
+    rows = {k.key: k for k in pred.keys}
+    assert rows["b.weight"].condition is None and rows["perm.weight"].condition is not None
+    real = {k for k, _s, _d in _torch_rows(path, "Net")}
+    assert {"stem.weight", "perm.weight", "b.weight"} <= real

@@ -2379,7 +2379,12 @@ class Evaluator:
         if name in members:
             return members[name]
         raw = cls.attrs.get(name)
-        ok = (not name.startswith("_") and not isinstance(raw, (FunctionValue, ClassValue, Unknown, Intrinsic))
+        # members that are also ints or strings (IntEnum, StrEnum, `class Fmt(str, Enum)`) compare equal to
+        # plain values: those stay unknown values
+        plain_enum = all(isinstance(b, ClassValue) and (b.intrinsic == "enum" and b.qualname == "enum.Enum"
+                                                        or not b.intrinsic) for c in cls.mro() for b in c.bases)
+        ok = (plain_enum and not name.startswith("_")
+              and not isinstance(raw, (FunctionValue, ClassValue, Unknown, Intrinsic))
               and _plain(raw) and cls.user_hook("__new__")[0] is None and cls.user_hook("__init__")[0] is None)
         if not ok:
             return Unknown(f"enum member `{cls.name}.{name}`", self.line, self.path, False)
