@@ -301,3 +301,40 @@ def test_enum_members_that_are_also_strings_stay_unknown_values(write_model: Any
     assert rows["b.weight"].condition is None and rows["perm.weight"].condition is not None
     real = {k for k, _s, _d in _torch_rows(path, "Net")}
     assert {"stem.weight", "perm.weight", "b.weight"} <= real
+
+
+def test_copies_and_branches_keep_what_an_object_is(write_model: Any) -> None:
+    """copy.copy makes a new object; a NamedTuple stays a tuple and a frozen dataclass stays frozen on both
+    branches of an undecidable condition."""
+    path = write_model(_src('''
+        import copy
+        from dataclasses import dataclass
+        from typing import NamedTuple
+
+        class Dims(NamedTuple):
+            a: int
+            b: int = 3
+
+        @dataclass
+        class Cfg:
+            dim: int = 4
+
+        class Net(nn.Module):
+            def __init__(self, flag: bool, dims=Dims(2)):
+                super().__init__()
+                base = Cfg()
+                wide = copy.copy(base)
+                wide.dim = 8
+                if flag:
+                    x, y = dims
+                else:
+                    y, x = dims
+                self.fc = nn.Linear(base.dim, wide.dim)
+                self.g = nn.Linear(dims[0], dims.b)
+    '''))
+    pred = predict(path, "Net", {})
+    rows = {k.key: k for k in pred.keys}
+    assert rows["fc.weight"].shape == (8, 4) and rows["g.weight"].shape == (3, 2)
+    for flag in ("flag=True", "flag=False"):
+        real = {k: s for k, s, _d in _torch_rows(path, "Net", (flag,))}
+        assert real["fc.weight"] == (8, 4) and real["g.weight"] == (3, 2)

@@ -63,6 +63,8 @@ def fork_copy(roots: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[int, Any], Pa
             memo[key] = out
             pairs[key] = (v, out)
             out.attrs = {k: cp(x) for k, x in v.attrs.items()}
+            out.tainted, out.frozen = v.tainted, v.frozen
+            out.items = None if v.items is None else tuple(cp(x) for x in v.items)
             return out
         if t is Repeated:
             out = Repeated(None, v.count, v.placeholder)
@@ -119,6 +121,8 @@ def _translate_contents(v: Any, back: Dict[int, Any], seen: set) -> None:
     elif t is InstanceValue:
         for k in list(v.attrs):
             v.attrs[k] = _translate(v.attrs[k], back, seen)
+        if v.items is not None:
+            v.items = tuple(_translate(x, back, seen) for x in v.items)
     elif t is Repeated:
         v.value = _translate(v.value, back, seen)
 
@@ -136,6 +140,7 @@ def _write_back(orig: Any, src: Any) -> None:
         orig.extra_state, orig.container = src.extra_state, src.container
     elif t is InstanceValue:
         orig.attrs = src.attrs
+        orig.tainted, orig.frozen, orig.items = src.tainted, src.frozen, src.items
     elif t is Repeated:
         orig.value, orig.count = src.value, src.count
 
@@ -194,6 +199,10 @@ def _merge_same(ev: Any, orig: Any, a: Any, b: Any, cond_a: str, cond_b: str) ->
         return merge_modules(ev, a, b, cond_a, cond_b)
     if t is InstanceValue:
         out_i = InstanceValue(a.cls)
+        out_i.tainted = a.tainted or b.tainted
+        out_i.frozen = a.frozen and b.frozen
+        if a.items is not None and b.items is not None and len(a.items) == len(b.items):
+            out_i.items = tuple(merge_values(ev, x, y, cond_a) for x, y in zip(a.items, b.items))
         for k in list(a.attrs) + [k for k in b.attrs if k not in a.attrs]:
             if k in a.attrs and k in b.attrs:
                 out_i.attrs[k] = merge_values(ev, a.attrs[k], b.attrs[k], cond_a)

@@ -98,12 +98,24 @@ def deep_clone(v: Any) -> Any:
             out = InstanceValue(x.cls)
             memo[id(x)] = out
             out.attrs = {k: cp(i) for k, i in x.attrs.items()}
+            out.tainted, out.frozen = x.tainted, x.frozen
+            out.items = None if x.items is None else tuple(cp(i) for i in x.items)
             return out
         if t is Repeated:
             return Repeated(cp(x.value), x.count, x.placeholder)
         return x
 
     return cp(v)
+
+
+def _shallow_copy(lib: LibraryModel, v: Any = None) -> Any:
+    """``copy.copy``: a new list/dict/set/plain object holding the same items (never the same object)."""
+    if isinstance(v, (list, dict, set)):
+        return type(v)(v) if not isinstance(v, OrderedDict) else OrderedDict(v)
+    if isinstance(v, InstanceValue):
+        out = InstanceValue(v.cls, dict(v.attrs), v.tainted, v.frozen, v.items)
+        return out
+    return v  # a module: torch's shallow copy shares its parameter, buffer and submodule tables
 
 
 def _partial(lib: LibraryModel, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -445,7 +457,7 @@ class Stdlib(LibraryModel):
 
 Stdlib.functions = {
     "copy.deepcopy": _deepcopy,
-    "copy.copy": lambda lib, v: v if not isinstance(v, list) else list(v),
+    "copy.copy": _shallow_copy,
     "functools.partial": _partial,
     "collections.OrderedDict": _ordered_dict,
     "dataclasses.field": _dc_field,
