@@ -374,7 +374,7 @@ class Evaluator:
         line = sf.line(small)
         if not isinstance(node, cst.Call):
             return
-        func = self.eval(frame, node.func, sf)
+        func = self.eval(frame, node.func, sf) if _is_lookup(node.func) else None  # (no call evaluated twice)
         if isinstance(func, (Unknown, Opaque)):
             # an unmodelled library call: it cannot rebind this module's names, but may change what it is given
             for a in node.args:
@@ -2081,6 +2081,9 @@ class Evaluator:
         if isinstance(v, (str, bytes)):
             return list(v)
         if isinstance(v, dict):
+            if any(isinstance(k, SymKey) for k in v):
+                return self.unknown("iteration over a dict holding keys that cannot be known",
+                                    maybe_state=any(maybe_state(x) for x in v.values()))
             return list(v.keys())
         if isinstance(v, (set, frozenset)):
             try:
@@ -2375,7 +2378,9 @@ class Evaluator:
         """``Color.RED``: one object per member (so ``is`` works), with ``name`` and ``value``; methods and
         properties of the enum class apply to it. Members of enums with a custom ``__new__``/``__init__`` or
         ``auto()`` values are unknown values."""
-        members = cls.attrs.setdefault("__members_cache__", {})  # type: ignore[arg-type]
+        members = getattr(cls, "enum_members", None)
+        if members is None:
+            members = cls.enum_members = {}  # type: ignore[attr-defined]
         if name in members:
             return members[name]
         raw = cls.attrs.get(name)
@@ -2685,6 +2690,13 @@ _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType",
 
 
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.Imaginary, cst.Ellipsis)
+
+
+def _is_lookup(node: Any) -> bool:
+    """A name or a chain of attributes of one (evaluating it calls nothing but properties)."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
 
 
 def _is_literal(node: Any) -> bool:
