@@ -226,6 +226,12 @@ class Evaluator:
         ln = self.line if line is None else line
         p = self.path if path is None else path
         key = (ln, p, message)
+        if self.loading:
+            # import-time code (a module's top level, decorators run at import): what it could not follow is
+            # already Unknown in the values it made; it is a gap (it makes a later raise "cannot know"), not a
+            # line of every prediction that imports the module
+            self.gaps.append(key)
+            return
         if key not in self._note_keys:
             self._note_keys.add(key)
             self.notes.append(key)
