@@ -62,6 +62,9 @@ BIG = 1 << 62
 MAX_UNROLL = 100_000
 # Bounds on what the evaluator materializes (hostile or runaway source: `2**10**10`, `'a' * 10**10`, a list
 # doubled 40 times): bigger values are Unknown "too large to evaluate", never a hang or a MemoryError.
+# A decorator run at import (timm's @register_model on 1,400 functions) gets this many steps; one that needs
+# more is given up (what it decorates is unknown) and not run again for the other functions it decorates.
+DECORATOR_STEPS = 250
 MAX_INT_BITS = 4096
 MAX_SEQ_LEN = 1_000_000
 MAX_DEPTH = 120
@@ -69,6 +72,11 @@ MAX_FORKS = 64
 
 
 # -- classes, functions, scopes ------------------------------------------------------------------
+
+class _DecoratorBudget(GiveUp):
+    """A decorator run at import used up its steps (DECORATOR_STEPS); unlike CallBudget, the helpers it was
+    running are not marked as too costly for construction."""
+
 
 class Thunk:
     """A module-level binding evaluated on first use."""
@@ -204,6 +212,7 @@ class Evaluator:
         self.loading = 0  # modules being executed right now (import-time code runs while > 0)
         self.constructing = False  # set by api once the target class is being built
         self.unknown_calls = 0  # calls of values that are not known so far (code we could not follow)
+        self.step_limit = BIG  # a step count at which the running import-time decorator is given up
         self.default_dtype: Optional[str] = "float32"  # torch.set_default_dtype, as executed so far
         self.late_default_dtype: Any = None  # set_default_dtype run by an import evaluated during construction
         self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
@@ -254,6 +263,8 @@ class Evaluator:
             # one helper call unrolling a huge loop (timm's attention-bias tables: 196 x 196 points) is
             # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
             raise CallBudget("the call took too many steps to evaluate")
+        if self.steps > self.step_limit:
+            raise _DecoratorBudget(f"it takes more than {DECORATOR_STEPS} steps at import")
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:
@@ -1001,16 +1012,28 @@ class Evaluator:
         text = sf.code(d.decorator).strip()
         if isinstance(value, Unknown):
             return value
-        saved = (self.line, self.path)
+        saved = (self.line, self.path, self.step_limit)
+        deco: Any = None
         try:
             self.set_pos(sf, d)
             deco = self.eval(frame, d.decorator, sf)
+            target = deco.func if isinstance(deco, BoundMethod) else deco
+            if isinstance(target, FunctionValue) and id(target.node) in self.over_budget:
+                raise _DecoratorBudget(f"it takes more than {DECORATOR_STEPS} steps at import")
+            if self.loading:
+                self.step_limit = min(self.step_limit, self.steps + DECORATOR_STEPS)
             out = self.call(deco, [value], {})
         except (EvalRaise, GiveUp) as exc:
             why = exc.message if isinstance(exc, EvalRaise) else exc.reason
+            if isinstance(exc, _DecoratorBudget):  # (only the decorator itself is not run again)
+                target = deco.func if isinstance(deco, BoundMethod) else deco
+                if isinstance(target, FunctionValue):
+                    self.over_budget.add(id(target.node))
+                elif isinstance(target, Partial) and isinstance(target.func, FunctionValue):
+                    self.over_budget.add(id(target.func.node))
             out = Unknown(f"{why}", line, sf.path)
         finally:
-            self.line, self.path = saved
+            self.line, self.path, self.step_limit = saved
         if isinstance(out, (Unknown, Opaque)):
             why = out.reason if isinstance(out, Unknown) else f"`{out.name}` is unbound"
             return Unknown(f"{what} is wrapped by decorator `{text}` (line {line}), which cannot be evaluated: "
