@@ -338,3 +338,30 @@ def test_copies_and_branches_keep_what_an_object_is(write_model: Any) -> None:
     for flag in ("flag=True", "flag=False"):
         real = {k: s for k, s, _d in _torch_rows(path, "Net", (flag,))}
         assert real["fc.weight"] == (8, 4) and real["g.weight"] == (3, 2)
+
+
+def test_attributes_set_under_names_that_cannot_be_known_are_not_read_back_stale(write_model: Any) -> None:
+    path = write_model(_src('''
+        from plugins_not_installed import extra_options
+
+        class Cfg:
+            def __init__(self, **kwargs):
+                self.dim = 4
+                for k, v in kwargs.items():
+                    setattr(self, k, v)
+
+        OPTIONS = {}
+        extra_options(OPTIONS)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Linear(1, 1)
+                cfg = Cfg(**OPTIONS)
+                self.fc = nn.Linear(cfg.dim, 2)
+    '''))
+    pred = predict(path, "Net", {})
+    assert not pred.complete
+    rows = {k: s for k, s, _d in _rows(pred)}
+    assert rows["stem.weight"] == (1, 1)
+    assert rows.get("fc.weight") is None or rows["fc.weight"][1] is None, rows

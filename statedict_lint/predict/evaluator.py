@@ -2127,6 +2127,9 @@ class Evaluator:
         if isinstance(v, SymRange):
             return v
         if isinstance(v, DictView):
+            if any(isinstance(k, SymKey) for k in v.d):
+                return self.unknown("iteration over a dict holding keys that cannot be known",
+                                    maybe_state=any(maybe_state(x) for x in v.d.values()))
             return v.items()
         if isinstance(v, ModuleValue):
             return self.torch.container_iter(v)

@@ -267,9 +267,16 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         if isinstance(name, Sym):
             name = "{" + name.render().replace("{", "").replace("}", "") + "}"
         if not isinstance(name, str):
+            why = Unknown(f"setattr with a name that cannot be known (line {ev.line}) may have set any attribute",
+                          ev.line, ev.path)
             if isinstance(obj, ModuleValue):
-                obj.unknown_attrs[f"<setattr at line {ev.line}>"] = Entry(
-                    Unknown("setattr with a name that cannot be known", ev.line, ev.path), ev.line, ev.path)
+                obj.unknown_attrs[f"<setattr at line {ev.line}>"] = Entry(why, ev.line, ev.path)
+                for k in list(obj.attrs):
+                    obj.attrs[k] = Unknown(why.reason, ev.line, ev.path, False)
+            elif isinstance(obj, InstanceValue):
+                obj.tainted = obj.tainted or why
+            elif isinstance(obj, ClassValue) and obj.node is not None:
+                obj.taint = obj.taint or why
             return None
         ev.setattr(obj, name, value)
         return None
