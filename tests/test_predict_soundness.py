@@ -365,3 +365,25 @@ def test_attributes_set_under_names_that_cannot_be_known_are_not_read_back_stale
     rows = {k: s for k, s, _d in _rows(pred)}
     assert rows["stem.weight"] == (1, 1)
     assert rows.get("fc.weight") is None or rows["fc.weight"][1] is None, rows
+
+
+def test_a_script_running_its_training_loop_at_import_still_predicts(write_model: Any) -> None:
+    """Module-level code is run, but one top-level statement has a step budget: a script's endless work at
+    import is a gap (what it binds is unknown), not the end of the prediction."""
+    path = write_model(_src('''
+        def train():
+            total = 0
+            for epoch in range(1000):
+                for step in range(1000):
+                    total += step
+            return total
+
+        WIDTH = 6
+        train()
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(WIDTH, 2)
+    '''))
+    _exact(path, "Net")

@@ -65,6 +65,7 @@ MAX_UNROLL = 100_000
 # A decorator run at import (timm's @register_model on 1,400 functions) gets this many steps; one that needs
 # more is given up (what it decorates is unknown) and not run again for the other functions it decorates.
 DECORATOR_STEPS = 250
+IMPORT_STEPS = 20_000  # one module-level statement (a call, a loop) at import
 MAX_INT_BITS = 4096
 MAX_SEQ_LEN = 1_000_000
 MAX_DEPTH = 120
@@ -264,7 +265,7 @@ class Evaluator:
             # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
             raise CallBudget("the call took too many steps to evaluate")
         if self.steps > self.step_limit:
-            raise _DecoratorBudget(f"it takes more than {DECORATOR_STEPS} steps at import")
+            raise _DecoratorBudget("it takes too many steps at import")
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:
@@ -348,12 +349,13 @@ class Evaluator:
         frame = Frame(scope, None)
         frame.locals = scope.values  # module level: locals are the globals
         self.loading += 1
-        saved = (self.line, self.path)
+        saved = (self.line, self.path, self.step_limit)
+        self.step_limit = BIG  # (a module imported from a budgeted statement has budgets of its own)
         try:
             self._exec_module_block(scope, frame, scope.sf.module.body)
         finally:
             self.loading -= 1
-            self.line, self.path = saved
+            self.line, self.path, self.step_limit = saved
 
     def gap(self, reason: str, line: int, path: str) -> None:
         self.gaps.append((line, path, reason))
@@ -419,6 +421,10 @@ class Evaluator:
     def _exec_module_block(self, scope: ModuleScope, frame: Frame, body: Any) -> None:
         sf = scope.sf
         for stmt in body:
+            start, saved_limit = self.steps, self.step_limit
+            # one top-level statement (a script's `train()` at module level, say) gets IMPORT_STEPS steps;
+            # past them it is a gap and its steps are given back to construction
+            self.step_limit = min(saved_limit, self.steps + IMPORT_STEPS)
             try:
                 if isinstance(stmt, cst.BaseSmallStatement):
                     self._module_small(scope, frame, stmt)
@@ -441,7 +447,12 @@ class Evaluator:
                 else:
                     self._module_failed(scope, stmt, GiveUp(f"unsupported statement {type(stmt).__name__}"))
             except (EvalRaise, GiveUp, Return, Break, Continue) as exc:
+                if isinstance(exc, _DecoratorBudget) and saved_limit == BIG:
+                    self.steps = start
+                    exc = GiveUp(f"it takes more than {IMPORT_STEPS} steps at import")
                 self._module_failed(scope, stmt, exc)
+            finally:
+                self.step_limit = saved_limit
 
     def _module_small(self, scope: ModuleScope, frame: Frame, small: Any) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
