@@ -387,3 +387,21 @@ def test_a_script_running_its_training_loop_at_import_still_predicts(write_model
                 self.fc = nn.Linear(WIDTH, 2)
     '''))
     _exact(path, "Net")
+
+
+def test_default_tensor_type_set_at_import(write_model: Any) -> None:
+    path = write_model(_src('''
+        import warnings
+        warnings.filterwarnings("ignore")
+        torch.set_default_tensor_type(torch.DoubleTensor)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.register_buffer("ids", torch.arange(3))
+    '''))
+    try:
+        _exact(path, "Net")
+    finally:
+        torch.set_default_tensor_type(torch.FloatTensor)

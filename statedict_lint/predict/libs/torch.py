@@ -654,6 +654,9 @@ TorchLib.functions = {
     **PARAMETRIZE_FUNCTIONS,
     "torch.get_default_dtype": _get_default_dtype,
     "torch.set_default_dtype": _set_default_dtype,
+    "torch.set_default_tensor_type": lambda lib, t=None: _set_default_dtype(lib, DtypeValue(
+        {"torch.FloatTensor": "float32", "torch.DoubleTensor": "float64", "torch.HalfTensor": "float16",
+         "torch.BFloat16Tensor": "bfloat16"}.get(t if isinstance(t, str) else getattr(t, "name", ""), "?"))),
     "torch.device": _device,
     "torch.Size": lambda lib, s=(): tuple(s) if isinstance(s, (tuple, list)) else lib.ev.unknown("Size", False),
     "torch.finfo": lambda lib, *a: lib.ev.unknown("finfo", maybe_state=False),
