@@ -405,3 +405,24 @@ def test_default_tensor_type_set_at_import(write_model: Any) -> None:
         _exact(path, "Net")
     finally:
         torch.set_default_tensor_type(torch.FloatTensor)
+
+
+def test_import_that_may_fail_inside_init_gives_conditional_keys(write_model: Any) -> None:
+    path = write_model(_src('''
+        class Block(nn.Module):
+            def __init__(self, dim=8):
+                super().__init__()
+                try:
+                    from fused_norm_not_installed import FusedLayerNorm
+                    self.norm = FusedLayerNorm(dim)
+                except ImportError:
+                    self.norm = nn.LayerNorm(dim)
+                self.fc = nn.Linear(dim, dim)
+    '''))
+    pred = predict(path, "Block", {})
+    assert not pred.complete
+    rows = {k.key: k for k in pred.keys}
+    assert rows["fc.weight"].condition is None and tuple(rows["fc.weight"].shape) == (8, 8)
+    assert rows["norm.weight"].condition is not None and "fused_norm_not_installed" in rows["norm.weight"].condition
+    real = {k for k, _s, _d in _torch_rows(path, "Block")}
+    assert {"norm.weight", "fc.weight"} <= real

@@ -553,6 +553,20 @@ class Evaluator:
         if stmt.finalbody is not None:
             self._exec_module_block(scope, frame, stmt.finalbody.body.body)
 
+    def _unfound_import(self, scope: ModuleScope, stmt: cst.Try, sf: SourceFile) -> str:
+        """The first module imported directly in a try body whose source cannot be found here ("" if none)."""
+        for node in _walk_stmts(stmt.body.body):
+            if isinstance(node, cst.Import):
+                for alias in node.names:
+                    dotted = _dotted(alias.name)
+                    if isinstance(self.import_module(dotted, sf.line(node), sf.path), Unknown):
+                        return dotted
+            elif isinstance(node, cst.ImportFrom):
+                mod = self._importfrom_module(scope, node)
+                if isinstance(self.import_module(mod, sf.line(node), sf.path), Unknown):
+                    return mod
+        return ""
+
     def _importfrom_module(self, scope: ModuleScope, node: cst.ImportFrom) -> str:
         mod = _dotted(node.module) if node.module is not None else ""
         level = len(node.relative)
@@ -977,6 +991,25 @@ class Evaluator:
                 continue
 
     def exec_try(self, frame: Frame, stmt: cst.Try, sf: SourceFile) -> None:
+        missing = self._unfound_import(frame.scope, stmt, sf) if stmt.handlers else ""
+        if missing:
+            # `try: import x ... except ImportError: ...` with x not found here: whether the import succeeds
+            # depends on where the model runs -- both branches, their keys conditional
+            line = self.line
+            cond = f"`{missing}` can be imported where the model runs (line {line})"
+
+            def tried(fr: Frame) -> None:
+                self.exec_block(fr, stmt.body, sf)
+                if stmt.orelse is not None:
+                    self.exec_block(fr, stmt.orelse.body, sf)
+
+            try:
+                self.fork(frame, [(cond, tried),
+                                  (f"not {cond}", lambda fr: self.exec_block(fr, stmt.handlers[0].body, sf))])
+            finally:
+                if stmt.finalbody is not None:
+                    self.exec_block(frame, stmt.finalbody.body, sf)
+            return
         try:
             try:
                 self.exec_block(frame, stmt.body, sf)
