@@ -426,3 +426,25 @@ def test_import_that_may_fail_inside_init_gives_conditional_keys(write_model: An
     assert rows["norm.weight"].condition is not None and "fused_norm_not_installed" in rows["norm.weight"].condition
     real = {k for k, _s, _d in _torch_rows(path, "Block")}
     assert {"norm.weight", "fc.weight"} <= real
+
+
+def test_subclass_of_a_stateless_torch_layer_passes_its_arguments_up(write_model: Any) -> None:
+    """`super().__init__(kernel_size, ...)` in a subclass of nn.MaxPool2d is MaxPool2d's __init__, not
+    nn.Module's (which takes no arguments): no false TypeError."""
+    path = write_model(_src('''
+        class MaxPoolSame(nn.MaxPool2d):
+            def __init__(self, kernel_size, stride=None):
+                super().__init__(kernel_size, stride, (0, 0), 1, False)
+
+        class OldStyle(nn.ReLU):
+            def __init__(self):
+                nn.ReLU.__init__(self, inplace=True)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.pool = MaxPoolSame(3, 2)
+                self.act = OldStyle()
+                self.fc = nn.Linear(2, 2)
+    '''))
+    _exact(path, "Net")

@@ -2059,6 +2059,8 @@ class Evaluator:
                 # `super().__init__(*layers)` in a subclass of nn.Sequential / ModuleList / ModuleDict / ...
                 kind = c.intrinsic
                 return Intrinsic(f"{kind}.__init__", lambda *a, **k: self.torch.container_init(obj, kind, list(a), k))
+            if c.intrinsic == "stateless" and name == "__init__":  # a torch layer without state: any arguments
+                return Intrinsic(f"{c.name}.__init__", lambda *a, **k: None)
             if c.intrinsic == "Module" and name == "__init__":
                 return Intrinsic("Module.__init__", lambda *a, **k: self.torch.module_init(obj, *a, **k))
             if c.intrinsic == "Module" and name == "__setattr__" and isinstance(obj, ModuleValue):

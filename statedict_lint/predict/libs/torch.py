@@ -193,6 +193,8 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
                     self.container_init(m, kind, list(a), k)
 
             return Intrinsic(f"{kind}.__init__", init)
+        if cls.intrinsic == "stateless" and name == "__init__":  # a torch layer without state: any arguments
+            return Intrinsic(f"{cls.name}.__init__", lambda *a, **k: None)
         if cls.intrinsic == "stateless" or cls.intrinsic in CONTAINERS or cls.intrinsic == "Module":
             if name in ("__init__",):
                 return Intrinsic("Module.__init__", lambda m=None, *a, **k: self.module_init(m, *a, **k))
