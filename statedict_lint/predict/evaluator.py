@@ -238,9 +238,8 @@ class Evaluator:
         key = (ln, p, message)
         if self.loading:
             # import-time code (a module's top level, decorators run at import): what it could not follow is
-            # already Unknown in the values it made; it is a gap (it makes a later raise "cannot know"), not a
-            # line of every prediction that imports the module
-            self.gaps.append(key)
+            # Unknown in the values it made (and calls that gave up taint their module's tables), not a line of
+            # every prediction that imports the module
             return
         if key not in self._note_keys:
             self._note_keys.add(key)
@@ -377,6 +376,7 @@ class Evaluator:
         why = exc.reason if isinstance(exc, GiveUp) else exc.message if isinstance(exc, EvalRaise) else str(exc)
         reason = f"module-level code at line {line} cannot be evaluated ({why})"
         self.gap(reason, line, sf.path)
+        self.taint_module_state(scope, reason)
         for name in _bound_names(stmt):
             scope.values[name] = Unknown(reason, line, sf.path)
         for name in _declared_globals(scope):
@@ -407,6 +407,19 @@ class Evaluator:
         self._force_pending(scope)
         self.set_pos(sf, small)
         self.eval(frame, node, sf)
+
+    def taint_module_state(self, scope: Any, reason: str) -> None:
+        """Code that gave up at import may have added to the tables its module keeps (registries filled by
+        decorators): a dict may hold other keys, a list or set other items. Once per module."""
+        if not isinstance(scope, ModuleScope) or getattr(scope, "state_tainted", False) or self.in_catalog(scope.sf):
+            return
+        scope.state_tainted = True  # type: ignore[attr-defined]
+        line, path = self.line, self.path
+        for name, v in list(scope.values.items()):
+            if isinstance(v, (dict, list)):
+                self._taint_given(v, f"filled at import by {reason}", line, path)
+            elif isinstance(v, (set, frozenset)):
+                scope.values[name] = Unknown(f"`{name}` may be filled at import by {reason}", line, path, False)
 
     def _taint_given(self, v: Any, reason: str, line: int, path: str) -> None:
         if isinstance(v, ClassValue) and v.node is not None:
@@ -1069,8 +1082,12 @@ class Evaluator:
             out = self.call(deco, [value], {})
         except (EvalRaise, GiveUp) as exc:
             why = exc.message if isinstance(exc, EvalRaise) else exc.reason
+            target = deco.func if isinstance(deco, BoundMethod) else deco
+            if isinstance(target, Partial):
+                target = target.func
+            if isinstance(target, FunctionValue):  # (a registry it fills may miss what it decorates)
+                self.taint_module_state(target.scope, f"decorator `{text}` (line {line}) cannot be evaluated")
             if isinstance(exc, _DecoratorBudget):  # (only the decorator itself is not run again)
-                target = deco.func if isinstance(deco, BoundMethod) else deco
                 if isinstance(target, FunctionValue):
                     self.over_budget.add(id(target.node))
                 elif isinstance(target, Partial) and isinstance(target.func, FunctionValue):
@@ -1370,7 +1387,11 @@ class Evaluator:
         elif isinstance(obj, Unknown):
             # a write into a container we cannot see (`groups[unknown_index][k] = v`): it may alias one we track,
             # so later conclusions (a KeyError, say) are not certain any more
-            self.lost_writes.append((self.line, self.path))
+            if self.loading:  # at import (registries filled by decorators): the tables of this module
+                self.taint_module_state(self.path_modules.get(self.path),
+                                        f"a write into a value that cannot be known (line {self.line})")
+            else:
+                self.lost_writes.append((self.line, self.path))
 
     # -- expressions -------------------------------------------------------------------------
     def eval(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
@@ -2378,6 +2399,8 @@ class Evaluator:
                         self.steps -= spent
                 # this call cannot be evaluated soundly: its result (and what it built) is unknown
                 self.note(f"call of `{fn.name}` cannot be evaluated: {exc.reason}")
+                if self.loading:  # at import: the tables its module keeps may miss what it would have added
+                    self.taint_module_state(fn.scope, f"`{fn.name}` (called at import) cannot be evaluated")
                 return Unknown(f"`{fn.name}(...)` cannot be evaluated: {exc.reason}", self.line, self.path)
             return None
         finally:
