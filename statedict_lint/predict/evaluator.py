@@ -359,13 +359,16 @@ class Evaluator:
     def gap(self, reason: str, line: int, path: str) -> None:
         self.gaps.append((line, path, reason))
 
-    def _force_pending(self, scope: ModuleScope) -> None:
-        """Evaluate every module-level assignment still pending (lazy) that reads other names: import-time code
-        is about to run and may change what they read; Python evaluated them before it. (Literals cannot
-        change; imports bind modules and their names, which stay shared.)"""
+    def _force_pending(self, scope: ModuleScope, stmt: Any) -> None:
+        """Evaluate the module-level assignments still pending (lazy) that read something the statement about to
+        run can reach: it may change it, and Python evaluated them before it. What it can reach: the names it
+        mentions and, transitively, the names the functions and classes of this module it mentions mention.
+        (Literals cannot change; imports bind modules and their names, which stay shared.)"""
+        reach = _reachable_names(scope, stmt)
         for name in list(scope.values):
             v = scope.values.get(name)
-            if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and not _is_literal(v.node.value):
+            if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and not _is_literal(v.node.value) \
+                    and (name in reach or not _names_of(v.node.value).isdisjoint(reach)):
                 scope.lookup(name)
 
     def _module_failed(self, scope: ModuleScope, stmt: Any, exc: Any) -> None:
@@ -404,7 +407,7 @@ class Evaluator:
                 self._taint_given(v, f"passed to `{sf.code(node.func).strip()}` at line {line}, which is not "
                                      f"modelled", line, sf.path)
             return
-        self._force_pending(scope)
+        self._force_pending(scope, small)
         self.set_pos(sf, small)
         self.eval(frame, node, sf)
 
@@ -455,7 +458,7 @@ class Evaluator:
                     self._exec_module_block(scope, frame, stmt.body.body)
                 elif isinstance(stmt, (cst.For, cst.While)):  # import-time loops (registries, tables) run
                     self.set_pos(sf, stmt)
-                    self._force_pending(scope)
+                    self._force_pending(scope, stmt)
                     self.exec_stmt(frame, stmt, sf)
                 else:
                     self._module_failed(scope, stmt, GiveUp(f"unsupported statement {type(stmt).__name__}"))
@@ -477,11 +480,11 @@ class Evaluator:
             if len(targets) == 1 and isinstance(targets[0], cst.Name):
                 scope.values[targets[0].value] = Thunk("assign", small)
             else:  # `Cfg.dim = 5`, `TABLE["x"] = ...`: changes state pending bindings may read
-                self._force_pending(scope)
+                self._force_pending(scope, small)
                 self.set_pos(scope.sf, small)
                 self.exec_small(frame, small, scope.sf)
         elif isinstance(small, cst.AugAssign):
-            self._force_pending(scope)
+            self._force_pending(scope, small)
             self.set_pos(scope.sf, small)
             try:
                 self.exec_small(frame, small, scope.sf)
@@ -2791,6 +2794,45 @@ _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType",
 
 
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.Imaginary, cst.Ellipsis)
+
+
+_NAMES: Dict[int, Tuple[Any, frozenset]] = {}
+
+
+def _names_of(node: Any) -> frozenset:
+    """Every Name mentioned in a node (cached per node)."""
+    hit = _NAMES.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    found: set = set()
+
+    class V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+    node.visit(V())
+    out = frozenset(found)
+    if len(_NAMES) > 200_000:
+        _NAMES.clear()
+    _NAMES[id(node)] = (node, out)
+    return out
+
+
+def _reachable_names(scope: Any, stmt: Any) -> set:
+    """The names a module-level statement mentions, and (transitively) those mentioned by the functions and
+    classes of the same module among them: what running it may read or change."""
+    reach: set = set()
+    todo = list(_names_of(stmt))
+    while todo:
+        n = todo.pop()
+        if n in reach:
+            continue
+        reach.add(n)
+        v = scope.values.get(n)
+        node = v.node if isinstance(v, (FunctionValue, ClassValue)) and v.scope is scope else None
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            todo.extend(x for x in _names_of(node) if x not in reach)
+    return reach
 
 
 def _is_lookup(node: Any) -> bool:
