@@ -25,10 +25,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from statedict_lint.codes import BREAKING_KINDS  # the kinds whose code says "breaking" (codes.py)
 from statedict_lint.snapshot import ClassRec, KeyRec
 
-BREAKING_KINDS = {"renamed", "renumbered", "removed", "added", "reshaped", "made-non-persistent",
-                  "made-persistent", "repeat", "class-removed"}
 
 
 @dataclass

@@ -26,7 +26,6 @@ def _role(name: str) -> Optional[str]:
 class ResumeSkipsSavedState(Rule):
     code = "SDL010"
     hint = r"""load_state_dict|save"""
-    name = "resume-skips-saved-state"
     message = ("resume restores {restored} from the checkpoint but not the {role} state this file saves next to "
                "them (key {key!r}, line {line}): {receiver} restarts from scratch while the weights continue")
     needs = ("load_state_dict",)
@@ -124,7 +123,7 @@ def resume(path, model, optimizer, scheduler):
 def _saved_dicts(ctx: Context) -> List[Tuple[ast.Dict, Dict[str, str]]]:
     """(dict, {key: receiver dotted name}) for checkpoint dicts saved in this file with a model, an optimizer
     and a scheduler/scaler/EMA state_dict."""
-    from statedict_lint.rules.sdl008_save_wrapped_state_dict import _save_helpers, _saved_args
+    from statedict_lint.rules.sdl008_save_wrapped_module_state_dict import _save_helpers, _saved_args
 
     savers = _save_helpers(ctx)
     out = []

@@ -15,7 +15,6 @@ _cache: Dict[Tuple[str, str, str, Tuple[Any, ...]], Optional[Tuple[Set[str], Set
 
 class StateDictKeyNotInModel(Rule):
     code = "SDL201"
-    name = "state-dict-key-not-in-model"
     hint = r"""state_dict"""
     needs = ("state_dict",)
     message = "state_dict key {key!r} is not in the state_dict of {cls}{suggest}"

@@ -9,10 +9,9 @@ from statedict_lint.rules._base import Context, Node, Rule, dotted
 from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str
 
 
-class ResumeWithoutOptimizer(Rule):
+class ResumeWithoutOptimizerState(Rule):
     code = "SDL006"
     hint = r"""load_state_dict"""
-    name = "resume-without-optimizer-state"
     message = ("resume restores the model from the checkpoint but not the optimizer ({opt} is in scope): "
                "training continues with a fresh optimizer state")
     needs = ("load_state_dict",)
