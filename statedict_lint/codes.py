@@ -14,7 +14,7 @@ producing module passes), then regenerate the docs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ _REVIEW: Tuple[Code, ...] = (
     Code("SDL804", "key-added", "new keys (old checkpoints miss them)", "error",
          "New keys; old checkpoints fail strict loading with missing keys.", breaking=True, kind="added"),
     Code("SDL805", "key-reshaped",
-         "old -> new shape, and the constructor expression on both sides (`nn.Linear(n, 4 * n) -> nn.Linear(n, 2 * n)`)",
+         "old -> new shape, and the constructor expression on both sides "
+         "(`nn.Linear(n, 4 * n) -> nn.Linear(n, 2 * n)`)",
          "error", "A tensor changed shape; loading an old checkpoint raises a size-mismatch error.",
          breaking=True, kind="reshaped"),
     Code("SDL806", "buffer-made-non-persistent", "`persistent=False`: old checkpoints carry an unexpected key", "error",
@@ -150,7 +151,8 @@ _REVIEW: Tuple[Code, ...] = (
     Code("SDL814", "default-changed",
          "a constructor default changed while key shapes depend on it: checkpoints of instances built with the "
          "default break (callers passing the argument do not); when the affected shapes cannot be computed "
-         "(`int(dim * mlp_ratio)` with a float ratio) the keys are named as *may* depend, not claimed breaking", "error",
+         "(`int(dim * mlp_ratio)` with a float ratio) the keys are named as *may* depend, not claimed breaking",
+         "error",
          "A constructor parameter's default changed and shapes, repetitions or conditional keys depend on it; "
          "checkpoints of instances built with the default no longer load.", breaking=True, kind="default-changed"),
 )
@@ -170,11 +172,6 @@ CHECK: Dict[str, Code] = {c.kind: c for c in _CHECK}  # compare.py's kind -> cod
 REVIEW: Dict[str, Code] = {c.kind: c for c in _REVIEW}  # structdiff.Change.kind -> code
 BREAKING_KINDS = frozenset(c.kind for c in _REVIEW if c.breaking)
 
-FAMILIES = (("SDL0", "lint: loading and saving calls"), ("SDL1", "lint: module definitions"),
-            ("SDL2", "lint: key compatibility"), ("SDL3", "check: will this checkpoint load"),
-            ("SDL8", "lint (SDL800) and diff / lock --check: state_dict changes"),
-            ("SDL9", "lint: opinionated (off by default), and the engine's own (SDL998/999)"))
-
 
 def family(code: str) -> str:
     return code[:4]
@@ -193,8 +190,10 @@ def review_code(kind: str) -> Code:
     return REVIEW.get(kind, REVIEW["unknown"])
 
 
-def descriptors(codes: Iterable[Code], helps: Dict[str, str] = {}) -> List[Dict[str, object]]:
-    """SARIF rule descriptors (id, name, short, help, default_enabled) of ``codes``, sorted by code."""
+def descriptors(codes: Iterable[Code], helps: Optional[Dict[str, str]] = None) -> List[Dict[str, object]]:
+    """SARIF rule descriptors (id, name, short, help, default_enabled) of ``codes``, sorted by code; ``helps``
+    overrides the help of some codes (a lint rule's is its docs' "What it does")."""
+    helps = helps or {}
     return [{"id": c.code, "name": c.name, "short": c.summary, "help": helps.get(c.code, c.help),
              "default_enabled": c.default_enabled} for c in sorted(codes, key=lambda c: c.code)]
 

@@ -70,7 +70,6 @@ def contract(rec: ClassRec) -> ClassRec:
     out.unresolved = [{"path": "", "line": 0, "message": m} for m in msgs]
     out.error = contract_text(rec.error)
     return out
-DEFAULT_NAME = "statedict.lock"
 
 
 @dataclass
@@ -211,11 +210,6 @@ def read(path: str) -> Lock:
     if not os.path.lexists(path):
         raise UserError(f"no such lock file: {path}")
     return loads(read_regular_text(path, MAX_LOCK_BYTES, "lock file"), path)  # no FIFO, no /dev/zero, bounded
-
-
-def normalized(recs: List[ClassRec]) -> List[ClassRec]:
-    """Records as they round-trip through the lock (drops fields the lock does not store)."""
-    return list(loads(dumps(recs)).classes.values())
 
 
 # ------------------------------------------------------------------------------------------ drift

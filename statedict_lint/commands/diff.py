@@ -25,6 +25,7 @@ from statedict_lint.errors import UserError
 
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
 
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("diff", help="state_dict changes between two git revisions (breaking = exit 1)",
                        description="Compare the predicted state_dict of every changed nn.Module class (and every "

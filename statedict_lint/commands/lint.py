@@ -250,7 +250,8 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
     for path in iter_files(paths, exclude):
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # `x.py -> /dev/zero` in a repository never ends
-                out.append(syntax_error(path, 1, "cannot parse file: not a regular file (a FIFO or a device); not read"))
+                out.append(syntax_error(path, 1, "cannot parse file: not a regular file (a FIFO or a device); "
+                                        "not read"))
                 continue
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_SOURCE_BYTES + 1)
@@ -325,7 +326,7 @@ def run(args: Any) -> int:
         if paths != ["-"]:
             raise UserError("- (stdin) cannot be combined with other paths")
         from statedict_lint.limits import MAX_SOURCE_BYTES
-        from statedict_lint.rules.engine import syntax_error, too_large
+        from statedict_lint.rules.engine import too_large
 
         raw = sys.stdin.buffer.read(MAX_SOURCE_BYTES + 1) if hasattr(sys.stdin, "buffer") else \
             sys.stdin.read(MAX_SOURCE_BYTES + 1).encode("utf-8")

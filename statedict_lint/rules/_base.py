@@ -10,12 +10,11 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from statedict_lint.codes import CODES, kebab
 
 Node = ast.AST
-FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # torch.nn names that are not nn.Module subclasses even though they are capitalised
@@ -426,21 +425,6 @@ def _target_names(t: Node) -> List[ast.Name]:
     return []
 
 
-def scopes(ctx: Context) -> List[Node]:
-    """The module and every function in the file."""
-    return [ctx.tree] + list(ctx.functions)
-
-
-def enclosing_class_methods(ctx: Context) -> Iterator[Tuple[ast.ClassDef, Node]]:
-    """(class, method) for each method directly in an nn.Module subclass of this file."""
-    for cls in ctx.classes:
-        if cls.name not in ctx.module_classes:
-            continue
-        for item in cls.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield cls, item
-
-
 def self_name(func: Node) -> Optional[str]:
     args = getattr(func, "args", None)
     if args is None:
@@ -451,6 +435,3 @@ def self_name(func: Node) -> Optional[str]:
     if any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in func.decorator_list):
         return None
     return pos[0].arg
-
-
-Loc = Union[Node, Tuple[int, int]]

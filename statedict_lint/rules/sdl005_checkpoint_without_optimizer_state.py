@@ -82,12 +82,6 @@ torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "e
             yield call, self.message.format(opt=sorted(opts)[0])
 
 
-def _calls_in(scope: Node):
-    from statedict_lint.rules._base import walk_scope
-
-    return (n for n in walk_scope(scope) if isinstance(n, ast.Call))
-
-
 def _mentions(tree: Node, names: set) -> bool:
     for n in ast.walk(tree):
         if isinstance(n, (ast.Name, ast.Attribute)) and dotted(n) in names:

@@ -174,7 +174,7 @@ def _check_scope(message: str, scope: Node, saved: List[Tuple[ast.Dict, Dict[str
         model_keys = keys - opt_keys
         if not opt_keys or not model_keys:
             continue
-        reads = _reads_without_handover(scope, ckpt, {id(c.args[0].value) for _, _, c in restored})
+        reads = _reads_without_handover(scope, ckpt)
         if reads is None:
             continue
         for d, recv in saved:
@@ -190,7 +190,7 @@ def _check_scope(message: str, scope: Node, saved: List[Tuple[ast.Dict, Dict[str
                 return
 
 
-def _reads_without_handover(scope: Node, ckpt: str, restoring: Set[int]) -> Optional[Set[str]]:
+def _reads_without_handover(scope: Node, ckpt: str) -> Optional[Set[str]]:
     """Keys read from ``ckpt``; None when ``ckpt`` is also used whole (handed to a helper, iterated, ...)."""
     keys: Set[str] = set()
     used_by_key: Set[int] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, name_bindings
 
