@@ -376,7 +376,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
                                          values=dict(env)))
         open_vars = [v for v in pred.variables() if v not in env]
         if open_vars:
-            res.unsure.append(Unsure(f"no value for {', '.join(open_vars)}: shapes that depend on them are not checked"))
+            res.unsure.append(Unsure(f"no value for {', '.join(open_vars)}: shapes that depend on them are not "
+                                     "checked"))
     rows, cond = _rows(pred, env)
     if rows is None:
         # a repetition count is still unknown: compare only the keys outside loops

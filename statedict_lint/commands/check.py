@@ -69,7 +69,8 @@ def run(args: Any) -> int:
         progress.update(f"predicting {cls} and comparing")
         pred, res, assumed = check_with_inference(path, cls, b, ck, found)
         progress.update("explaining the differences")
-        if any(f.code == check_code("size").code for f in res.findings):  # (also those left once a wrapper prefix is removed)
+        # (also those left once a wrapper prefix is removed)
+        if any(f.code == check_code("size").code for f in res.findings):
             from statedict_lint.explain import explain_sizes
 
             explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the value behind each size mismatch
@@ -201,7 +202,8 @@ def format_markdown(res: Any, found: Any) -> str:
     from statedict_lint.report.markdown_report import render
 
     out = [f"### {markdown(_headline(res, found))}", ""]
-    out.append(render([f for f in report_findings(res) if f.code != check_code("unsure").code], tool_name="statedict-lint check"))
+    out.append(render([f for f in report_findings(res) if f.code != check_code("unsure").code],
+                      tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
         out.append("**Unsure**")
