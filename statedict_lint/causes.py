@@ -24,11 +24,14 @@ import itertools
 import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
+from statedict_lint.codes import check_code
 from statedict_lint.findings import Finding
 
 MAX_HYPOTHESES = 8
 EXAMPLES = 3
-_KIND = {"SDL301": "missing", "SDL302": "unexpected", "SDL303": "size"}
+_MISSING, _UNEXPECTED, _SIZE, _INFERRED, _CONTRADICTION, _NBT = (
+    check_code(k).code for k in ("missing", "unexpected", "size", "inferred", "contradiction", "nbt"))
+_KIND = {_MISSING: "missing", _UNEXPECTED: "unexpected", _SIZE: "size"}
 _NOUN = {"missing": ("missing key", "missing keys"), "unexpected": ("unexpected key", "unexpected keys"),
          "size": ("size mismatch", "size mismatches")}
 
@@ -70,7 +73,7 @@ def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[s
         sym = {**assumed, **user, **{n: Opaque(n, "int", 0, path) for n in ints}}
         try:
             r = compare(predict(path, cls, sym), ck, found)
-            inferred, contradictions = r.inferred, [f.message for f in r.findings if f.code == "SDL311"]
+            inferred, contradictions = r.inferred, [f.message for f in r.findings if f.code == _CONTRADICTION]
         except Exception:
             inferred, contradictions = {}, []
         for name, v in inferred.items():
@@ -145,7 +148,7 @@ def _members(res: Any, explained: Set[Tuple[str, str]]) -> List[Finding]:
 
 def _group(members: List[Finding], message: str, code: str = "", **extra: Any) -> Finding:
     """One error finding for ``members`` (with their keys and messages); ``code`` defaults to theirs."""
-    code, name = (code, "inferred-binding") if code else (members[0].code, members[0].name)
+    code, name = (code, check_code("inferred").name) if code else (members[0].code, members[0].name)
     first = members[0]
     return Finding(code=code, message=message, path=first.path, line=first.line, severity="error", name=name,
                    extra={**extra, "count": len(members), "keys": [f.extra.get("key") for f in members],
@@ -173,7 +176,7 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
             said = "was saved with" if isinstance(value, bool) else "has"
             msg = (f"{_count_text(kinds)}: the checkpoint {said} {name}={value!r}, the model has {name}={model!r} "
                    f"({source}); build the model with {name}={value!r} (check it: --set {name}={value!r})")
-            group = _group(members, msg, code="SDL310", name=name, checkpoint=value, model=model,
+            group = _group(members, msg, code=_INFERRED, name=name, checkpoint=value, model=model,
                            mismatches=kinds.count("size"))
             if line:
                 group.path, group.line = _init_path(path, cls), line
@@ -183,19 +186,19 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
             sets = " ".join(f"--set {h[0]}={h[1]!r}" for h in hyps)
             msg = (f"{_count_text(kinds)} explained by {len(hyps)} values together: the checkpoint has "
                    f"{file_side}, the model {model_side}; with them they load (check it: {sets})")
-            group = _group(members, msg, code="SDL310", names=[h[0] for h in hyps],
+            group = _group(members, msg, code=_INFERRED, names=[h[0] for h in hyps],
                            checkpoint={h[0]: h[1] for h in hyps}, model={h[0]: h[2] for h in hyps},
                            mismatches=kinds.count("size"))
         # the size note of explain_sizes for the same value says it again
         said_by = {(h[0], h[1]) for h in hyps}
         res.findings = [f for f in res.findings
-                        if not (f.code == "SDL310" and "keys" not in f.extra
+                        if not (f.code == _INFERRED and "keys" not in f.extra
                                 and (f.extra.get("name"), f.extra.get("checkpoint")) in said_by)]
         _replace(res, members, group)
     # 2. constructor expressions that changed since the file was saved (explain.explain_sizes)
     by_expr: Dict[Tuple[Any, ...], List[Finding]] = {}
     for f in res.findings:
-        b = f.extra.get("blame") if f.code == "SDL303" else None
+        b = f.extra.get("blame") if f.code == _SIZE else None
         if b:
             by_expr.setdefault((b["expression"], b["model"], b["checkpoint"], b["name"], b["value"]), []).append(f)
     for (expr, model, ckv, name, value), members in by_expr.items():
@@ -212,16 +215,16 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
     file_keys = list(found.state_dict)
     if res.prefix:
         file_keys = [k[len(res.prefix):] if k.startswith(res.prefix) else k for k in file_keys]
-    _absent_modules(res, "SDL302", file_keys, res.model_keys)
-    _absent_modules(res, "SDL301", res.model_keys, file_keys)
+    _absent_modules(res, _UNEXPECTED, file_keys, res.model_keys)
+    _absent_modules(res, _MISSING, res.model_keys, file_keys)
     # 4. BatchNorm counters of an old file: one fix for all
-    nbt = [f for f in res.findings if f.code == "SDL307"]
+    nbt = [f for f in res.findings if f.code == _NBT]
     if len(nbt) > 1:
         fix = ("sd.update({k: torch.tensor(0) for k in model.state_dict() "
                "if k.endswith('num_batches_tracked') and k not in sd})")
         msg = (f"{len(nbt)} BatchNorm num_batches_tracked keys are missing (a checkpoint from before BatchNorm "
                f"counted batches, or filtered): safe to add them: {fix}")
-        group = Finding(code="SDL307", message=msg, path=nbt[0].path, line=nbt[0].line, severity="error",
+        group = Finding(code=_NBT, message=msg, path=nbt[0].path, line=nbt[0].line, severity="error",
                         name=nbt[0].name, extra={"count": len(nbt), "keys": [f.extra.get("key") for f in nbt],
                                                  "members": [f.message for f in nbt], "fix": fix})
         _replace(res, nbt, group)
@@ -247,7 +250,7 @@ def _absent_modules(res: Any, code: str, all_keys: List[str], other_keys: List[s
     for pre, members in groups.items():
         if len(members) < 2:
             continue
-        if code == "SDL302":
+        if code == _UNEXPECTED:
             fix = f"sd = {{k: v for k, v in sd.items() if not k.startswith({pre!r})}}"
             msg = (f"{len(members)} unexpected keys under {pre}: the model has no state under `{pre[:-1]}` (a "
                    f"module of the model the checkpoint was saved from); if it is not needed, drop them: {fix}")

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from statedict_lint.checkpoint.container import Found
 from statedict_lint.checkpoint.records import Checkpoint, TensorRecord
+from statedict_lint.codes import check_code
 from statedict_lint.findings import Finding
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.template import PLACEHOLDER, KeySpec, Prediction, key_pattern
@@ -29,14 +30,17 @@ INFIX_WRAPPERS = ["_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_modu
 _NORM_LAYERS = ("BatchNorm", "InstanceNorm", "SyncBatchNorm", "_NormBase", "LazyBatchNorm")
 _PH = PLACEHOLDER
 
-CODES = {
-    "missing": ("SDL301", "missing-key"), "unexpected": ("SDL302", "unexpected-key"),
-    "size": ("SDL303", "size-mismatch"), "prefix": ("SDL304", "wrapper-prefix"), "rename": ("SDL305", "probable-rename"),
-    "nonpersistent": ("SDL306", "non-persistent-buffer-in-file"), "nbt": ("SDL307", "missing-num-batches-tracked"),
-    "tied": ("SDL308", "tied-alias-not-in-file"), "dtype": ("SDL309", "dtype-cast"),
-    "inferred": ("SDL310", "inferred-binding"), "contradiction": ("SDL311", "shape-contradiction"),
-    "unsure": ("SDL312", "unsure"), "notensor": ("SDL313", "not-a-tensor"),
-}
+
+@dataclass(frozen=True)
+class Unsure:
+    """A conclusion the prediction cannot support (reported as SDL312): the source location when there is one."""
+    message: str
+    path: str = ""
+    line: int = 0
+    key: str = ""  # the predicted key (pattern) it is about, when it is about one
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.path else self.message
 
 
 @dataclass
@@ -58,7 +62,7 @@ class Comparison:
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)  # key, checkpoint shape, model shape
     not_tensors: List[str] = field(default_factory=list)
     findings: List[Finding] = field(default_factory=list)
-    unsure: List[str] = field(default_factory=list)
+    unsure: List[Unsure] = field(default_factory=list)
     inferred: Dict[str, int] = field(default_factory=dict)
     prefix: str = ""  # wrapper prefix detected in the checkpoint keys ("module." / "model._orig_mod.")
     assumed: Dict[str, Any] = field(default_factory=dict)  # values the check adopted from the file (solve.py)
@@ -95,16 +99,17 @@ class Comparison:
             "wrapper_prefix": self.prefix or None,
             "inferred": self.inferred,
             "assumed": self.assumed,
-            "unsure": self.unsure,
+            "unsure": [str(u) for u in self.unsure],
             "findings": [{"code": f.code, "name": f.name, "severity": f.severity, "message": f.message,
                           "path": f.path, "line": f.line, **({"extra": f.extra} if f.extra else {})}
                          for f in self.findings],
         }
 
 
-def _finding(kind: str, message: str, spec: Optional[KeySpec] = None, severity: str = "error",
+def _finding(kind: str, message: str, spec: Optional[KeySpec] = None, severity: str = "",
              **extra: Any) -> Finding:
-    code, name = CODES[kind]
+    c = check_code(kind)
+    code, name, severity = c.code, c.name, severity or c.severity
     path, line = "", 0
     if spec is not None:
         path, line = spec.origin_path or spec.path, spec.origin_line or spec.line
@@ -353,7 +358,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
     sd = found.state_dict
     res = Comparison(target=pred.target, checkpoint=ck.path, container=found.dotted)
     for u in pred.unresolved:
-        res.unsure.append(f"{u.path or pred.target}:{u.line}: {u.message}")
+        res.unsure.append(Unsure(u.message, u.path, u.line) if u.path
+                          else Unsure(f"{pred.target}:{u.line}: {u.message}"))
     matcher = _Matcher(pred)
     prefix, infixes, mapping = strip_prefix(list(sd), matcher)
     stripped = {new: sd[old] for new, old in mapping.items()}
@@ -370,7 +376,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
                                          values=dict(env)))
         open_vars = [v for v in pred.variables() if v not in env]
         if open_vars:
-            res.unsure.append(f"no value for {', '.join(open_vars)}: shapes that depend on them are not checked")
+            res.unsure.append(Unsure(f"no value for {', '.join(open_vars)}: shapes that depend on them are not "
+                                     "checked"))
     rows, cond = _rows(pred, env)
     if rows is None:
         # a repetition count is still unknown: compare only the keys outside loops
@@ -378,8 +385,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
             d if isinstance(d, int) else None for d in k.shape)), k.dtype, k) for k in pred.keys
             if not _PH.search(k.key) and k.condition is None]
         looped = sorted({k.key for k in pred.keys if _PH.search(k.key)})
-        res.unsure.append(f"repetition count unknown for {len(looped)} key pattern(s) such as {looped[0]}: "
-                          "missing/unexpected keys under them cannot be decided")
+        res.unsure.append(Unsure(f"repetition count unknown for {len(looped)} key pattern(s) such as {looped[0]}: "
+                                 "missing/unexpected keys under them cannot be decided"))
         rows_known = False
     else:
         rows_known = True
@@ -396,18 +403,19 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         where = ("present in the file" if all(hits) else "absent from the file" if not any(hits)
                  else f"{sum(hits)} of {len(hits)} instances present in the file")
         line = "" if f"(line {spec.line})" in (spec.condition or "") else f" (line {spec.line})"
-        res.unsure.append(f"{spec.key} exists only if {spec.condition}{line}: {where}")
+        res.unsure.append(Unsure(f"{spec.key} exists only if {spec.condition}{line}: {where}", key=spec.key))
     cond_keys = {key for key, _ in cond}
     inverse = {old: new for new, old in mapping.items()}
     unexpected = [k for k in unexpected if inverse.get(k, k) not in cond_keys]
     res_unexpected_sure = True
     if (not rows_known or pred.unresolved) and unexpected:
         why = "the prediction is incomplete" + (f" ({len(pred.unresolved)} unresolved)" if pred.unresolved else "")
-        res.unsure.append(f"{len(unexpected)} key(s) look unexpected, but {why}: they may belong to the part "
-                          "that could not be predicted")
+        res.unsure.append(Unsure(f"{len(unexpected)} key(s) look unexpected, but {why}: they may belong to the "
+                                 "part that could not be predicted"))
         res_unexpected_sure = False
     for r in unknown:
-        res.unsure.append(f"{r.key}: shape {_fmt(r.shape)} not fully known (line {r.spec.line}): size not checked")
+        res.unsure.append(Unsure(f"{r.key}: shape {_fmt(r.shape)} not fully known (line {r.spec.line}): size not "
+                                 "checked", key=r.key))
     res.missing = missing  # every predicted key is a claim the predictor is sure of
     if res_unexpected_sure:
         res.unexpected = unexpected

@@ -19,10 +19,9 @@ A literal dimension (``nn.Conv2d(3, width, 3)``'s 3) is named as a literal of th
 
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-_KEY = re.compile(r"^size mismatch for (\S+): ")
+from statedict_lint.codes import check_code
 
 
 def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int], str]:
@@ -77,13 +76,13 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
     """Extend ``res``'s SDL303 findings in place (see the module docstring). ``file_keys``: the keys of the
     checkpoint's state_dict (a value is said to be the checkpoint's only when no key that loads fine depends on
     it -- otherwise the file's shapes contradict each other, and that is what is said)."""
-    from statedict_lint.compare import CODES
     from statedict_lint.findings import Finding
     from statedict_lint.predict.api import predict
     from statedict_lint.predict.symbolic import Sym
     from statedict_lint.predict.values import Opaque
 
-    sizes = [f for f in res.findings if f.code == CODES["size"][0] and _KEY.match(f.message)]
+    size, inferred = check_code("size"), check_code("inferred")
+    sizes = [f for f in res.findings if f.code == size.code and "key" in f.extra]  # one per key (not grouped)
     if not sizes:
         return
     try:
@@ -113,7 +112,7 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
     keys_in_file = set(file_keys)
     if res.prefix:
         keys_in_file |= {k[len(res.prefix):] for k in keys_in_file if k.startswith(res.prefix)}
-    mismatched = {_KEY.match(f.message).group(1) for f in sizes}  # type: ignore[union-attr]
+    mismatched = {f.extra["key"] for f in sizes}
     vouching: Optional[Dict[str, List[str]]] = None
     try:
         from statedict_lint.predict.expand import expand
@@ -134,7 +133,7 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
                         lst = vouching.setdefault(n, [])
                         if not lst or lst[-1] != key:
                             lst.append(key)
-    ck_of = {_KEY.match(f.message).group(1): f.extra.get("checkpoint") for f in sizes}  # type: ignore[union-attr]
+    ck_of = {f.extra["key"]: f.extra.get("checkpoint") for f in sizes}
 
     def same_everywhere(spec: Any, i: int, c: int) -> bool:
         """Every instance of the spec in the file has ``c`` at dim ``i``: the file is consistent, the expression
@@ -146,7 +145,7 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
     # name -> checkpoint value -> findings
     votes: Dict[str, Dict[Optional[int], List[Any]]] = {}
     for f in sizes:
-        key = _KEY.match(f.message).group(1)  # type: ignore[union-attr]
+        key = f.extra["key"]
         ck, model = f.extra.get("checkpoint"), f.extra.get("model")
         spec = _spec_for(sym_pred, key)
         if spec is None or spec.shape is None or ck is None or model is None or len(spec.shape) != len(model) \
@@ -217,11 +216,11 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
                                                          source[name] == "read off the checkpoint" else "its default")
         line = lines.get(name, 0) if name in defaults and name not in bindings_given(user, assumed) else 0
         res.findings.insert(0, Finding(
-            CODES["inferred"][0],
+            inferred.code,
             f"{n} size mismatch{'es' if n != 1 else ''} come{'s' if n == 1 else ''} from {name}={values[name]} "
             f"({where}); the checkpoint was saved with {name}={value}: check with --set {name}={value}, or "
             f"build the model with it",
-            path=init_path if line else "", line=line, severity="note", name=CODES["inferred"][1],
+            path=init_path if line else "", line=line, severity=inferred.severity, name=inferred.name,
             extra={"name": name, "model": values[name], "checkpoint": value, "mismatches": n}))
 
 

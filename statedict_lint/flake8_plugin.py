@@ -13,6 +13,7 @@ import os
 from typing import Any, Iterator, List, Sequence, Tuple
 
 from statedict_lint import __version__
+from statedict_lint.codes import INTERNAL_ERROR
 
 
 class Plugin:
@@ -55,7 +56,7 @@ class Plugin:
 
             found: List[Any] = run_rules(self._tree, source, self._filename, all_rules())  # type: ignore[arg-type]
         except Exception as exc:  # never crash flake8
-            yield 1, 0, f"SDL999 statedict-lint internal error ({type(exc).__name__}: {exc}); file not checked", \
+            yield 1, 0, f"{INTERNAL_ERROR} statedict-lint internal error ({type(exc).__name__}: {exc}); file not checked", \
                 type(self)
             return
         for f in found:

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: F401
 
+from statedict_lint.codes import LOCK_DRIFT, get
 from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding
 from statedict_lint.safeio import atomic_write_text, check_target
@@ -69,7 +70,6 @@ def contract(rec: ClassRec) -> ClassRec:
     out.unresolved = [{"path": "", "line": 0, "message": m} for m in msgs]
     out.error = contract_text(rec.error)
     return out
-DEFAULT_NAME = "statedict.lock"
 
 
 @dataclass
@@ -212,11 +212,6 @@ def read(path: str) -> Lock:
     return loads(read_regular_text(path, MAX_LOCK_BYTES, "lock file"), path)  # no FIFO, no /dev/zero, bounded
 
 
-def normalized(recs: List[ClassRec]) -> List[ClassRec]:
-    """Records as they round-trip through the lock (drops fields the lock does not store)."""
-    return list(loads(dumps(recs)).classes.values())
-
-
 # ------------------------------------------------------------------------------------------ drift
 def attribute_lines(source: str, class_name: str) -> Dict[str, int]:
     """attribute name -> first line in the class body that assigns or registers it."""
@@ -276,14 +271,15 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
     current = {c.name: contract(c) for c in predict_file(lock.root, rel) if c.name}
     attr_lines = {c.name: attribute_lines(source, c.name) for c in locked}
     findings: List[Finding] = []
+    drift = get(LOCK_DRIFT)
     explained = _Explainer(lock, rel, current, source)
     for old in locked:
         new = current.get(old.name)
         if new is None:
-            findings.append(Finding("SDL800", f"`{old.name}` is in {os.path.basename(lock.path) or 'the lock'} "
+            findings.append(Finding(drift.code, f"`{old.name}` is in {os.path.basename(lock.path) or 'the lock'} "
                                               f"but no longer an nn.Module class of this file "
                                               f"(old checkpoints of it cannot load)",
-                                    path, old.line if old.line else 1, 0, "error", "lock-drift"))
+                                    path, old.line if old.line else 1, 0, drift.severity, drift.name))
             continue
         if new.error or old.error:
             continue  # nothing reliable to compare
@@ -295,9 +291,9 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
             attr = (ch.new_key or ch.old_key or "").split(".")[0]
             line = attr_lines[old.name].get(attr) or attr_lines[old.name].get((ch.old_key or "").split(".")[0]) \
                 or new.line or 1
-            findings.append(Finding("SDL800", f"{ch.summary()} (differs from {os.path.basename(lock.path) or 'lock'}; "
+            findings.append(Finding(drift.code, f"{ch.summary()} (differs from {os.path.basename(lock.path) or 'lock'}; "
                                               f"run `statedict-lint lock` if intended)",
-                                    path, line, 0, "error" if ch.breaking else "warning", "lock-drift",
+                                    path, line, 0, "error" if ch.breaking else "warning", drift.name,
                                     extra={"class": old.name, "change": ch.to_json()}))
     return findings
 

@@ -403,22 +403,6 @@ class Project:
         self._closure[path] = out
         return out
 
-    def containers(self, cid: ClassId) -> Set[ClassId]:
-        """Every class that contains ``cid``, transitively (across files)."""
-        rev: Dict[ClassId, Set[ClassId]] = {}
-        for a, kids in self.contains.items():
-            for b in kids:
-                rev.setdefault(b, set()).add(a)
-        out: Set[ClassId] = set()
-        todo = list(rev.get(cid, ()))
-        while todo:
-            c = todo.pop()
-            if c in out or c == cid:
-                continue
-            out.add(c)
-            todo.extend(rev.get(c, ()))
-        return out
-
     def contained(self, cid: ClassId) -> Set[ClassId]:
         """Every class ``cid`` contains, transitively."""
         out: Set[ClassId] = set()

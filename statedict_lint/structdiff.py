@@ -25,10 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from statedict_lint.codes import BREAKING_KINDS  # the kinds whose code says "breaking" (codes.py)
 from statedict_lint.snapshot import ClassRec, KeyRec
-
-BREAKING_KINDS = {"renamed", "renumbered", "removed", "added", "reshaped", "made-non-persistent",
-                  "made-persistent", "repeat", "class-removed"}
 
 
 @dataclass
@@ -495,11 +493,6 @@ def compare_class(old: Optional[ClassRec], new: Optional[ClassRec]) -> List[Chan
                        old_shape=k0.shape if kind == "removed" and single else None,
                        new_shape=k0.shape if kind == "added" and single else None))
     return out
-
-
-def strip_prefix_match(outer: Change, inner: Change) -> Optional[str]:
-    """The key prefix P when ``outer`` (in a container) is ``inner`` seen through attribute path P."""
-    return explain(outer, [inner])
 
 
 def sides(ch: Change) -> Tuple[List[str], List[str]]:

@@ -93,11 +93,16 @@ def test_docs_are_generated_and_fresh():
 
 
 def test_gendocs_check_detects_stale_file(tmp_path):
+    import shutil
+
+    for name in ("checkpoints.md", "review.md"):  # fresh copies: only rules.md is stale here
+        shutil.copy(os.path.join(REPO, "docs", name), tmp_path / name)
     out = tmp_path / "rules.md"
     out.write_text("# old\n", encoding="utf-8")
-    assert gendocs.main(["--check", "--output", str(out)]) == 1
-    assert gendocs.main(["--output", str(out)]) == 0
-    assert gendocs.main(["--check", "--output", str(out)]) == 0
+    args = ["--output", str(out), "--docs", str(tmp_path)]
+    assert gendocs.main(["--check", *args]) == 1
+    assert gendocs.main(args) == 0
+    assert gendocs.main(["--check", *args]) == 0
     assert out.read_text(encoding="utf-8") == gendocs.generate()
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sys
 from typing import Any, Dict, List
 
 from statedict_lint import bindings
+from statedict_lint.codes import CHECK, check_code, descriptors
 from statedict_lint.findings import display_path
 
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
@@ -69,7 +69,8 @@ def run(args: Any) -> int:
         progress.update(f"predicting {cls} and comparing")
         pred, res, assumed = check_with_inference(path, cls, b, ck, found)
         progress.update("explaining the differences")
-        if any(f.code == "SDL303" for f in res.findings):  # (also those left once a wrapper prefix is removed)
+        # (also those left once a wrapper prefix is removed)
+        if any(f.code == check_code("size").code for f in res.findings):
             from statedict_lint.explain import explain_sizes
 
             explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the value behind each size mismatch
@@ -191,9 +192,9 @@ def format_text(res: Any, found: Any, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _relative_loc(text: str) -> str:
-    m = _LOC.match(text)
-    return f"{display_path(m.group('path'))}:{m.group('line')}: {m.group('msg')}" if m else text
+def _relative_loc(u: Any) -> str:
+    """An unsure item (``compare.Unsure``) as shown: its location relative to the working directory."""
+    return f"{display_path(u.path)}:{u.line}: {u.message}" if u.path else u.message
 
 
 def format_markdown(res: Any, found: Any) -> str:
@@ -201,7 +202,8 @@ def format_markdown(res: Any, found: Any) -> str:
     from statedict_lint.report.markdown_report import render
 
     out = [f"### {markdown(_headline(res, found))}", ""]
-    out.append(render([f for f in report_findings(res) if f.code != "SDL312"], tool_name="statedict-lint check"))
+    out.append(render([f for f in report_findings(res) if f.code != check_code("unsure").code],
+                      tool_name="statedict-lint check"))
     if res.unsure:
         out.append("")
         out.append("**Unsure**")
@@ -211,24 +213,6 @@ def format_markdown(res: Any, found: Any) -> str:
 
 
 # -- sarif / github: the findings through the shared report module -----------------------------------------
-DESCRIPTIONS = {  # code -> short description (names: compare.CODES)
-    "SDL301": "a key of the model is not in the checkpoint (strict load fails)",
-    "SDL302": "a key of the checkpoint is not in the model (strict load fails)",
-    "SDL303": "a tensor's shape in the checkpoint differs from the model's",
-    "SDL304": "checkpoint keys carry a wrapper prefix (DataParallel, torch.compile, ...)",
-    "SDL305": "missing and unexpected keys that look like a rename",
-    "SDL306": "the file holds a buffer the model registers persistent=False",
-    "SDL307": "BatchNorm num_batches_tracked missing (old checkpoint)",
-    "SDL308": "a tied weight stored once by safetensors",
-    "SDL309": "load_state_dict casts the file's dtype to the model's silently",
-    "SDL310": "constructor/config values read off the checkpoint's shapes",
-    "SDL311": "checkpoint shapes that no single value of a size can explain",
-    "SDL312": "a conclusion the prediction cannot support",
-    "SDL313": "the checkpoint holds a non-tensor where the model has a tensor",
-}
-_LOC = re.compile(r"^(?P<path>[^:\n]+\.py):(?P<line>\d+): (?P<msg>.*)$", re.S)
-
-
 def report_findings(res: Any) -> List[Any]:
     """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
     from statedict_lint.findings import Finding
@@ -240,17 +224,14 @@ def report_findings(res: Any) -> List[Any]:
         ex = example_lines(f, verbose=False, indent="")
         out.append(dataclasses.replace(f, path=display_path(f.path),
                                        message=f.message + (f" — {ex[0]}" if ex else "")))
+    unsure = check_code("unsure")
     for u in res.unsure:
-        m = _LOC.match(u)
-        if m:
-            out.append(Finding("SDL312", m.group("msg"), path=display_path(m.group("path")), line=int(m.group("line")),
-                               severity="note", name="unsure"))
-        else:
-            out.append(Finding("SDL312", u, severity="note", name="unsure"))
+        out.append(Finding(unsure.code, u.message, path=display_path(u.path), line=u.line if u.path else 0,
+                           severity=unsure.severity, name=unsure.name, extra={"key": u.key} if u.key else {}))
     if res.maybe_unexpected:
-        out.append(Finding("SDL312", f"maybe unexpected ({len(res.maybe_unexpected)}): "
+        out.append(Finding(unsure.code, f"maybe unexpected ({len(res.maybe_unexpected)}): "
                            + ", ".join(res.maybe_unexpected[:10]) + (" ..." if len(res.maybe_unexpected) > 10 else ""),
-                           severity="note", name="unsure"))
+                           severity=unsure.severity, name=unsure.name))
     return out
 
 
@@ -258,9 +239,7 @@ def format_report(res: Any, found: Any, fmt: str) -> str:
     from statedict_lint import report
 
     fs = report_findings(res)
-    from statedict_lint.compare import CODES
-
-    rules = [{"id": c, "name": n, "short": DESCRIPTIONS[c]} for c, n in sorted(CODES.values())]
+    rules = descriptors(CHECK.values())
     text = report.render(fs, fmt, tool_name="statedict-lint check", rules=rules, root=os.getcwd())
     head = _headline(res, found)
     if fmt == "github":

@@ -20,50 +20,10 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from statedict_lint.codes import review_code
 from statedict_lint.errors import UserError
 
-CODES = {
-    "renamed": ("SDL801", "key-renamed"),
-    "renumbered": ("SDL802", "sequential-renumbered"),
-    "removed": ("SDL803", "key-removed"),
-    "added": ("SDL804", "key-added"),
-    "reshaped": ("SDL805", "key-reshaped"),
-    "made-non-persistent": ("SDL806", "buffer-made-non-persistent"),
-    "made-persistent": ("SDL807", "buffer-made-persistent"),
-    "repeat": ("SDL808", "repetition-changed"),
-    "dtype": ("SDL809", "dtype-changed"),
-    "class-removed": ("SDL810", "class-removed"),
-    "unknown": ("SDL811", "cannot-compare"),
-    "class-added": ("SDL812", "class-added"),
-    "moved": ("SDL813", "class-moved"),
-    "default-changed": ("SDL814", "default-changed"),
-}
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
-_HELP = {
-    "renamed": "State_dict keys moved under another name; old checkpoints report missing and unexpected keys.",
-    "renumbered": "An nn.Sequential/ModuleList index moved because a layer without state was inserted or "
-                  "removed; every key after it changed its number.",
-    "removed": "Keys no longer in the state_dict; old checkpoints fail strict loading with unexpected keys.",
-    "added": "New keys; old checkpoints fail strict loading with missing keys.",
-    "reshaped": "A tensor changed shape; loading an old checkpoint raises a size-mismatch error.",
-    "made-non-persistent": "A buffer registered with persistent=False is no longer saved; old checkpoints "
-                           "carry it as an unexpected key.",
-    "made-persistent": "A buffer is now saved; old checkpoints lack it (missing key).",
-    "repeat": "A repetition count (number of blocks/layers) changed.",
-    "dtype": "A tensor's dtype changed; load_state_dict casts silently.",
-    "class-removed": "An nn.Module class disappeared.",
-    "unknown": "The two versions could not both be predicted.",
-    "class-added": "A new nn.Module class.",
-    "moved": "A class moved to another file; its keys are unchanged.",
-    "default-changed": "A constructor parameter's default changed and shapes, repetitions or conditional keys "
-                       "depend on it; checkpoints of instances built with the default no longer load.",
-}
-
-
-def rule_docs() -> List[Dict[str, Any]]:
-    """Descriptors of the SDL8xx change codes for SARIF."""
-    return [{"id": code, "name": name, "short": _HELP[kind].split(";")[0].rstrip("."), "help": _HELP[kind]}
-            for kind, (code, name) in sorted(CODES.items(), key=lambda kv: kv[1][0])]
 
 
 def add_parser(sub: Any) -> None:
@@ -463,7 +423,7 @@ def findings(result: DiffResult) -> List[Any]:
 
     out = []
     for cd, ch in result.roots():
-        code, name = CODES.get(ch.kind, ("SDL811", "cannot-compare"))
+        c = review_code(ch.kind)
         msg = f"{cd.cls.rsplit(':', 1)[1]}: {ch.summary()}"
         affected = result.affects.get(id(ch), [])
         if affected:
@@ -474,12 +434,20 @@ def findings(result: DiffResult) -> List[Any]:
             msg += " — old checkpoints fail load_state_dict(strict=True)"
         if ch.note:
             msg += f" ({ch.note})"
-        sev = "error" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
-        out.append(Finding(code, msg, ch.path, max(ch.line, 1) if ch.path else 0, 0, sev, name,
+        out.append(Finding(c.code, msg, ch.path, max(ch.line, 1) if ch.path else 0, 0, severity(ch), c.name,
                            extra={"change": ch.to_json(),
                                   "affects": [{"class": c, "change": x.to_json()} for c, x in affected]}))
     out.sort(key=lambda f: f.sort_key())
     return out
+
+
+def severity(ch: Any) -> str:
+    """A change's level: an error when it breaks old checkpoints, else its code's level (a warning, a note for a
+    class added or moved: a breaking kind that is not sure is a warning)."""
+    if ch.breaking:
+        return "error"
+    c = review_code(ch.kind)
+    return "note" if c.severity == "note" else "warning"
 
 
 def _short(ch: Any) -> str:
@@ -530,7 +498,7 @@ def format_text(result: DiffResult, hooks: bool = True) -> str:
         cpath, sep, cname = cd.cls.rpartition(":")
         out.append(term.paint(text(f"{here(cpath)}{sep}{cname}"), "bold"))
         for ch in roots:
-            tag = "BREAKING" if ch.breaking else ("note" if ch.kind in ("class-added", "moved") else "warning")
+            tag = "BREAKING" if ch.breaking else severity(ch)
             out.append(f"  {term.paint(f'{tag:8}', styles[tag])} {text(ch.summary())}  "
                        f"[{text(here(ch.path))}:{ch.line}]")
             if ch.kind == "reshaped" and ch.old_origin and ch.origin and ch.old_origin == ch.origin:
@@ -587,9 +555,7 @@ def render_findings(fs: List[Any], fmt: str, tool: str, root: Optional[str] = No
     """text / json / markdown / sarif / github through the shared report module."""
     from statedict_lint import report
 
-    codes = {f.code for f in fs}
-    rules = [r for r in rule_docs() if r["id"] in codes]
-    return report.render(fs, fmt, tool_name=tool, rules=rules or None, root=root)
+    return report.render(fs, fmt, tool_name=tool, root=root)
 
 
 def _markdown_migration(result: DiffResult) -> str:

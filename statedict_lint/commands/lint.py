@@ -17,6 +17,8 @@ import stat
 import sys
 from typing import Any, Dict, Iterator, List, Optional
 
+from statedict_lint.codes import INTERNAL_ERROR, SYNTAX_ERROR
+
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", ".mypy_cache",
              ".pytest_cache", ".statedict-lint-cache", "node_modules", ".eggs", "build", "dist",
              ".ruff_cache", "site-packages"}
@@ -193,7 +195,7 @@ def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Ca
     """Findings of the ``enabled`` rules on one file's bytes (``path`` is how it is named and judged)."""
     from statedict_lint.findings import Finding
     from statedict_lint.rules._project import context_key
-    from statedict_lint.rules.engine import lint_source
+    from statedict_lint.rules.engine import lint_source, syntax_error
     from statedict_lint.source.locate import recording
 
     # what the rules read about the file's project (test file, declared torch version) is part of the key
@@ -202,7 +204,7 @@ def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Ca
     try:
         text = decode_source(raw)
     except ValueError as exc:
-        return [Finding(code="SDL998", message=str(exc), path=path, line=1, name="syntax-error")]
+        return [syntax_error(path, 1, str(exc))]
     # rules that read other files; those that can tell from the path alone that they have nothing to say
     # (no lock for SDL800) are not run, which spares a parse of every cached file
     others = [r for r in rules if _uncached(r) and r.code in enabled and getattr(r, "applies", lambda p: True)(path)]
@@ -212,11 +214,11 @@ def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Ca
         mine = {r.code for r in others}
         cache.put(path, digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found
                                  if f.code not in mine
-                                 and not (f.code == "SDL999" and any(c in f.message for c in mine))], log)
+                                 and not (f.code == INTERNAL_ERROR and any(c in f.message for c in mine))], log)
     else:
         found = [Finding(code=c, message=m, path=path, line=ln, col=col, severity=sev, name=nm)
                  for c, m, ln, col, sev, nm in cached]
-        if others and not any(f.code == "SDL998" for f in found):
+        if others and not any(f.code == SYNTAX_ERROR for f in found):
             found = found + lint_source(text, path, others)
     return [f for f in found if f.code in enabled]
 
@@ -226,7 +228,7 @@ def enabled_codes(select: List[str], ignore: List[str], extend_select: List[str]
 
     enabled = {r.code for r in all_rules() if is_enabled(r, select, ignore, extend_select)}
     # SDL998 (syntax error) and SDL999 (internal error) are always reported unless ignored explicitly
-    for extra in ("SDL998", "SDL999"):
+    for extra in (SYNTAX_ERROR, INTERNAL_ERROR):
         if not any(extra.startswith(p) for p in ignore if p):
             enabled.add(extra)
     return enabled
@@ -242,14 +244,14 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
     cache = Cache(use_cache)
     out: List[Finding] = []
     from statedict_lint.limits import MAX_SOURCE_BYTES
-    from statedict_lint.rules.engine import too_large
+    from statedict_lint.rules.engine import syntax_error, too_large
 
     checked = 0
     for path in iter_files(paths, exclude):
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):  # `x.py -> /dev/zero` in a repository never ends
-                out.append(Finding(code="SDL998", message="cannot parse file: not a regular file (a FIFO or a "
-                                   "device); not read", path=path, line=1, name="syntax-error"))
+                out.append(syntax_error(path, 1, "cannot parse file: not a regular file (a FIFO or a device); "
+                                        "not read"))
                 continue
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_SOURCE_BYTES + 1)
@@ -271,9 +273,9 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
 def check_codes(codes: List[str], where: str) -> None:
     """Every code or prefix must name at least one rule (a typo would silently select nothing)."""
     from statedict_lint.errors import UserError
-    from statedict_lint.rules.engine import INTERNAL_ERROR_CODE, all_rules
+    from statedict_lint.rules.engine import all_rules
 
-    known = [r.code for r in all_rules()] + ["SDL998", INTERNAL_ERROR_CODE]
+    known = [r.code for r in all_rules()] + [SYNTAX_ERROR, INTERNAL_ERROR]
     for c in codes:
         if not any(k.startswith(c) for k in known):
             raise UserError(f"{where}: unknown rule code {c!r} (known: {known[0]}..{known[-1]}; "

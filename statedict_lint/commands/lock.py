@@ -209,7 +209,7 @@ def _sig(c: Any) -> Tuple[Any, ...]:
 
 
 def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
-    from statedict_lint.commands.diff import CODES
+    from statedict_lint.codes import review_code
     from statedict_lint.findings import Finding
     from statedict_lint.lockfile import attribute_lines
 
@@ -229,10 +229,10 @@ def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
             key = ch.new_key or ch.old_key or ""
             attr_line = lines_cache[rec.id].get(key.split(".")[0]) if key else None
             path, line = rec.path, attr_line or rec.line
-        code, name = CODES.get(ch.kind, ("SDL811", "cannot-compare"))
+        c = review_code(ch.kind)
         also = f" ({ch.note})" if ch.note else ""
-        out.append(Finding(code, f"{ch.cls.rsplit(':', 1)[1]}: {ch.summary()}{also} (code and statedict.lock disagree)",
-                           path, max(line, 1), 0, "error" if ch.breaking else "warning", name,
+        out.append(Finding(c.code, f"{ch.cls.rsplit(':', 1)[1]}: {ch.summary()}{also} (code and statedict.lock disagree)",
+                           path, max(line, 1), 0, "error" if ch.breaking else "warning", c.name,
                            extra={"change": ch.to_json()}))
     out.sort(key=lambda f: f.sort_key())
     return out

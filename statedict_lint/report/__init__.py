@@ -31,16 +31,16 @@ def render(findings: Iterable[Finding], fmt: str = "text", *, tool_name: str = "
 
 
 def rule_descriptions(codes: Iterable[str]) -> List[Dict[str, Any]]:
-    """Descriptions of the lint rules behind ``codes`` (unknown codes get a bare entry)."""
-    try:
+    """SARIF descriptors of ``codes`` from the one registry (``statedict_lint.codes``); a lint rule's help is its
+    docs' "What it does". A code the registry does not know gets a bare entry."""
+    from statedict_lint.codes import CODES, LINT, descriptors
+
+    wanted = set(codes)
+    helps: Dict[str, str] = {}
+    if wanted & set(LINT):
         from statedict_lint.rules.engine import all_rules
 
-        known = {r.code: r for r in all_rules()}
-    except Exception:  # pragma: no cover
-        known = {}
-    out = []
-    for code in sorted(set(codes)):
-        r = known.get(code)
-        out.append({"id": code, "name": r.name if r else "", "short": r.message if r else code,
-                    "help": (r.what if r else ""), "default_enabled": r.default_enabled if r else True})
+        helps = {r.code: r.what for r in all_rules() if r.what}
+    out = descriptors([CODES[c] for c in wanted if c in CODES], helps)
+    out += [{"id": c, "name": "", "short": c} for c in sorted(wanted - set(CODES))]
     return out

@@ -10,10 +10,11 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+from statedict_lint.codes import CODES, kebab
 
 Node = ast.AST
-FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # torch.nn names that are not nn.Module subclasses even though they are capitalised
@@ -29,12 +30,15 @@ PARAMETER_CTORS = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 
 
 class Rule:
-    """One lint rule. Subclasses set the class attributes and implement ``check``."""
+    """One lint rule. Subclasses set ``code`` and the docs attributes and implement ``check``; the rule's name is
+    its class name in kebab-case and its default and level come from the code's entry in ``statedict_lint.codes``
+    (the one registry; ``tests/test_rules.py`` checks that file, class and registry names agree)."""
 
     code: str = ""
-    name: str = ""  # kebab-case name of the flagged pattern
+    name: str = ""  # kebab-case name of the flagged pattern: derived from the class name
     message: str = ""  # default message (check may yield a more specific one)
-    default_enabled: bool = True  # False for SDL9xx: off unless selected
+    default_enabled: bool = True  # from the registry: False for SDL9xx (off unless selected)
+    severity: str = "error"  # from the registry
     what: str = ""
     why: str = ""
     example: str = ""
@@ -43,6 +47,13 @@ class Rule:
     invalid: List[str] = []
     needs: Tuple[str, ...] = ("torch",)  # textual pre-filter: the file must mention one of these
     hint: str = ""  # regex (MULTILINE) of the lines this rule's nodes start on; "" = imports/defs only
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = kebab(cls.__name__)
+        if cls.code:
+            entry = CODES[cls.code]
+            cls.default_enabled, cls.severity = entry.default_enabled, entry.severity
 
     def check(self, ctx: "Context") -> Iterable[Tuple[Node, str]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -414,21 +425,6 @@ def _target_names(t: Node) -> List[ast.Name]:
     return []
 
 
-def scopes(ctx: Context) -> List[Node]:
-    """The module and every function in the file."""
-    return [ctx.tree] + list(ctx.functions)
-
-
-def enclosing_class_methods(ctx: Context) -> Iterator[Tuple[ast.ClassDef, Node]]:
-    """(class, method) for each method directly in an nn.Module subclass of this file."""
-    for cls in ctx.classes:
-        if cls.name not in ctx.module_classes:
-            continue
-        for item in cls.body:
-            if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                yield cls, item
-
-
 def self_name(func: Node) -> Optional[str]:
     args = getattr(func, "args", None)
     if args is None:
@@ -439,6 +435,3 @@ def self_name(func: Node) -> Optional[str]:
     if any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in func.decorator_list):
         return None
     return pos[0].arg
-
-
-Loc = Union[Node, Tuple[int, int]]

@@ -52,9 +52,6 @@ class ScopeInfo:
         d = dotted(expr)
         return d is not None and d in self.optimizer_exprs()
 
-    def mentions_state_dict_of_other(self, skip: Set[str]) -> bool:
-        return False
-
 
 def state_dict_receiver(node: Optional[Node]) -> Optional[Node]:
     """``X`` for ``X.state_dict()`` (no arguments), else None."""

@@ -8,12 +8,12 @@ import pkgutil
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from statedict_lint.codes import INTERNAL_ERROR, SYNTAX_ERROR, get
 from statedict_lint.findings import Finding
 from statedict_lint.limits import MAX_SOURCE_BYTES, MiB
 from statedict_lint.rules._base import Context, Rule
 
 _RULES: Optional[List[Rule]] = None
-INTERNAL_ERROR_CODE = "SDL999"
 
 
 def all_rules() -> List[Rule]:
@@ -33,13 +33,6 @@ def all_rules() -> List[Rule]:
         found.sort(key=lambda r: r.code)
         _RULES = found
     return _RULES
-
-
-def rule_by_code(code: str) -> Rule:
-    for r in all_rules():
-        if r.code == code:
-            return r
-    raise KeyError(code)
 
 
 def default_off_codes() -> List[str]:
@@ -92,7 +85,7 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
                 else:
                     line, col = getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
                 out.append(Finding(code=rule.code, message=msg or rule.message, path=path, line=line,
-                                   col=col, severity="error" if rule.default_enabled else "warning",
+                                   col=col, severity=rule.severity,
                                    name=rule.name))
         except RecursionError:  # one line for the file, not one per rule
             if not deep:
@@ -105,14 +98,19 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
 
 
 def too_large(path: str, size: int, unit: str = "characters") -> Finding:
-    return Finding(code="SDL998", path=path, line=1, col=0, severity="error", name="syntax-error",
-                   message=f"cannot parse file: {size:,} {unit}, larger than the {MAX_SOURCE_BYTES // MiB} MiB "
+    return syntax_error(path, 1, f"cannot parse file: {size:,} {unit}, larger than the {MAX_SOURCE_BYTES // MiB} MiB "
                            "limit for one source file; not checked")
 
 
+def syntax_error(path: str, line: int, message: str) -> Finding:
+    """SDL998: the file cannot be parsed or read; it is not checked."""
+    c = get(SYNTAX_ERROR)
+    return Finding(code=c.code, path=path, line=line, col=0, severity=c.severity, name=c.name, message=message)
+
+
 def internal_error(path: str, where: str, exc: BaseException) -> Finding:
-    return Finding(code=INTERNAL_ERROR_CODE, path=path, line=1, col=0, severity="warning",
-                   name="internal-error",
+    c = get(INTERNAL_ERROR)
+    return Finding(code=c.code, path=path, line=1, col=0, severity=c.severity, name=c.name,
                    message=f"statedict-lint internal error in {where} ({type(exc).__name__}: {exc}); "
                            "this file was not fully checked, please report it")
 
@@ -161,11 +159,9 @@ def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Ru
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", 1) or 1
-        return [Finding(code="SDL998", path=path, line=line, col=0, severity="error", name="syntax-error",
-                        message=f"cannot parse file: {getattr(exc, 'msg', exc)}")]
+        return [syntax_error(path, line, f"cannot parse file: {getattr(exc, 'msg', exc)}")]
     except (RecursionError, MemoryError):  # a 3,000-term `1+1+...`: Python's parser gives up, we say so once
-        return [Finding(code="SDL998", path=path, line=1, col=0, severity="error", name="syntax-error",
-                        message="cannot parse file: an expression nested too deeply for Python's parser")]
+        return [syntax_error(path, 1, "cannot parse file: an expression nested too deeply for Python's parser")]
     found = run_rules(tree, source, path, rules)
     if honour_noqa and found:
         nq = noqa_map(lines)

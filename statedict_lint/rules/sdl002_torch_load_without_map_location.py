@@ -18,7 +18,6 @@ _TENSORLESS_STATE = re.compile(r"(?:^|_)(?:lr_)?(?:scheduler|sched|scaler)$", re
 class TorchLoadWithoutMapLocation(Rule):
     code = "SDL002"
     hint = r"""load(?:\b|_state_dict|_url)"""
-    name = "torch-load-without-map-location"
     message = "torch.load() without map_location: tensors are restored to the device they were saved from"
     what = ("Flags `torch.load(f)` calls that pass no `map_location` when the result is used as a "
             "checkpoint, a state_dict or a module — handed to `load_state_dict` or to a function named like a "

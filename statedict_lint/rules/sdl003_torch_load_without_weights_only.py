@@ -14,7 +14,6 @@ from statedict_lint.rules._scopeinfo import const_str
 class TorchLoadWithoutWeightsOnly(Rule):
     code = "SDL003"
     hint = r"""load\b"""
-    name = "torch-load-without-weights-only"
     message = ("torch.load() without weights_only=True: unpickling a checkpoint can execute arbitrary code "
                "(the default depends on the torch version)")
     what = ("Flags `torch.load(f)` without `weights_only=True`, and `torch.load(f, weights_only=False)`. "

@@ -15,7 +15,6 @@ class TorchSaveWholeModule(Rule):
     hint = r"""save\b"""
     reads_other_files = True  # classes imported from other files of the project: never cached
     needs = ("save(",)  # a call of torch.save / save
-    name = "torch-save-whole-module"
     message = ("torch.save() of a whole nn.Module pickles its class by import path; save "
                "module.state_dict() instead")
     what = ("Flags `torch.save(model, f)` where `model` is known to be an `nn.Module`: bound in the same "

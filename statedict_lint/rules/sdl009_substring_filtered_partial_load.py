@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Iterable, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule
-from statedict_lint.rules import sdl902_substring_key_filter as sdl902
-from statedict_lint.rules.sdl902_substring_key_filter import flows_into_partial_load, substring_filters
+from statedict_lint.rules import sdl902_state_dict_key_substring_filter as sdl902
+from statedict_lint.rules.sdl902_state_dict_key_substring_filter import flows_into_partial_load, substring_filters
 
 
 class SubstringFilteredPartialLoad(Rule):
     code = "SDL009"
-    hint = sdl902.SubstringKeyFilter.hint + r"""|load_state_dict"""
-    name = "substring-filtered-partial-load"
+    hint = sdl902.StateDictKeySubstringFilter.hint + r"""|load_state_dict"""
     message = ("state_dict keys selected by {how} {lit!r} (also matches {other!r}) and loaded with strict=False "
                "(line {line}): the extra layers are loaded or dropped silently; compare a whole dotted "
                "component, e.g. k.startswith({fix!r})")

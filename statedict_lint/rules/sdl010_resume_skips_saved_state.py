@@ -26,7 +26,6 @@ def _role(name: str) -> Optional[str]:
 class ResumeSkipsSavedState(Rule):
     code = "SDL010"
     hint = r"""load_state_dict|save"""
-    name = "resume-skips-saved-state"
     message = ("resume restores {restored} from the checkpoint but not the {role} state this file saves next to "
                "them (key {key!r}, line {line}): {receiver} restarts from scratch while the weights continue")
     needs = ("load_state_dict",)
@@ -124,7 +123,7 @@ def resume(path, model, optimizer, scheduler):
 def _saved_dicts(ctx: Context) -> List[Tuple[ast.Dict, Dict[str, str]]]:
     """(dict, {key: receiver dotted name}) for checkpoint dicts saved in this file with a model, an optimizer
     and a scheduler/scaler/EMA state_dict."""
-    from statedict_lint.rules.sdl008_save_wrapped_state_dict import _save_helpers, _saved_args
+    from statedict_lint.rules.sdl008_save_wrapped_module_state_dict import _save_helpers, _saved_args
 
     savers = _save_helpers(ctx)
     out = []
@@ -175,7 +174,7 @@ def _check_scope(message: str, scope: Node, saved: List[Tuple[ast.Dict, Dict[str
         model_keys = keys - opt_keys
         if not opt_keys or not model_keys:
             continue
-        reads = _reads_without_handover(scope, ckpt, {id(c.args[0].value) for _, _, c in restored})
+        reads = _reads_without_handover(scope, ckpt)
         if reads is None:
             continue
         for d, recv in saved:
@@ -191,7 +190,7 @@ def _check_scope(message: str, scope: Node, saved: List[Tuple[ast.Dict, Dict[str
                 return
 
 
-def _reads_without_handover(scope: Node, ckpt: str, restoring: Set[int]) -> Optional[Set[str]]:
+def _reads_without_handover(scope: Node, ckpt: str) -> Optional[Set[str]]:
     """Keys read from ``ckpt``; None when ``ckpt`` is also used whole (handed to a helper, iterated, ...)."""
     keys: Set[str] = set()
     used_by_key: Set[int] = set()

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, name_bindings, walk_scope
 from statedict_lint.rules._scopeinfo import const_str
-from statedict_lint.rules.sdl008_save_wrapped_state_dict import _exclusive, _wrapped, _wrapper_call
+from statedict_lint.rules.sdl008_save_wrapped_module_state_dict import _exclusive, _wrapped, _wrapper_call
 
 _NAMED = {"named_parameters", "named_buffers", "state_dict"}
 
@@ -15,7 +15,6 @@ _NAMED = {"named_parameters", "named_buffers", "state_dict"}
 class WrappedModelUnprefixedKey(Rule):
     code = "SDL012"
     hint = r"""compile\s*\(|DataParallel|DDP\s*\("""
-    name = "wrapped-model-unprefixed-key"
     message = ("key {key!r} looked up in {m}.{what}() while {m} may be wrapped by {wrapper} (line {line}): every "
                "name then starts with {prefix!r}, so this {how}; use {m}.{attr}.{what}() (keep a handle on the "
                "unwrapped model)")

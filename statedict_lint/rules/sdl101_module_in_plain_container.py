@@ -11,7 +11,6 @@ from statedict_lint.rules._base import Context, Node, Rule, self_name, walk_scop
 class ModuleInPlainContainer(Rule):
     code = "SDL101"
     hint = r"""self\.\w+\s*=\s*[\[\({]"""
-    name = "module-in-plain-container"
     message = ("self.{attr} holds {what} in a plain {kind}: they are not registered, so they are missing from "
                "state_dict(), parameters() and .to(); use nn.{fix}")
     what = ("Flags an `nn.Module` whose `__init__` stores submodules or `nn.Parameter`s in a plain `list`, "

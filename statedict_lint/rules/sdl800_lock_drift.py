@@ -53,7 +53,6 @@ def _load(lock_path: str) -> object:
 
 class LockDrift(Rule):
     code = "SDL800"
-    name = "lock-drift"
     message = "state_dict differs from statedict.lock: old checkpoints of this class may no longer load"
     needs = ("Module",)
     what = ("Compares the predicted state_dict of every nn.Module class in the file with the committed "

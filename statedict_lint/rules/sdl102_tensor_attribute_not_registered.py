@@ -16,7 +16,6 @@ _TENSOR_CHAIN = {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "lo
 class TensorAttributeNotRegistered(Rule):
     code = "SDL102"
     hint = r"""=[^=\n]*\b(?:zeros|ones|empty|full|rand|randn|randint|arange|eye|linspace|logspace|tensor|as_tensor|from_numpy|zeros_like|ones_like|empty_like|full_like|rand_like|randn_like|randperm|Tensor|FloatTensor|LongTensor)\("""
-    name = "tensor-attribute-not-registered"
     message = ("self.{attr} is a plain tensor, neither a parameter nor a buffer: it is missing from "
                "state_dict() and .to(device) does not move it; use self.register_buffer(\"{attr}\", ...) "
                "(persistent=False if it should not be saved) or nn.Parameter")

@@ -6,15 +6,13 @@ import ast
 from typing import Dict, Iterable, Set, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, walk_scope
-from statedict_lint.rules.sdl001_strict_false_result_ignored import accounts_keys_before, is_strict_false_load
+from statedict_lint.rules.sdl001_load_state_dict_result_ignored import accounts_keys_before, is_strict_false_load
 
 
-class StrictFalse(Rule):
+class LoadStateDictStrictFalse(Rule):
     code = "SDL901"
     hint = r"""load_state_dict"""
-    name = "load-state-dict-strict-false"
     message = "load_state_dict(..., strict=False): prefer an exact key mapping and strict loading"
-    default_enabled = False
     needs = ("load_state_dict",)
     what = ("Flags every `load_state_dict(..., strict=False)`, even when its result is checked, unless the "
             "function computes the expected key mismatch itself before loading (binds `missing_keys` / "

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted
 from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str
 
 
-class ResumeWithoutOptimizer(Rule):
+class ResumeWithoutOptimizerState(Rule):
     code = "SDL006"
     hint = r"""load_state_dict"""
-    name = "resume-without-optimizer-state"
     message = ("resume restores the model from the checkpoint but not the optimizer ({opt} is in scope): "
                "training continues with a fresh optimizer state")
     needs = ("load_state_dict",)
@@ -81,16 +80,6 @@ start_epoch = ckpt["epoch"] + 1
                 if isinstance(arg, ast.Subscript) and dotted(arg.value) in ckpts:
                     yield c, self.message.format(opt=sorted(opts)[0])
                     break
-
-
-def _nodes(scope: Node):
-    from statedict_lint.rules._base import walk_scope
-
-    return walk_scope(scope)
-
-
-def _loaded_later(info: ScopeInfo, call: ast.Call) -> bool:
-    return True  # an optimizer built after the model load gets no state either
 
 
 def _handed_over(info: ScopeInfo, opts: set, ckpts: set) -> bool:

@@ -13,10 +13,9 @@ from statedict_lint.rules._project import is_test_path
 KEY_ACCOUNTING = {"missing_keys", "unexpected_keys", "missing", "unexpected"}
 
 
-class StrictFalseResultIgnored(Rule):
+class LoadStateDictResultIgnored(Rule):
     code = "SDL001"
     hint = r"""load_state_dict"""
-    name = "load-state-dict-result-ignored"
     message = ("load_state_dict(..., strict=False) result thrown away: missing and unexpected keys are "
                "silently ignored")
     needs = ("load_state_dict",)

@@ -9,10 +9,9 @@ from statedict_lint.rules._base import Context, Node, Rule, dotted
 from statedict_lint.rules._scopeinfo import PROGRESS_KEYS, ScopeInfo, const_str, state_dict_receiver
 
 
-class CheckpointWithoutOptimizer(Rule):
+class CheckpointWithoutOptimizerState(Rule):
     code = "SDL005"
     hint = r"""save\b"""
-    name = "checkpoint-without-optimizer-state"
     message = ("training checkpoint saves the model's state_dict but not the optimizer's ({opt} is in scope): "
                "resuming restarts the optimizer from scratch")
     what = ("Flags `torch.save({...})` of a training checkpoint (a dict literal holding a module's "
@@ -81,12 +80,6 @@ torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "e
             if min(_opt_lines(info)) > call.lineno:
                 continue
             yield call, self.message.format(opt=sorted(opts)[0])
-
-
-def _calls_in(scope: Node):
-    from statedict_lint.rules._base import walk_scope
-
-    return (n for n in walk_scope(scope) if isinstance(n, ast.Call))
 
 
 def _mentions(tree: Node, names: set) -> bool:

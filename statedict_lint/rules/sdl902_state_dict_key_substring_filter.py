@@ -14,14 +14,12 @@ _SD_NAMES = re.compile(r"(^|_)(state_dict|statedict|sd|ckpt|checkpoint|weights|p
                        r"model_dict|own_state)$")
 
 
-class SubstringKeyFilter(Rule):
+class StateDictKeySubstringFilter(Rule):
     code = "SDL902"
     hint = r"""startswith\(|\d["'] *(?:not +)?in\b"""
-    name = "state-dict-key-substring-filter"
     message = ("state_dict key matched by {how} {lit!r}: also matches {other!r}; compare a whole dotted "
                "component, e.g. k.startswith({fix!r})")
     needs = ("state_dict", "torch", "ckpt", "checkpoint")
-    default_enabled = False
     what = ("Flags a filter on state_dict keys that tests a name ending in a digit by substring "
             "(`\"fc1\" in k`), or a container index by a prefix without its dot "
             "(`k.startswith(\"blocks.1\")`), where `k` "
@@ -105,7 +103,7 @@ def _tests(message: str, body: List[Node], key: str) -> Iterable[Tuple[Node, str
 
 
 def _strict_false_loads(ctx: Context, scope: Node) -> List[ast.Call]:
-    from statedict_lint.rules.sdl001_strict_false_result_ignored import is_strict_false_load
+    from statedict_lint.rules.sdl001_load_state_dict_result_ignored import is_strict_false_load
 
     return [n for n in walk_scope(scope) if isinstance(n, ast.Call) and is_strict_false_load(n) and n.args]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import difflib
 import os
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, name_bindings
 
@@ -15,7 +15,6 @@ _cache: Dict[Tuple[str, str, str, Tuple[Any, ...]], Optional[Tuple[Set[str], Set
 
 class StateDictKeyNotInModel(Rule):
     code = "SDL201"
-    name = "state-dict-key-not-in-model"
     hint = r"""state_dict"""
     needs = ("state_dict",)
     message = "state_dict key {key!r} is not in the state_dict of {cls}{suggest}"

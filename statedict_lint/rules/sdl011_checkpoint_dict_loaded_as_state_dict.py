@@ -12,10 +12,9 @@ from statedict_lint.rules._scopeinfo import const_str
 _WRAPPER_KEYS = {"model", "state_dict", "model_state_dict", "net", "network", "module", "model_state"}
 
 
-class CheckpointDictAsStateDict(Rule):
+class CheckpointDictLoadedAsStateDict(Rule):
     code = "SDL011"
     hint = r"""load_state_dict|save\b"""
-    name = "checkpoint-dict-loaded-as-state-dict"
     message = ("load_state_dict(torch.load({path})): this file saves {path} as a checkpoint dict with keys {keys} "
                "(line {line}), not as a state_dict: every key is unexpected; load ckpt[{key!r}]")
     needs = ("load_state_dict",)

@@ -10,10 +10,9 @@ from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kw
 _PARAM_METHODS = ("parameters", "named_parameters")
 
 
-class AssignAfterOptimizer(Rule):
+class LoadAssignAfterOptimizer(Rule):
     code = "SDL007"
     hint = r"""load_state_dict"""
-    name = "load-assign-after-optimizer"
     message = ("load_state_dict(..., assign=True) replaces {m}'s parameters after an optimizer was built from "
                "them: the optimizer keeps updating the old tensors")
     needs = ("assign",)

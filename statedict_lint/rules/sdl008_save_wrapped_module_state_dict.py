@@ -20,10 +20,9 @@ WRAPPERS = {
 _UNWRAPPED_BY_MODULE = {"DistributedDataParallel", "DataParallel"}
 
 
-class SaveWrappedStateDict(Rule):
+class SaveWrappedModuleStateDict(Rule):
     code = "SDL008"
     hint = r"""save\w*\s*\("""
-    name = "save-wrapped-module-state-dict"
     message = ("{m}.state_dict() saved while {m} may be wrapped by {wrapper} (line {line}): every key then "
                "starts with {prefix!r} and the checkpoint does not load into the unwrapped model; save "
                "{m}.{attr}.state_dict() (keep a handle on the unwrapped model)")
