@@ -15,7 +15,7 @@ from statedict_lint.predict.catalog import CATALOG_PATH
 from statedict_lint.predict.evaluator import Evaluator, ModuleScope
 from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.render import render
-from statedict_lint.predict.template import Prediction
+from statedict_lint.predict.template import Prediction, Unresolved
 from statedict_lint.predict.values import ClassValue, FunctionValue, ModuleValue, Opaque, Unknown
 from statedict_lint.source.loader import package_root
 
@@ -367,7 +367,9 @@ def _predict_once(path: str, class_name: str, bindings: Dict[str, Any],
     except RecursionError:
         raise UserError(f"constructing {class_name}: the code nests too deeply to evaluate") from None
     if isinstance(obj, Unknown):
-        return _nothing_known(target, obj.line, obj.reason, obj.path), ev
+        pred = _nothing_known(target, obj.line, obj.reason, obj.path)
+        pred.unresolved.extend(Unresolved(ln, msg, p) for ln, p, msg in ev.notes if msg != obj.reason)
+        return pred, ev
     assert isinstance(obj, ModuleValue)
     pred = render(obj, target, os.path.abspath(path), ev.notes)
     pred.bindings = dict(bindings)
@@ -379,8 +381,6 @@ def _predict_once(path: str, class_name: str, bindings: Dict[str, Any],
 
 def _nothing_known(target: str, line: int, message: str, path: str) -> Prediction:
     """A prediction that lists no key, only why (an incomplete result, never a claim)."""
-    from statedict_lint.predict.template import Unresolved
-
     pred = Prediction(target)
     pred.unresolved.append(Unresolved(line, message, path))
     return pred

@@ -232,11 +232,14 @@ class Evaluator:
         self.note(msg)
         return self.unknown(msg, maybe_state=False)
 
-    def note(self, message: str, line: Optional[int] = None, path: Optional[str] = None) -> None:
+    def note(self, message: str, line: Optional[int] = None, path: Optional[str] = None,
+             whole_prediction: bool = False) -> None:
+        """An unresolved item of the prediction. ``whole_prediction``: a fact about the whole prediction (which
+        library version is read), kept even when it is first noticed by import-time code."""
         ln = self.line if line is None else line
         p = self.path if path is None else path
         key = (ln, p, message)
-        if self.loading:
+        if self.loading and not whole_prediction:
             # import-time code (a module's top level, decorators run at import): what it could not follow is
             # Unknown in the values it made (and calls that gave up taint their module's tables), not a line of
             # every prediction that imports the module
@@ -1298,20 +1301,25 @@ class Evaluator:
             for e in target.elements:
                 self.delete(frame, e.value, sf)
 
-    def setattr(self, obj: Any, name: str, value: Any) -> None:
+    def setattr(self, obj: Any, name: str, value: Any, hook_ok: bool = True) -> None:
+        """``obj.name = value``; ``hook_ok=False`` is ``object.__setattr__``: no user ``__setattr__``, but
+        data descriptors (properties with setters) still apply, as in Python."""
         if isinstance(obj, (ModuleValue, InstanceValue)) and isinstance(obj.cls, ClassValue):
-            hook, howner = obj.cls.user_hook("__setattr__")
+            hook, howner = obj.cls.user_hook("__setattr__") if hook_ok else (None, None)
             if hook is not None:  # `self.x = v` calls type(self).__setattr__, as in Python
                 if not isinstance(hook, FunctionValue):
                     raise GiveUp(f"`{obj.cls.name}.__setattr__` cannot be evaluated")
-                before = self.unknown_calls
-                self.call_function(hook, [obj, name, value], {}, owner=howner)
-                if self.unknown_calls != before and isinstance(obj, ModuleValue):
-                    # the hook handed the value to code we could not follow: where it went is not known
-                    obj.unknown_attrs[f"<{name} through __setattr__>"] = Entry(Unknown(
-                        f"`self.{name} = ...` goes through `{obj.cls.name}.__setattr__` (line "
-                        f"{hook.sf.line(hook.node)}), which calls code that cannot be followed", self.line, self.path),
-                        self.line, self.path)
+                before, notes = self.unknown_calls, len(self.notes)
+                result = self.call_function(hook, [obj, name, value], {}, owner=howner)
+                if self.unknown_calls != before or isinstance(result, Unknown) or len(self.notes) != notes:
+                    # the hook handed the value to code we could not follow, or could not be evaluated itself:
+                    # where the value went (and what else the hook wrote) is not known
+                    why = Unknown(f"`.{name} = ...` goes through `{obj.cls.name}.__setattr__` (line "
+                                  f"{hook.sf.line(hook.node)}), which cannot be followed", self.line, self.path)
+                    if isinstance(obj, ModuleValue):
+                        obj.unknown_attrs[f"<{name} through __setattr__>"] = Entry(why, self.line, self.path)
+                    else:  # never keep the value the attribute had before the write: it was overwritten
+                        obj.tainted = obj.tainted or why
                 return
             if not isinstance(value, (ModuleValue, ParamValue, BufferMarker)) and not (
                     isinstance(obj, ModuleValue) and (name in obj.params or name in obj.buffers or name in obj.children)):
@@ -2019,7 +2027,10 @@ class Evaluator:
         if name == "__setattr__":
             def set_(o: Any, k: Any, v: Any) -> None:
                 if isinstance(o, InstanceValue) and isinstance(k, str):
-                    o.attrs[k] = v
+                    if o.frozen:  # a frozen dataclass's own __init__/__post_init__ writes through object.__setattr__
+                        o.attrs[k] = v
+                    else:
+                        self.setattr(o, k, v, hook_ok=False)
                 elif isinstance(o, ModuleValue) and isinstance(k, str):
                     self.torch.module_setattr(o, k, v)
                 else:

@@ -92,7 +92,7 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
         for alias in self.attribute_map:
             real = self.attribute_map[alias]
             if hasattr(self, real):
-                setattr(self, alias, getattr(self, real))
+                object.__setattr__(self, alias, getattr(self, real))
 
     def _sdl_set(self, key, value):
         if key in self.attribute_map:
@@ -141,6 +141,13 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
             return None
         return len(self.id2label)
 
+    @num_labels.setter
+    def num_labels(self, num_labels):
+        # transformers stores no `num_labels`: it rebuilds `id2label` when the count differs
+        if self.id2label is None or self.num_labels != num_labels:
+            self.id2label = {i: "LABEL_" + str(i) for i in range(num_labels)}
+            self.label2id = {self.id2label[i]: i for i in self.id2label}
+
     @property
     def name_or_path(self):
         return self._name_or_path
@@ -157,10 +164,10 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
         return config_to_dict(self)
 
     def __setattr__(self, key, value):
-        # only explicit `config.__setattr__(k, v)` calls come here (the evaluator assigns attributes itself)
+        # every assignment comes here, as in transformers: an `attribute_map` name writes the field it stands for
         if key in self.attribute_map:
             key = self.attribute_map[key]
-        set_attribute(self, key, value)
+        object.__setattr__(self, key, value)
         self._sdl_aliases()
 
     def get_text_config(self, decoder=None, encoder=None):

@@ -60,6 +60,15 @@ RUNTIME_NAMES = {
     "transformers.utils.is_flash_attention_requested": "is_flash_attention_requested",
 }
 # decorators that return the class or function they decorate (docs, strict type checks, output capture)
+# names of transformers' lazy `integrations` package (a _LazyModule the evaluator cannot read) that hold state-
+# relevant code: answered from the module the package would import them from, read from source like any code
+LAZY_REDIRECTS = {
+    "transformers.integrations.use_experts_implementation": ("transformers.integrations.moe",
+                                                             "use_experts_implementation"),
+}
+# of those, the ones that are always called with arguments first (their argument may itself be a function)
+DECORATOR_FACTORIES = ("use_kernelized_func", "use_kernel_forward_from_hub", "use_kernel_func_from_hub",
+                       "deprecate_kwarg")
 IDENTITY_DECORATORS = (
     "transformers.utils.auto_docstring", "transformers.utils.doc.auto_docstring",
     "transformers.utils.can_return_tuple", "transformers.utils.generic.can_return_tuple",
@@ -156,7 +165,7 @@ class Transformers(LibraryModel):
         "statedict_lint_transformers.set_attribute": lambda lib, obj, key, value: lib.ev.setattr(obj, key, value),
         "statedict_lint_transformers.AutoModel.from_config": lambda lib, config, *a, **k: lib.auto_model(config, k),
     }
-    overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + (
+    overrides = tuple(RUNTIME_NAMES) + IDENTITY_DECORATORS + tuple(LAZY_REDIRECTS) + (
         "transformers.activations.ACT2FN", "transformers.activations.get_activation", "transformers.utils.logging",
     ) + FALSE_PROBES + AUTO_MODELS + CONFIG_MAPPINGS
 
@@ -179,7 +188,7 @@ class Transformers(LibraryModel):
             if src is not None and not src.modelled:
                 self.ev.note(f"transformers {src.version} is not a modelled version (statedict-lint models "
                              f"{', '.join(MODELLED_VERSIONS)}): its PreTrainedModel and configuration machinery is "
-                             f"read from source instead", 0, src.root)
+                             f"read from source instead", 0, src.root, whole_prediction=True)
         return self._version_ok
 
     def runtime(self, name: str) -> Any:
@@ -194,7 +203,13 @@ class Transformers(LibraryModel):
         if full in RUNTIME_NAMES:
             return self.runtime(RUNTIME_NAMES[full])
         if full in IDENTITY_DECORATORS:
+            if full.rsplit(".", 1)[-1] in DECORATOR_FACTORIES:  # `@use_kernelized_func(apply_rotary_pos_emb)`
+                return Intrinsic(full, lambda *a, **k: Intrinsic("decorator", lambda f: f))
             return Intrinsic(full, _identity_decorator)
+        if full in LAZY_REDIRECTS:  # a name of a lazy package: read where the package would import it from
+            module, name = LAZY_REDIRECTS[full]
+            ns = self.ev.import_module(module, self.ev.line, self.ev.path)
+            return ns if isinstance(ns, Unknown) else self.ev.getattr(ns, name)
         if full == "transformers.activations.ACT2FN":
             return self.act2fn()
         if full.count(".") == 1 and full.endswith("Config") and full not in RUNTIME_NAMES:
