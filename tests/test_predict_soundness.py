@@ -448,3 +448,59 @@ def test_subclass_of_a_stateless_torch_layer_passes_its_arguments_up(write_model
                 self.fc = nn.Linear(2, 2)
     '''))
     _exact(path, "Net")
+
+
+def test_setattr_hook_that_cannot_be_followed_never_leaves_the_old_value(write_model: Any) -> None:
+    """A config whose __setattr__ recurses forever as written for the evaluator (it calls setattr on itself): the
+    write is lost, so the attribute must not read back as its class default (which would be a wrong shape)."""
+    path = write_model(_src('''
+        class Cfg:
+            width = 8
+
+            def __init__(self, **kw):
+                for k in kw:
+                    setattr(self, k, kw[k])
+
+            def __setattr__(self, key, value):
+                setattr(self, key, value)  # recursion Python would not survive either: the evaluator gives up
+
+
+        class Net(nn.Module):
+            def __init__(self, width=64):
+                super().__init__()
+                cfg = Cfg(width=width)
+                self.fc = nn.Linear(cfg.width, 2)
+    '''))
+    pred = predict(path, "Net", {})
+    assert not pred.complete
+    assert all(8 not in (k.shape or ()) for k in pred.keys), _rows(pred)
+
+
+def test_object_setattr_applies_a_property_setter_as_python_does(write_model: Any) -> None:
+    """transformers' PreTrainedConfig.__setattr__ ends in super().__setattr__: a property setter (num_labels
+    rebuilding id2label) still runs, and the head is sized by it."""
+    path = write_model(_src('''
+        class Cfg:
+            def __init__(self):
+                self.id2label = {0: "a", 1: "b", 2: "c"}
+
+            @property
+            def num_labels(self):
+                return len(self.id2label)
+
+            @num_labels.setter
+            def num_labels(self, n):
+                self.id2label = {i: str(i) for i in range(n)}
+
+            def __setattr__(self, key, value):
+                object.__setattr__(self, key, value)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                cfg = Cfg()
+                cfg.num_labels = 1
+                self.head = nn.Linear(4, cfg.num_labels)
+    '''))
+    _exact(path, "Net")
