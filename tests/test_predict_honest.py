@@ -493,3 +493,47 @@ def test_undecidable_not_is_a_value_not_a_dropped_branch(write_model: Any) -> No
         assert k.key in real
         if k.shape is not None:
             assert all(not isinstance(d, int) or d == r for d, r in zip(k.shape, real[k.key]))
+
+
+@pytest.mark.parametrize("expr", [
+    "'{}'.format([self.fc.weight])",
+    "f'{[self.fc.weight]}'",
+    "f'{self.fc}'",
+    "'{:.3f}'.format(self.fc.weight.std())",
+    "'{0.in_features}'.format(self.fc)",
+    "'{}'.format({'w': self.fc.weight})",
+    "'%s' % (self.fc,)",
+])
+def test_formatting_values_that_are_not_plain_leaves_the_string_unknown(write_model: Any, expr: str) -> None:
+    # Python would format the evaluator's own objects (a TensorSpec inside a list, a ModuleValue): a key built
+    # from such a string must never be claimed, and formatting must never raise out of the evaluator
+    path = write_model(_src(f'''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.d = nn.ModuleDict({{{expr}: nn.Linear(1, 1)}})
+    '''))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert [k.key for k in pred.keys] == ["fc.weight", "fc.bias"]
+    assert any(u.line == 8 for u in pred.unresolved), pred.unresolved
+
+
+def test_internal_error_becomes_one_user_error(write_model: Any, monkeypatch: Any) -> None:
+    from statedict_lint.errors import UserError
+    from statedict_lint.predict import api
+
+    path = write_model(_src('''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+    '''))
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise TypeError("unsupported format string passed to TensorSpec.__format__")
+
+    monkeypatch.setattr(api, "_predict_here", boom)
+    with pytest.raises(UserError, match=r"internal error .*M.*TypeError: unsupported format string"):
+        api._predict(path, "M", {})

@@ -210,7 +210,13 @@ def _predict(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Pred
         threading.stack_size(old_size)
         sys.setrecursionlimit(old_limit)
     if "error" in box:
-        raise box["error"]
+        exc = box["error"]
+        if isinstance(exc, Exception) and not isinstance(exc, (UserError, RecursionError, MemoryError)):
+            # a bug of the evaluator, never the user's: one line (callers such as bench/realcode.py and the CLI
+            # handle UserError), not a traceback
+            raise UserError(f"internal error of statedict-lint while predicting {class_name} in {path}: "
+                            f"{type(exc).__name__}: {exc} (please report it)") from None
+        raise exc
     return box["result"]
 
 

@@ -33,6 +33,7 @@ from statedict_lint.predict.values import (
     DtypeValue,
     Entry,
     FunctionValue,
+    formattable,
     GeneratorValue,
     InstanceValue,
     Intrinsic,
@@ -1538,7 +1539,7 @@ class Evaluator:
                     return self.unknown("formatted symbolic value", False)
                 parts.append("{" + _placeholder_text(v) + "}")
                 continue
-            if isinstance(v, (Unknown,)) or not isinstance(v, (str, int, float, bool, type(None), tuple, list)):
+            if isinstance(v, (Unknown,)) or not formattable(v):
                 return Unknown(f"part `{sf.code(p.expression).strip()}` of a string cannot be computed",
                                self.line, self.path, False)
             spec = ""
@@ -1555,7 +1556,7 @@ class Evaluator:
                 elif conv == "s":
                     v = str(v)
                 parts.append(format(v, spec))
-            except (ValueError, TypeError):
+            except Exception:  # noqa: BLE001 - any failure of Python's formatting leaves the string unknown
                 return self.unknown("string formatting failed", False)
         return "".join(parts)
 

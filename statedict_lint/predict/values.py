@@ -389,3 +389,16 @@ def maybe_state(v: Any) -> bool:
     if isinstance(v, dict):
         return any(maybe_state(x) for x in v.values())
     return False
+
+
+def formattable(v: Any) -> bool:
+    """True when Python's own formatting (str.format, f-strings, %, format()) of ``v`` gives exactly what the real
+    program prints: plain Python values only, all the way down (a TensorSpec or ModuleValue would format as the
+    evaluator's object, or raise)."""
+    if isinstance(v, (int, float, str, bytes, bool, type(None), complex)):
+        return True
+    if isinstance(v, (tuple, list)):
+        return all(formattable(x) for x in v)
+    if isinstance(v, dict):
+        return all(formattable(k) and formattable(x) for k, x in v.items())
+    return False

@@ -18,6 +18,7 @@ from statedict_lint.predict.values import (
     DictView,
     Entry,
     FunctionValue,
+    formattable,
     InstanceValue,
     Intrinsic,
     ModuleValue,
@@ -615,11 +616,11 @@ class PythonValues:
             if name == "format":
                 def fmt(*a: Any, **k: Any) -> Any:
                     a = tuple("{" + x.render().replace("{", "").replace("}", "") + "}" if isinstance(x, Sym) else x for x in a)
-                    if any(isinstance(x, (Unknown, Opaque)) for x in list(a) + list(k.values())):
+                    if not all(formattable(x) for x in list(a) + list(k.values())):
                         return ev.unknown("formatted string with unknown parts", maybe_state=False)
                     try:
                         return obj.format(*a, **k)
-                    except (IndexError, KeyError, ValueError):
+                    except Exception:  # noqa: BLE001 - any failure of Python's formatting leaves the string unknown
                         return ev.unknown("str.format fails", maybe_state=False)
                 return Intrinsic("str.format", fmt)
             if hasattr(str, name) and not name.startswith("_"):
