@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from collections import OrderedDict
+from typing import Any, Dict, List
 
 from statedict_lint.predict.engine_api import Engine
 from statedict_lint.predict.libs._common import TypingAlias, ceil_div, raise_
@@ -27,6 +28,7 @@ from statedict_lint.predict.values import (
     ParamValue,
     Partial,
     Repeated,
+    SymKey,
     SymRange,
     TensorSpec,
     Unknown,
@@ -284,12 +286,9 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
 
     def b_sorted(it: Any, key: Any = None, reverse: Any = False) -> Any:
         items = ev.iterate(it)
-        if not isinstance(items, list) or key is not None:
+        if not isinstance(items, list):
             return ev.unknown("sorted() cannot be evaluated", False)
-        try:
-            return sorted(items, reverse=bool(reverse))
-        except TypeError:
-            return ev.unknown("sorted() of mixed values", False)
+        return sort_items(ev, items, key, reverse, "sorted()")
 
     def b_reversed(it: Any) -> Any:
         items = ev.iterate(it)
@@ -543,6 +542,30 @@ def _isinstance(ev: Any, obj: Any, cls: Any) -> Any:
     return None
 
 
+def sort_items(ev: Engine, items: List[Any], key: Any, reverse: Any, what: str) -> Any:
+    """``sorted(items, key=key, reverse=reverse)`` exactly as Python sorts (stable; the key called once per item,
+    in order), or Unknown when an item or a sort key is not a plain Python value (its order cannot be known)."""
+    if any(isinstance(i, Repeated) for i in items):
+        return ev.unknown(f"{what} of a sequence of unknown length")
+    rev = ev.truth(reverse)
+    if rev is not True and rev is not False:
+        return ev.unknown(f"{what} with an unknown reverse=", False)
+    keys = items if key is None else [ev.call(key, [i], {}) for i in items]
+    if not all(formattable(k) for k in keys):
+        return ev.unknown(f"{what} by values that are not known", maybe_state=not all(formattable(i) for i in items))
+    try:
+        order = sorted(range(len(items)), key=lambda j: keys[j], reverse=rev)
+    except TypeError:
+        return ev.unknown(f"{what} of values that do not compare", maybe_state=not all(formattable(i) for i in items))
+    return [items[j] for j in order]
+
+
+def taint_dict(obj: Dict[Any, Any], u: Unknown) -> None:
+    """A dict whose keys or their order can no longer be known: it holds one unknown key (nothing is claimed)."""
+    obj.clear()
+    obj[SymKey(u)] = u
+
+
 class PythonValues:
     """Attributes of plain Python values (``dict.get``, ``list.append``, ``str.format``, ...)."""
 
@@ -582,7 +605,13 @@ class PythonValues:
                 return Intrinsic("list.copy", lambda: list(obj))
             if name in ("reverse",):
                 return Intrinsic("list.reverse", lambda: obj.reverse())
-            if name in ("index", "count", "remove", "sort", "clear"):
+            if name == "sort":
+                def sort(key: Any = None, reverse: Any = False) -> None:
+                    done = sort_items(ev, obj, key, reverse, "list.sort()")
+                    # sorted in place, or (order not known) every item of the list becomes unknown
+                    obj[:] = done if isinstance(done, list) else [Repeated(done, Unknown("?"), "?")]
+                return Intrinsic("list.sort", sort)
+            if name in ("index", "count", "remove", "clear"):
                 def meth(*a: Any, **k: Any) -> Any:
                     try:
                         return getattr(obj, name)(*a, **k)
@@ -599,6 +628,30 @@ class PythonValues:
                         return ev.unknown("dict.get with an unknown key")
                     return obj.get(k, d)
                 return Intrinsic("dict.get", get)
+            if name == "move_to_end" and isinstance(obj, OrderedDict):
+                def move_to_end(key: Any, last: Any = True) -> None:
+                    lt = ev.truth(last)
+                    if not formattable(key) or (lt is not True and lt is not False):
+                        # which key moves, or where, is not known: so is the order of every key
+                        taint_dict(obj, ev.unknown("OrderedDict.move_to_end of a key that cannot be known"))
+                        return None
+                    try:
+                        obj.move_to_end(key, last=lt)
+                    except KeyError:
+                        raise raise_(ev, f"OrderedDict.move_to_end: no key {key!r}")
+                    return None
+                return Intrinsic("OrderedDict.move_to_end", move_to_end)
+            if name == "popitem":
+                def popitem(last: Any = True) -> Any:
+                    lt = ev.truth(last) if isinstance(obj, OrderedDict) else True
+                    if lt is not True and lt is not False or any(isinstance(k, SymKey) for k in obj):
+                        u = ev.unknown("dict.popitem of an item that cannot be known")
+                        taint_dict(obj, u)
+                        return u
+                    if not obj:
+                        raise raise_(ev, "popitem(): dictionary is empty")
+                    return obj.popitem(last=lt) if isinstance(obj, OrderedDict) else obj.popitem()
+                return Intrinsic("dict.popitem", popitem)
             if name in ("update", "pop", "setdefault", "copy", "clear"):
                 def dm(*a: Any, **k: Any) -> Any:
                     if name == "update" and a and not isinstance(a[0], dict):

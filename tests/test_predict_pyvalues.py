@@ -1,0 +1,114 @@
+"""Python values the predictor evaluates (sorting, dict order, iterators, sets, dataclass keys): modelled exactly
+(then the prediction equals torch) or left unknown (then nothing is claimed) -- never a wrong claim."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import load_module_from_path, torch_table  # noqa: E402
+from statedict_lint.predict.api import predict  # noqa: E402
+
+HEADER = "from collections import OrderedDict\nimport torch\nimport torch.nn as nn\n"
+
+
+def _exact(write_model: Any, body: str) -> Any:
+    """The class M of ``body`` predicted complete and equal to torch's state_dict."""
+    path = write_model(HEADER + textwrap.dedent(body))
+    pred = predict(path, "M", {})
+    assert pred.complete, pred.unresolved
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        expected = torch_table(mod.M())
+    assert [(k.key, tuple(k.shape), k.dtype) for k in pred.keys] == expected
+    return pred
+
+
+def _unknown(write_model: Any, body: str, line: int) -> Any:
+    """The class M of ``body`` predicted incomplete with a reason at ``line``; its sure keys are torch's."""
+    path = write_model(HEADER + textwrap.dedent(body))
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    assert any(u.line == line for u in pred.unresolved), pred.unresolved
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        expected = {k: s for k, s, _ in torch_table(mod.M())}
+    for k in pred.keys:
+        if "{" not in k.key and "<" not in k.key:
+            assert k.key in expected and tuple(k.shape) == expected[k.key], k
+    return pred
+
+
+@pytest.mark.parametrize("code", [
+    "dims.sort(key=lambda d: (d % 3, d))",
+    "dims.sort(key=lambda d: d % 2, reverse=True)",
+    "dims.sort()",
+    "dims = sorted(dims, key=lambda d: -d)",
+    "dims = sorted(dims, key=lambda d: d % 3, reverse=True)",
+])
+def test_sort_with_key_is_modelled(write_model: Any, code: str) -> None:
+    _exact(write_model, f'''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                dims = [5, 3, 9, 1, 4]
+                {code}
+                self.layers = nn.ModuleList(nn.Linear(d, 1) for d in dims)
+    ''')
+
+
+def test_sort_by_unknown_key_leaves_the_order_unknown(write_model: Any) -> None:
+    # hash(str) depends on PYTHONHASHSEED: the order after the sort cannot be known, the list is not claimed
+    pred = _unknown(write_model, '''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                dims = [5, 3, 9]
+                dims.sort(key=lambda d: hash(str(d)))
+                self.layers = nn.ModuleList(nn.Linear(d, 1) for d in dims)
+    ''', 10)
+    assert not [k for k in pred.keys if k.key.startswith("layers.")]
+
+
+@pytest.mark.parametrize("code", [
+    'od.move_to_end("a")',
+    'od.move_to_end("c", last=False)',
+    'od.move_to_end("a"); od.move_to_end("c", last=False)',
+    'od.popitem(); od.popitem(last=False)',
+])
+def test_ordered_dict_reordering_is_modelled(write_model: Any, code: str) -> None:
+    _exact(write_model, f'''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                od = OrderedDict((k, nn.Linear(1, i + 1)) for i, k in enumerate("abc"))
+                {code}
+                self.d = nn.ModuleDict(od)
+    ''')
+
+
+def test_plain_dict_popitem_is_modelled(write_model: Any) -> None:
+    _exact(write_model, '''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                d = {"a": 1, "b": 2, "c": 3}
+                d.popitem()
+                self.d = nn.ModuleDict({k: nn.Linear(v, 1) for k, v in d.items()})
+    ''')
+
+
+def test_move_to_end_of_unknown_key_leaves_the_dict_unknown(write_model: Any) -> None:
+    pred = _unknown(write_model, '''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                od = OrderedDict((k, nn.Linear(1, i + 1)) for i, k in enumerate("abc"))
+                od.move_to_end(min(od, key=lambda k: hash(k)))
+                self.d = nn.ModuleDict(od)
+    ''', 10)
+    assert not [k for k in pred.keys if k.key.startswith("d.") and "<" not in k.key]
