@@ -112,3 +112,40 @@ def test_move_to_end_of_unknown_key_leaves_the_dict_unknown(write_model: Any) ->
                 self.d = nn.ModuleDict(od)
     ''', 10)
     assert not [k for k in pred.keys if k.key.startswith("d.") and "<" not in k.key]
+
+
+def test_iterating_a_set_of_strings_leaves_its_order_unknown(write_model: Any) -> None:
+    # the order of a set of str changes with PYTHONHASHSEED: no key built from it is claimed
+    pred = _unknown(write_model, '''
+        class M(nn.Module):
+            def __init__(self, names=("query", "key", "value")):
+                super().__init__()
+                self.proj = nn.ModuleDict({n: nn.Linear(2, 2) for n in set(names)})
+    ''', 8)
+    assert not [k for k in pred.keys if k.key.startswith("proj.") and "<" not in k.key]
+
+
+@pytest.mark.parametrize("expr", [
+    "sorted(set(names))",
+    "sorted({n.upper() for n in names}, reverse=True)",
+    "[max(set(names)), min(set(names))]",
+    "sorted(set(names) | {'gate'})",
+])
+def test_order_free_uses_of_a_string_set_are_exact(write_model: Any, expr: str) -> None:
+    _exact(write_model, f'''
+        class M(nn.Module):
+            def __init__(self, names=("query", "key", "value", "key")):
+                super().__init__()
+                self.proj = nn.ModuleDict({{n: nn.Linear(len(n), 2) for n in {expr}}})
+    ''')
+
+
+def test_a_set_of_numbers_iterates_in_cpython_order(write_model: Any) -> None:
+    # not sorted: {10, 3, 17, 8} iterates 8, 17, 10, 3 in CPython (hash(n) == n, table of 8 slots)
+    _exact(write_model, '''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList(nn.Linear(d, 1) for d in {10, 3, 17, 8})
+                self.total = nn.Linear(sum({1, 2, 3}), 1)
+    ''')

@@ -2181,6 +2181,13 @@ class Evaluator:
             return self.unknown("unsupported index", False)
 
     # -- iteration ---------------------------------------------------------------------------
+    def iterate_unordered(self, v: Any) -> Any:
+        """``iterate`` for callers whose result does not depend on the order of the items (sorted(), min(),
+        sum(), any(), set()): a set's items in any order."""
+        if isinstance(v, (set, frozenset)):
+            return list(v)
+        return self.iterate(v)
+
     def iterate(self, v: Any, sf: Optional[SourceFile] = None) -> Any:
         """A list of items, a SymRange, or Unknown."""
         if isinstance(v, (list, tuple)):
@@ -2197,10 +2204,14 @@ class Evaluator:
                                     maybe_state=any(maybe_state(x) for x in v.values()))
             return list(v.keys())
         if isinstance(v, (set, frozenset)):
-            try:
-                return sorted(v)
-            except TypeError:
-                return self.unknown("iteration over a set of mixed values", False)
+            if len(v) <= 1 or all(_seed_free_hash(x) for x in v):
+                # numbers (and tuples of them) hash the same in every process: CPython's own order, which the
+                # evaluator's real set, built by the same steps, has too
+                return list(v)
+            # str/bytes hashes change with PYTHONHASHSEED, objects hash by address: the order is not knowable
+            # (callers that do not depend on it use iterate_unordered: sorted(), min(), sum(), ...)
+            return self.unknown("the iteration order of a set of strings or objects differs from run to run "
+                                "(PYTHONHASHSEED); sort it first", maybe_state=any(maybe_state(x) for x in v))
         if isinstance(v, range):
             n = _range_len(v)
             if n > MAX_UNROLL:
@@ -2701,6 +2712,13 @@ _PY_OPS: Dict[str, Callable[[Any, Any], Any]] = {
     ">>": lambda a, b: a >> b, "|": lambda a, b: a | b, "&": lambda a, b: a & b, "^": lambda a, b: a ^ b,
     "@": lambda a, b: a @ b,
 }
+
+
+def _seed_free_hash(v: Any) -> bool:
+    """Values whose hash (so their place in a set) is the same in every Python process."""
+    if isinstance(v, (int, float, bool, complex, type(None))):
+        return True
+    return isinstance(v, tuple) and all(_seed_free_hash(x) for x in v)
 
 
 def _plain(v: Any) -> bool:

@@ -155,7 +155,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return [(start + i, v) for i, v in enumerate(items)]
 
     def _minmax(name: str, *args: Any, **k: Any) -> Any:
-        items = list(args) if len(args) > 1 else ev.iterate(args[0]) if args else []
+        items = list(args) if len(args) > 1 else ev.iterate_unordered(args[0]) if args else []
         if not isinstance(items, list):
             return ev.unknown(f"{name}() over unknown values", False)
         items = [_num(i) for i in items]
@@ -181,7 +181,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return ev.unknown(f"{name}() of mixed values", False)
 
     def b_sum(it: Any, start: Any = 0) -> Any:
-        items = ev.iterate(it)
+        items = ev.iterate_unordered(it)
         if not isinstance(items, list):
             return ev.unknown("sum of unknown values", False)
         total = start
@@ -285,7 +285,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return None
 
     def b_sorted(it: Any, key: Any = None, reverse: Any = False) -> Any:
-        items = ev.iterate(it)
+        items = ev.iterate_unordered(it)
         if not isinstance(items, list):
             return ev.unknown("sorted() cannot be evaluated", False)
         return sort_items(ev, items, key, reverse, "sorted()")
@@ -297,7 +297,7 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return list(reversed(items))
 
     def b_anyall(name: str, it: Any) -> Any:
-        items = ev.iterate(it)
+        items = ev.iterate_unordered(it)
         if not isinstance(items, list):
             return ev.unknown(f"{name}() of unknown values", False)
         vals = [ev.truth(i) for i in items]
