@@ -149,3 +149,46 @@ def test_a_set_of_numbers_iterates_in_cpython_order(write_model: Any) -> None:
                 self.layers = nn.ModuleList(nn.Linear(d, 1) for d in {10, 3, 17, 8})
                 self.total = nn.Linear(sum({1, 2, 3}), 1)
     ''')
+
+
+@pytest.mark.parametrize("code", [
+    # a generator expression is used up by its first reader
+    "g = (nn.Linear(2, 2) for _ in range(2)); self.a = nn.ModuleList(g); self.b = nn.ModuleList(g)",
+    # next() advances an iterator; the rest is what is left
+    "it = iter([4, 5, 6]); self.first = nn.Linear(next(it), 1); self.rest = nn.ModuleList(nn.Linear(d, 1) for d in it)",
+    "it = iter([4, 5]); next(it); next(it); self.last = nn.Linear(next(it, 7), 1)",
+    # zip, map, enumerate, filter, reversed are one-shot iterators
+    "p = zip([1, 2], [3, 4]); list(p); self.p = nn.ModuleList(nn.Linear(x, y) for x, y in p)",
+    "m = map(lambda d: nn.Linear(d, 1), [2, 3]); self.m = nn.ModuleList(m); self.n = nn.ModuleList(m)",
+    "e = enumerate([2, 3]); next(e); self.e = nn.ModuleDict({str(i): nn.Linear(d, 1) for i, d in e})",
+    # a break leaves the rest of the iterator to its next reader
+    "it = iter([1, 2, 3, 4])\n"
+    "                for d in it:\n"
+    "                    if d == 2:\n"
+    "                        break\n"
+    "                self.after = nn.ModuleList(nn.Linear(d, 1) for d in it)",
+    # a list iterator reads the list as it is when it runs
+    "xs = [1]; it = iter(xs); xs.append(2); self.live = nn.ModuleList(nn.Linear(d, 1) for d in it)",
+    "self.names = nn.ModuleDict({'_'.join(map(str, (1, 2))): nn.Linear(1, 1)})",
+])
+def test_iterators_are_consumed_once(write_model: Any, code: str) -> None:
+    _exact(write_model, f'''
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                {code}
+    ''')
+
+
+def test_iterator_consumed_under_an_undecidable_condition_is_unknown(write_model: Any) -> None:
+    pred = _unknown(write_model, '''
+        import os
+        class M(nn.Module):
+            def __init__(self):
+                super().__init__()
+                it = iter([3, 4, 5])
+                if os.environ.get("SKIP_FIRST"):
+                    next(it)
+                self.rest = nn.ModuleList(nn.Linear(d, 1) for d in it)
+    ''', 12)
+    assert not [k for k in pred.keys if k.key.startswith("rest.") and "<" not in k.key]

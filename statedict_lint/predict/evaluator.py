@@ -909,7 +909,7 @@ class Evaluator:
             self._symbolic_loop(frame, stmt, sf, items)
             return
         broke = False
-        for item in items:
+        for n, item in enumerate(items):
             if isinstance(item, Repeated):
                 self._unknown_loop(frame, stmt, sf, "the loop runs over a list of symbolic length")
                 return
@@ -918,6 +918,8 @@ class Evaluator:
                 self.exec_block(frame, stmt.body, sf)
             except Break:
                 broke = True
+                if isinstance(it, GeneratorValue) and it.pos is not None:
+                    it.pos -= len(items) - n - 1  # a break leaves the rest of an iterator to its next user
                 break
             except Continue:
                 continue
@@ -1637,7 +1639,7 @@ class Evaluator:
             except TypeError:
                 return self.unknown("set of unhashable values", False)
         if isinstance(node, cst.GeneratorExp):
-            return GeneratorValue(results)
+            return self.iterator(results)
         return results
 
     def compare(self, frame: Frame, node: cst.Comparison, sf: SourceFile) -> Any:
@@ -2181,6 +2183,26 @@ class Evaluator:
             return self.unknown("unsupported index", False)
 
     # -- iteration ---------------------------------------------------------------------------
+    def iterator(self, items: List[Any]) -> GeneratorValue:
+        """A one-shot iterator over ``items``."""
+        return GeneratorValue(items, len(self.conditions))
+
+    def take(self, g: GeneratorValue, n: Optional[int] = None) -> Any:
+        """Advance the iterator ``g`` by ``n`` items (None: to its end): the items taken, or Unknown."""
+        ms = any(maybe_state(x) for x in g.items)
+        if g.pos is None:
+            return self.unknown("an iterator advanced by code whose effect on it cannot be known", maybe_state=ms)
+        if len(self.conditions) > g.depth:
+            # consumed in one branch of an undecidable condition only: where it stands afterwards is not known
+            g.pos = None
+            return self.unknown("an iterator consumed under an undecidable condition", maybe_state=ms)
+        rest = g.items[g.pos:] if n is None else g.items[g.pos:g.pos + n]
+        if n is not None and any(isinstance(x, Repeated) for x in rest):
+            g.pos = None
+            return self.unknown("next() on an iterator of symbolic length", maybe_state=ms)
+        g.pos += len(rest)
+        return list(rest)
+
     def iterate_unordered(self, v: Any) -> Any:
         """``iterate`` for callers whose result does not depend on the order of the items (sorted(), min(),
         sum(), any(), set()): a set's items in any order."""
@@ -2195,7 +2217,7 @@ class Evaluator:
         if isinstance(v, InstanceValue) and v.items is not None:
             return list(v.items)
         if isinstance(v, GeneratorValue):
-            return list(v.items)
+            return self.take(v)
         if isinstance(v, (str, bytes)):
             return list(v)
         if isinstance(v, dict):

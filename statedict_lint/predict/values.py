@@ -363,8 +363,15 @@ class StarUnknownTuple(StarUnknown):
 
 
 class GeneratorValue:
-    def __init__(self, items: List[Any]) -> None:
+    """A one-shot iterator (a generator expression, iter(), zip(), map(), enumerate(), filter(), reversed()):
+    ``items[pos:]`` are still to come (``items`` may be the live list iter() was given); ``pos`` None once where
+    it stands cannot be known. ``depth``: the number of undecidable conditions it was made under (consumed under
+    more, in one branch only, it is left unknown)."""
+
+    def __init__(self, items: List[Any], depth: int = 0) -> None:
         self.items = items
+        self.pos: Optional[int] = 0
+        self.depth = depth
 
 
 class DictView:

@@ -19,6 +19,7 @@ from statedict_lint.predict.values import (
     DictView,
     Entry,
     FunctionValue,
+    GeneratorValue,
     formattable,
     InstanceValue,
     Intrinsic,
@@ -346,6 +347,15 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return ev.unknown("type of an unknown value", False)
 
     def b_next(it: Any, *default: Any) -> Any:
+        if isinstance(it, GeneratorValue):
+            got = ev.take(it, 1)
+            if isinstance(got, Unknown):
+                return got
+            if got:
+                return got[0]
+            if default:
+                return default[0]
+            raise raise_(ev, "StopIteration: next() of an exhausted iterator")
         items = ev.iterate(it)
         if isinstance(items, list) and items and not isinstance(items[0], Repeated):
             return items[0]
@@ -354,7 +364,25 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return ev.unknown("next() cannot be evaluated")
 
     def b_iter(it: Any) -> Any:
-        return it
+        if isinstance(it, (GeneratorValue, SymRange, Unknown)):
+            return it
+        if isinstance(it, list):
+            return ev.iterator(it)  # a list iterator sees the list as it is when it runs
+        items = ev.iterate(it)
+        return ev.iterator(items) if isinstance(items, list) else items
+
+    def lazy(fn: Any) -> Any:
+        """zip/map/filter/enumerate/reversed return one-shot iterators. An iterator they are given is read
+        lazily in Python (when the result runs, maybe partly): where it stands afterwards is left unknown."""
+        def run(*a: Any, **k: Any) -> Any:
+            given = [x for x in a if isinstance(x, GeneratorValue)]
+            out = fn(*a, **k)
+            for g in given:
+                g.pos = None
+            if len({id(g) for g in given}) < len(given):
+                return ev.unknown("the same iterator passed twice", maybe_state=True)
+            return ev.iterator(out) if isinstance(out, list) else out
+        return run
 
     def b_callable(x: Any) -> Any:
         if isinstance(x, (FunctionValue, ClassValue, Intrinsic, BoundMethod, Partial)):
@@ -372,16 +400,16 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         "list": Intrinsic("list", b_list), "tuple": Intrinsic("tuple", b_tuple), "dict": Intrinsic("dict", b_dict),
         "set": Intrinsic("set", lambda x=(): set(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("set()", False)),
         "frozenset": Intrinsic("frozenset", lambda x=(): frozenset(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("frozenset()", False)),
-        "zip": Intrinsic("zip", b_zip), "enumerate": Intrinsic("enumerate", b_enumerate),
+        "zip": Intrinsic("zip", lazy(b_zip)), "enumerate": Intrinsic("enumerate", lazy(b_enumerate)),
         "min": Intrinsic("min", lambda *a, **k: _minmax("min", *a, **k)),
         "max": Intrinsic("max", lambda *a, **k: _minmax("max", *a, **k)),
         "sum": Intrinsic("sum", b_sum), "abs": Intrinsic("abs", b_abs), "round": Intrinsic("round", b_round),
         "isinstance": Intrinsic("isinstance", b_isinstance), "issubclass": Intrinsic("issubclass", b_issubclass),
         "dir": Intrinsic("dir", b_dir), "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
         "setattr": Intrinsic("setattr", b_setattr), "sorted": Intrinsic("sorted", b_sorted),
-        "reversed": Intrinsic("reversed", b_reversed),
+        "reversed": Intrinsic("reversed", lazy(b_reversed)),
         "any": Intrinsic("any", lambda it: b_anyall("any", it)), "all": Intrinsic("all", lambda it: b_anyall("all", it)),
-        "map": Intrinsic("map", b_map), "filter": Intrinsic("filter", b_filter),
+        "map": Intrinsic("map", lazy(b_map)), "filter": Intrinsic("filter", lazy(b_filter)),
         "divmod": Intrinsic("divmod", b_divmod), "pow": Intrinsic("pow", b_pow), "type": Intrinsic("type", b_type),
         "print": Intrinsic("print", lambda *a, **k: None), "next": Intrinsic("next", b_next),
         "iter": Intrinsic("iter", b_iter), "callable": Intrinsic("callable", b_callable),
@@ -678,6 +706,7 @@ class PythonValues:
                 return Intrinsic("str.format", fmt)
             if hasattr(str, name) and not name.startswith("_"):
                 def sm(*a: Any, **k: Any) -> Any:
+                    a = tuple(ev.iterate(x) if isinstance(x, GeneratorValue) else x for x in a)  # "_".join(map(...))
                     if any(not isinstance(x, (str, int, list, tuple, type(None))) for x in list(a) + list(k.values())):
                         return ev.unknown(f"str.{name} with unknown arguments", maybe_state=False)
                     try:
