@@ -192,3 +192,57 @@ def test_iterator_consumed_under_an_undecidable_condition_is_unknown(write_model
                 self.rest = nn.ModuleList(nn.Linear(d, 1) for d in it)
     ''', 12)
     assert not [k for k in pred.keys if k.key.startswith("rest.") and "<" not in k.key]
+
+
+FROZEN = '''
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Key:
+    h: int
+    w: int
+
+
+@dataclass(frozen=True)
+class Outer:
+    inner: Key
+    tag: str = "x"
+
+
+@dataclass(frozen=True)
+class Sub(Key):
+    pass
+'''
+
+
+@pytest.mark.parametrize("expr", [
+    "{Key(2, 3): 10, Key(2, 4): 20}[Key(2, 4)]",
+    "{Outer(Key(1, 2)): 7}[Outer(Key(1, 2), 'x')]",
+    "len({Key(1, 1), Key(1, 1), Key(1, 2)}) + 3",
+    "5 if Key(1, 2) == Key(1, 2) else 9",
+    "5 if Key(1, 2) == Sub(1, 2) else 9",  # the generated __eq__ compares the exact class
+    "{Key(1, 2): 4}.get(Sub(1, 2), 6)",
+])
+def test_frozen_dataclass_instances_hash_and_compare_by_value(write_model: Any, expr: str) -> None:
+    _exact(write_model, FROZEN + f'''
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear({expr}, 1)
+''')
+
+
+def test_frozen_dataclass_key_with_unknown_field_is_unknown(write_model: Any) -> None:
+    # an unknown field: the lookup cannot be decided (never a false KeyError)
+    path = write_model(HEADER + FROZEN + '''
+class M(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        table = {Key(2, 3): 10, Key(2, w): 20}
+        self.fc = nn.Linear(table[Key(2, 3)], 1)
+''')
+    pred = predict(path, "M", {})
+    assert not pred.complete
+    # Key(2, w) may equal Key(2, 3) (w == 3 gives 20): the in-features of fc are not claimed
+    assert [k.shape for k in pred.keys if k.key == "fc.weight"] == [(1, None)]

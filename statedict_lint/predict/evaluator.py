@@ -1384,9 +1384,11 @@ class Evaluator:
 
     def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if isinstance(obj, (list, dict)):
-            if isinstance(key, (Unknown, Opaque, Sym)):
+            if isinstance(obj, dict):
+                key = _hashable_key(key)
+            if isinstance(key, (Unknown, Opaque, Sym, SymKey)):
                 if isinstance(obj, dict):
-                    obj[SymKey(key)] = value
+                    obj[key if isinstance(key, SymKey) else SymKey(key)] = value
                     return
                 obj[:] = [Repeated(Unknown("list element set at a symbolic index"), Unknown("?"), "?")]
                 return
@@ -1706,6 +1708,11 @@ class Evaluator:
             return self.unknown("comparison of symbolic values cannot be decided", False)
         if isinstance(a, DtypeValue) and isinstance(b, DtypeValue):
             return (a.name == b.name) if op == "==" else (a.name != b.name) if op == "!=" else self.unknown("dtype order", False)
+        if op in ("==", "!=") and (_has_instance(a) or _has_instance(b)):
+            same = _objects_equal(a, b)
+            if same is None:
+                return self.unknown("comparison of objects whose __eq__ is not modelled", False)
+            return same if op == "==" else not same
         if not _plain(a) or not _plain(b):
             if op == "==":
                 return a is b if not isinstance(a, (TensorSpec, ModuleValue)) else self.unknown("comparison of tensors", False)
@@ -2138,12 +2145,24 @@ class Evaluator:
             if isinstance(key, (Unknown, Sym)):
                 return self.unknown("dict lookup with an unknown key", maybe_state=any(maybe_state(v) for v in obj.values()))
             try:
-                return obj[_hashable_key(key)]
+                found = obj[_hashable_key(key)]
+                sk = [k for k in obj if isinstance(k, SymKey)]
+                if sk:  # a key that cannot be known may be this one, written with another value
+                    why = sk[0].key.reason if isinstance(sk[0].key, Unknown) else "a key set under an unknown name"
+                    return self.unknown(f"dict lookup: the dict may hold this key with another value ({why})",
+                                        maybe_state=any(maybe_state(v) for v in obj.values()))
+                return found
             except KeyError:
                 sk = [k for k in obj if isinstance(k, SymKey)]
                 if sk:
                     why = sk[0].key.reason if isinstance(sk[0].key, Unknown) else "a key set under an unknown name"
                     return self.unknown(f"dict lookup: the dict may hold other keys ({why})")
+                if isinstance(key, InstanceValue) and key.value_key() is None and (
+                        getattr(key.cls, "is_dataclass", False)
+                        or (isinstance(key.cls, ClassValue) and key.cls.find("__eq__")[0] is not None)):
+                    # an object that may compare by value: equality the evaluator cannot reproduce
+                    return self.unknown(f"dict lookup with a `{key.cls.name}` key, compared by an __eq__ that is "
+                                        "not modelled", maybe_state=any(maybe_state(v) for v in obj.values()))
                 raise EvalRaise(f"KeyError: {key!r}", self.line, self.path)
             except TypeError:
                 return self.unknown("unhashable dict key", False)
@@ -2579,6 +2598,17 @@ class Evaluator:
                     out.append(f)
         return out
 
+    def _dataclass_hashes_by_value(self, cls: ClassValue, dc: ClassValue, fields: List[Dict[str, Any]]) -> bool:
+        """Whether instances of ``cls`` (frozen; ``dc`` wrote its __init__) hash and compare as the __eq__ and
+        __hash__ @dataclass writes (eq=True, frozen=True): by exact class and the tuple of every field."""
+        for c in cls.mro():
+            if c.is_dataclass and (c.dc_options.get("eq", True) is not True
+                                   or c.dc_options.get("unsafe_hash", False) is not False):
+                return False
+            if c.node is not None and ("__eq__" in c.attrs or "__hash__" in c.attrs):
+                return False  # written by the user (or an unmodelled way): not the generated ones
+        return not any(f.get("key_opts") for f in fields)
+
     def _dataclass_field_spec(self, c: ClassValue, node: Any, f: Dict[str, Any]) -> None:
         frame = Frame(c.scope, None)
         frame.locals = dict()
@@ -2599,6 +2629,8 @@ class Evaluator:
                     elif k == "default_factory":
                         f["factory"] = (frame, a.value, sf)
                         f["has_default"] = True
+                    elif k in ("compare", "hash"):
+                        f["key_opts"] = True  # fields left out of __eq__/__hash__: not modelled
                     elif k in ("init", "kw_only"):
                         v = self.eval(frame, a.value, sf)
                         if isinstance(v, bool):
@@ -2674,6 +2706,8 @@ class Evaluator:
                 self.setattr(obj, name, v)
         if isinstance(obj, InstanceValue) and frozen:
             obj.frozen = True
+            if cls.dc_key_fields is None and self._dataclass_hashes_by_value(cls, dc, fields):
+                cls.dc_key_fields = tuple(f["name"] for f in fields if not f["initvar"])
         post, powner = cls.find("__post_init__")
         if isinstance(post, FunctionValue):
             self.call_function(post, [obj] + initvars, {}, owner=powner)
@@ -2736,6 +2770,52 @@ _PY_OPS: Dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _has_instance(v: Any) -> bool:
+    if isinstance(v, InstanceValue):
+        return True
+    return isinstance(v, (tuple, list)) and any(_has_instance(x) for x in v)
+
+
+def _compares_unknown(v: Any) -> bool:
+    """An object (or a tuple holding one) whose equality with another cannot be decided."""
+    if isinstance(v, (tuple, list)):
+        return any(_compares_unknown(x) for x in v)
+    return isinstance(v, InstanceValue) and v.value_key() is None and (
+        getattr(v.cls, "is_dataclass", False) or (isinstance(v.cls, ClassValue) and v.cls.find("__eq__")[0] is not None))
+
+
+def _objects_equal(a: Any, b: Any) -> Optional[bool]:
+    """``a == b`` where an InstanceValue takes part: by value for frozen dataclasses (their generated __eq__), by
+    identity for classes without an __eq__, None (not known) for any other __eq__ (a user's, a non-frozen
+    dataclass's over fields that may change)."""
+    if a is b:
+        return True
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        if type(a) is not type(b) or len(a) != len(b):
+            return False
+        results = [_objects_equal(x, y) for x, y in zip(a, b)]
+        if False in results:
+            return False
+        return None if None in results else True
+    ka = a.value_key() if isinstance(a, InstanceValue) else None
+    kb = b.value_key() if isinstance(b, InstanceValue) else None
+    if ka is not None and kb is not None:
+        return ka == kb
+    for x in (a, b):
+        if isinstance(x, InstanceValue) and (getattr(x.cls, "is_dataclass", False) or (
+                isinstance(x.cls, ClassValue) and x.cls.find("__eq__")[0] is not None)):
+            if x.value_key() is None or not isinstance(a if x is b else b, InstanceValue):
+                return None
+    if isinstance(a, InstanceValue) or isinstance(b, InstanceValue):
+        if isinstance(a, (InstanceValue, int, float, str, bool, type(None), tuple, list, dict)) and \
+                isinstance(b, (InstanceValue, int, float, str, bool, type(None), tuple, list, dict)):
+            return False  # distinct objects of classes comparing by identity
+        return None
+    if _plain(a) and _plain(b):
+        return a == b
+    return None
+
+
 def _seed_free_hash(v: Any) -> bool:
     """Values whose hash (so their place in a set) is the same in every Python process."""
     if isinstance(v, (int, float, bool, complex, type(None))):
@@ -2777,6 +2857,10 @@ def _same_value(orig: Any, copied: Any, memo: Dict[int, Any]) -> bool:
 def _hashable_key(k: Any) -> Any:
     if isinstance(k, (Unknown, Opaque)):
         return SymKey(k)
+    if _has_instance(k) and _compares_unknown(k):
+        # an object compared by an __eq__ the evaluator cannot run (a frozen dataclass with an unknown field):
+        # it may be equal to another key
+        return SymKey(Unknown("a dict key compared by an __eq__ that is not modelled", 0, "", False))
     return k
 
 

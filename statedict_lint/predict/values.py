@@ -164,6 +164,40 @@ class InstanceValue:
     frozen: bool = False  # an instance of a frozen dataclass: `obj.x = v` raises, object.__setattr__ does not
     items: Optional[tuple] = None  # a NamedTuple instance: its items, in field order
 
+    def value_key(self) -> Optional[tuple]:
+        """What a frozen ``@dataclass`` (eq=True, its own __eq__/__hash__) instance is hashed and compared by:
+        its exact class and its field values, when they are all known hashable values; else None."""
+        names = getattr(self.cls, "dc_key_fields", None)
+        if not self.frozen or names is None or self.tainted is not None:
+            return None
+        vals = []
+        for n in names:
+            if n not in self.attrs or not _key_value(self.attrs[n]):
+                return None
+            vals.append(self.attrs[n])
+        return (id(self.cls), tuple(vals))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, InstanceValue):
+            return NotImplemented  # type: ignore[return-value]
+        a = self.value_key()
+        return a is not None and a == other.value_key()
+
+    def __hash__(self) -> int:
+        k = self.value_key()
+        return hash(k) if k is not None else object.__hash__(self)
+
+
+def _key_value(v: Any) -> bool:
+    """A value hashed and compared the same way by the evaluator and by Python."""
+    if isinstance(v, (int, float, str, bytes, bool, type(None), complex)):
+        return True
+    if isinstance(v, tuple):
+        return all(_key_value(x) for x in v)
+    return isinstance(v, InstanceValue) and v.value_key() is not None
+
 
 @dataclass(eq=False)
 class Intrinsic:
@@ -265,6 +299,8 @@ class ClassValue:
         self.fields: List[Tuple[str, Any, Any]] = []  # (name, default node or None, annotation)
         self.intrinsic: str = ""  # "Module" for torch.nn.Module, container names, "object"
         self.dc_options: Dict[str, Any] = {}  # keyword options of @dataclass(...) (kw_only, frozen, init, ...)
+        # the fields a frozen dataclass's generated __eq__/__hash__ compare (InstanceValue.value_key), or None
+        self.dc_key_fields: Optional[Tuple[str, ...]] = None
         # why the class cannot be modelled exactly (a decorator or metaclass that is not modelled, a class
         # handed to unmodelled code): instances and attributes of it, and of its subclasses, are unknown
         self.taint: Optional[Unknown] = None
