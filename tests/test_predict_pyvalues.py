@@ -246,3 +246,69 @@ class M(nn.Module):
     assert not pred.complete
     # Key(2, w) may equal Key(2, 3) (w == 3 gives 20): the in-features of fc are not claimed
     assert [k.shape for k in pred.keys if k.key == "fc.weight"] == [(1, None)]
+
+
+ENUMS = '''
+import enum
+
+
+class Variant(enum.Enum):
+    TINY = (8, 1)
+    BASE = (16, 2)
+
+    def __init__(self, width, depth):
+        self.width = width
+        self.depth = depth
+
+
+class Single(enum.Enum):
+    A = 3
+
+    def __init__(self, n):
+        self.double = 2 * n
+
+
+class Act(enum.Enum):
+    def __new__(cls, value, layer):
+        obj = object.__new__(cls)
+        obj._value_ = value
+        obj.layer = layer
+        return obj
+
+    RELU = ("relu", 4)
+'''
+
+
+@pytest.mark.parametrize("member", ["Variant.TINY", "Variant.BASE"])
+def test_enum_init_unpacks_tuple_values(write_model: Any, member: str) -> None:
+    from statedict_lint import bindings as bindings_mod
+
+    path = write_model(HEADER + ENUMS + '''
+class M(nn.Module):
+    def __init__(self, variant=Variant.BASE):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(variant.width, Single.A.double) for _ in range(variant.depth))
+''')
+    pred = predict(path, "M", bindings_mod.collect([f"variant={member}"], []))
+    assert pred.complete, pred.unresolved
+    mod = load_module_from_path(path)
+    with torch.device("meta"):
+        expected = torch_table(mod.M(eval("mod." + member)))
+    assert [(k.key, tuple(k.shape), k.dtype) for k in pred.keys] == expected
+
+
+def test_binding_an_enum_member_that_is_not_modelled_is_unknown_not_refused(write_model: Any) -> None:
+    from statedict_lint import bindings as bindings_mod
+
+    path = write_model(HEADER + ENUMS + '''
+class M(nn.Module):
+    def __init__(self, act=None):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        if act is not None:
+            self.extra = nn.Linear(act.layer, 1)
+''')
+    pred = predict(path, "M", bindings_mod.collect(["act=Act.RELU"], []))
+    assert not pred.complete
+    assert [k.key for k in pred.keys if "<" not in k.key][:2] == ["fc.weight", "fc.bias"]
+    assert all(u.line > 0 for u in pred.unresolved)

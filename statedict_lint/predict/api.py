@@ -120,12 +120,19 @@ def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
             v = ev.builtins[parts[0]]
         else:
             raise UserError(f"--set: name `{ref.name}` is not defined in {scope.sf.path}")
+    owner = None
     for p in parts[1:]:
+        owner = v
         try:
             v = ev.getattr(v, p)
         except EvalRaise as exc:
             raise UserError(f"--set: cannot resolve `{ref.name}`: {exc.message}") from None
     if isinstance(v, Unknown):
+        if isinstance(owner, ClassValue) and owner.node is not None and p in owner.attrs:
+            # an attribute the class body defines but the evaluator does not model (an enum member built by a
+            # custom __new__): the name exists, its value is unknown -- bound as such, never refused
+            sf = owner.sf or owner.scope.sf
+            return Unknown(f"--set {ref.name}: {v.reason} is not modelled", sf.line(owner.node), sf.path, False)
         raise UserError(f"--set: cannot resolve `{ref.name}`: {v.reason}")
     return v
 

@@ -2558,7 +2558,10 @@ class Evaluator:
                                                         or not b.intrinsic) for c in cls.mro() for b in c.bases)
         ok = (plain_enum and not name.startswith("_")
               and not isinstance(raw, (FunctionValue, ClassValue, Unknown, Intrinsic))
-              and _plain(raw) and cls.user_hook("__new__")[0] is None and cls.user_hook("__init__")[0] is None)
+              and _plain(raw) and cls.user_hook("__new__")[0] is None)
+        init, init_owner = cls.user_hook("__init__")
+        if ok and init is not None and not isinstance(init, FunctionValue):
+            ok = False
         if not ok:
             return Unknown(f"enum member `{cls.name}.{name}`", self.line, self.path, False)
         m = InstanceValue(cls)
@@ -2567,6 +2570,15 @@ class Evaluator:
         m.attrs["_value_"] = raw
         m.attrs["_name_"] = name
         members[name] = m
+        if init is not None:
+            # Enum runs the class's __init__ on each member with the value unpacked when it is a tuple
+            args = list(raw) if isinstance(raw, tuple) else [raw]
+            try:
+                self.call_function(init, [m] + args, {}, owner=init_owner)
+            except (EvalRaise, GiveUp):
+                del members[name]
+                return Unknown(f"enum member `{cls.name}.{name}`: its __init__ cannot be evaluated",
+                               self.line, self.path, False)
         return m
 
     def dataclass_fields(self, cls: ClassValue) -> List[Dict[str, Any]]:
