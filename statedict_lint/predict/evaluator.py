@@ -2793,7 +2793,8 @@ def _compares_unknown(v: Any) -> bool:
     if isinstance(v, (tuple, list)):
         return any(_compares_unknown(x) for x in v)
     return isinstance(v, InstanceValue) and v.value_key() is None and (
-        getattr(v.cls, "is_dataclass", False) or (isinstance(v.cls, ClassValue) and v.cls.find("__eq__")[0] is not None))
+        getattr(v.cls, "is_dataclass", False)
+        or (isinstance(v.cls, ClassValue) and v.cls.find("__eq__")[0] is not None))
 
 
 def _objects_equal(a: Any, b: Any) -> Optional[bool]:
