@@ -25,6 +25,7 @@ class Engine(Protocol):
     loading: int  # modules being executed (import-time code runs while > 0)
     constructing: bool  # the target class is being built (import-time code reached now ran earlier in Python)
     late_default_dtype: Any
+    conditions: List[str]  # path conditions of the running branch (undecidable conditions being forked on)
 
     def gap(self, reason: str, line: int, path: str) -> None: ...
 

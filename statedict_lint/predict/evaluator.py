@@ -422,6 +422,10 @@ class Evaluator:
             return
         scope.state_tainted = True  # type: ignore[attr-defined]
         line, path = self.line, self.path
+        for name, v in list(scope.values.items()):  # tables still pending (`_BLOCKS = []`) exist already
+            if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and _is_table(v.node.value):
+                scope.lookup(name)
+                self.line, self.path = line, path
         for name, v in list(scope.values.items()):
             if isinstance(v, (dict, list)):
                 self._taint_given(v, f"filled at import by {reason}", line, path)
@@ -473,6 +477,34 @@ class Evaluator:
                 self._module_failed(scope, stmt, exc)
             finally:
                 self.step_limit = saved_limit
+            if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseSmallStatement, cst.For, cst.While)):
+                self._globals_written(scope, stmt)
+
+    def _globals_written(self, scope: ModuleScope, stmt: Any) -> None:
+        """Module-level code writing the module's own namespace by means the evaluation does not follow
+        (``globals().update(...)``, ``globals()[k] = v``, ``setattr(sys.modules[__name__], k, v)``, ``vars()``):
+        the names it may write are unknown from this point on - the ones it names with a literal, or every name
+        of the module (but its imports) when they cannot be told."""
+        sf = scope.sf
+        code = sf.code(stmt)
+        if not any(m in code for m in ("globals(", "vars(", "locals(", "sys.modules", "__dict__")):
+            return
+        names = _namespace_writes(stmt)
+        if names == set():
+            return
+        line = sf.line(stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else stmt)
+        reason = f"the module's names are written at line {line} (`{code.strip().splitlines()[0][:60]}`), " \
+                 f"which is not modelled"
+        if names is None:
+            self.gap(reason, line, sf.path)
+            for name, v in list(scope.values.items()):
+                if name == "__name__" or isinstance(v, Thunk) and v.kind in ("import", "importfrom") \
+                        or isinstance(v, NamespaceValue):
+                    continue
+                scope.values[name] = Unknown(f"`{name}` may be changed: {reason}", line, sf.path)
+        else:
+            for name in sorted(names):
+                scope.values[name] = Unknown(f"`{name}` is changed: {reason}", line, sf.path)
 
     def _module_small(self, scope: ModuleScope, frame: Frame, small: Any) -> None:
         if isinstance(small, (cst.Import, cst.ImportFrom)):
@@ -504,8 +536,8 @@ class Evaluator:
     def _module_if(self, scope: ModuleScope, frame: Frame, stmt: cst.If) -> None:
         sf = scope.sf
         test = stmt.test
-        if _is_main_guard(test):
-            return
+        # (`if __name__ == "__main__":` is evaluated like any test: the model's file is imported, by torch and
+        # by `verify`, never run as a script, so `__name__` is the module's name and the guard is not taken)
         if _is_type_checking(test):
             return
         self.set_pos(sf, stmt)
@@ -1056,7 +1088,8 @@ class Evaluator:
         for d in reversed(node.decorators):
             dname = _decorator_name(d.decorator)
             if dname in _TRANSPARENT_DECORATORS or dname.endswith((".setter", ".deleter", ".getter")) or \
-                    self.in_catalog(sf):
+                    self.in_catalog(sf) or owner is not None and dname in _CACHE_DECORATORS:
+                # (a cached method is called as a plain method: its cache is per `self`, not modelled)
                 continue
             # any other decorator is run, as Python does: its result is the value (a decorator the evaluation
             # cannot follow makes the function unknown, with the decorator's line)
@@ -1147,6 +1180,11 @@ class Evaluator:
                     text = sf.code(arg.value).strip()
                     cls.taint = Unknown(f"class `{node.name.value}` has metaclass `{text}` (line {sf.line(node)}), "
                                         f"which is not modelled", sf.line(node), sf.path)
+                    # its __new__/__init__ run now and may fill the tables of the metaclass's module (registries)
+                    meta_scope = kv.scope if isinstance(kv, ClassValue) and kv.node is not None else None
+                    for sc in {id(s): s for s in (meta_scope, scope) if s is not None}.values():
+                        self.taint_module_state(sc, f"metaclass `{text}` of class `{node.name.value}` "
+                                                    f"(line {sf.line(node)}), which is not modelled")
             else:
                 class_kwargs[arg.keyword.value] = kv
         body_frame = Frame(scope, frame if frame.func is not None else None, frame.func, frame.cls)
@@ -1985,6 +2023,8 @@ class Evaluator:
             if name == "__name__":
                 return obj.name
             return self.unknown(f"attribute `{name}` of function `{obj.name}`")
+        if isinstance(obj, Intrinsic) and hasattr(obj, "attr"):  # (a wrapper with attributes of its own)
+            return obj.attr(name)
         return self.pyvalues.python_attr(obj, name)
 
     def instance_attr(self, obj: InstanceValue, name: str) -> Any:
@@ -2934,10 +2974,11 @@ def _declared_globals(scope: Any) -> set:
 _TRANSPARENT_DECORATORS = frozenset((
     "property", "staticmethod", "classmethod", "torch.no_grad", "torch.jit.ignore", "torch.jit.unused",
     "torch.jit.export", "abstractmethod", "abc.abstractmethod", "functools.wraps", "wraps", "torch.compile",
-    "lru_cache", "functools.lru_cache", "cache", "functools.cache", "overload", "typing.overload",
+    "overload", "typing.overload",
     "torch.jit.script", "torch.fx.wrap", "override", "typing.override", "typing_extensions.override",
     "final", "typing.final", "cached_property", "functools.cached_property",
 ))
+_CACHE_DECORATORS = frozenset(("lru_cache", "functools.lru_cache", "cache", "functools.cache"))
 # metaclasses that do not change how a class is called or what its instances hold
 _PLAIN_METACLASSES = frozenset(("abc.ABCMeta", "enum.EnumMeta", "enum.EnumType", "typing.Protocol"))
 
@@ -3049,8 +3090,97 @@ def _decorator_name(node: Any) -> str:
     return _dotted(node)
 
 
-def _is_main_guard(test: Any) -> bool:
-    return isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value == "__name__"
+_NS_CALLS = ("globals", "vars", "locals")
+
+
+def _is_ns_expr(node: Any) -> bool:
+    """``globals()``, ``vars()``, ``locals()`` (at module level: the module's namespace), ``sys.modules[...]``."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and node.func.value in _NS_CALLS \
+            and not node.args:
+        return True
+    if isinstance(node, cst.Subscript) and _dotted(node.value) == "sys.modules":
+        return True
+    if isinstance(node, cst.Attribute) and node.attr.value == "__dict__":
+        return _is_ns_expr(node.value)
+    return False
+
+
+def _literal_str(node: Any) -> Optional[str]:
+    if isinstance(node, cst.SimpleString):
+        v = node.evaluated_value
+        return v if isinstance(v, str) else None
+    return None
+
+
+def _namespace_writes(stmt: Any) -> Optional[set]:
+    """The names a module-level statement writes through its module's namespace object: a set (empty when it
+    does not touch the namespace), or None when which names cannot be told from the source."""
+    found: set = set()
+    unknown = [False]
+
+    class V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> Optional[bool]:
+            f = node.func
+            if isinstance(f, cst.Attribute) and _is_ns_expr(f.value):  # globals().update(...) / .setdefault
+                if f.attr.value in ("get", "keys", "items", "values", "copy", "__contains__"):
+                    return False
+                if f.attr.value == "update" and all(a.keyword is not None and a.star == "" for a in node.args):
+                    found.update(a.keyword.value for a in node.args)  # type: ignore[union-attr]
+                elif f.attr.value == "update" and len(node.args) == 1 and isinstance(node.args[0].value, cst.Dict) \
+                        and all(isinstance(e, cst.DictElement) and _literal_str(e.key) is not None
+                                for e in node.args[0].value.elements):
+                    found.update(_literal_str(e.key) for e in node.args[0].value.elements)  # type: ignore
+                elif f.attr.value in ("setdefault", "pop", "__setitem__", "__delitem__") and node.args \
+                        and _literal_str(node.args[0].value) is not None:
+                    found.add(_literal_str(node.args[0].value))
+                else:
+                    unknown[0] = True
+                return False
+            if isinstance(f, cst.Name) and f.value in ("setattr", "delattr") and node.args \
+                    and _is_ns_expr(node.args[0].value):
+                name = _literal_str(node.args[1].value) if len(node.args) > 1 else None
+                if name is None:
+                    unknown[0] = True
+                else:
+                    found.add(name)
+                return False
+            if _is_ns_expr(node):
+                unknown[0] = True  # handed somewhere the evaluation does not follow
+            return None
+
+        def visit_Subscript(self, node: cst.Subscript) -> Optional[bool]:
+            if _is_ns_expr(node.value):
+                el = node.slice[0].slice if len(node.slice) == 1 else None
+                name = _literal_str(el.value) if isinstance(el, cst.Index) else None
+                if name is None:
+                    unknown[0] = True
+                else:
+                    found.add(name)
+                return False
+            if _dotted(node.value) == "sys.modules":
+                unknown[0] = True
+                return False
+            return None
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+    stmt.visit(V())
+    return None if unknown[0] else found
+
+
+_TABLE_CALLS = frozenset(("list", "dict", "set", "OrderedDict", "collections.OrderedDict", "defaultdict",
+                          "collections.defaultdict"))
+
+
+def _is_table(node: Any) -> bool:
+    """A module-level value that is a fresh container (a registry a decorator or metaclass may fill)."""
+    if isinstance(node, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+        return True
+    return isinstance(node, cst.Call) and _dotted(node.func) in _TABLE_CALLS
 
 
 def _is_type_checking(test: Any) -> bool:

@@ -251,6 +251,89 @@ class _Missing:
 MISSING = _Missing()
 
 
+class CachedFunction(Intrinsic):
+    """A function wrapped by ``functools.lru_cache`` / ``functools.cache``: the same arguments give the same
+    object (a mutation of a cached result is seen by the next call), least recently used entries evicted past
+    ``maxsize``. What the evaluation cannot follow makes results unknown, never a fresh value taken as cached
+    (or the reverse): arguments it cannot hash like Python (unknown values, objects), a result cached or
+    reused under an undecidable condition (branches share this cache), any other use of the wrapper's
+    attributes (``cache_clear()`` is followed)."""
+
+    def __init__(self, lib: LibraryModel, func: Any, maxsize: Any, typed: Any) -> None:
+        super().__init__(f"lru_cache({getattr(func, 'name', '?')})", self._call)
+        self.lib, self.func, self.maxsize, self.typed = lib, func, maxsize, typed
+        self.cache: "OrderedDict[Any, Any]" = OrderedDict()
+        self.poisoned: Optional[str] = None  # why a cached result can no longer be trusted
+
+    def _key(self, args: List[Any], kwargs: Dict[str, Any]) -> Any:
+        def plain(v: Any) -> bool:
+            if type(v) in (int, float, str, bool, type(None), bytes):
+                return True
+            if type(v) is tuple:
+                return all(plain(x) for x in v)
+            return False
+
+        items = list(args) + [x for kv in kwargs.items() for x in kv]
+        if not all(plain(v) for v in items):
+            return None
+        key: Any = (tuple(args), ("<kw>",) + tuple(kwargs.items()) if kwargs else ())
+        if self.typed is True:
+            key = (key, tuple(type(v).__name__ for v in items))
+        return key
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
+        ev = self.lib.ev
+        fname = getattr(self.func, "name", "?")
+        if self.maxsize == 0:
+            return ev.call(self.func, list(args), dict(kwargs))
+        if not (self.maxsize is None or is_int(self.maxsize)) or not isinstance(self.typed, bool):
+            return ev.unknown(f"`@lru_cache` of `{fname}` with arguments that cannot be evaluated")
+        if self.poisoned is not None:
+            return ev.unknown(f"result of cached function `{fname}`: {self.poisoned}")
+        key = self._key(list(args), kwargs)
+        if key is None:
+            return ev.unknown(f"result of cached function `{fname}`: its arguments are not plain values, "
+                              f"whether the call reuses a cached result cannot be told")
+        if key in self.cache:
+            if ev.conditions:
+                self.poisoned = "the cache is used under an undecidable condition"
+                return ev.unknown(f"result of cached function `{fname}`: {self.poisoned}")
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        out = ev.call(self.func, list(args), dict(kwargs))
+        if ev.conditions:
+            self.poisoned = "the cache is filled under an undecidable condition"
+            return out
+        if isinstance(out, Unknown):
+            return out
+        self.cache[key] = out
+        if self.maxsize is not None and len(self.cache) > max(self.maxsize, 0):
+            self.cache.popitem(last=False)
+        return out
+
+    def attr(self, name: str) -> Any:
+        if name == "cache_clear":
+            def clear() -> None:
+                self.cache.clear()
+                self.poisoned = None
+            return Intrinsic("cache_clear", clear)
+        if name == "__wrapped__":
+            return self.func
+        self.poisoned = f"attribute `{name}` of the cached function is used, which is not modelled"
+        return self.lib.ev.unknown(f"attribute `{name}` of an `lru_cache` wrapper")
+
+
+def _lru_cache(lib: LibraryModel, maxsize: Any = 128, typed: Any = False) -> Any:
+    if callable_value(maxsize):  # `@lru_cache` without parentheses (Python 3.8+)
+        return CachedFunction(lib, maxsize, 128, typed)
+    return Intrinsic("lru_cache(...)", lambda f: CachedFunction(lib, f, maxsize, typed))
+
+
+def callable_value(v: Any) -> bool:
+    from statedict_lint.predict.values import FunctionValue
+    return isinstance(v, (FunctionValue, Intrinsic, Partial))
+
+
 def _wraps(lib: LibraryModel, wrapped: Any = None, *a: Any, **k: Any) -> Any:
     """``functools.wraps(f)(g)`` is ``g`` (its metadata changes; nothing construction code reads)."""
     return Intrinsic("functools.wraps(...)", lambda g: g)
@@ -472,6 +555,8 @@ Stdlib.functions = {
     "dataclasses.is_dataclass": _is_dataclass,
     "dataclasses.fields": _dc_fields,
     "functools.wraps": _wraps,
+    "functools.lru_cache": _lru_cache,
+    "functools.cache": lambda lib, f: CachedFunction(lib, f, None, False),
     # class and function decorators that return what they are given (metadata or type-checker hints only)
     **{f"{mod}.{name}": (lambda lib, x=None, *a, **k: x) for mod in ("typing", "typing_extensions")
        for name in ("final", "runtime_checkable", "no_type_check", "override")},
