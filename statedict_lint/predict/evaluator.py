@@ -29,6 +29,7 @@ from statedict_lint.predict.values import (
     BoundMethod,
     BufferMarker,
     ClassValue,
+    ContextGenerator,
     DictView,
     DtypeValue,
     Entry,
@@ -718,15 +719,111 @@ class Evaluator:
         elif isinstance(stmt, cst.ClassDef):
             self.define_class(frame, stmt, sf)
         elif isinstance(stmt, cst.With):
-            for item in stmt.items:
-                v = self.eval(frame, item.item, sf)
-                if item.asname is not None:
-                    self.assign(frame, item.asname.name, v, sf)
-            self.exec_block(frame, stmt.body, sf)
+            self.exec_with(frame, stmt, list(stmt.items), sf)
         elif isinstance(stmt, cst.Try):
             self.exec_try(frame, stmt, sf)
         else:
             raise GiveUp(f"unsupported statement {type(stmt).__name__}")
+
+    def exec_with(self, frame: Frame, stmt: cst.With, items: List[Any], sf: SourceFile) -> None:
+        """``with a, b: body``: a context manager read from source (a class with ``__enter__``/``__exit__``, a
+        ``@contextmanager`` generator) runs its enter code, the body, then its exit code, as Python does. Any
+        other value (library context managers: torch.no_grad, ...) only runs the body."""
+        if not items:
+            self.exec_block(frame, stmt.body, sf)
+            return
+        item, rest = items[0], items[1:]
+        v = self.eval(frame, item.item, sf)
+        line = sf.line(item.item)
+        text = sf.code(item.item).strip()
+        enter: Any = None
+        if isinstance(v, InstanceValue) and isinstance(v.cls, ClassValue):
+            fn_enter, o_enter = v.cls.find("__enter__")
+            fn_exit, o_exit = v.cls.find("__exit__")
+            if o_enter is not None or o_exit is not None:
+                if not (isinstance(fn_enter, FunctionValue) and isinstance(fn_exit, FunctionValue)):
+                    raise GiveUp(f"context manager `{text}` (line {line}) cannot be evaluated")
+                enter = self.call_function(fn_enter, [v], {}, owner=o_enter)
+
+                def leave() -> None:
+                    self.call_function(fn_exit, [v, None, None, None], {}, owner=o_exit)
+        elif isinstance(v, ContextGenerator):
+            gen_frame, after, enter = self._generator_enter(v, text, line)
+
+            def leave() -> None:
+                self._generator_exit(v, gen_frame, after)
+        else:
+            enter = v
+
+            def leave() -> None:
+                return None
+        if item.asname is not None:
+            self.assign(frame, item.asname.name, enter, sf)
+        try:
+            self.exec_with(frame, stmt, rest, sf)
+        except (Return, Break, Continue):
+            leave()
+            raise
+        except EvalRaise as exc:
+            if isinstance(v, (InstanceValue, ContextGenerator)):  # (its exit code may suppress the exception)
+                raise GiveUp(f"an exception inside `with {text}` (line {line}), which is not modelled: "
+                             f"{exc.message}")
+            raise
+        leave()
+
+    def _generator_enter(self, cm: ContextGenerator, text: str, line: int) -> Tuple[Frame, List[Any], Any]:
+        """Run a ``@contextmanager`` function up to its one ``yield`` (a statement of its body, or of a ``try``
+        that has only a ``finally``): its frame, the code left to run on exit, and the yielded value."""
+        fn = cm.func
+        why = f"context manager `{text}` (line {line}) cannot be evaluated"
+        body = list(fn.node.body.body) if isinstance(fn.node, cst.FunctionDef) else []
+        yields = [n for n in _yields_in(fn.node)] if body else []
+        if len(yields) != 1:
+            raise GiveUp(f"{why}: its generator does not yield exactly once")
+        before: List[Any] = []
+        after: List[Any] = []
+        value_node: Any = None
+        found = False
+        for stmt in body:
+            if found:
+                after.append(stmt)
+                continue
+            y = _yield_stmt(stmt)
+            if y is not None:
+                value_node, found = y, True
+            elif isinstance(stmt, cst.Try) and any(_yield_stmt(s) is not None for s in stmt.body.body) \
+                    and not stmt.handlers and stmt.orelse is None:
+                inner = list(stmt.body.body)
+                k = next(i for i, s in enumerate(inner) if _yield_stmt(s) is not None)
+                before.extend(inner[:k])
+                value_node, found = _yield_stmt(inner[k]), True
+                after.extend(inner[k + 1:])
+                if stmt.finalbody is not None:
+                    after.extend(stmt.finalbody.body.body)
+            elif any(True for _ in _yields_in(stmt)):
+                raise GiveUp(f"{why}: its `yield` is not a statement of its body (or of a try/finally)")
+            else:
+                before.append(stmt)
+        gen_frame = Frame(fn.scope, fn.closure, fn, fn.owner)
+        gen_frame.locals = self.bind_args(fn, cm.args, cm.kwargs)
+        self.depth += 1
+        try:
+            self.exec_block(gen_frame, before, fn.sf)
+            value = self.eval(gen_frame, value_node, fn.sf)
+        except (Return, Break, Continue):
+            raise GiveUp(f"{why}: it returns before its `yield`")
+        finally:
+            self.depth -= 1
+        return gen_frame, after, value
+
+    def _generator_exit(self, cm: ContextGenerator, gen_frame: Frame, after: List[Any]) -> None:
+        self.depth += 1
+        try:
+            self.exec_block(gen_frame, after, cm.func.sf)
+        except Return:
+            pass  # (the generator stops: the with statement goes on)
+        finally:
+            self.depth -= 1
 
     def exec_small(self, frame: Frame, small: Any, sf: SourceFile) -> None:
         if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.IfExp):
@@ -3088,6 +3185,35 @@ def _decorator_name(node: Any) -> str:
     if isinstance(node, cst.Call):
         return _dotted(node.func)
     return _dotted(node)
+
+
+def _yield_stmt(stmt: Any) -> Any:
+    """``yield`` / ``yield x`` as a statement: the yielded expression (None for a bare yield), else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) \
+            and isinstance(stmt.body[0].value, cst.Yield) and not isinstance(stmt.body[0].value.value, cst.From):
+        return stmt.body[0].value.value or cst.Name("None")
+    return None
+
+
+def _yields_in(node: Any) -> Iterator[Any]:
+    """The yield expressions of a function body (not of the functions and lambdas defined in it)."""
+    found: List[Any] = []
+
+    class V(cst.CSTVisitor):
+        def visit_Yield(self, n: cst.Yield) -> None:
+            found.append(n)
+
+        def visit_FunctionDef(self, n: cst.FunctionDef) -> bool:
+            return n is node
+
+        def visit_Lambda(self, n: cst.Lambda) -> bool:
+            return False
+
+        def visit_ClassDef(self, n: cst.ClassDef) -> bool:
+            return False
+
+    node.visit(V())
+    return iter(found)
 
 
 _NS_CALLS = ("globals", "vars", "locals")

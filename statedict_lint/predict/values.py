@@ -200,6 +200,19 @@ def _key_value(v: Any) -> bool:
 
 
 @dataclass(eq=False)
+class ContextGenerator:
+    """``f(...)`` where ``f`` is decorated with ``contextlib.contextmanager``: run by a ``with`` statement (the
+    generator's code up to its ``yield`` on enter, the rest on exit)."""
+
+    func: Any  # FunctionValue
+    args: List[Any]
+    kwargs: Dict[str, Any]
+
+    def __deepcopy__(self, memo: dict) -> "ContextGenerator":
+        return self
+
+
+@dataclass(eq=False)
 class Intrinsic:
     """A Python-level implementation of a library callable (torch.zeros, range, math.ceil, ...)."""
 

@@ -14,7 +14,9 @@ from statedict_lint.predict.libs._common import TypingAlias, raise_
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
     ClassValue,
+    ContextGenerator,
     Entry,
+    FunctionValue,
     InstanceValue,
     Intrinsic,
     ModuleValue,
@@ -31,7 +33,7 @@ from statedict_lint.predict.values import (
 STDLIB_NAMESPACES = {
     "math", "copy", "functools", "collections", "typing", "dataclasses", "itertools", "warnings", "logging",
     "os", "sys", "abc", "enum", "numbers", "operator", "types", "typing_extensions", "collections.abc", "inspect", "re", "json", "argparse",
-    "importlib", "importlib.util",
+    "importlib", "importlib.util", "contextlib",
 }
 
 # what the analysing machine has is not what the machine building the model has: never a value
@@ -330,7 +332,6 @@ def _lru_cache(lib: LibraryModel, maxsize: Any = 128, typed: Any = False) -> Any
 
 
 def callable_value(v: Any) -> bool:
-    from statedict_lint.predict.values import FunctionValue
     return isinstance(v, (FunctionValue, Intrinsic, Partial))
 
 
@@ -556,6 +557,10 @@ Stdlib.functions = {
     "dataclasses.fields": _dc_fields,
     "functools.wraps": _wraps,
     "functools.lru_cache": _lru_cache,
+    "contextlib.contextmanager": lambda lib, f: Intrinsic(
+        f"contextmanager({getattr(f, 'name', '?')})",
+        lambda *a, **k: ContextGenerator(f, list(a), dict(k)) if isinstance(f, FunctionValue) else
+        lib.ev.unknown("a @contextmanager over a function that is not read from source")),
     "functools.cache": lambda lib, f: CachedFunction(lib, f, None, False),
     # class and function decorators that return what they are given (metadata or type-checker hints only)
     **{f"{mod}.{name}": (lambda lib, x=None, *a, **k: x) for mod in ("typing", "typing_extensions")
