@@ -1073,9 +1073,45 @@ class Evaluator:
             except (Break, Continue):
                 pass
 
-        self.fork(frame, [(f"the loop at line {line} runs", body), (f"the loop at line {line} does not run", lambda fr: None)])
-        if sig() != before:
+        # the branches copy the state reachable from the frame's locals; objects reachable only from the
+        # module's globals are shared, so what the body writes to them is made conditional below
+        self._force_pending(frame.scope, stmt)  # (module-level values the body reaches exist before it runs)
+        self.line, self.path = line, path
+        outside = _shallow_state(frame.scope.values)
+        cond = f"the loop at line {line} runs"
+        self.fork(frame, [(cond, body), (f"the loop at line {line} does not run", lambda fr: None)])
+        changed = self._merge_outside(outside, cond)
+        if sig() != before or changed:
             self.note(f"loop over `{text}` cannot be unrolled: {reason}", line, path)
+
+    def _merge_outside(self, before: Dict[int, Tuple[Any, Any]], cond: str) -> bool:
+        """Objects a branch changed in place that the fork did not copy: each changed attribute or entry is
+        the merge of its value before and after (the branch may not have run)."""
+        changed = False
+        for obj, snap in before.values():
+            if isinstance(obj, InstanceValue) and isinstance(snap, dict):
+                for k in set(snap) | set(obj.attrs):
+                    old, new = snap.get(k, _MISSING_ATTR), obj.attrs.get(k, _MISSING_ATTR)
+                    if old is new:
+                        continue
+                    changed = True
+                    if old is _MISSING_ATTR or new is _MISSING_ATTR:
+                        obj.attrs[k] = Unknown(f"attribute `{k}` may be set only if {cond}", self.line, self.path)
+                    else:
+                        obj.attrs[k] = merge_values(self, new, old, cond)
+            elif isinstance(obj, dict) and isinstance(snap, dict):
+                if [(k, id(v)) for k, v in snap.items()] != [(k, id(v)) for k, v in obj.items()]:
+                    changed = True
+                    restored = dict(snap)
+                    obj.clear()
+                    obj.update(restored)
+                    self._taint_given(obj, f"changed only if {cond}", self.line, self.path)
+            elif isinstance(obj, list) and isinstance(snap, list):
+                if [id(v) for v in snap] != [id(v) for v in obj]:
+                    changed = True
+                    obj[:] = snap
+                    self._taint_given(obj, f"changed only if {cond}", self.line, self.path)
+        return changed
 
     def _symbolic_loop(self, frame: Frame, stmt: cst.For, sf: SourceFile, rng: "SymRange") -> None:
         placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
@@ -2438,6 +2474,9 @@ class Evaluator:
             elif a.star == "**":
                 if isinstance(v, dict):
                     for k, val in v.items():
+                        if isinstance(k, SymKey):  # (entries that cannot be known: any parameter may be given)
+                            why = k.key.reason if isinstance(k.key, Unknown) else "unknown keys"
+                            return self.unknown(f"`**` of a mapping whose keys cannot be known: {why}")
                         if not isinstance(k, str):
                             return self.unknown("`**` with non-string keys")
                         kwargs[k] = val
@@ -3017,6 +3056,31 @@ def _hashable_key(k: Any) -> Any:
 def _placeholder_text(v: Sym) -> str:
     text = v.render()
     return text.replace("{", "").replace("}", "")
+
+
+_MISSING_ATTR = object()
+
+
+def _shallow_state(roots: Dict[str, Any]) -> Dict[int, Tuple[Any, Any]]:
+    """The plain objects reachable from a namespace (instances, dicts, lists), each with a shallow copy of its
+    contents, to tell afterwards what was changed in place."""
+    out: Dict[int, Tuple[Any, Any]] = {}
+    stack = list(roots.values())
+    while stack and len(out) < 10_000:
+        v = stack.pop()
+        if id(v) in out:
+            continue
+        t = type(v)
+        if t is InstanceValue:
+            out[id(v)] = (v, dict(v.attrs))
+            stack.extend(v.attrs.values())
+        elif t is dict:
+            out[id(v)] = (v, dict(v))
+            stack.extend(v.values())
+        elif t is list:
+            out[id(v)] = (v, list(v))
+            stack.extend(v)
+    return out
 
 
 def _signature(roots: Dict[str, Any], exclude: set) -> tuple:

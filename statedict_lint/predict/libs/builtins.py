@@ -687,6 +687,12 @@ class PythonValues:
                         if isinstance(items, list):
                             obj.update(dict(x for x in items))
                             return None
+                        # entries that cannot be known: any key may be replaced or added
+                        why = items.reason if isinstance(items, Unknown) else "update with entries that cannot be known"
+                        u = Unknown(f"dict updated with a mapping that cannot be known: {why}", ev.line, ev.path)
+                        for key in list(obj):
+                            obj[key] = u
+                        obj[SymKey(u)] = u
                         return None
                     try:
                         return getattr(obj, name)(*a, **k)

@@ -35,7 +35,13 @@ class ContainerMixin:
 
     def _next_index(self, m: ModuleValue) -> Any:
         idx: Any = 0
+        tables = (m.params, m.children) if m.container in ("ParameterList", "ParameterDict") else (m.children,)
+        for k in [k for t in tables for k in t if k.startswith("<unknown index")]:
+            e = tables[0].get(k) or tables[-1][k]
+            return Unknown(f"it follows an entry whose index cannot be known (line {e.line})", e.line, e.path)
         for e in self._entries(m):
+            if e.condition is not None:  # an entry that exists only under a condition: where the next one goes
+                return Unknown(f"the entry added at line {e.line} exists only if {e.condition}", e.line, e.path)
             rep = e.run
             if isinstance(rep, Unknown) or isinstance(idx, Unknown):
                 return rep if isinstance(rep, Unknown) else idx
@@ -64,14 +70,30 @@ class ContainerMixin:
             self._table(m)[name] = e
             return
         if isinstance(idx, Unknown):
+            self._unindex_conditional(m)
             self._table(m)[f"<unknown index at line {line}>"] = Entry(
-                Unknown("entry after a run of unknown length", line, path), line, path)
+                Unknown(f"entry at an index that cannot be known: {idx.reason}", line, path), line, path)
             return
         name = str(idx) if is_int(idx) else "{" + idx.render().replace("{", "").replace("}", "") + "}"
         value = self._coerce_item(m, item)
         table = m.children if isinstance(value, ModuleValue) else self._table(m)
         table[name] = Entry(value, line, path)
         del ev
+
+    def _unindex_conditional(self, m: ModuleValue) -> None:
+        """Entries that exist only under a condition, once an entry follows them: the index each one gets
+        depends on which exist, so none of them is claimed at its index."""
+        for table in (m.params, m.children):
+            if not any(e.condition is not None and k.isdigit() for k, e in table.items()):
+                continue
+            items = list(table.items())
+            table.clear()
+            for k, e in items:
+                if e.condition is not None and k.isdigit():
+                    k = f"<unknown index at line {e.line}>"
+                    e = Entry(Unknown(f"entry at an index that cannot be known: it exists only if {e.condition} "
+                                      f"and is followed by others", e.line, e.path), e.line, e.path)
+                table[k] = e
 
     def _coerce_item(self, m: ModuleValue, v: Any) -> Any:
         if m.container in ("ParameterList", "ParameterDict"):
