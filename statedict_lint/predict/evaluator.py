@@ -1538,6 +1538,10 @@ class Evaluator:
             obj.attrs[name] = value
         elif isinstance(obj, ParamValue) and name == "data" and isinstance(value, TensorSpec):
             obj.tensor = value
+        elif isinstance(obj, (TensorSpec, ParamValue)) and name == "data":
+            # `buf.data = t`: the tensor itself now holds t (every reference to it sees the new shape and dtype)
+            self.torch.replace_tensor(obj.tensor if isinstance(obj, ParamValue) else obj, value,
+                                              f"`.data` is assigned a value that cannot be known (line {self.line})")
         elif isinstance(obj, (TensorSpec, ParamValue)) and name == "requires_grad":
             return
         elif isinstance(obj, Opaque):

@@ -290,7 +290,7 @@ class TensorMixin:
             if name == "data":
                 return spec
             if name in ("t_", "squeeze_", "unsqueeze_"):
-                return Intrinsic(name, lambda *a, **k: ev.unknown("in-place reshape"))
+                return self._in_place_reshape(t, spec, name)
             return Intrinsic(f"Tensor.{name}", lambda *a, **k: spec if name.endswith("_") and param is None else
                              (param if name.endswith("_") and param is not None else with_shape(spec.shape)))
         if name in ("shape",):
@@ -463,7 +463,49 @@ class TensorMixin:
                     return with_shape(spec.shape, None, "integer tensor to a power that may not be an int")
                 return with_shape(spec.shape, _float_result(name, spec.dtype))
             return Intrinsic(f"Tensor.{name}", same)
+        if name in ("transpose_", "swapaxes_", "swapdims_"):
+            return self._in_place_reshape(t, spec, name)
+        if name.endswith("_") and not name.startswith("_"):
+            # an in-place method we do not model (resize_, set_, as_strided_, ...) may change the shape and dtype
+            # of this very tensor -- a parameter's or buffer's: neither is known any more
+            def unknown_in_place(*a: Any, **k: Any) -> Any:
+                self.forget_tensor(spec, f"`Tensor.{name}()` at line {ev.line} is not modelled: it may change the "
+                                         f"tensor's shape and dtype in place")
+                return t
+            return Intrinsic(f"Tensor.{name}", unknown_in_place)
         return ev.unknown(f"tensor method `{name}` is not modelled", maybe_state=False)
+
+    def forget_tensor(self, spec: TensorSpec, why: str) -> None:
+        """The tensor ``spec`` was changed in place in a way not modelled: every reference to it (the parameter
+        or buffer holding it) has an unknown shape and dtype from now on."""
+        spec.shape, spec.dtype, spec.why = None, None, why
+        spec.line, spec.path = self.ev.line, self.ev.path
+
+    def replace_tensor(self, spec: TensorSpec, new: Any, why: str) -> None:
+        """``spec`` now holds ``new``'s data in place (``.data = new``, ``set_(new)``, ``unsqueeze_``):
+        shape and dtype are ``new``'s, seen through every reference to the tensor."""
+        if isinstance(new, ParamValue):
+            new = new.tensor
+        if not isinstance(new, TensorSpec):
+            self.forget_tensor(spec, why)
+            return
+        spec.shape, spec.dtype, spec.why = new.shape, new.dtype, new.why
+        spec.line, spec.path = self.ev.line, self.ev.path
+
+    def _in_place_reshape(self, t: Any, spec: TensorSpec, name: str) -> Any:
+        """``t_``/``squeeze_``/``unsqueeze_``/``transpose_``: the out-of-place method's shape, written into the
+        tensor itself (a buffer or parameter holding it changes shape)."""
+        base = {"swapdims_": "transpose_"}.get(name, name)[:-1]
+
+        def run(*a: Any, **k: Any) -> Any:
+            why = f"`Tensor.{name}()` at line {self.ev.line} with arguments that cannot be known"
+            meth = self.tensor_attr(TensorSpec(spec.shape, spec.dtype, spec.line, spec.path, spec.why), base)
+            new = self.ev.call(meth, list(a), dict(k)) if isinstance(meth, Intrinsic) else None
+            self.replace_tensor(spec, new, why)
+            if isinstance(new, TensorSpec) and new.shape is None:
+                spec.why = why
+            return t
+        return Intrinsic(f"Tensor.{name}", run)
 
     def _reshape(self, spec: TensorSpec, sizes: tuple, with_shape: Callable[..., TensorSpec]) -> TensorSpec:
         if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
