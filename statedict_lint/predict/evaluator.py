@@ -1456,11 +1456,7 @@ class Evaluator:
         if isinstance(target, cst.Name):
             frame.locals.pop(target.value, None)
         elif isinstance(target, cst.Attribute):
-            obj = self.eval(frame, target.value, sf)
-            if isinstance(obj, ModuleValue):
-                obj.remove(target.attr.value)
-            elif isinstance(obj, InstanceValue):
-                obj.attrs.pop(target.attr.value, None)
+            self.delattr(self.eval(frame, target.value, sf), target.attr.value)
         elif isinstance(target, cst.Subscript):
             obj = self.eval(frame, target.value, sf)
             key = self.eval_slice(frame, target.slice, sf)
@@ -1474,6 +1470,29 @@ class Evaluator:
         elif isinstance(target, (cst.Tuple, cst.List)):
             for e in target.elements:
                 self.delete(frame, e.value, sf)
+
+    def delattr(self, obj: Any, name: str) -> None:
+        """``del obj.name`` / ``delattr(obj, name)``: nn.Module.__delattr__ unregisters a parameter, buffer or
+        submodule; a ``__delattr__`` defined by the class is run as Python runs it."""
+        if isinstance(obj, (ModuleValue, InstanceValue)) and isinstance(obj.cls, ClassValue):
+            hook, howner = obj.cls.user_hook("__delattr__")
+            if hook is not None:
+                if not isinstance(hook, FunctionValue):
+                    raise GiveUp(f"`{obj.cls.name}.__delattr__` cannot be evaluated")
+                self.call_function(hook, [obj, name], {}, owner=howner)
+                return
+        self.raw_delattr(obj, name)
+
+    def delattr_named(self, obj: Any, name: Any) -> None:
+        if not isinstance(name, str):
+            raise GiveUp("__delattr__ with a name that cannot be known")
+        self.raw_delattr(obj, name)
+
+    def raw_delattr(self, obj: Any, name: str) -> None:
+        if isinstance(obj, ModuleValue):
+            obj.remove(name)
+        elif isinstance(obj, InstanceValue):
+            obj.attrs.pop(name, None)
 
     def setattr(self, obj: Any, name: str, value: Any, hook_ok: bool = True) -> None:
         """``obj.name = value``; ``hook_ok=False`` is ``object.__setattr__``: no user ``__setattr__``, but
@@ -2219,7 +2238,12 @@ class Evaluator:
                     else:
                         self.setattr(o, k, v, hook_ok=False)
                 elif isinstance(o, ModuleValue) and isinstance(k, str):
-                    self.torch.module_setattr(o, k, v)
+                    prop, _ = o.cls.find(k) if isinstance(o.cls, ClassValue) else (None, None)
+                    if (isinstance(prop, FunctionValue) and _is_property(prop)) or (
+                            isinstance(o.cls, ClassValue) and self._descriptor(o.cls, k, "__set__") is not None):
+                        self.setattr(o, k, v, hook_ok=False)  # a data descriptor applies, as in Python
+                    else:
+                        self.torch.object_setattr(o, k, v)  # the instance __dict__: never registered
                 else:
                     raise GiveUp("object.__setattr__ on a value that is not known")
             return Intrinsic("object.__setattr__", set_)
@@ -2287,6 +2311,8 @@ class Evaluator:
                 return Intrinsic("Module.__init__", lambda *a, **k: self.torch.module_init(obj, *a, **k))
             if c.intrinsic == "Module" and name == "__setattr__" and isinstance(obj, ModuleValue):
                 return Intrinsic("Module.__setattr__", lambda n, v: self.torch.module_setattr(obj, n, v))
+            if c.intrinsic == "Module" and name == "__delattr__" and isinstance(obj, ModuleValue):
+                return Intrinsic("Module.__delattr__", lambda n: self.delattr_named(obj, n))
             if c.intrinsic == "Module" and name == "__getattr__" and isinstance(obj, ModuleValue):
                 def module_getattr(n: Any) -> Any:
                     found, v = obj.lookup(n) if isinstance(n, str) else (False, None)

@@ -57,6 +57,7 @@ def fork_copy(roots: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[int, Any], Pa
             out.attrs = {k: cp(x) for k, x in v.attrs.items()}
             out.origin, out.origin_line, out.origin_path = v.origin, v.origin_line, v.origin_path
             out.extra_state, out.container = v.extra_state, v.container
+            out.state_hooks = list(v.state_hooks)
             return out
         if t is InstanceValue:
             out = InstanceValue(v.cls)
@@ -226,6 +227,7 @@ def merge_modules(ev: Any, a: ModuleValue, b: ModuleValue, cond_a: str, cond_b: 
     out.origin, out.origin_line, out.origin_path = a.origin, a.origin_line, a.origin_path
     out.container = a.container if a.container == b.container else a.container
     out.extra_state = a.extra_state or b.extra_state
+    out.state_hooks = a.state_hooks + [h for h in b.state_hooks if h not in a.state_hooks]
     for table in ("params", "buffers", "children", "unknown_attrs"):
         ta, tb = getattr(a, table), getattr(b, table)
         merged: Dict[str, Entry] = {}

@@ -6,11 +6,11 @@ Order is torch's ``Module.state_dict``: the module's own parameters, then its pe
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.template import KeySpec, Prediction, Unresolved
-from statedict_lint.predict.values import Entry, ModuleValue, Opaque, ParamValue, TensorSpec, Unknown
+from statedict_lint.predict.values import ClassValue, Entry, ModuleValue, Opaque, ParamValue, TensorSpec, Unknown
 
 
 def _join(a: Optional[str], b: Optional[str]) -> Optional[str]:
@@ -67,6 +67,20 @@ class _Renderer:
         return ks
 
     def walk(self, m: ModuleValue, prefix: str, cond: Optional[str], repeat: Dict[str, Any]) -> None:
+        self._walk(m, prefix, cond, repeat)
+        hooks = state_dict_overrides(m)
+        if hooks:
+            # torch's state_dict runs these over the dict saved so far (every key up to the end of this module):
+            # which of those keys it keeps, under which name, with which tensor, is not known
+            kept = f"torch's state_dict keeps it despite the hook or override at line {hooks[0][0]}"
+            for ks in self.pred.keys:
+                if ks.condition is None or "despite the hook or override" not in ks.condition:
+                    ks.condition = _join(ks.condition, kept)
+                ks.shape, ks.dtype, ks.tied_to = None, None, None
+            for line, path, what in hooks:
+                self.note(line, path, f"{what}: the keys saved up to `{prefix[:-1] or m.name}` are not known")
+
+    def _walk(self, m: ModuleValue, prefix: str, cond: Optional[str], repeat: Dict[str, Any]) -> None:
         self.pred.modules.setdefault(prefix[:-1], m.name)
         for name, e in m.params.items():
             key = prefix + name
@@ -125,6 +139,24 @@ class _Renderer:
         for ph_name, count in e.ctx or ():
             out.setdefault(ph_name, count)
         return out
+
+
+def state_dict_overrides(m: ModuleValue) -> List[Tuple[int, str, str]]:
+    """What makes torch save other keys than the registered ones for module ``m``: its state_dict hooks, and a
+    ``state_dict``/``_save_to_state_dict`` defined by its class (read from source, not torch's own)."""
+    out = list(m.state_hooks)
+    cls = m.cls
+    if isinstance(cls, ClassValue):
+        for name in ("state_dict", "_save_to_state_dict"):
+            fn, owner = cls.user_hook(name)
+            if fn is None:
+                continue
+            sf, node = getattr(fn, "sf", None), getattr(fn, "node", None)
+            line = sf.line(node) if sf is not None and node is not None else 0
+            path = sf.path if sf is not None else ""
+            out.append((line, path, f"`{owner.name}.{name}` (line {line}) overrides torch's and may rename, drop or "
+                                    f"change keys"))
+    return out
 
 
 def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple]) -> Prediction:

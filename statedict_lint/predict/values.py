@@ -137,6 +137,8 @@ class ModuleValue:
     origin_path: str = ""
     extra_state: bool = False
     container: str = ""  # "Sequential" | "ModuleList" | "ModuleDict" | "ParameterList" | "ParameterDict" | ""
+    # state_dict hooks registered on this module (line, path, what): the keys torch saves are not the registered ones
+    state_hooks: List[Tuple[int, str, str]] = field(default_factory=list)
 
     def lookup(self, name: str) -> Tuple[bool, Any]:
         for table in (self.params, self.buffers, self.children):

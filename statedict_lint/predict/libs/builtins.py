@@ -285,6 +285,20 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         ev.setattr(obj, name, value)
         return None
 
+    def b_delattr(obj: Any, name: Any) -> None:
+        if not isinstance(name, str):
+            why = Unknown(f"delattr with a name that cannot be known (line {ev.line}) may have removed any attribute",
+                          ev.line, ev.path)
+            if isinstance(obj, ModuleValue):
+                for t in (obj.params, obj.buffers, obj.children):
+                    for e in t.values():
+                        e.value = why
+            elif isinstance(obj, InstanceValue):
+                obj.tainted = obj.tainted or why
+            return None
+        ev.delattr(obj, name)
+        return None
+
     def b_sorted(it: Any, key: Any = None, reverse: Any = False) -> Any:
         items = ev.iterate_unordered(it)
         if not isinstance(items, list):
@@ -406,8 +420,8 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         "sum": Intrinsic("sum", b_sum), "abs": Intrinsic("abs", b_abs), "round": Intrinsic("round", b_round),
         "isinstance": Intrinsic("isinstance", b_isinstance), "issubclass": Intrinsic("issubclass", b_issubclass),
         "dir": Intrinsic("dir", b_dir), "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
-        "setattr": Intrinsic("setattr", b_setattr), "sorted": Intrinsic("sorted", b_sorted),
-        "reversed": Intrinsic("reversed", lazy(b_reversed)),
+        "setattr": Intrinsic("setattr", b_setattr), "delattr": Intrinsic("delattr", b_delattr),
+        "sorted": Intrinsic("sorted", b_sorted), "reversed": Intrinsic("reversed", lazy(b_reversed)),
         "any": Intrinsic("any", lambda it: b_anyall("any", it)), "all": Intrinsic("all", lambda it: b_anyall("all", it)),
         "map": Intrinsic("map", lazy(b_map)), "filter": Intrinsic("filter", lazy(b_filter)),
         "divmod": Intrinsic("divmod", b_divmod), "pow": Intrinsic("pow", b_pow), "type": Intrinsic("type", b_type),

@@ -201,6 +201,9 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             if name == "__setattr__":
                 return Intrinsic("Module.__setattr__", lambda m, n, v: self.module_setattr(m, n, v)
                                  if isinstance(m, ModuleValue) else None)
+            if name == "__delattr__":
+                return Intrinsic("Module.__delattr__", lambda m, n: self.ev.delattr_named(m, n)
+                                 if isinstance(m, ModuleValue) else None)
         return self.ev.unknown(f"class `{cls.name}` has no attribute `{name}`")
 
     def module_init(self, m: Any, *args: Any, **kwargs: Any) -> None:
@@ -350,6 +353,18 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
         m.unknown_attrs.pop(name, None)
         m.attrs[name] = value
 
+    def object_setattr(self, m: ModuleValue, name: str, value: Any) -> None:
+        """``object.__setattr__(module, name, value)``: the instance ``__dict__``, bypassing nn.Module's
+        registration -- a module, parameter or buffer put there is a plain attribute, never in the state_dict.
+        Over a registered name the two coexist (attribute reads see the ``__dict__`` one): not modelled."""
+        line, path = self._where()
+        if name in m.params or name in m.buffers or name in m.children:
+            m.unknown_attrs[f"<object.__setattr__ {name} at line {line}>"] = Entry(Unknown(
+                f"`object.__setattr__` over the registered `{name}` is not modelled", line, path), line, path)
+            return
+        m.unknown_attrs.pop(name, None)
+        m.attrs[name] = value
+
     def _maybe_state_value(self, value: Any) -> Optional[Unknown]:
         """An Unknown when the assigned value might register state (a module, parameter or buffer)."""
         line, path = self._where()
@@ -463,7 +478,7 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             "register_parameter": lambda n, p=None: self.register_parameter(m, n, p),
             "add_module": lambda n, mod=None: self.add_child(m, n, mod),
             "register_module": lambda n, mod=None: self.add_child(m, n, mod),
-            "apply": lambda fn: m,
+            "apply": lambda fn: self.module_apply(m, fn),
             "to": lambda *a, **k: self.module_to(m, a, k),
             "type": lambda dst=None: self.module_cast(m, dst),
             "half": lambda: self.module_cast(m, _d("float16")),
@@ -475,11 +490,11 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             "share_memory": lambda: m, "to_empty": lambda *a, **k: m,
             "register_forward_hook": lambda *a, **k: None, "register_forward_pre_hook": lambda *a, **k: None,
             "register_full_backward_hook": lambda *a, **k: None, "register_backward_hook": lambda *a, **k: None,
-            "register_state_dict_pre_hook": lambda *a, **k: None,
+            "register_state_dict_pre_hook": lambda *a, **k: self._state_hook(m, "register_state_dict_pre_hook"),
             "register_load_state_dict_pre_hook": lambda *a, **k: None,
             "register_load_state_dict_post_hook": lambda *a, **k: None,
-            "_register_state_dict_hook": lambda *a, **k: self._state_hook(m),
-            "register_state_dict_post_hook": lambda *a, **k: self._state_hook(m),
+            "_register_state_dict_hook": lambda *a, **k: self._state_hook(m, "_register_state_dict_hook"),
+            "register_state_dict_post_hook": lambda *a, **k: self._state_hook(m, "register_state_dict_post_hook"),
             "_register_load_state_dict_pre_hook": lambda *a, **k: None,
             "get_submodule": lambda target: self._get_submodule(m, target),
             "get_parameter": lambda target: self._get_path(m, target),
@@ -506,6 +521,13 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
         if name in ("_parameters", "_buffers", "_modules"):
             # `self._modules["x"] = layer` registers without __setattr__: what it holds is no longer known
             line, path = self._where()
+            # ... and what it held may be removed through it (`self._modules.clear()`, `del self._modules[k]`):
+            # none of it is claimed any more
+            table = {"_parameters": m.params, "_buffers": m.buffers, "_modules": m.children}[name]
+            for k, e in table.items():
+                if e.value is not None and not isinstance(e.value, Unknown):
+                    e.value = Unknown(f"`{k}` may be changed through direct access to `{name}` at line {line}, "
+                                      f"which is not modelled", line, path)
             m.unknown_attrs[f"<{name} at line {line}>"] = Entry(
                 Unknown(f"direct access to `{name}` is not modelled: registrations through it are missing",
                         line, path), line, path)
@@ -530,12 +552,50 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             return Intrinsic(f"Module.{name}", unmodelled)
         raise raise_(ev, f"`{m.name}` object has no attribute `{name}`", attr=True)
 
+    def module_apply(self, m: ModuleValue, fn: Any) -> ModuleValue:
+        """``Module.apply(fn)``: ``fn`` on every submodule (children first, each ``children()`` without
+        duplicates), then on the module itself -- as torch does. When the tree is not all known, what ``fn``
+        would do is not followed and nothing the module holds is claimed."""
+        kids = self._walk(m, "children", False)
+        if isinstance(kids, Unknown):
+            line, path = self._where()
+            self.forget_module(m, Unknown(f"`apply()` at line {line} over `{m.name}`, whose submodules are not all "
+                                          f"known, is not followed: it may change the module's state", line, path))
+            return m
+        if isinstance(fn, (Unknown, Opaque)):
+            line, path = self._where()
+            m.unknown_attrs[f"<apply() at line {line}>"] = Entry(Unknown(
+                f"`apply()` at line {line} with a function that cannot be known: what it does to each submodule "
+                f"is not followed", line, path), line, path)
+            return m
+        for child in kids:
+            if isinstance(child, ModuleValue):
+                self.module_apply(child, fn)
+        self.ev.call(fn, [m], {})
+        return m
+
+    def forget_module(self, m: ModuleValue, why: Unknown) -> None:
+        """Code not followed may have changed anything ``m`` holds: none of it is claimed any more (the names
+        stay, with unknown values: reading them is no AttributeError)."""
+        for t in (m.params, m.buffers, m.children):
+            for e in t.values():
+                if e.value is not None and not isinstance(e.value, Unknown):
+                    e.value = why
+        m.unknown_attrs[f"<line {why.line}>"] = Entry(why, why.line, why.path)
+
     def _is_torch_layer(self, m: ModuleValue) -> bool:
         cls = m.cls
         return isinstance(cls, ClassValue) and any(c.qualname.startswith("torch.nn.") for c in cls.mro())
 
-    def _state_hook(self, m: ModuleValue) -> None:
-        self.ev.note(f"`{m.name}` registers a state_dict hook; keys may be renamed or dropped at save time")
+    def _state_hook(self, m: ModuleValue, how: str) -> Any:
+        """A state_dict hook runs code at save time over the keys saved so far: which keys torch saves is not
+        known (see render: the keys up to the end of this module are not claimed)."""
+        line, path = self._where()
+        hook = (line, path, f"`{how}` on `{m.name}` (line {line}) registers a hook that may rename, drop or "
+                            f"change keys at save time")
+        if hook not in m.state_hooks:
+            m.state_hooks.append(hook)
+        return self.ev.unknown(f"handle returned by `{how}`", maybe_state=False)
 
     def _walk(self, m: ModuleValue, what: str, named: bool, recurse: bool = True, prefix: str = "") -> Any:
         """Module.children/modules/parameters/buffers (named or not), in torch's order, without duplicates.
