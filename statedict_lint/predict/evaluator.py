@@ -25,6 +25,7 @@ from statedict_lint.predict.merge import fork_copy, merge_outcomes, merge_values
 from statedict_lint.predict.signals import Break, CallBudget, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
+    TABLE_MUTATORS,
     UNKNOWN_BOOL,
     BoundMethod,
     BufferMarker,
@@ -50,6 +51,7 @@ from statedict_lint.predict.values import (
     SymKey,
     SymRange,
     SymSlice,
+    TableView,
     TensorSpec,
     Unknown,
     maybe_state,
@@ -1467,6 +1469,8 @@ class Evaluator:
                     raise EvalRaise("del of a missing item", self.line, self.path)
             elif isinstance(obj, ModuleValue):
                 self.torch.container_delitem(obj, key)
+            elif isinstance(obj, TableView):
+                obj.forget()
         elif isinstance(target, (cst.Tuple, cst.List)):
             for e in target.elements:
                 self.delete(frame, e.value, sf)
@@ -2099,6 +2103,8 @@ class Evaluator:
 
     def getattr(self, obj: Any, name: str) -> Any:
         if isinstance(obj, Unknown):
+            if isinstance(obj, TableView) and name in TABLE_MUTATORS:
+                obj.forget()
             return obj
         if isinstance(obj, Opaque):
             return self._opaque_attr(obj, name)

@@ -40,6 +40,24 @@ class Unknown:
         return self
 
 
+class TableView(Unknown):
+    """``module._modules`` / ``_parameters`` / ``_buffers`` read directly: unknown, but what removes items through it
+    (``clear()``, ``pop()``, ``del view[k]``, ...) calls ``forget``: what the table held is not claimed any more."""
+
+    __slots__ = ("forget",)
+
+    def __init__(self, reason: str, line: int, path: str, forget: Callable[[], None]) -> None:
+        super().__init__(reason, line, path, True)
+        self.forget = forget
+
+    def __deepcopy__(self, memo: dict) -> "TableView":
+        return self
+
+
+TABLE_MUTATORS = frozenset(("clear", "pop", "popitem", "update", "setdefault", "__delitem__", "__setitem__",
+                            "move_to_end", "__ior__", "discard", "remove"))
+
+
 class Opaque:
     """An unbound constructor parameter (or an attribute of one): ``config``, ``config.n_embd``.
 

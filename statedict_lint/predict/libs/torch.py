@@ -31,6 +31,7 @@ from statedict_lint.predict.values import (
     ParamValue,
     Repeated,
     StarUnknown,
+    TableView,
     TensorSpec,
     Unknown,
 )
@@ -521,17 +522,21 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
         if name in ("_parameters", "_buffers", "_modules"):
             # `self._modules["x"] = layer` registers without __setattr__: what it holds is no longer known
             line, path = self._where()
-            # ... and what it held may be removed through it (`self._modules.clear()`, `del self._modules[k]`):
-            # none of it is claimed any more
             table = {"_parameters": m.params, "_buffers": m.buffers, "_modules": m.children}[name]
-            for k, e in table.items():
-                if e.value is not None and not isinstance(e.value, Unknown):
-                    e.value = Unknown(f"`{k}` may be changed through direct access to `{name}` at line {line}, "
-                                      f"which is not modelled", line, path)
+
+            def forget() -> None:
+                # what it held is removed through it (`self._modules.clear()`, `del self._modules[k]`): none of it
+                # is claimed any more
+                at = self.ev.line
+                for k, e in table.items():
+                    if e.value is not None and not isinstance(e.value, Unknown):
+                        e.value = Unknown(f"`{k}` may be removed through `{name}` (line {at}), which is not "
+                                          f"modelled", at, path)
+
             m.unknown_attrs[f"<{name} at line {line}>"] = Entry(
                 Unknown(f"direct access to `{name}` is not modelled: registrations through it are missing",
                         line, path), line, path)
-            return ev.unknown(f"direct access to `{name}` is not modelled")
+            return TableView(f"direct access to `{name}` is not modelled", line, path, forget)
         if name == "__dict__":
             return ev.unknown("module __dict__", maybe_state=False)
         if name in ("forward", "extra_repr", "state_dict", "load_state_dict"):
@@ -554,14 +559,14 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
 
     def module_apply(self, m: ModuleValue, fn: Any) -> ModuleValue:
         """``Module.apply(fn)``: ``fn`` on every submodule (children first, each ``children()`` without
-        duplicates), then on the module itself -- as torch does. When the tree is not all known, what ``fn``
-        would do is not followed and nothing the module holds is claimed."""
-        kids = self._walk(m, "children", False)
-        if isinstance(kids, Unknown):
-            line, path = self._where()
-            self.forget_module(m, Unknown(f"`apply()` at line {line} over `{m.name}`, whose submodules are not all "
-                                          f"known, is not followed: it may change the module's state", line, path))
-            return m
+        duplicates), then on the module itself -- as torch does. A conditional child gets ``fn`` like the others
+        (what it does there is conditional with the child), a child repeated by a symbolic loop gets it once, on
+        the module standing for every repetition; an unknown child is unknown already. With a function that
+        cannot be known, the module's state is unknown."""
+        kids: List[Any] = []
+        for e in m.children.values():
+            if isinstance(e.value, ModuleValue) and all(e.value is not k for k in kids):
+                kids.append(e.value)
         if isinstance(fn, (Unknown, Opaque)):
             line, path = self._where()
             m.unknown_attrs[f"<apply() at line {line}>"] = Entry(Unknown(
@@ -573,15 +578,6 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
                 self.module_apply(child, fn)
         self.ev.call(fn, [m], {})
         return m
-
-    def forget_module(self, m: ModuleValue, why: Unknown) -> None:
-        """Code not followed may have changed anything ``m`` holds: none of it is claimed any more (the names
-        stay, with unknown values: reading them is no AttributeError)."""
-        for t in (m.params, m.buffers, m.children):
-            for e in t.values():
-                if e.value is not None and not isinstance(e.value, Unknown):
-                    e.value = why
-        m.unknown_attrs[f"<line {why.line}>"] = Entry(why, why.line, why.path)
 
     def _is_torch_layer(self, m: ModuleValue) -> bool:
         cls = m.cls
