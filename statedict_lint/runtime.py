@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from statedict_lint.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
+from statedict_lint.source.locate import unlogged_package_root
 
 TORCH_MISSING = "verify needs torch, which is not installed: pip install 'statedict-lint[torch]'"
 
@@ -85,16 +86,6 @@ def import_torch() -> Any:
     return torch
 
 
-def _package_root(path: str) -> str:
-    d = os.path.dirname(os.path.abspath(path))
-    while os.path.exists(os.path.join(d, "__init__.py")):
-        parent = os.path.dirname(d)
-        if parent == d:
-            break
-        d = parent
-    return d
-
-
 def _one_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return " ".join(text.split())[:300]
@@ -107,7 +98,7 @@ def load_user_module(path: str) -> types.ModuleType:
         raise UserError(f"no such file: {path}")
     import_torch()  # a clear message rather than the user's ImportError when torch is absent
     apath = os.path.abspath(path)
-    root = _package_root(apath)
+    root = unlogged_package_root(apath)
     folder = os.path.dirname(apath)
     for d in (folder, root):
         if d not in sys.path:

@@ -142,7 +142,7 @@ def reads_unchanged(files: Dict[str, str], finds: Finds, package_roots: Dict[str
         if memo[p] != d:
             return False
     for p, r in package_roots.items():
-        if _package_root(p) != r:
+        if unlogged_package_root(p) != r:
             return False
     locators: Dict[Tuple[str, ...], Locator] = {}
     for (roots, dotted), found in finds.items():
@@ -161,13 +161,14 @@ def reads_unchanged(files: Dict[str, str], finds: Finds, package_roots: Dict[str
 
 def package_root(path: str) -> str:
     """The folder above the outermost package that contains ``path``."""
-    r = _package_root(path)
+    r = unlogged_package_root(path)
     for log in LOGS:
         log.package_roots[os.path.abspath(path)] = r
     return r
 
 
-def _package_root(path: str) -> str:
+def unlogged_package_root(path: str) -> str:
+    """``package_root`` without recording the probe (for readers outside a cached prediction, e.g. runtime)."""
     d = os.path.dirname(os.path.abspath(path))
     while os.path.exists(os.path.join(d, "__init__.py")):
         parent = os.path.dirname(d)
