@@ -187,16 +187,9 @@ class IndexCache:
         if self.path:
             from statedict_lint import usercache
 
-            payload = usercache.read_entry(self.path)
-            if payload is not None:
-                try:
-                    import json
-
-                    data = json.loads(payload)
-                except ValueError:
-                    data = None
-                if isinstance(data, dict):
-                    self.data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)}
+            data = usercache.read_json_dict(self.path)
+            if data is not None:
+                self.data = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)}
 
     def get(self, path: str, source: str) -> FileInfo:
         import hashlib

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import stat
 import sys
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from statedict_lint import safeio
 
@@ -212,6 +213,18 @@ def read_entry(path: str) -> Optional[bytes]:
     if want is None or not hmac.compare_digest(mac, want.encode()):
         return None
     return payload
+
+
+def read_json_dict(path: str) -> Optional[Dict[str, Any]]:
+    """The entry at ``path`` as a JSON object when its signature verifies and it is one, else None."""
+    payload = read_entry(path)
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 # -- the tool's own digest ------------------------------------------------------------------------

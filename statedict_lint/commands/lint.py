@@ -114,14 +114,9 @@ class Cache:
                               + usercache.tool_digest()).encode()).hexdigest()[:16]
         where = hashlib.sha256(os.path.realpath(os.getcwd()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
         self.path = os.path.join(folder, f"lint-{where}-{sig}.json")
-        payload = usercache.read_entry(self.path)
-        if payload is not None:
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                data = None
-            if isinstance(data, dict):
-                self.data = data
+        data = usercache.read_json_dict(self.path)
+        if data is not None:
+            self.data = data
 
     @staticmethod
     def _key(path: str, digest: str) -> str:
