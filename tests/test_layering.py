@@ -1,7 +1,8 @@
 """The predictor's layering, stated as tests (docs/architecture.md).
 
 - The value domain (values.py), the control-flow signals (signals.py), the engine interface (engine_api.py)
-  and the library models (predict/libs/) never import the engine (predict/evaluator.py).
+  and the library models (predict/libs/) never import the engine (predict/evaluator.py and predict/engine/).
+- The engine's concern modules (predict/engine/) never import predict/evaluator.py, which composes them.
 - No module of the engine or the library models imports inside a function to dodge an import cycle.
 - Every library module registers its models; their roots do not overlap, so a full name has one owner.
 """
@@ -17,7 +18,8 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "statedict_lint"
 PREDICT = PKG / "predict"
 ENGINE_FREE = [PREDICT / "values.py", PREDICT / "signals.py", PREDICT / "engine_api.py",
                *sorted((PREDICT / "libs").glob("*.py"))]
-NO_LOCAL_IMPORTS = [PREDICT / "evaluator.py", PREDICT / "merge.py", *ENGINE_FREE]
+ENGINE_PARTS = sorted((PREDICT / "engine").glob("*.py"))
+NO_LOCAL_IMPORTS = [PREDICT / "evaluator.py", PREDICT / "merge.py", *ENGINE_PARTS, *ENGINE_FREE]
 
 
 def _is_type_checking(node: ast.AST) -> bool:
@@ -42,8 +44,17 @@ def _imports(tree: ast.AST, runtime_only: bool = True):
 @pytest.mark.parametrize("path", ENGINE_FREE, ids=lambda p: p.name)
 def test_library_models_and_value_domain_never_import_the_engine(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = [m for m, _, _ in _imports(tree)
+           if m in ("statedict_lint.predict.evaluator", "statedict_lint.predict.engine")
+           or m.startswith("statedict_lint.predict.engine.")]
+    assert not bad, f"{path.name} imports the engine: {bad}"
+
+
+@pytest.mark.parametrize("path", ENGINE_PARTS, ids=lambda p: p.name)
+def test_engine_parts_never_import_the_evaluator(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     bad = [m for m, _, _ in _imports(tree) if m == "statedict_lint.predict.evaluator"]
-    assert not bad, f"{path.name} imports the engine"
+    assert not bad, f"engine/{path.name} imports predict/evaluator.py (it is composed there, not the other way)"
 
 
 @pytest.mark.parametrize("path", NO_LOCAL_IMPORTS, ids=lambda p: p.name)
@@ -76,8 +87,10 @@ def test_no_import_cycle_inside_the_predictor():
     import sys
 
     mods = sorted(f"statedict_lint.predict.{p.stem}" for p in PREDICT.glob("*.py") if p.stem != "__init__")
-    mods += sorted(f"statedict_lint.predict.libs.{p.stem}" for p in (PREDICT / "libs").glob("*.py")
-                   if p.stem != "__init__")
+    for sub in ("libs", "engine"):
+        mods += sorted(f"statedict_lint.predict.{sub}.{p.stem}" for p in (PREDICT / sub).glob("*.py")
+                       if p.stem != "__init__")
+    assert any(m.startswith("statedict_lint.predict.engine.") for m in mods)
     code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
     for m in mods:
         r = subprocess.run([sys.executable, "-c", code, m], capture_output=True, text=True)

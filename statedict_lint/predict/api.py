@@ -12,7 +12,8 @@ from statedict_lint.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
 from statedict_lint.predict.catalog import CATALOG_PATH
-from statedict_lint.predict.evaluator import Evaluator, ModuleScope
+from statedict_lint.predict.engine.scopes import Frame, ModuleScope
+from statedict_lint.predict.evaluator import Evaluator
 from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.render import render
 from statedict_lint.predict.template import Prediction, Unresolved
@@ -138,8 +139,6 @@ def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
 
 
 def resolve_callref(ev: Evaluator, scope: ModuleScope, ref: CallRef) -> Any:
-    from statedict_lint.predict.evaluator import Frame
-
     try:
         node = cst.parse_expression(ref.text)
     except cst.ParserSyntaxError:

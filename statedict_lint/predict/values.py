@@ -15,7 +15,7 @@ from statedict_lint.predict.symbolic import Sym
 if TYPE_CHECKING:  # annotations only: the value domain imports neither libcst nor the engine
     import libcst as cst
 
-    from statedict_lint.predict.evaluator import Frame, ModuleScope
+    from statedict_lint.predict.engine.scopes import Frame, ModuleScope
     from statedict_lint.source.loader import SourceFile
 
 
