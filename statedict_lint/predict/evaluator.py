@@ -19,7 +19,7 @@ argument binding), with ``scopes`` (module scopes, thunks, frames), ``budget`` (
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
@@ -95,6 +95,13 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
         self.pyvalues = PythonValues(self)
         self.builtins = python_builtins(self)
         self._catalog: Optional[ModuleScope] = None
+        # per-node-type dispatch tables: node type -> bound handler (the tables of the concern mixins)
+        self.eval_handlers: Dict[type, Callable[[Frame, Any, SourceFile], Any]] = {
+            t: getattr(self, name) for t, name in self.EXPRESSION_HANDLERS.items()}
+        self.statement_handlers: Dict[type, Callable[[Frame, Any, SourceFile], None]] = {
+            t: getattr(self, name) for t, name in self.STATEMENT_HANDLERS.items()}
+        self.small_handlers: Dict[type, Callable[[Frame, Any, SourceFile], None]] = {
+            t: getattr(self, name) for t, name in self.SMALL_HANDLERS.items()}
 
     # -- diagnostics ------------------------------------------------------------------------
     def unknown(self, reason: str, maybe_state: bool = True) -> Unknown:

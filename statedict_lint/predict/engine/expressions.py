@@ -37,114 +37,139 @@ from statedict_lint.source.loader import SourceFile
 class ExpressionsMixin:
 
     # -- expressions -------------------------------------------------------------------------
+    # The handler of each expression node type (a method name, bound once per Evaluator: ``eval_handlers``).
+    EXPRESSION_HANDLERS: Dict[type, str] = {
+        cst.Name: "_eval_name", cst.Integer: "_eval_integer", cst.Float: "_eval_float",
+        cst.SimpleString: "_eval_simple_string", cst.Attribute: "_eval_attribute", cst.Call: "eval_call",
+        cst.BinaryOperation: "_eval_binary", cst.UnaryOperation: "_eval_unary", cst.BooleanOperation: "_eval_boolean",
+        cst.Comparison: "compare", cst.Tuple: "_eval_display", cst.List: "_eval_display", cst.Set: "_eval_display",
+        cst.Dict: "_eval_dict", cst.ConcatenatedString: "eval_string", cst.FormattedString: "eval_string",
+        cst.ListComp: "eval_comprehension", cst.GeneratorExp: "eval_comprehension", cst.SetComp: "eval_comprehension",
+        cst.DictComp: "eval_comprehension", cst.Subscript: "_eval_subscript", cst.IfExp: "_eval_ifexp",
+        cst.Lambda: "_eval_lambda", cst.Ellipsis: "_eval_ellipsis", cst.Imaginary: "_eval_imaginary",
+        cst.NamedExpr: "_eval_named",
+    }
+
     def eval(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
         self.tick()
-        t = type(node)
-        if t is cst.Name:
-            return self.lookup(frame, node.value)
-        if t is cst.Integer:
-            if len(node.value) > 1200:
-                return self.too_large(f"an integer literal of {len(node.value)} digits")
-            return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
-        if t is cst.Float:
-            return float(node.value.replace("_", ""))
-        if t is cst.SimpleString:
-            text = node.value  # evaluated_value runs ast.literal_eval on every call
-            hit = _STRINGS.get(text, _STRINGS)
-            if hit is _STRINGS:
-                hit = _STRINGS[text] = node.evaluated_value
-            return hit
-        if t is cst.Attribute:
-            return self.getattr(self.eval(frame, node.value, sf), node.attr.value)
-        if t is cst.Call:
-            return self.eval_call(frame, node, sf)
-        if t is cst.BinaryOperation:
-            return self.binop(_BIN_OPS[type(node.operator)], self.eval(frame, node.left, sf), self.eval(frame, node.right, sf))
-        if t is cst.UnaryOperation:
-            return self.unaryop(node.operator, self.eval(frame, node.expression, sf))
-        if t is cst.BooleanOperation:
-            left = self.eval(frame, node.left, sf)
-            lt = self.truth(left)
-            is_and = isinstance(node.operator, cst.And)
-            if lt is UNKNOWN_BOOL:
-                right = self.eval(frame, node.right, sf)
-                rt = self.truth(right)
-                if is_and and rt is False:
-                    return False if isinstance(left, bool) or left is UNKNOWN_BOOL else self.unknown("value of `and` cannot be decided", False)
-                if not is_and and rt is True and isinstance(right, bool):
-                    return True
-                return self.unknown(f"`{sf.code(node).strip()}` cannot be decided", maybe_state=maybe_state(left) or maybe_state(right))
-            if is_and:
-                return left if lt is False else self.eval(frame, node.right, sf)
-            return left if lt is True else self.eval(frame, node.right, sf)
-        if t is cst.Comparison:
-            return self.compare(frame, node, sf)
-        if t in (cst.Tuple, cst.List, cst.Set):
-            items: List[Any] = []
-            for e in node.elements:
-                if isinstance(e, cst.StarredElement):
-                    v = self.iterate(self.eval(frame, e.value, sf), sf)
-                    if isinstance(v, Unknown):
-                        items.append(Repeated(v, v, "?"))
-                    elif isinstance(v, SymRange):
-                        items.append(Repeated(self.unknown("element of a symbolic range", False), v.count, "?"))
-                    else:
-                        items.extend(v)
-                else:
-                    items.append(self.eval(frame, e.value, sf))
-            if t is cst.Tuple:
-                return tuple(items)
-            if t is cst.Set:
-                try:
-                    return set(items)
-                except TypeError:
-                    return self.unknown("set of unhashable values", False)
-            return items
-        if t is cst.Dict:
-            out: Dict[Any, Any] = {}
-            for e in node.elements:
-                if isinstance(e, cst.StarredDictElement):
-                    v = self.eval(frame, e.value, sf)
-                    if isinstance(v, dict):
-                        out.update(v)
-                    else:
-                        return self.unknown("`**` of a value that is not a known dict")
-                else:
-                    k = self.eval(frame, e.key, sf)
-                    out[_hashable_key(k)] = self.eval(frame, e.value, sf)
-            return out
-        if t in (cst.ConcatenatedString, cst.FormattedString):
-            return self.eval_string(frame, node, sf)
-        if t in (cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp):
-            return self.eval_comprehension(frame, node, sf)
-        if t is cst.Subscript:
-            obj = self.eval(frame, node.value, sf)
-            key = self.eval_slice(frame, node.slice, sf)
-            return self.getitem(obj, key)
-        if t is cst.IfExp:
-            c = self.truth(self.eval(frame, node.test, sf))
-            if c is True:
-                return self.eval(frame, node.body, sf)
-            if c is False:
-                return self.eval(frame, node.orelse, sf)
-            a = self.eval(frame, node.body, sf)
-            b = self.eval(frame, node.orelse, sf)
+        handler = self.eval_handlers.get(type(node))
+        if handler is None:
+            return self.unknown(f"unsupported expression `{sf.code(node).strip()[:60]}`")
+        return handler(frame, node, sf)
 
-            return merge_values(self, a, b, f"{sf.code(node.test).strip()} (line {self.line})")
-        if t is cst.Lambda:
-            defaults = self._param_defaults(frame, node.params, sf)
-            lam = FunctionValue(node, frame.scope, frame, "<lambda>", defaults)
-            lam.sf = sf
-            return lam
-        if t is cst.Ellipsis:
-            return Ellipsis
-        if t is cst.Imaginary:
-            return complex(node.value.replace("_", ""))
-        if t is cst.NamedExpr:
-            v = self.eval(frame, node.value, sf)
-            self.assign(frame, node.target, v, sf)
-            return v
-        return self.unknown(f"unsupported expression `{sf.code(node).strip()[:60]}`")
+    def _eval_name(self, frame: Frame, node: cst.Name, sf: SourceFile) -> Any:
+        return self.lookup(frame, node.value)
+
+    def _eval_integer(self, frame: Frame, node: cst.Integer, sf: SourceFile) -> Any:
+        if len(node.value) > 1200:
+            return self.too_large(f"an integer literal of {len(node.value)} digits")
+        return int(node.value.replace("_", ""), 0) if not node.value.startswith("0") or node.value in ("0",) or node.value[1:2] in "xXoObB" else int(node.value.replace("_", ""))
+
+    def _eval_float(self, frame: Frame, node: cst.Float, sf: SourceFile) -> Any:
+        return float(node.value.replace("_", ""))
+
+    def _eval_simple_string(self, frame: Frame, node: cst.SimpleString, sf: SourceFile) -> Any:
+        text = node.value  # evaluated_value runs ast.literal_eval on every call
+        hit = _STRINGS.get(text, _STRINGS)
+        if hit is _STRINGS:
+            hit = _STRINGS[text] = node.evaluated_value
+        return hit
+
+    def _eval_attribute(self, frame: Frame, node: cst.Attribute, sf: SourceFile) -> Any:
+        return self.getattr(self.eval(frame, node.value, sf), node.attr.value)
+
+    def _eval_binary(self, frame: Frame, node: cst.BinaryOperation, sf: SourceFile) -> Any:
+        return self.binop(_BIN_OPS[type(node.operator)], self.eval(frame, node.left, sf), self.eval(frame, node.right, sf))
+
+    def _eval_unary(self, frame: Frame, node: cst.UnaryOperation, sf: SourceFile) -> Any:
+        return self.unaryop(node.operator, self.eval(frame, node.expression, sf))
+
+    def _eval_boolean(self, frame: Frame, node: cst.BooleanOperation, sf: SourceFile) -> Any:
+        left = self.eval(frame, node.left, sf)
+        lt = self.truth(left)
+        is_and = isinstance(node.operator, cst.And)
+        if lt is UNKNOWN_BOOL:
+            right = self.eval(frame, node.right, sf)
+            rt = self.truth(right)
+            if is_and and rt is False:
+                return False if isinstance(left, bool) or left is UNKNOWN_BOOL else self.unknown("value of `and` cannot be decided", False)
+            if not is_and and rt is True and isinstance(right, bool):
+                return True
+            return self.unknown(f"`{sf.code(node).strip()}` cannot be decided", maybe_state=maybe_state(left) or maybe_state(right))
+        if is_and:
+            return left if lt is False else self.eval(frame, node.right, sf)
+        return left if lt is True else self.eval(frame, node.right, sf)
+
+    def _eval_display(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
+        """A tuple, list or set display."""
+        t = type(node)
+        items: List[Any] = []
+        for e in node.elements:
+            if isinstance(e, cst.StarredElement):
+                v = self.iterate(self.eval(frame, e.value, sf), sf)
+                if isinstance(v, Unknown):
+                    items.append(Repeated(v, v, "?"))
+                elif isinstance(v, SymRange):
+                    items.append(Repeated(self.unknown("element of a symbolic range", False), v.count, "?"))
+                else:
+                    items.extend(v)
+            else:
+                items.append(self.eval(frame, e.value, sf))
+        if t is cst.Tuple:
+            return tuple(items)
+        if t is cst.Set:
+            try:
+                return set(items)
+            except TypeError:
+                return self.unknown("set of unhashable values", False)
+        return items
+
+    def _eval_dict(self, frame: Frame, node: cst.Dict, sf: SourceFile) -> Any:
+        out: Dict[Any, Any] = {}
+        for e in node.elements:
+            if isinstance(e, cst.StarredDictElement):
+                v = self.eval(frame, e.value, sf)
+                if isinstance(v, dict):
+                    out.update(v)
+                else:
+                    return self.unknown("`**` of a value that is not a known dict")
+            else:
+                k = self.eval(frame, e.key, sf)
+                out[_hashable_key(k)] = self.eval(frame, e.value, sf)
+        return out
+
+    def _eval_subscript(self, frame: Frame, node: cst.Subscript, sf: SourceFile) -> Any:
+        obj = self.eval(frame, node.value, sf)
+        key = self.eval_slice(frame, node.slice, sf)
+        return self.getitem(obj, key)
+
+    def _eval_ifexp(self, frame: Frame, node: cst.IfExp, sf: SourceFile) -> Any:
+        c = self.truth(self.eval(frame, node.test, sf))
+        if c is True:
+            return self.eval(frame, node.body, sf)
+        if c is False:
+            return self.eval(frame, node.orelse, sf)
+        a = self.eval(frame, node.body, sf)
+        b = self.eval(frame, node.orelse, sf)
+
+        return merge_values(self, a, b, f"{sf.code(node.test).strip()} (line {self.line})")
+
+    def _eval_lambda(self, frame: Frame, node: cst.Lambda, sf: SourceFile) -> Any:
+        defaults = self._param_defaults(frame, node.params, sf)
+        lam = FunctionValue(node, frame.scope, frame, "<lambda>", defaults)
+        lam.sf = sf
+        return lam
+
+    def _eval_ellipsis(self, frame: Frame, node: cst.Ellipsis, sf: SourceFile) -> Any:
+        return Ellipsis
+
+    def _eval_imaginary(self, frame: Frame, node: cst.Imaginary, sf: SourceFile) -> Any:
+        return complex(node.value.replace("_", ""))
+
+    def _eval_named(self, frame: Frame, node: cst.NamedExpr, sf: SourceFile) -> Any:
+        v = self.eval(frame, node.value, sf)
+        self.assign(frame, node.target, v, sf)
+        return v
 
     def eval_string(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
         if isinstance(node, cst.SimpleString):

@@ -44,35 +44,39 @@ class StatementsMixin:
             self.exec_stmt(frame, stmt, sf)
             i += 1
 
+    # The handler of each compound statement type and of each simple statement type (method names, bound once
+    # per Evaluator: ``statement_handlers``, ``small_handlers``).
+    STATEMENT_HANDLERS: Dict[type, str] = {
+        cst.If: "exec_if", cst.For: "exec_for", cst.While: "exec_while", cst.FunctionDef: "define_function",
+        cst.ClassDef: "define_class", cst.With: "_exec_with_stmt", cst.Try: "exec_try",
+    }
+    SMALL_HANDLERS: Dict[type, str] = {
+        cst.Assign: "_exec_assign", cst.AnnAssign: "_exec_annassign", cst.AugAssign: "_exec_augassign",
+        cst.Expr: "_exec_expr", cst.Return: "_exec_return", cst.Pass: "_exec_pass", cst.Break: "_exec_break",
+        cst.Continue: "_exec_continue", cst.Raise: "_exec_raise", cst.Assert: "_exec_assert", cst.Del: "_exec_del",
+        cst.Import: "_exec_import_stmt", cst.ImportFrom: "_exec_import_stmt", cst.Global: "_exec_global",
+        cst.Nonlocal: "_exec_nonlocal",
+    }
+
     def exec_stmt(self, frame: Frame, stmt: Any, sf: Optional[SourceFile] = None) -> None:
         sf = sf or frame.scope.sf
         self.tick()
-        if isinstance(stmt, cst.BaseSmallStatement):  # body of a one-line suite: `if x: y = 1`
-            self.set_pos(sf, stmt)
-            self.exec_small(frame, stmt, sf)
-            return
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
                 self.set_pos(sf, small)
                 self.exec_small(frame, small, sf)
             return
         self.set_pos(sf, stmt)
-        if isinstance(stmt, cst.If):
-            self.exec_if(frame, stmt, sf)
-        elif isinstance(stmt, cst.For):
-            self.exec_for(frame, stmt, sf)
-        elif isinstance(stmt, cst.While):
-            self.exec_while(frame, stmt, sf)
-        elif isinstance(stmt, cst.FunctionDef):
-            self.define_function(frame, stmt, sf)
-        elif isinstance(stmt, cst.ClassDef):
-            self.define_class(frame, stmt, sf)
-        elif isinstance(stmt, cst.With):
-            self.exec_with(frame, stmt, list(stmt.items), sf)
-        elif isinstance(stmt, cst.Try):
-            self.exec_try(frame, stmt, sf)
+        handler = self.statement_handlers.get(type(stmt))
+        if handler is not None:
+            handler(frame, stmt, sf)
+        elif isinstance(stmt, cst.BaseSmallStatement):  # body of a one-line suite: `if x: y = 1`
+            self.exec_small(frame, stmt, sf)
         else:
             raise GiveUp(f"unsupported statement {type(stmt).__name__}")
+
+    def _exec_with_stmt(self, frame: Frame, stmt: cst.With, sf: SourceFile) -> None:
+        self.exec_with(frame, stmt, list(stmt.items), sf)
 
     def exec_with(self, frame: Frame, stmt: cst.With, items: List[Any], sf: SourceFile) -> None:
         """``with a, b: body``: a context manager read from source (a class with ``__enter__``/``__exit__``, a
@@ -193,60 +197,76 @@ class StatementsMixin:
                 self.fork(frame, [(f"{text} (line {self.line})", assign_from(node.body)),
                                   (f"not {text} (line {self.line})", assign_from(node.orelse))])
                 return
-        if isinstance(small, cst.Assign):
-            value = self.eval(frame, small.value, sf)
-            for t in small.targets:
-                self.assign(frame, t.target, value, sf)
-        elif isinstance(small, cst.AnnAssign):
-            if small.value is not None:
-                self.assign(frame, small.target, self.eval(frame, small.value, sf), sf)
-        elif isinstance(small, cst.AugAssign):
-            op = _AUG_OPS[type(small.operator)]
-            cur = self.eval(frame, small.target, sf)
-            rhs = self.eval(frame, small.value, sf)
-            if op == "+" and isinstance(cur, list):
-                items = self.iterate(rhs, sf)
-                if isinstance(items, Unknown):
-                    cur.append(Repeated(items, Unknown("unknown count"), "?"))
-                    return
-                cur.extend(self._maybe_repeated(items))
+        handler = self.small_handlers.get(type(small))
+        if handler is None:
+            raise GiveUp(f"unsupported statement {type(small).__name__}")
+        handler(frame, small, sf)
+
+    def _exec_assign(self, frame: Frame, small: cst.Assign, sf: SourceFile) -> None:
+        value = self.eval(frame, small.value, sf)
+        for t in small.targets:
+            self.assign(frame, t.target, value, sf)
+
+    def _exec_annassign(self, frame: Frame, small: cst.AnnAssign, sf: SourceFile) -> None:
+        if small.value is not None:
+            self.assign(frame, small.target, self.eval(frame, small.value, sf), sf)
+
+    def _exec_augassign(self, frame: Frame, small: cst.AugAssign, sf: SourceFile) -> None:
+        op = _AUG_OPS[type(small.operator)]
+        cur = self.eval(frame, small.target, sf)
+        rhs = self.eval(frame, small.value, sf)
+        if op == "+" and isinstance(cur, list):
+            items = self.iterate(rhs, sf)
+            if isinstance(items, Unknown):
+                cur.append(Repeated(items, Unknown("unknown count"), "?"))
                 return
-            if op == "+" and isinstance(cur, ModuleValue) and cur.container in ("ModuleList", "Sequential"):
-                self.torch.container_extend(cur, rhs)
-                return
-            self.assign(frame, small.target, self.binop(op, cur, rhs), sf)
-        elif isinstance(small, cst.Expr):
-            self.eval(frame, small.value, sf)
-        elif isinstance(small, cst.Return):
-            raise Return(None if small.value is None else self.eval(frame, small.value, sf))
-        elif isinstance(small, cst.Pass):
+            cur.extend(self._maybe_repeated(items))
             return
-        elif isinstance(small, cst.Break):
-            raise Break()
-        elif isinstance(small, cst.Continue):
-            raise Continue()
-        elif isinstance(small, cst.Raise):
-            text = sf.code(small).strip()
-            raise EvalRaise(f"`{text}`", self.line, self.path)
-        elif isinstance(small, cst.Assert):
-            t = self.truth(self.eval(frame, small.test, sf))
-            if t is False:
-                raise EvalRaise(f"`{sf.code(small).strip()}` fails", self.line, self.path)
-        elif isinstance(small, cst.Del):
-            self.delete(frame, small.target, sf)
-        elif isinstance(small, (cst.Import, cst.ImportFrom)):
-            self.exec_import(frame, small, sf, lazy=False)
-        elif isinstance(small, cst.Global):
-            if frame.locals is not frame.scope.values:
-                frame.globals = (frame.globals or set()) | {n.name.value for n in small.names}
-                for n in small.names:
-                    frame.locals.pop(n.name.value, None)
-        elif isinstance(small, cst.Nonlocal):
-            frame.nonlocals = (frame.nonlocals or set()) | {n.name.value for n in small.names}
+        if op == "+" and isinstance(cur, ModuleValue) and cur.container in ("ModuleList", "Sequential"):
+            self.torch.container_extend(cur, rhs)
+            return
+        self.assign(frame, small.target, self.binop(op, cur, rhs), sf)
+
+    def _exec_expr(self, frame: Frame, small: cst.Expr, sf: SourceFile) -> None:
+        self.eval(frame, small.value, sf)
+
+    def _exec_return(self, frame: Frame, small: cst.Return, sf: SourceFile) -> None:
+        raise Return(None if small.value is None else self.eval(frame, small.value, sf))
+
+    def _exec_pass(self, frame: Frame, small: cst.Pass, sf: SourceFile) -> None:
+        return
+
+    def _exec_break(self, frame: Frame, small: cst.Break, sf: SourceFile) -> None:
+        raise Break()
+
+    def _exec_continue(self, frame: Frame, small: cst.Continue, sf: SourceFile) -> None:
+        raise Continue()
+
+    def _exec_raise(self, frame: Frame, small: cst.Raise, sf: SourceFile) -> None:
+        text = sf.code(small).strip()
+        raise EvalRaise(f"`{text}`", self.line, self.path)
+
+    def _exec_assert(self, frame: Frame, small: cst.Assert, sf: SourceFile) -> None:
+        t = self.truth(self.eval(frame, small.test, sf))
+        if t is False:
+            raise EvalRaise(f"`{sf.code(small).strip()}` fails", self.line, self.path)
+
+    def _exec_del(self, frame: Frame, small: cst.Del, sf: SourceFile) -> None:
+        self.delete(frame, small.target, sf)
+
+    def _exec_import_stmt(self, frame: Frame, small: Any, sf: SourceFile) -> None:
+        self.exec_import(frame, small, sf, lazy=False)
+
+    def _exec_global(self, frame: Frame, small: cst.Global, sf: SourceFile) -> None:
+        if frame.locals is not frame.scope.values:
+            frame.globals = (frame.globals or set()) | {n.name.value for n in small.names}
             for n in small.names:
                 frame.locals.pop(n.name.value, None)
-        else:
-            raise GiveUp(f"unsupported statement {type(small).__name__}")
+
+    def _exec_nonlocal(self, frame: Frame, small: cst.Nonlocal, sf: SourceFile) -> None:
+        frame.nonlocals = (frame.nonlocals or set()) | {n.name.value for n in small.names}
+        for n in small.names:
+            frame.locals.pop(n.name.value, None)
 
     def exec_try(self, frame: Frame, stmt: cst.Try, sf: SourceFile) -> None:
         missing = self._unfound_import(frame.scope, stmt, sf) if stmt.handlers else ""
