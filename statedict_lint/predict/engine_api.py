@@ -21,7 +21,6 @@ class Engine(Protocol):
     opaques: List[Tuple[Opaque, str, int, str]]
     torch: "TorchLib"  # nn.Module semantics, shared by the other library models
     default_dtype: Optional[str]  # torch's default floating dtype so far (torch.set_default_dtype); None: unknown
-    depth: int  # calls being evaluated (0: module level, import time)
     loading: int  # modules being executed (import-time code runs while > 0)
     constructing: bool  # the target class is being built (import-time code reached now ran earlier in Python)
     late_default_dtype: Any
@@ -71,8 +70,6 @@ class Engine(Protocol):
     def instantiate(self, cls: Any, args: List[Any], kwargs: Dict[str, Any]) -> Any: ...
 
     def getitem(self, obj: Any, key: Any) -> Any: ...
-
-    def import_module(self, dotted: str, line: int, path: str) -> Any: ...
 
     def load_library_source(self, path: str, qualname: str) -> Any: ...
 

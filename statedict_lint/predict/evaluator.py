@@ -36,7 +36,7 @@ from statedict_lint.predict.engine.budget import (
     MAX_SEQ_LEN,
     MAX_STEPS,
     MAX_UNROLL,
-    _DecoratorBudget,
+    Budget,
 )
 from statedict_lint.predict.engine.calls import CallsMixin
 from statedict_lint.predict.engine.classes import ClassesMixin
@@ -48,13 +48,13 @@ from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.engine.statements import StatementsMixin
 from statedict_lint.predict.libs import Libraries
 from statedict_lint.predict.libs.builtins import PythonValues, python_builtins
-from statedict_lint.predict.signals import CallBudget, GiveUp
 from statedict_lint.predict.values import Opaque, Unknown
 from statedict_lint.source.loader import Locator, SourceFile
 
 # (the bounds, scopes and frames are re-exported: callers name them from here)
-__all__ = ["Evaluator", "Frame", "ModuleScope", "Thunk", "BIG", "CALL_STEPS", "DECORATOR_STEPS", "IMPORT_STEPS",
-           "MAX_CALL_ABORTS", "MAX_DEPTH", "MAX_FORKS", "MAX_INT_BITS", "MAX_SEQ_LEN", "MAX_STEPS", "MAX_UNROLL"]
+__all__ = ["Evaluator", "Budget", "Frame", "ModuleScope", "Thunk", "BIG", "CALL_STEPS", "DECORATOR_STEPS",
+           "IMPORT_STEPS", "MAX_CALL_ABORTS", "MAX_DEPTH", "MAX_FORKS", "MAX_INT_BITS", "MAX_SEQ_LEN", "MAX_STEPS",
+           "MAX_UNROLL"]
 
 
 class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, ExpressionsMixin, AttributesMixin, ItemsMixin,
@@ -62,19 +62,14 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
     """The engine: the state of one evaluation (modules read, position, budgets, notes) and the concerns of
     ``predict/engine/`` as mixins."""
 
-    def __init__(self, roots: List[str], catalog_path: str) -> None:
+    def __init__(self, roots: List[str], catalog_path: str, budget: Optional[Budget] = None) -> None:
         self.locator = Locator(roots)
         self.catalog_path = os.path.abspath(catalog_path)
         self.modules: Dict[str, Any] = {}  # qualname -> ModuleScope | Unknown
         self.path_modules: Dict[str, ModuleScope] = {}
         self.line = 0  # current line in user-visible code
         self.path = ""
-        self.steps = 0
-        self.depth = 0
-        self.forks = 0
-        self.call_starts: List[int] = []  # self.steps when each active call began (innermost last)
-        self.call_aborts = 0
-        self.over_budget: set = set()  # helper functions (by node) already abandoned for their step count
+        self.budget = budget if budget is not None else Budget()  # steps, depth, forks: spent and bounds
         self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
@@ -87,7 +82,6 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
         self.loading = 0  # modules being executed right now (import-time code runs while > 0)
         self.constructing = False  # set by api once the target class is being built
         self.unknown_calls = 0  # calls of values that are not known so far (code we could not follow)
-        self.step_limit = BIG  # a step count at which the running import-time decorator is given up
         self.default_dtype: Optional[str] = "float32"  # torch.set_default_dtype, as executed so far
         self.late_default_dtype: Any = None  # set_default_dtype run by an import evaluated during construction
         self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
@@ -138,17 +132,6 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
             if ln:
                 self.line = ln
                 self.path = sf.path
-
-    def tick(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise GiveUp("evaluation took too many steps")
-        if self.depth > 1 and self.steps - self.call_starts[-1] > CALL_STEPS:  # (never for __init__: starts at BIG)
-            # one helper call unrolling a huge loop (timm's attention-bias tables: 196 x 196 points) is
-            # given up on its own -- noted, its result unknown -- instead of ending the whole prediction
-            raise CallBudget("the call took too many steps to evaluate")
-        if self.steps > self.step_limit:
-            raise _DecoratorBudget("it takes too many steps at import")
 
     def gap(self, reason: str, line: int, path: str) -> None:
         self.gaps.append((line, path, reason))

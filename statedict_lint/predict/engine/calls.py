@@ -7,7 +7,6 @@ from typing import Any, Dict, List, Optional
 
 import libcst as cst
 
-from statedict_lint.predict.engine.budget import BIG, MAX_CALL_ABORTS, MAX_DEPTH
 from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.libs import NOT_MINE
 from statedict_lint.predict.signals import Break, CallBudget, Continue, EvalRaise, GiveUp, Return
@@ -187,19 +186,16 @@ class CallsMixin:
         return out
 
     def call_function(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any], owner: Any = None) -> Any:
-        if self.depth > MAX_DEPTH:
+        if self.budget.depth > self.budget.max_depth:
             raise GiveUp("recursion too deep")
-        if self.depth >= 1 and id(fn.node) in self.over_budget:
+        if self.budget.depth >= 1 and id(fn.node) in self.budget.over_budget:
             # abandoned once already: the same code again would only burn the same budget
             self.note(f"call of `{fn.name}` cannot be evaluated: the call took too many steps to evaluate")
             return Unknown(f"`{fn.name}(...)` cannot be evaluated: too many steps", self.line, self.path)
         frame = Frame(fn.scope, fn.closure, fn, owner if owner is not None else fn.owner)
         frame.locals = self.bind_args(fn, args, kwargs)
         sf = fn.sf
-        self.depth += 1
-        saved_forks = self.forks
-        # constructors build the state itself and are never cut short; helpers are
-        self.call_starts.append(self.steps if fn.name != "__init__" else BIG)
+        saved_forks = self.budget.enter_call(constructor=fn.name == "__init__")
         try:
             if isinstance(fn.node, cst.Lambda):
                 return self.eval(frame, fn.node.body, sf)
@@ -210,15 +206,11 @@ class CallsMixin:
             except (Break, Continue):
                 raise GiveUp("break outside a loop")
             except GiveUp as exc:
-                if self.depth <= 1:
+                if self.budget.depth <= 1:
                     raise
                 if isinstance(exc, CallBudget):
                     # the callers are not charged for the abandoned call (up to a bound on such calls)
-                    self.over_budget.add(id(fn.node))
-                    self.call_aborts += 1
-                    if self.call_aborts <= MAX_CALL_ABORTS:
-                        spent = self.steps - self.call_starts[-1]
-                        self.steps -= spent
+                    self.budget.abandon_call(id(fn.node))
                 # this call cannot be evaluated soundly: its result (and what it built) is unknown
                 self.note(f"call of `{fn.name}` cannot be evaluated: {exc.reason}")
                 if self.loading:  # at import: the tables its module keeps may miss what it would have added
@@ -226,9 +218,7 @@ class CallsMixin:
                 return Unknown(f"`{fn.name}(...)` cannot be evaluated: {exc.reason}", self.line, self.path)
             return None
         finally:
-            self.call_starts.pop()
-            self.depth -= 1
-            self.forks = saved_forks if self.depth == 0 else self.forks
+            self.budget.leave_call(saved_forks)
 
     def instantiate(self, cls: ClassValue, args: List[Any], kwargs: Dict[str, Any]) -> Any:
         taint = cls.tainted()

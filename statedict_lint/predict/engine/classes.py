@@ -7,7 +7,7 @@ from typing import Any, Dict, List
 
 import libcst as cst
 
-from statedict_lint.predict.engine.budget import DECORATOR_STEPS, _DecoratorBudget
+from statedict_lint.predict.engine.budget import _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _is_property, _plain, _same_plain, _target_names
 from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.signals import EvalRaise, GiveUp
@@ -60,16 +60,16 @@ class ClassesMixin:
         text = sf.code(d.decorator).strip()
         if isinstance(value, Unknown):
             return value
-        saved = (self.line, self.path, self.step_limit)
+        saved = (self.line, self.path, self.budget.step_limit)
         deco: Any = None
         try:
             self.set_pos(sf, d)
             deco = self.eval(frame, d.decorator, sf)
             target = deco.func if isinstance(deco, BoundMethod) else deco
-            if isinstance(target, FunctionValue) and id(target.node) in self.over_budget:
-                raise _DecoratorBudget(f"it takes more than {DECORATOR_STEPS} steps at import")
+            if isinstance(target, FunctionValue) and id(target.node) in self.budget.over_budget:
+                raise _DecoratorBudget(f"it takes more than {self.budget.decorator_steps} steps at import")
             if self.loading:
-                self.step_limit = min(self.step_limit, self.steps + DECORATOR_STEPS)
+                self.budget.limit_import(self.budget.decorator_steps)
             out = self.call(deco, [value], {})
         except (EvalRaise, GiveUp) as exc:
             why = exc.message if isinstance(exc, EvalRaise) else exc.reason
@@ -80,12 +80,12 @@ class ClassesMixin:
                 self.taint_module_state(target.scope, f"decorator `{text}` (line {line}) cannot be evaluated")
             if isinstance(exc, _DecoratorBudget):  # (only the decorator itself is not run again)
                 if isinstance(target, FunctionValue):
-                    self.over_budget.add(id(target.node))
+                    self.budget.over_budget.add(id(target.node))
                 elif isinstance(target, Partial) and isinstance(target.func, FunctionValue):
-                    self.over_budget.add(id(target.func.node))
+                    self.budget.over_budget.add(id(target.func.node))
             out = Unknown(f"{why}", line, sf.path)
         finally:
-            self.line, self.path, self.step_limit = saved
+            self.line, self.path, self.budget.step_limit = saved
         if isinstance(out, (Unknown, Opaque)):
             why = out.reason if isinstance(out, Unknown) else f"`{out.name}` is unbound"
             return Unknown(f"{what} is wrapped by decorator `{text}` (line {line}), which cannot be evaluated: "

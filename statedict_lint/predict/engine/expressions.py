@@ -51,7 +51,7 @@ class ExpressionsMixin:
     }
 
     def eval(self, frame: Frame, node: Any, sf: SourceFile) -> Any:
-        self.tick()
+        self.budget.tick()
         handler = self.eval_handlers.get(type(node))
         if handler is None:
             return self.unknown(f"unsupported expression `{sf.code(node).strip()[:60]}`")

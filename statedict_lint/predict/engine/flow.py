@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
-from statedict_lint.predict.engine.budget import MAX_FORKS, MAX_UNROLL
+from statedict_lint.predict.engine.budget import MAX_UNROLL
 from statedict_lint.predict.engine.common import _same_plain, _target_names
 from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.merge import fork_copy, merge_outcomes, merge_values
@@ -83,9 +83,7 @@ class FlowMixin:
     def fork(self, frame: Frame, branches: List[Tuple[str, Callable[[Frame], None]]], top: bool = False) -> None:
         """Run each branch on a copy of the state reachable from the frame; merge into the originals."""
 
-        self.forks += 1
-        if self.forks > MAX_FORKS * 16:
-            raise GiveUp("too many undecidable conditions")
+        self.budget.fork()
         roots = frame.locals
         outcomes = []
         saved_line = (self.line, self.path)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import libcst as cst
 
 from statedict_lint.errors import UserError
-from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget, IMPORT_STEPS
+from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.libs import NOT_MINE
@@ -112,13 +112,13 @@ class ModulesMixin:
         frame = Frame(scope, None)
         frame.locals = scope.values  # module level: locals are the globals
         self.loading += 1
-        saved = (self.line, self.path, self.step_limit)
-        self.step_limit = BIG  # (a module imported from a budgeted statement has budgets of its own)
+        saved = (self.line, self.path, self.budget.step_limit)
+        self.budget.step_limit = BIG  # (a module imported from a budgeted statement has budgets of its own)
         try:
             self._exec_module_block(scope, frame, scope.sf.module.body)
         finally:
             self.loading -= 1
-            self.line, self.path, self.step_limit = saved
+            self.line, self.path, self.budget.step_limit = saved
 
     def _force_pending(self, scope: ModuleScope, stmt: Any) -> None:
         """Evaluate the module-level assignments still pending (lazy) that read something the statement about to
@@ -202,10 +202,10 @@ class ModulesMixin:
     def _exec_module_block(self, scope: ModuleScope, frame: Frame, body: Any) -> None:
         sf = scope.sf
         for stmt in body:
-            start, saved_limit = self.steps, self.step_limit
+            start = self.budget.steps
             # one top-level statement (a script's `train()` at module level, say) gets IMPORT_STEPS steps;
             # past them it is a gap and its steps are given back to construction
-            self.step_limit = min(saved_limit, self.steps + IMPORT_STEPS)
+            saved_limit = self.budget.limit_import(self.budget.import_steps)
             try:
                 if isinstance(stmt, cst.BaseSmallStatement):
                     self._module_small(scope, frame, stmt)
@@ -229,11 +229,11 @@ class ModulesMixin:
                     self._module_failed(scope, stmt, GiveUp(f"unsupported statement {type(stmt).__name__}"))
             except (EvalRaise, GiveUp, Return, Break, Continue) as exc:
                 if isinstance(exc, _DecoratorBudget) and saved_limit == BIG:
-                    self.steps = start
-                    exc = GiveUp(f"it takes more than {IMPORT_STEPS} steps at import")
+                    self.budget.steps = start
+                    exc = GiveUp(f"it takes more than {self.budget.import_steps} steps at import")
                 self._module_failed(scope, stmt, exc)
             finally:
-                self.step_limit = saved_limit
+                self.budget.step_limit = saved_limit
             if isinstance(stmt, (cst.SimpleStatementLine, cst.BaseSmallStatement, cst.For, cst.While)):
                 self._globals_written(scope, stmt)
 

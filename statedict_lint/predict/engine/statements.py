@@ -60,7 +60,7 @@ class StatementsMixin:
 
     def exec_stmt(self, frame: Frame, stmt: Any, sf: Optional[SourceFile] = None) -> None:
         sf = sf or frame.scope.sf
-        self.tick()
+        self.budget.tick()
         if type(stmt) is cst.SimpleStatementLine:
             for small in stmt.body:
                 self.set_pos(sf, small)
@@ -159,24 +159,24 @@ class StatementsMixin:
                 before.append(stmt)
         gen_frame = Frame(fn.scope, fn.closure, fn, fn.owner)
         gen_frame.locals = self.bind_args(fn, cm.args, cm.kwargs)
-        self.depth += 1
+        self.budget.depth += 1
         try:
             self.exec_block(gen_frame, before, fn.sf)
             value = self.eval(gen_frame, value_node, fn.sf)
         except (Return, Break, Continue):
             raise GiveUp(f"{why}: it returns before its `yield`")
         finally:
-            self.depth -= 1
+            self.budget.depth -= 1
         return gen_frame, after, value
 
     def _generator_exit(self, cm: ContextGenerator, gen_frame: Frame, after: List[Any]) -> None:
-        self.depth += 1
+        self.budget.depth += 1
         try:
             self.exec_block(gen_frame, after, cm.func.sf)
         except Return:
             pass  # (the generator stops: the with statement goes on)
         finally:
-            self.depth -= 1
+            self.budget.depth -= 1
 
     def exec_small(self, frame: Frame, small: Any, sf: SourceFile) -> None:
         if isinstance(small, (cst.Assign, cst.AnnAssign)) and isinstance(small.value, cst.IfExp):
