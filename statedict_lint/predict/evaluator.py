@@ -47,7 +47,8 @@ from statedict_lint.predict.engine.modules import ModulesMixin
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.engine.statements import StatementsMixin
 from statedict_lint.predict.libs import Libraries
-from statedict_lint.predict.libs.builtins import PythonValues, python_builtins
+from statedict_lint.predict.libs.builtins import python_builtins
+from statedict_lint.predict.libs.pymethods import PythonValues
 from statedict_lint.predict.values import Opaque, Unknown
 from statedict_lint.source.loader import Locator, SourceFile
 

@@ -1,13 +1,12 @@
-"""Python builtins (``range``, ``len``, ``int``, ``isinstance``, ...) and the methods of plain Python values
-(``dict.get``, ``str.format``, ...) over the evaluator's value domain."""
+"""Python builtins (``range``, ``len``, ``int``, ``isinstance``, ...) over the evaluator's value domain (the methods
+of plain Python values are in ``pymethods.py``)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-from statedict_lint.predict.engine_api import Engine
 from statedict_lint.predict.libs._common import TypingAlias, ceil_div, raise_
+from statedict_lint.predict.libs.pymethods import sort_items
 from statedict_lint.predict.libs.stdlib import _ordered_dict
 from statedict_lint.predict.libs.torch import TorchDir
 from statedict_lint.predict.signals import EvalRaise
@@ -16,11 +15,9 @@ from statedict_lint.predict.values import (
     UNKNOWN_BOOL,
     BoundMethod,
     ClassValue,
-    DictView,
     Entry,
     FunctionValue,
     GeneratorValue,
-    formattable,
     InstanceValue,
     Intrinsic,
     ModuleValue,
@@ -29,7 +26,6 @@ from statedict_lint.predict.values import (
     ParamValue,
     Partial,
     Repeated,
-    SymKey,
     SymRange,
     TensorSpec,
     Unknown,
@@ -37,10 +33,24 @@ from statedict_lint.predict.values import (
 
 # -- Python builtins -----------------------------------------------------------------------------
 
-def python_builtins(ev: Any) -> Dict[str, Any]:
 
-    def _num(x: Any) -> Any:
-        return x.sym() if isinstance(x, Opaque) else x
+def python_builtins(ev: Any) -> Dict[str, Any]:
+    """The builtins namespace of the evaluated code, each builtin modelled over the value domain."""
+    builtins: Dict[str, Any] = {}
+    builtins.update(_numeric_builtins(ev))
+    builtins.update(_container_builtins(ev))
+    builtins.update(_iterator_builtins(ev))
+    builtins.update(_attribute_builtins(ev))
+    builtins.update(_object_builtins(ev))
+    return builtins
+
+
+def _num(x: Any) -> Any:
+    return x.sym() if isinstance(x, Opaque) else x
+
+
+def _numeric_builtins(ev: Any) -> Dict[str, Any]:
+    """Numbers and strings: range, int, float, str, bool, min, max, sum, abs, round, divmod, pow."""
 
     def b_range(*args: Any) -> Any:
         args = tuple(_num(a) for a in args)
@@ -57,35 +67,6 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         if is_int(count):
             return range(0, 0) if count <= 0 else ev.unknown("range of mixed bounds", False)
         return SymRange(start, stop, step, count)
-
-    def b_len(x: Any) -> Any:
-        if isinstance(x, (list, tuple)):
-            if any(isinstance(i, Repeated) for i in x):
-                total: Any = 0
-                for i in x:
-                    if isinstance(i, Repeated):
-                        if isinstance(i.count, Unknown):
-                            return ev.unknown("length of a list of unknown length", False)
-                        total = total + i.count
-                    else:
-                        total = total + 1
-                return total
-            return len(x)
-        if isinstance(x, (str, dict, set, frozenset, bytes)):
-            return len(x)
-        if isinstance(x, range):
-            return len(x)
-        if isinstance(x, SymRange):
-            return x.count
-        if isinstance(x, ModuleValue):
-            return ev.torch.container_len(x)
-        if isinstance(x, (TensorSpec, ParamValue)):
-            s = x.shape if isinstance(x, ParamValue) else x.shape
-            return s[0] if s else ev.unknown("len of a tensor", False)
-        if isinstance(x, Opaque):
-            x.used_as_value = True
-            return Sym.var(f"len({x.name})")
-        return ev.unknown("len() of an unknown value", False)
 
     def b_int(x: Any = 0, base: Any = None) -> Any:
         x = _num(x)
@@ -118,42 +99,6 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         t = ev.truth(x)
 
         return ev.unknown("truth value cannot be decided", False) if t is UNKNOWN_BOOL else t
-
-    def b_list(x: Any = ()) -> Any:
-        if isinstance(x, SymRange):
-            return [Repeated(ev.unknown("element of a symbolic range", False), x.count, "?")]
-        items = ev.iterate(x)
-        if isinstance(items, Unknown):
-            return [Repeated(items, items, "?")]
-        return list(items)
-
-    def b_tuple(x: Any = ()) -> Any:
-        r = b_list(x)
-        return tuple(r) if isinstance(r, list) else r
-
-    def b_dict(*a: Any, **k: Any) -> Any:
-        if a:
-            d = _ordered_dict(ev.libs["stdlib"], a[0])
-            if isinstance(d, Unknown):
-                return d
-        else:
-            d = {}
-        d.update(k)
-        return d
-
-    def b_zip(*its: Any, **k: Any) -> Any:
-        lists = [ev.iterate(i) for i in its]
-        if any(not isinstance(x, list) or any(isinstance(y, Repeated) for y in x) for x in lists):
-            return ev.unknown("zip over sequences of unknown length")
-        return list(zip(*lists))
-
-    def b_enumerate(it: Any, start: Any = 0) -> Any:
-        items = ev.iterate(it)
-        if not isinstance(items, list) or any(isinstance(y, Repeated) for y in items):
-            if isinstance(items, SymRange):
-                return ev.unknown("enumerate over a symbolic range")
-            return items if isinstance(items, Unknown) else ev.unknown("enumerate over a sequence of unknown length")
-        return [(start + i, v) for i, v in enumerate(items)]
 
     def _minmax(name: str, *args: Any, **k: Any) -> Any:
         items = list(args) if len(args) > 1 else ev.iterate_unordered(args[0]) if args else []
@@ -201,19 +146,208 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             return round(x) if n is None else round(x, n)
         return ev.unknown("round of a symbolic value", False)
 
-    def b_isinstance(obj: Any, cls: Any) -> Any:
-        classes = cls if isinstance(cls, tuple) else (cls,)
-        results = [_isinstance(ev, obj, c) for c in classes]
-        if any(r is True for r in results):
-            return True
-        if all(r is False for r in results):
-            return False
-        return ev.unknown("isinstance of a value whose type is unknown", False)
+    def b_divmod(a: Any, b: Any) -> Any:
+        return (ev.binop("//", a, b), ev.binop("%", a, b))
 
-    def b_issubclass(c: Any, parent: Any) -> Any:
-        if isinstance(c, ClassValue) and isinstance(parent, ClassValue):
-            return parent in c.mro()
-        return ev.unknown("issubclass cannot be decided", False)
+    def b_pow(a: Any, b: Any, m: Any = None) -> Any:
+        return ev.binop("**", a, b)
+
+    return {
+        "range": Intrinsic("range", b_range),
+        "int": Intrinsic("int", b_int),
+        "float": Intrinsic("float", b_float),
+        "str": Intrinsic("str", b_str),
+        "bool": Intrinsic("bool", b_bool),
+        "min": Intrinsic("min", lambda *a, **k: _minmax("min", *a, **k)),
+        "max": Intrinsic("max", lambda *a, **k: _minmax("max", *a, **k)),
+        "sum": Intrinsic("sum", b_sum),
+        "abs": Intrinsic("abs", b_abs),
+        "round": Intrinsic("round", b_round),
+        "divmod": Intrinsic("divmod", b_divmod),
+        "pow": Intrinsic("pow", b_pow),
+    }
+
+
+def _container_builtins(ev: Any) -> Dict[str, Any]:
+    """Containers: len, list, tuple, dict, set, frozenset, sorted, any, all."""
+
+    def b_len(x: Any) -> Any:
+        if isinstance(x, (list, tuple)):
+            if any(isinstance(i, Repeated) for i in x):
+                total: Any = 0
+                for i in x:
+                    if isinstance(i, Repeated):
+                        if isinstance(i.count, Unknown):
+                            return ev.unknown("length of a list of unknown length", False)
+                        total = total + i.count
+                    else:
+                        total = total + 1
+                return total
+            return len(x)
+        if isinstance(x, (str, dict, set, frozenset, bytes)):
+            return len(x)
+        if isinstance(x, range):
+            return len(x)
+        if isinstance(x, SymRange):
+            return x.count
+        if isinstance(x, ModuleValue):
+            return ev.torch.container_len(x)
+        if isinstance(x, (TensorSpec, ParamValue)):
+            s = x.shape if isinstance(x, ParamValue) else x.shape
+            return s[0] if s else ev.unknown("len of a tensor", False)
+        if isinstance(x, Opaque):
+            x.used_as_value = True
+            return Sym.var(f"len({x.name})")
+        return ev.unknown("len() of an unknown value", False)
+
+    def b_list(x: Any = ()) -> Any:
+        if isinstance(x, SymRange):
+            return [Repeated(ev.unknown("element of a symbolic range", False), x.count, "?")]
+        items = ev.iterate(x)
+        if isinstance(items, Unknown):
+            return [Repeated(items, items, "?")]
+        return list(items)
+
+    def b_tuple(x: Any = ()) -> Any:
+        r = b_list(x)
+        return tuple(r) if isinstance(r, list) else r
+
+    def b_dict(*a: Any, **k: Any) -> Any:
+        if a:
+            d = _ordered_dict(ev.libs["stdlib"], a[0])
+            if isinstance(d, Unknown):
+                return d
+        else:
+            d = {}
+        d.update(k)
+        return d
+
+    def b_sorted(it: Any, key: Any = None, reverse: Any = False) -> Any:
+        items = ev.iterate_unordered(it)
+        if not isinstance(items, list):
+            return ev.unknown("sorted() cannot be evaluated", False)
+        return sort_items(ev, items, key, reverse, "sorted()")
+
+    def b_anyall(name: str, it: Any) -> Any:
+        items = ev.iterate_unordered(it)
+        if not isinstance(items, list):
+            return ev.unknown(f"{name}() of unknown values", False)
+        vals = [ev.truth(i) for i in items]
+
+        if name == "any":
+            if any(v is True for v in vals):
+                return True
+            return False if all(v is False for v in vals) else ev.unknown("any() cannot be decided", False)
+        if any(v is False for v in vals):
+            return False
+        return True if all(v is True for v in vals) else ev.unknown("all() cannot be decided", False)
+
+    return {
+        "len": Intrinsic("len", b_len),
+        "list": Intrinsic("list", b_list),
+        "tuple": Intrinsic("tuple", b_tuple),
+        "dict": Intrinsic("dict", b_dict),
+        "set": Intrinsic("set", lambda x=(): set(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("set()", False)),
+        "frozenset": Intrinsic("frozenset", lambda x=(): frozenset(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("frozenset()", False)),
+        "sorted": Intrinsic("sorted", b_sorted),
+        "any": Intrinsic("any", lambda it: b_anyall("any", it)),
+        "all": Intrinsic("all", lambda it: b_anyall("all", it)),
+    }
+
+
+def _iterator_builtins(ev: Any) -> Dict[str, Any]:
+    """Iterators: the one-shot ones (zip, enumerate, reversed, map, filter), next, iter."""
+
+    def b_zip(*its: Any, **k: Any) -> Any:
+        lists = [ev.iterate(i) for i in its]
+        if any(not isinstance(x, list) or any(isinstance(y, Repeated) for y in x) for x in lists):
+            return ev.unknown("zip over sequences of unknown length")
+        return list(zip(*lists))
+
+    def b_enumerate(it: Any, start: Any = 0) -> Any:
+        items = ev.iterate(it)
+        if not isinstance(items, list) or any(isinstance(y, Repeated) for y in items):
+            if isinstance(items, SymRange):
+                return ev.unknown("enumerate over a symbolic range")
+            return items if isinstance(items, Unknown) else ev.unknown("enumerate over a sequence of unknown length")
+        return [(start + i, v) for i, v in enumerate(items)]
+
+    def b_reversed(it: Any) -> Any:
+        items = ev.iterate(it)
+        if not isinstance(items, list) or any(isinstance(i, Repeated) for i in items):
+            return ev.unknown("reversed() of a sequence of unknown length")
+        return list(reversed(items))
+
+    def b_map(fn: Any, *its: Any) -> Any:
+        lists = [ev.iterate(i) for i in its]
+        if any(not isinstance(x, list) or any(isinstance(y, Repeated) for y in x) for x in lists):
+            return ev.unknown("map over unknown values")
+        return [ev.call(fn, list(args), {}) for args in zip(*lists)]
+
+    def b_filter(fn: Any, it: Any) -> Any:
+        items = ev.iterate(it)
+        if not isinstance(items, list):
+            return ev.unknown("filter over unknown values")
+        out = []
+        for i in items:
+            t = ev.truth(i if fn is None else ev.call(fn, [i], {}))
+            if t is not True and t is not False:
+                return ev.unknown("filter cannot be decided")
+            if t:
+                out.append(i)
+        return out
+
+    def b_next(it: Any, *default: Any) -> Any:
+        if isinstance(it, GeneratorValue):
+            got = ev.take(it, 1)
+            if isinstance(got, Unknown):
+                return got
+            if got:
+                return got[0]
+            if default:
+                return default[0]
+            raise raise_(ev, "StopIteration: next() of an exhausted iterator")
+        items = ev.iterate(it)
+        if isinstance(items, list) and items and not isinstance(items[0], Repeated):
+            return items[0]
+        if isinstance(items, list) and not items and default:
+            return default[0]
+        return ev.unknown("next() cannot be evaluated")
+
+    def b_iter(it: Any) -> Any:
+        if isinstance(it, (GeneratorValue, SymRange, Unknown)):
+            return it
+        if isinstance(it, list):
+            return ev.iterator(it)  # a list iterator sees the list as it is when it runs
+        items = ev.iterate(it)
+        return ev.iterator(items) if isinstance(items, list) else items
+
+    def lazy(fn: Any) -> Any:
+        """zip/map/filter/enumerate/reversed return one-shot iterators. An iterator they are given is read
+        lazily in Python (when the result runs, maybe partly): where it stands afterwards is left unknown."""
+        def run(*a: Any, **k: Any) -> Any:
+            given = [x for x in a if isinstance(x, GeneratorValue)]
+            out = fn(*a, **k)
+            for g in given:
+                g.pos = None
+            if len({id(g) for g in given}) < len(given):
+                return ev.unknown("the same iterator passed twice", maybe_state=True)
+            return ev.iterator(out) if isinstance(out, list) else out
+        return run
+
+    return {
+        "zip": Intrinsic("zip", lazy(b_zip)),
+        "enumerate": Intrinsic("enumerate", lazy(b_enumerate)),
+        "reversed": Intrinsic("reversed", lazy(b_reversed)),
+        "map": Intrinsic("map", lazy(b_map)),
+        "filter": Intrinsic("filter", lazy(b_filter)),
+        "next": Intrinsic("next", b_next),
+        "iter": Intrinsic("iter", b_iter),
+    }
+
+
+def _attribute_builtins(ev: Any) -> Dict[str, Any]:
+    """Attributes: dir, hasattr, getattr, setattr, delattr, vars, locals, globals."""
 
     def b_dir(*args: Any) -> Any:
         if len(args) == 1 and isinstance(args[0], NamespaceValue) and args[0].scope is None and \
@@ -299,56 +433,35 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         ev.delattr(obj, name)
         return None
 
-    def b_sorted(it: Any, key: Any = None, reverse: Any = False) -> Any:
-        items = ev.iterate_unordered(it)
-        if not isinstance(items, list):
-            return ev.unknown("sorted() cannot be evaluated", False)
-        return sort_items(ev, items, key, reverse, "sorted()")
+    return {
+        "dir": Intrinsic("dir", b_dir),
+        "hasattr": Intrinsic("hasattr", b_hasattr),
+        "getattr": Intrinsic("getattr", b_getattr),
+        "setattr": Intrinsic("setattr", b_setattr),
+        "delattr": Intrinsic("delattr", b_delattr),
+        "vars": Intrinsic("vars", lambda *a: a[0].attrs if len(a) == 1 and isinstance(a[0], InstanceValue)
+                          and a[0].tainted is None else ev.unknown("vars()", False)),
+        "locals": Intrinsic("locals", lambda *a: ev.unknown("locals()", False)),
+        "globals": Intrinsic("globals", lambda *a: ev.unknown("globals()", False)),
+    }
 
-    def b_reversed(it: Any) -> Any:
-        items = ev.iterate(it)
-        if not isinstance(items, list) or any(isinstance(i, Repeated) for i in items):
-            return ev.unknown("reversed() of a sequence of unknown length")
-        return list(reversed(items))
 
-    def b_anyall(name: str, it: Any) -> Any:
-        items = ev.iterate_unordered(it)
-        if not isinstance(items, list):
-            return ev.unknown(f"{name}() of unknown values", False)
-        vals = [ev.truth(i) for i in items]
+def _object_builtins(ev: Any) -> Dict[str, Any]:
+    """Objects and types (isinstance, issubclass, type, callable, object, super, ...), the constants, and the exception classes."""
 
-        if name == "any":
-            if any(v is True for v in vals):
-                return True
-            return False if all(v is False for v in vals) else ev.unknown("any() cannot be decided", False)
-        if any(v is False for v in vals):
+    def b_isinstance(obj: Any, cls: Any) -> Any:
+        classes = cls if isinstance(cls, tuple) else (cls,)
+        results = [_isinstance(ev, obj, c) for c in classes]
+        if any(r is True for r in results):
+            return True
+        if all(r is False for r in results):
             return False
-        return True if all(v is True for v in vals) else ev.unknown("all() cannot be decided", False)
+        return ev.unknown("isinstance of a value whose type is unknown", False)
 
-    def b_map(fn: Any, *its: Any) -> Any:
-        lists = [ev.iterate(i) for i in its]
-        if any(not isinstance(x, list) or any(isinstance(y, Repeated) for y in x) for x in lists):
-            return ev.unknown("map over unknown values")
-        return [ev.call(fn, list(args), {}) for args in zip(*lists)]
-
-    def b_filter(fn: Any, it: Any) -> Any:
-        items = ev.iterate(it)
-        if not isinstance(items, list):
-            return ev.unknown("filter over unknown values")
-        out = []
-        for i in items:
-            t = ev.truth(i if fn is None else ev.call(fn, [i], {}))
-            if t is not True and t is not False:
-                return ev.unknown("filter cannot be decided")
-            if t:
-                out.append(i)
-        return out
-
-    def b_divmod(a: Any, b: Any) -> Any:
-        return (ev.binop("//", a, b), ev.binop("%", a, b))
-
-    def b_pow(a: Any, b: Any, m: Any = None) -> Any:
-        return ev.binop("**", a, b)
+    def b_issubclass(c: Any, parent: Any) -> Any:
+        if isinstance(c, ClassValue) and isinstance(parent, ClassValue):
+            return parent in c.mro()
+        return ev.unknown("issubclass cannot be decided", False)
 
     def b_type(obj: Any, *rest: Any) -> Any:
         if rest:
@@ -359,44 +472,6 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
             if type(obj) is t:
                 return builtins[t.__name__]
         return ev.unknown("type of an unknown value", False)
-
-    def b_next(it: Any, *default: Any) -> Any:
-        if isinstance(it, GeneratorValue):
-            got = ev.take(it, 1)
-            if isinstance(got, Unknown):
-                return got
-            if got:
-                return got[0]
-            if default:
-                return default[0]
-            raise raise_(ev, "StopIteration: next() of an exhausted iterator")
-        items = ev.iterate(it)
-        if isinstance(items, list) and items and not isinstance(items[0], Repeated):
-            return items[0]
-        if isinstance(items, list) and not items and default:
-            return default[0]
-        return ev.unknown("next() cannot be evaluated")
-
-    def b_iter(it: Any) -> Any:
-        if isinstance(it, (GeneratorValue, SymRange, Unknown)):
-            return it
-        if isinstance(it, list):
-            return ev.iterator(it)  # a list iterator sees the list as it is when it runs
-        items = ev.iterate(it)
-        return ev.iterator(items) if isinstance(items, list) else items
-
-    def lazy(fn: Any) -> Any:
-        """zip/map/filter/enumerate/reversed return one-shot iterators. An iterator they are given is read
-        lazily in Python (when the result runs, maybe partly): where it stands afterwards is left unknown."""
-        def run(*a: Any, **k: Any) -> Any:
-            given = [x for x in a if isinstance(x, GeneratorValue)]
-            out = fn(*a, **k)
-            for g in given:
-                g.pos = None
-            if len({id(g) for g in given}) < len(given):
-                return ev.unknown("the same iterator passed twice", maybe_state=True)
-            return ev.iterator(out) if isinstance(out, list) else out
-        return run
 
     def b_callable(x: Any) -> Any:
         if isinstance(x, (FunctionValue, ClassValue, Intrinsic, BoundMethod, Partial)):
@@ -409,34 +484,20 @@ def python_builtins(ev: Any) -> Dict[str, Any]:
         return Intrinsic(name, lambda *a, **k: _ExceptionValue(name))
 
     builtins: Dict[str, Any] = {
-        "range": Intrinsic("range", b_range), "len": Intrinsic("len", b_len), "int": Intrinsic("int", b_int),
-        "float": Intrinsic("float", b_float), "str": Intrinsic("str", b_str), "bool": Intrinsic("bool", b_bool),
-        "list": Intrinsic("list", b_list), "tuple": Intrinsic("tuple", b_tuple), "dict": Intrinsic("dict", b_dict),
-        "set": Intrinsic("set", lambda x=(): set(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("set()", False)),
-        "frozenset": Intrinsic("frozenset", lambda x=(): frozenset(x) if isinstance(x, (list, tuple, set)) and all(_plain_hashable(i) for i in x) else ev.unknown("frozenset()", False)),
-        "zip": Intrinsic("zip", lazy(b_zip)), "enumerate": Intrinsic("enumerate", lazy(b_enumerate)),
-        "min": Intrinsic("min", lambda *a, **k: _minmax("min", *a, **k)),
-        "max": Intrinsic("max", lambda *a, **k: _minmax("max", *a, **k)),
-        "sum": Intrinsic("sum", b_sum), "abs": Intrinsic("abs", b_abs), "round": Intrinsic("round", b_round),
-        "isinstance": Intrinsic("isinstance", b_isinstance), "issubclass": Intrinsic("issubclass", b_issubclass),
-        "dir": Intrinsic("dir", b_dir), "hasattr": Intrinsic("hasattr", b_hasattr), "getattr": Intrinsic("getattr", b_getattr),
-        "setattr": Intrinsic("setattr", b_setattr), "delattr": Intrinsic("delattr", b_delattr),
-        "sorted": Intrinsic("sorted", b_sorted), "reversed": Intrinsic("reversed", lazy(b_reversed)),
-        "any": Intrinsic("any", lambda it: b_anyall("any", it)), "all": Intrinsic("all", lambda it: b_anyall("all", it)),
-        "map": Intrinsic("map", lazy(b_map)), "filter": Intrinsic("filter", lazy(b_filter)),
-        "divmod": Intrinsic("divmod", b_divmod), "pow": Intrinsic("pow", b_pow), "type": Intrinsic("type", b_type),
-        "print": Intrinsic("print", lambda *a, **k: None), "next": Intrinsic("next", b_next),
-        "iter": Intrinsic("iter", b_iter), "callable": Intrinsic("callable", b_callable),
+        "isinstance": Intrinsic("isinstance", b_isinstance),
+        "issubclass": Intrinsic("issubclass", b_issubclass),
+        "type": Intrinsic("type", b_type),
+        "print": Intrinsic("print", lambda *a, **k: None),
+        "callable": Intrinsic("callable", b_callable),
         "super": Intrinsic("super", lambda *a: ev.unknown("super() outside a method")),
         "object": _object_class(ev),
-        "None": None, "True": True, "False": False, "NotImplemented": NotImplemented,
+        "None": None,
+        "True": True,
+        "False": False,
+        "NotImplemented": NotImplemented,
         "id": Intrinsic("id", lambda x: ev.unknown("id()", False)),
         "hash": Intrinsic("hash", lambda x: ev.unknown("hash()", False)),
         "repr": Intrinsic("repr", lambda x: repr(x) if isinstance(x, (int, float, str, bool, type(None))) else ev.unknown("repr()", False)),
-        "vars": Intrinsic("vars", lambda *a: a[0].attrs if len(a) == 1 and isinstance(a[0], InstanceValue)
-                          and a[0].tainted is None else ev.unknown("vars()", False)),
-        "locals": Intrinsic("locals", lambda *a: ev.unknown("locals()", False)),
-        "globals": Intrinsic("globals", lambda *a: ev.unknown("globals()", False)),
         "__import__": Intrinsic("__import__", lambda *a, **k: ev.unknown("__import__()")),
         "OrderedDict": Intrinsic("OrderedDict", lambda *a, **k: _ordered_dict(ev.libs["stdlib"], *a, **k)),
     }
@@ -582,162 +643,3 @@ def _isinstance(ev: Any, obj: Any, cls: Any) -> Any:
     if isinstance(cls, NamespaceValue):
         return None
     return None
-
-
-def sort_items(ev: Engine, items: List[Any], key: Any, reverse: Any, what: str) -> Any:
-    """``sorted(items, key=key, reverse=reverse)`` exactly as Python sorts (stable; the key called once per item,
-    in order), or Unknown when an item or a sort key is not a plain Python value (its order cannot be known)."""
-    if any(isinstance(i, Repeated) for i in items):
-        return ev.unknown(f"{what} of a sequence of unknown length")
-    rev = ev.truth(reverse)
-    if rev is not True and rev is not False:
-        return ev.unknown(f"{what} with an unknown reverse=", False)
-    keys = items if key is None else [ev.call(key, [i], {}) for i in items]
-    if not all(formattable(k) for k in keys):
-        return ev.unknown(f"{what} by values that are not known", maybe_state=not all(formattable(i) for i in items))
-    try:
-        order = sorted(range(len(items)), key=lambda j: keys[j], reverse=rev)
-    except TypeError:
-        return ev.unknown(f"{what} of values that do not compare", maybe_state=not all(formattable(i) for i in items))
-    return [items[j] for j in order]
-
-
-def taint_dict(obj: Dict[Any, Any], u: Unknown) -> None:
-    """A dict whose keys or their order can no longer be known: it holds one unknown key (nothing is claimed)."""
-    obj.clear()
-    obj[SymKey(u)] = u
-
-
-class PythonValues:
-    """Attributes of plain Python values (``dict.get``, ``list.append``, ``str.format``, ...)."""
-
-    def __init__(self, ev: Engine) -> None:
-        self.ev = ev
-
-    # -- python values -----------------------------------------------------------------------
-    def python_attr(self, obj: Any, name: str) -> Any:
-        ev = self.ev
-        if isinstance(obj, list):
-            if name == "append":
-                return Intrinsic("list.append", lambda x: obj.append(self.ev.torch._repeat_wrap(x)))
-            if name == "extend":
-                def extend(x: Any) -> None:
-                    items = ev.iterate(x)
-                    if isinstance(items, list):
-                        obj.extend(self.ev.torch._repeat_wrap(i) for i in items)
-                    else:
-                        obj.append(Repeated(items if isinstance(items, Unknown) else ev.unknown("symbolic"), Unknown("?"), "?"))
-                return Intrinsic("list.extend", extend)
-            if name == "insert":
-                def insert(i: Any, x: Any) -> None:
-                    if is_int(i) and not ev.repeat:
-                        obj.insert(i, x)
-                    else:
-                        obj[:] = [Repeated(ev.unknown("list insert at an unknown position"), Unknown("?"), "?")]
-                return Intrinsic("list.insert", insert)
-            if name == "pop":
-                def pop(i: Any = -1) -> Any:
-                    if any(isinstance(x, Repeated) for x in obj) or not is_int(i):
-                        return ev.unknown("pop from a list of symbolic length")
-                    if not obj:
-                        raise raise_(ev, "pop from an empty list")
-                    return obj.pop(i)
-                return Intrinsic("list.pop", pop)
-            if name in ("copy",):
-                return Intrinsic("list.copy", lambda: list(obj))
-            if name in ("reverse",):
-                return Intrinsic("list.reverse", lambda: obj.reverse())
-            if name == "sort":
-                def sort(key: Any = None, reverse: Any = False) -> None:
-                    done = sort_items(ev, obj, key, reverse, "list.sort()")
-                    # sorted in place, or (order not known) every item of the list becomes unknown
-                    obj[:] = done if isinstance(done, list) else [Repeated(done, Unknown("?"), "?")]
-                return Intrinsic("list.sort", sort)
-            if name in ("index", "count", "remove", "clear"):
-                def meth(*a: Any, **k: Any) -> Any:
-                    try:
-                        return getattr(obj, name)(*a, **k)
-                    except (ValueError, TypeError):
-                        return ev.unknown(f"list.{name} cannot be evaluated", False)
-                return Intrinsic(f"list.{name}", meth)
-        if isinstance(obj, dict):
-
-            if name in ("keys", "values", "items"):
-                return Intrinsic(f"dict.{name}", lambda: DictView(obj, name))
-            if name == "get":
-                def get(k: Any, d: Any = None) -> Any:
-                    if isinstance(k, (Unknown, Opaque, Sym)):
-                        return ev.unknown("dict.get with an unknown key")
-                    return obj.get(k, d)
-                return Intrinsic("dict.get", get)
-            if name == "move_to_end" and isinstance(obj, OrderedDict):
-                def move_to_end(key: Any, last: Any = True) -> None:
-                    lt = ev.truth(last)
-                    if not formattable(key) or (lt is not True and lt is not False):
-                        # which key moves, or where, is not known: so is the order of every key
-                        taint_dict(obj, ev.unknown("OrderedDict.move_to_end of a key that cannot be known"))
-                        return None
-                    try:
-                        obj.move_to_end(key, last=lt)
-                    except KeyError:
-                        raise raise_(ev, f"OrderedDict.move_to_end: no key {key!r}")
-                    return None
-                return Intrinsic("OrderedDict.move_to_end", move_to_end)
-            if name == "popitem":
-                def popitem(last: Any = True) -> Any:
-                    lt = ev.truth(last) if isinstance(obj, OrderedDict) else True
-                    if lt is not True and lt is not False or any(isinstance(k, SymKey) for k in obj):
-                        u = ev.unknown("dict.popitem of an item that cannot be known")
-                        taint_dict(obj, u)
-                        return u
-                    if not obj:
-                        raise raise_(ev, "popitem(): dictionary is empty")
-                    return obj.popitem(last=lt) if isinstance(obj, OrderedDict) else obj.popitem()
-                return Intrinsic("dict.popitem", popitem)
-            if name in ("update", "pop", "setdefault", "copy", "clear"):
-                def dm(*a: Any, **k: Any) -> Any:
-                    if name == "update" and a and not isinstance(a[0], dict):
-                        items = ev.iterate(a[0])
-                        if isinstance(items, list):
-                            obj.update(dict(x for x in items))
-                            return None
-                        # entries that cannot be known: any key may be replaced or added
-                        why = items.reason if isinstance(items, Unknown) else "update with entries that cannot be known"
-                        u = Unknown(f"dict updated with a mapping that cannot be known: {why}", ev.line, ev.path)
-                        for key in list(obj):
-                            obj[key] = u
-                        obj[SymKey(u)] = u
-                        return None
-                    try:
-                        return getattr(obj, name)(*a, **k)
-                    except (KeyError, TypeError):
-                        raise raise_(ev, f"dict.{name} fails")
-                return Intrinsic(f"dict.{name}", dm)
-        if isinstance(obj, str):
-            if name == "format":
-                def fmt(*a: Any, **k: Any) -> Any:
-                    a = tuple("{" + x.render().replace("{", "").replace("}", "") + "}" if isinstance(x, Sym) else x for x in a)
-                    if not all(formattable(x) for x in list(a) + list(k.values())):
-                        return ev.unknown("formatted string with unknown parts", maybe_state=False)
-                    try:
-                        return obj.format(*a, **k)
-                    except Exception:  # noqa: BLE001 - any failure of Python's formatting leaves the string unknown
-                        return ev.unknown("str.format fails", maybe_state=False)
-                return Intrinsic("str.format", fmt)
-            if hasattr(str, name) and not name.startswith("_"):
-                def sm(*a: Any, **k: Any) -> Any:
-                    a = tuple(ev.iterate(x) if isinstance(x, GeneratorValue) else x for x in a)  # "_".join(map(...))
-                    if any(not isinstance(x, (str, int, list, tuple, type(None))) for x in list(a) + list(k.values())):
-                        return ev.unknown(f"str.{name} with unknown arguments", maybe_state=False)
-                    try:
-                        return getattr(obj, name)(*a, **k)
-                    except (TypeError, ValueError) as exc:
-                        raise raise_(ev, f"str.{name} fails: {exc}")
-                return Intrinsic(f"str.{name}", sm)
-        if isinstance(obj, (tuple,)) and name in ("index", "count"):
-            return Intrinsic(f"tuple.{name}", lambda *a: getattr(obj, name)(*a))
-        if isinstance(obj, int) and name in ("bit_length", "real"):
-            return getattr(obj, name)() if name == "bit_length" else obj
-        if isinstance(obj, Sym):
-            return ev.unknown(f"attribute `{name}` of a symbolic value", maybe_state=False)
-        return ev.unknown(f"attribute `{name}` is not known", maybe_state=not isinstance(obj, (int, float, str, bool, tuple, list, dict)))

@@ -348,6 +348,10 @@ class TensorMixin:
                 dn = self._dtype_name(d)
                 return with_shape(spec.shape, dn, "" if dn else "dtype cannot be known")
             return Intrinsic(f"Tensor.{name}", to)
+        return self._shape_method(t, spec, name, with_shape)
+
+    def _shape_method(self, t: Any, spec: TensorSpec, name: str, with_shape: Callable[..., TensorSpec]) -> Any:
+        """The tensor methods that rearrange a shape (view, reshape, squeeze, expand, flatten, permute, ...)."""
         if name in ("view", "reshape"):
             return Intrinsic(f"Tensor.{name}", lambda *a: self._reshape(spec, a, with_shape))
         if name in ("unsqueeze",):
@@ -433,6 +437,11 @@ class TensorMixin:
             return Intrinsic("Tensor.permute", perm)
         if name == "t":
             return Intrinsic("Tensor.t", lambda: with_shape(tuple(reversed(spec.shape)) if spec.shape is not None else None))
+        return self._value_method(t, spec, name, with_shape)
+
+    def _value_method(self, t: Any, spec: TensorSpec, name: str, with_shape: Callable[..., TensorSpec]) -> Any:
+        """Reductions, element-wise methods, ``new_*`` factories and in-place methods of a tensor."""
+        ev = self.ev
         if name in ("sum", "mean", "amax", "amin", "prod", "argmax", "argmin", "all", "any", "std", "var"):
             def red(dim: Any = None, keepdim: Any = False, **k: Any) -> Any:
                 dim = k.get("axis", dim)
