@@ -404,8 +404,8 @@ def test_prediction_cache_hashes_the_bytes_it_parsed(tmp_path: Any, monkeypatch:
     (tmp_path / "model.py").write_text(SRC)
     orig = loader.parse_text
 
-    def edit_after_read(text: str, p: str, lines: bool = True) -> Any:
-        sf = orig(text, p, lines)
+    def edit_after_read(text: str, p: str, lines: bool = True, cache: Any = None) -> Any:
+        sf = orig(text, p, lines, cache=cache)
         if p.endswith("helpers.py") and "4" in text:  # someone saves the file while it is being evaluated
             (tmp_path / "helpers.py").write_text("WIDTH = 6\n")
         return sf

@@ -16,6 +16,7 @@ from statedict_lint.predict.engine.scopes import Frame, ModuleScope
 from statedict_lint.predict.evaluator import Evaluator
 from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.render import render
+from statedict_lint.predict.session import Session
 from statedict_lint.predict.template import Prediction, Unresolved
 from statedict_lint.predict.values import ClassValue, FunctionValue, ModuleValue, Opaque, Unknown
 from statedict_lint.source.loader import package_root
@@ -73,15 +74,15 @@ def _dotted(node: Any) -> str:
     return ""
 
 
-def _evaluator(path: str) -> Evaluator:
+def _evaluator(path: str, session: Optional[Session] = None) -> Evaluator:
     roots = [package_root(path), os.path.dirname(os.path.abspath(path)), os.getcwd()]
-    return Evaluator(roots, CATALOG_PATH)
+    return Evaluator(roots, CATALOG_PATH, session=session)
 
 
-def _load(path: str) -> Tuple[Evaluator, ModuleScope]:
+def _load(path: str, session: Optional[Session] = None) -> Tuple[Evaluator, ModuleScope]:
     if not os.path.exists(path):
         raise UserError(f"no such file: {path}")
-    ev = _evaluator(path)
+    ev = _evaluator(path, session)
     scope = ev.load_path(path)
     return ev, scope
 
@@ -171,9 +172,11 @@ def _convert(ev: Evaluator, scope: ModuleScope, value: Any) -> Any:
     return value
 
 
-def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
-    """Predict the state_dict of ``class_name`` (defined in or imported into ``path``)."""
-    return _predict(path, class_name, dict(bindings or {}))[0]
+def predict(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None,
+            session: Optional[Session] = None) -> Prediction:
+    """Predict the state_dict of ``class_name`` (defined in or imported into ``path``). ``session``: the bounded
+    caches to share with other predictions (default: the process's, ``session.default_session()``)."""
+    return _predict(path, class_name, dict(bindings or {}), session)[0]
 
 
 def predict_cached(path: str, class_name: str, bindings: Optional[Mapping[str, Any]] = None) -> Prediction:
@@ -192,7 +195,8 @@ def predict_cached(path: str, class_name: str, bindings: Optional[Mapping[str, A
     return pred
 
 
-def _predict(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Prediction, Evaluator]:
+def _predict(path: str, class_name: str, bindings: Dict[str, Any],
+             session: Optional[Session] = None) -> Tuple[Prediction, Evaluator]:
     """Evaluate on a thread with a deep stack: real code (transformers' PreTrainedModel, timm's builders)
     nests calls far deeper than Python's default recursion limit allows the evaluator to follow."""
     import threading
@@ -201,7 +205,7 @@ def _predict(path: str, class_name: str, bindings: Dict[str, Any]) -> Tuple[Pred
 
     def run() -> None:
         try:
-            box["result"] = _predict_here(path, class_name, bindings)
+            box["result"] = _predict_here(path, class_name, bindings, session=session)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
             box["error"] = exc
 
@@ -284,19 +288,19 @@ def unread_warnings(class_name: str, logs: Dict[str, "_ReadLog"], extra_kwargs: 
 _NO_PRESET = object()
 
 
-def _predict_here(path: str, class_name: str, bindings: Dict[str, Any],
-                  preset_dtype: Any = _NO_PRESET) -> Tuple[Prediction, Evaluator]:
-    pred, ev = _predict_once(path, class_name, bindings, preset_dtype)
+def _predict_here(path: str, class_name: str, bindings: Dict[str, Any], preset_dtype: Any = _NO_PRESET,
+                  session: Optional[Session] = None) -> Tuple[Prediction, Evaluator]:
+    pred, ev = _predict_once(path, class_name, bindings, preset_dtype, session)
     if ev.late_default_dtype is not None and preset_dtype is _NO_PRESET:
         # an import the evaluation reached only during construction called torch.set_default_dtype; Python ran
         # it at import, before construction: predict again with that default from the start
-        return _predict_once(path, class_name, bindings, ev.late_default_dtype[0])
+        return _predict_once(path, class_name, bindings, ev.late_default_dtype[0], session)
     return pred, ev
 
 
-def _predict_once(path: str, class_name: str, bindings: Dict[str, Any],
-                  preset_dtype: Any = _NO_PRESET) -> Tuple[Prediction, Evaluator]:
-    ev, scope = _load(path)
+def _predict_once(path: str, class_name: str, bindings: Dict[str, Any], preset_dtype: Any = _NO_PRESET,
+                  session: Optional[Session] = None) -> Tuple[Prediction, Evaluator]:
+    ev, scope = _load(path, session)
     found, cls = scope.lookup(class_name)
     if not found or not isinstance(cls, ClassValue):
         names = [n for n, c in _classes_in(scope) if c.is_module()]

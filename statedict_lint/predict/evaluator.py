@@ -49,6 +49,7 @@ from statedict_lint.predict.engine.statements import StatementsMixin
 from statedict_lint.predict.libs import Libraries
 from statedict_lint.predict.libs.builtins import python_builtins
 from statedict_lint.predict.libs.pymethods import PythonValues
+from statedict_lint.predict.session import Session, default_session
 from statedict_lint.predict.values import Opaque, Unknown
 from statedict_lint.source.loader import Locator, SourceFile
 
@@ -63,7 +64,8 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
     """The engine: the state of one evaluation (modules read, position, budgets, notes) and the concerns of
     ``predict/engine/`` as mixins."""
 
-    def __init__(self, roots: List[str], catalog_path: str, budget: Optional[Budget] = None) -> None:
+    def __init__(self, roots: List[str], catalog_path: str, budget: Optional[Budget] = None,
+                 session: Optional[Session] = None) -> None:
         self.locator = Locator(roots)
         self.catalog_path = os.path.abspath(catalog_path)
         self.modules: Dict[str, Any] = {}  # qualname -> ModuleScope | Unknown
@@ -71,6 +73,7 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
         self.line = 0  # current line in user-visible code
         self.path = ""
         self.budget = budget if budget is not None else Budget()  # steps, depth, forks: spent and bounds
+        self.session = session if session is not None else default_session()  # parsed files, per-node caches
         self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known
         self.conditions: List[str] = []  # path conditions of the running branch
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops

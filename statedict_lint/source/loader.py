@@ -1,4 +1,5 @@
-"""Parse source files with libcst (cached by content hash); locating modules is in ``locate``.
+"""Parse source files with libcst (cached by content hash in the table the caller passes: the predictor's
+``Session``); locating modules is in ``locate``.
 
 Line numbers: libcst's PositionProvider re-generates the whole file; instead each file is also parsed
 with ``ast`` (about a tenth of libcst's cost) and statements and calls are matched to their libcst
@@ -11,7 +12,7 @@ import ast
 import hashlib
 import os
 import stat
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import libcst as cst
 
@@ -202,13 +203,11 @@ def _line_map(module: cst.Module, text: str, tree: Optional[ast.Module]) -> Dict
     return {id(n): positions[n].start.line for n in cst_stmts + cst_calls if n in positions}
 
 
-_CACHE: Dict[str, SourceFile] = {}
-
-
-def parse_text(text: str, path: str, lines: bool = True) -> SourceFile:
-    """Parse ``text``; ``lines=False`` skips the line map (for code whose lines are never reported)."""
+def parse_text(text: str, path: str, lines: bool = True, cache: Any = None) -> SourceFile:
+    """Parse ``text``; ``lines=False`` skips the line map (for code whose lines are never reported). ``cache``:
+    a table (``get``, item assignment) of parsed files by content hash and path, bounded by its owner."""
     digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest() + ":" + path
-    hit = _CACHE.get(digest)
+    hit = cache.get(digest) if cache is not None else None
     if hit is not None:
         return hit
     tree = check_source(text, path)
@@ -219,7 +218,8 @@ def parse_text(text: str, path: str, lines: bool = True) -> SourceFile:
     except (RecursionError, MemoryError):
         raise UserError(f"{path}: file too deeply nested to parse") from None
     sf = SourceFile(path, text, module, _line_map(module, text, tree) if lines else {})
-    _CACHE[digest] = sf
+    if cache is not None:
+        cache[digest] = sf
     return sf
 
 
@@ -276,7 +276,7 @@ def bracket_depth(text: str) -> int:
     return deepest
 
 
-def parse_file(path: str, lines: bool = True) -> SourceFile:
+def parse_file(path: str, lines: bool = True, cache: Any = None) -> SourceFile:
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -300,4 +300,4 @@ def parse_file(path: str, lines: bool = True) -> SourceFile:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
-    return parse_text(text, path, lines)
+    return parse_text(text, path, lines, cache=cache)

@@ -70,9 +70,10 @@ class ExpressionsMixin:
 
     def _eval_simple_string(self, frame: Frame, node: cst.SimpleString, sf: SourceFile) -> Any:
         text = node.value  # evaluated_value runs ast.literal_eval on every call
-        hit = _STRINGS.get(text, _STRINGS)
-        if hit is _STRINGS:
-            hit = _STRINGS[text] = node.evaluated_value
+        strings = self.session.strings
+        hit = strings.get(text)
+        if hit is None:
+            hit = strings[text] = node.evaluated_value
         return hit
 
     def _eval_attribute(self, frame: Frame, node: cst.Attribute, sf: SourceFile) -> Any:
@@ -567,7 +568,6 @@ _CMP_OPS: Dict[type, str] = {
 }
 
 
-_STRINGS: Dict[str, Any] = {}  # string literal source -> its value
 
 
 def _bits(x: Any) -> int:

@@ -4,7 +4,7 @@ on first use), imports, the catalog."""
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import libcst as cst
 
@@ -13,6 +13,7 @@ from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.libs import NOT_MINE
+from statedict_lint.predict.session import LRU
 from statedict_lint.predict.signals import Break, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.values import (
     UNKNOWN_BOOL,
@@ -34,17 +35,17 @@ class ModulesMixin:
     def catalog(self) -> ModuleScope:
         """The catalog module. Its classes are parsed on first use: a run needs only a few of them."""
         if self._catalog is None:
-            scope = ModuleScope(self, parse_text("", self.catalog_path, lines=False),
+            scope = ModuleScope(self, parse_text("", self.catalog_path, lines=False, cache=self.session.sources),
                                 "statedict_lint.catalog.torch_nn", False)
             self._catalog = scope
             self.path_modules[self.catalog_path] = scope
             frame = Frame(scope, None)
             frame.locals = scope.values
-            for name, chunk in _catalog_chunks(self.catalog_path):
+            for name, chunk in _catalog_chunks(self.catalog_path, self.session.catalog_chunks):
                 if name is not None:
                     scope.values[name] = Thunk("catalog", None, chunk)
                 else:
-                    sf = parse_text(chunk, self.catalog_path, lines=False)
+                    sf = parse_text(chunk, self.catalog_path, lines=False, cache=self.session.sources)
                     self._exec_module_block(scope, frame, sf.module.body)
         return self._catalog
 
@@ -54,7 +55,7 @@ class ModulesMixin:
         ap = os.path.abspath(path)
         if ap in self.path_modules:
             return self.path_modules[ap]
-        scope = ModuleScope(self, parse_file(ap, lines=False), qualname, False)
+        scope = ModuleScope(self, parse_file(ap, lines=False, cache=self.session.sources), qualname, False)
         self.path_modules[ap] = scope
         self.modules.setdefault(qualname, scope)
         self.exec_module(scope)
@@ -68,7 +69,7 @@ class ModulesMixin:
         ap = os.path.abspath(path)
         if ap in self.path_modules:
             return self.path_modules[ap]
-        sf = parse_file(ap, lines=ap != self.catalog_path)
+        sf = parse_file(ap, lines=ap != self.catalog_path, cache=self.session.sources)
         if qualname is None:
             qualname = module_name_of(ap)
         if is_package is None:
@@ -125,11 +126,12 @@ class ModulesMixin:
         run can reach: it may change it, and Python evaluated them before it. What it can reach: the names it
         mentions and, transitively, the names the functions and classes of this module it mentions mention.
         (Literals cannot change; imports bind modules and their names, which stay shared.)"""
-        reach = _reachable_names(scope, stmt)
+        names = self.session.names
+        reach = _reachable_names(scope, stmt, names)
         for name in list(scope.values):
             v = scope.values.get(name)
             if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and not _is_literal(v.node.value) \
-                    and (name in reach or not _names_of(v.node.value).isdisjoint(reach)):
+                    and (name in reach or not _names_of(v.node.value, names).isdisjoint(reach)):
                 scope.lookup(name)
 
     def _module_failed(self, scope: ModuleScope, stmt: Any, exc: Any) -> None:
@@ -409,7 +411,7 @@ class ModulesMixin:
                 dotted, line = thunk.extra
                 return self.import_module(dotted, line, scope.sf.path)
             if thunk.kind == "catalog":
-                sf = parse_text(thunk.extra, self.catalog_path, lines=False)
+                sf = parse_text(thunk.extra, self.catalog_path, lines=False, cache=self.session.sources)
                 frame = Frame(scope, None)
                 frame.locals = scope.values
                 scope.values[name] = None
@@ -462,16 +464,13 @@ class ModulesMixin:
                 frame.locals[name] = target if isinstance(target, Unknown) else self.getattr_ns(target, attr, line, sf.path)
 
 
-_CATALOG_CHUNKS: Dict[Tuple[str, float], List[Tuple[Optional[str], str]]] = {}
-
-
-def _catalog_chunks(path: str) -> List[Tuple[Optional[str], str]]:
+def _catalog_chunks(path: str, table: LRU[Any]) -> List[Tuple[Optional[str], str]]:
     """The catalog's top-level statements as (class/function name or None, source chunk), split once per
-    process (every Evaluator used to re-parse the whole catalog with ``ast``: ~12% of a cold timm run)."""
+    session (every Evaluator used to re-parse the whole catalog with ``ast``: ~12% of a cold timm run)."""
     import ast as _ast
 
     key = (path, os.path.getmtime(path))
-    hit = _CATALOG_CHUNKS.get(key)
+    hit = table.get(key)
     if hit is not None:
         return hit
     with open(path, encoding="utf-8") as fh:
@@ -483,7 +482,7 @@ def _catalog_chunks(path: str) -> List[Tuple[Optional[str], str]]:
         chunk = "".join(lines[start - 1: node.end_lineno])
         named = isinstance(node, (_ast.ClassDef, _ast.FunctionDef))
         out.append((node.name if named else None, chunk))  # type: ignore[union-attr]
-    _CATALOG_CHUNKS[key] = out
+    table[key] = out
     return out
 
 
@@ -505,12 +504,9 @@ def _declared_globals(scope: Any) -> set:
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString, cst.Imaginary, cst.Ellipsis)
 
 
-_NAMES: Dict[int, Tuple[Any, frozenset]] = {}
-
-
-def _names_of(node: Any) -> frozenset:
-    """Every Name mentioned in a node (cached per node)."""
-    hit = _NAMES.get(id(node))
+def _names_of(node: Any, table: LRU[Any]) -> frozenset:
+    """Every Name mentioned in a node (cached per node in the session's ``names`` table, which keeps the node)."""
+    hit = table.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
     found: set = set()
@@ -521,17 +517,15 @@ def _names_of(node: Any) -> frozenset:
 
     node.visit(V())
     out = frozenset(found)
-    if len(_NAMES) > 200_000:
-        _NAMES.clear()
-    _NAMES[id(node)] = (node, out)
+    table[id(node)] = (node, out)
     return out
 
 
-def _reachable_names(scope: Any, stmt: Any) -> set:
+def _reachable_names(scope: Any, stmt: Any, table: LRU[Any]) -> set:
     """The names a module-level statement mentions, and (transitively) those mentioned by the functions and
     classes of the same module among them: what running it may read or change."""
     reach: set = set()
-    todo = list(_names_of(stmt))
+    todo = list(_names_of(stmt, table))
     while todo:
         n = todo.pop()
         if n in reach:
@@ -540,7 +534,7 @@ def _reachable_names(scope: Any, stmt: Any) -> set:
         v = scope.values.get(n)
         node = v.node if isinstance(v, (FunctionValue, ClassValue)) and v.scope is scope else None
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            todo.extend(x for x in _names_of(node) if x not in reach)
+            todo.extend(x for x in _names_of(node, table) if x not in reach)
     return reach
 
 

@@ -8,6 +8,7 @@ import libcst as cst
 
 from statedict_lint.predict.engine.common import _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame
+from statedict_lint.predict.session import LRU
 from statedict_lint.predict.signals import Break, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.values import (
@@ -36,7 +37,7 @@ class StatementsMixin:
         i = 0
         while i < len(stmts):
             stmt = stmts[i]
-            if isinstance(stmt, cst.If) and _has_jump(stmt):
+            if isinstance(stmt, cst.If) and _has_jump(stmt, self.session.jumps):
                 cond = self._if_truth(frame, stmt, sf)
                 if cond is UNKNOWN_BOOL:
                     self._fork_if_with_rest(frame, stmt, stmts[i + 1:], sf, top)
@@ -412,16 +413,14 @@ def _yields_in(node: Any) -> Iterator[Any]:
     return iter(found)
 
 
-_JUMP_CACHE: Dict[int, Tuple[Any, bool]] = {}
-
-
-def _has_jump(stmt: Any) -> bool:
-    """Does an if-statement contain return/break/continue (outside nested functions/loops for break)?"""
-    hit = _JUMP_CACHE.get(id(stmt))
+def _has_jump(stmt: Any, table: LRU[Any]) -> bool:
+    """Does an if-statement contain return/break/continue (outside nested functions/loops for break)? Cached in
+    the session's ``jumps`` table, whose entries keep the statement (so its id is not reused meanwhile)."""
+    hit = table.get(id(stmt))
     if hit is not None and hit[0] is stmt:
         return hit[1]
     result = _has_jump_uncached(stmt)
-    _JUMP_CACHE[id(stmt)] = (stmt, result)
+    table[id(stmt)] = (stmt, result)
     return result
 
 
