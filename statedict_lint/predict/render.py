@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.template import KeySpec, Prediction, Unresolved
 from statedict_lint.predict.values import ClassValue, Entry, ModuleValue, Opaque, ParamValue, TensorSpec, Unknown
 
@@ -175,12 +174,3 @@ def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple])
         r.note(first.line, first.path, f"some keys exist only if {c}")
     r.pred.unresolved.sort(key=lambda u: (u.path != target_path, u.path, u.line))
     return r.pred
-
-
-def free_variables(pred: Prediction) -> List[str]:
-    names: set = set()
-    for k in pred.keys:
-        for d in k.shape or ():
-            if isinstance(d, Sym):
-                names |= {n for n in d.variables() if not n.startswith("{")}
-    return sorted(names)

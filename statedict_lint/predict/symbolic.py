@@ -11,7 +11,7 @@ variables (used by ``check`` to infer constructor values from checkpoint shapes)
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 Monomial = Tuple["Atom", ...]  # sorted atoms, with repetition for powers
 IntLike = Union[int, "Sym"]
@@ -141,9 +141,6 @@ class Sym:
             else:
                 return None
         return (a, _from_terms(rest)) if a else None
-
-    def constant_term(self) -> int:
-        return self.terms.get((), 0)
 
     # -- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other: object) -> IntLike:
@@ -310,11 +307,3 @@ def is_intlike(x: object) -> bool:
 
 def render(x: object) -> str:
     return x.render() if isinstance(x, Sym) else str(x)
-
-
-def variables_of(values: Iterable[object]) -> set:
-    out: set = set()
-    for v in values:
-        if isinstance(v, Sym):
-            out |= v.variables()
-    return out

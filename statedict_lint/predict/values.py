@@ -290,10 +290,6 @@ class SuperValue:
     after: Any  # class after which the MRO search starts
 
 
-def is_unknown(v: Any) -> bool:
-    return isinstance(v, Unknown)
-
-
 # -- the engine's own values: classes, functions and helper values of the interpreted code ------------
 
 UNKNOWN_BOOL = object()  # a truth value the evaluator cannot decide

@@ -64,20 +64,6 @@ def _d(name: str) -> DtypeValue:
     return DtypeValue(DTYPES.get(name, name))
 
 
-class _Arg:
-    """Positional/keyword argument access for intrinsics."""
-
-    def __init__(self, args: List[Any], kwargs: Dict[str, Any]) -> None:
-        self.args, self.kwargs = args, kwargs
-
-    def get(self, i: int, name: str, default: Any = None) -> Any:
-        if name in self.kwargs:
-            return self.kwargs[name]
-        if i is not None and i >= 0 and i < len(self.args):
-            return self.args[i]
-        return default
-
-
 def _get_default_dtype(lib: TorchLib) -> Any:
     d = lib.ev.default_dtype
     return DtypeValue(d) if d is not None else lib.ev.unknown("torch's default dtype cannot be known", False)
@@ -281,9 +267,6 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
         if not m.container:
             m.container = kind
         self._container_init(m, kind, args, kwargs)
-
-    def module_init_base(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
     # -- module semantics (torch.nn.Module.__setattr__ & co) -----------------------------------
     def _where(self) -> Tuple[int, str]:
