@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.common import _is_property
 from statedict_lint.predict.signals import EvalRaise, GiveUp
 from statedict_lint.predict.values import (
@@ -30,7 +31,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.torchfacts import CONTAINERS, MODULE_ATTRS
 
 
-class AttributesMixin:
+class AttributesMixin(EngineBase):
 
     def delattr(self, obj: Any, name: str) -> None:
         """``del obj.name`` / ``delattr(obj, name)``: nn.Module.__delattr__ unregisters a parameter, buffer or

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional
 
 import libcst as cst
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.libs import NOT_MINE
 from statedict_lint.predict.signals import Break, CallBudget, Continue, EvalRaise, GiveUp, Return
@@ -31,7 +32,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile
 
 
-class CallsMixin:
+class CallsMixin(EngineBase):
 
     # -- calls -------------------------------------------------------------------------------
     def eval_call(self, frame: Frame, node: cst.Call, sf: SourceFile) -> Any:

@@ -7,6 +7,7 @@ from typing import Any, Dict, List
 
 import libcst as cst
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _is_property, _plain, _same_plain, _target_names
 from statedict_lint.predict.engine.scopes import Frame
@@ -25,7 +26,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile
 
 
-class ClassesMixin:
+class ClassesMixin(EngineBase):
 
     # -- definitions -------------------------------------------------------------------------
     def define_function(self, frame: Frame, node: cst.FunctionDef, sf: SourceFile, owner: Any = None) -> FunctionValue:

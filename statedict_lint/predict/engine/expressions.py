@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import libcst as cst
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import MAX_INT_BITS, MAX_SEQ_LEN
 from statedict_lint.predict.engine.common import _has_instance, _hashable_key, _plain, _same_plain
 from statedict_lint.predict.engine.scopes import Frame, Thunk
@@ -34,7 +35,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile
 
 
-class ExpressionsMixin:
+class ExpressionsMixin(EngineBase):
 
     # -- expressions -------------------------------------------------------------------------
     # The handler of each expression node type (a method name, bound once per Evaluator: ``eval_handlers``).

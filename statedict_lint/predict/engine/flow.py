@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import libcst as cst
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import MAX_UNROLL
 from statedict_lint.predict.engine.common import _same_plain, _target_names
 from statedict_lint.predict.engine.scopes import Frame
@@ -25,7 +26,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile, iter_children
 
 
-class FlowMixin:
+class FlowMixin(EngineBase):
 
     def _if_truth(self, frame: Frame, stmt: cst.If, sf: SourceFile) -> Any:
         self.set_pos(sf, stmt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import MAX_UNROLL
 from statedict_lint.predict.engine.common import _hashable_key, _same_plain
 from statedict_lint.predict.signals import EvalRaise
@@ -28,7 +29,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile
 
 
-class ItemsMixin:
+class ItemsMixin(EngineBase):
 
     def setitem(self, obj: Any, key: Any, value: Any) -> None:
         if isinstance(obj, (list, dict)):

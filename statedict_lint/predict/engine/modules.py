@@ -9,6 +9,7 @@ from typing import Any, List, Optional, Tuple
 import libcst as cst
 
 from statedict_lint.errors import UserError
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
@@ -29,7 +30,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile, module_name_of, parse_file, parse_text
 
 
-class ModulesMixin:
+class ModulesMixin(EngineBase):
 
     # -- modules -----------------------------------------------------------------------------
     def catalog(self) -> ModuleScope:

@@ -8,7 +8,7 @@ from statedict_lint.predict.values import NamespaceValue, Unknown
 from statedict_lint.source.loader import SourceFile
 
 if TYPE_CHECKING:
-    from statedict_lint.predict.evaluator import Evaluator
+    from statedict_lint.predict.engine.base import EngineBase
 
 
 class Thunk:
@@ -22,7 +22,7 @@ class Thunk:
 
 
 class ModuleScope:
-    def __init__(self, ev: "Evaluator", sf: SourceFile, qualname: str, is_package: bool) -> None:
+    def __init__(self, ev: "EngineBase", sf: SourceFile, qualname: str, is_package: bool) -> None:
         self.ev = ev
         self.sf = sf
         self.qualname = qualname

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
+from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.common import _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.session import LRU
@@ -27,7 +28,7 @@ from statedict_lint.predict.values import (
 from statedict_lint.source.loader import SourceFile, iter_children
 
 
-class StatementsMixin:
+class StatementsMixin(EngineBase):
 
     # -- statements --------------------------------------------------------------------------
     def exec_block(self, frame: Frame, body: Any, sf: SourceFile, top: bool = False) -> None:
