@@ -504,3 +504,38 @@ def test_object_setattr_applies_a_property_setter_as_python_does(write_model: An
                 self.head = nn.Linear(4, cfg.num_labels)
     '''))
     _exact(path, "Net")
+
+
+def test_sequential_takes_only_an_ordered_dict_as_names_and_never_shows_an_object_repr(write_model: Any) -> None:
+    # torch: nn.Sequential(OrderedDict) names its children; a plain dict is one item, not a Module (TypeError)
+    path = write_model(_src('''
+        from collections import OrderedDict
+
+        class PlainDictSeq(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential({"fc": nn.Linear(2, 3)})
+
+        class OrderedSeq(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(OrderedDict(fc=nn.Linear(2, 3), act=nn.ReLU()))
+
+        class UnknownName(nn.Module):
+            def __init__(self, names):
+                super().__init__()
+                stem = OrderedDict()
+                stem.update(names)
+                stem["fc"] = nn.Linear(2, 3)
+                self.stem = nn.Sequential(stem)
+    '''))
+    with pytest.raises(UserError, match="TypeError: dict is not a Module subclass"):
+        runtime.build(path, "PlainDictSeq", collect([], []))
+    with pytest.raises(UserError, match="constructing PlainDictSeq fails"):
+        predict(path, "PlainDictSeq", {})
+    _exact(path, "OrderedSeq")
+    pred = predict(path, "UnknownName", {})
+    assert not pred.complete
+    assert all(" object at 0x" not in u.message for u in pred.unresolved), pred.unresolved
+    assert [k.key for k in pred.keys] == ["stem.fc.weight", "stem.fc.bias"]
+    assert any("name that cannot be known" in u.message for u in pred.unresolved), pred.unresolved

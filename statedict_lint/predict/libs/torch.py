@@ -8,6 +8,7 @@ listed there in ``STATELESS``. Parametrizations and weight/spectral norm are in 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from statedict_lint.predict.catalog import STATELESS
@@ -247,9 +248,9 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
 
         args = [Repeated(a.value, Unknown("?"), "?") if isinstance(a, StarUnknown) else a for a in args]
         if kind == "Sequential":
-            if len(args) == 1 and isinstance(args[0], dict):
+            if len(args) == 1 and isinstance(args[0], OrderedDict):  # torch: an OrderedDict only, a dict is an item
                 for k, v in args[0].items():
-                    self.add_child(m, k if isinstance(k, str) else str(k), v)
+                    self.add_child(m, getattr(k, "key", k), v)  # a SymKey's symbol; add_child refuses what is not a name
                 return
             self.container_extend(m, list(args))
             return
