@@ -114,7 +114,7 @@ def small_change(repo: str) -> Tuple[str, str]:
 
 def count_classes(repo: str) -> int:
     sys.path.insert(0, REPO)
-    from statedict_lint.project import Project
+    from statedict_lint.review.project import Project
 
     sources: Dict[str, str] = {}
     for dirpath, _dirs, files in os.walk(repo):

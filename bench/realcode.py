@@ -163,7 +163,7 @@ def main() -> int:
                     help="top-level module to replace by a placeholder on the torch side (not installable here)")
     ap.add_argument("-v", action="store_true")
     args = ap.parse_args()
-    from statedict_lint.bindings import parse_value
+    from statedict_lint.predict.bindings import parse_value
     from statedict_lint.errors import UserError
     from statedict_lint.predict.api import module_classes, predict
 

@@ -17,7 +17,7 @@ nn = torch.nn
 from statedict_lint.checkpoint import read  # noqa: E402
 from statedict_lint.checkpoint.container import find_state_dict  # noqa: E402
 from statedict_lint.cli import main  # noqa: E402
-from statedict_lint.compare import compare  # noqa: E402
+from statedict_lint.check.compare import compare  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
 
 from conftest import REPO, load_module_from_path  # noqa: E402

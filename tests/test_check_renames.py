@@ -134,10 +134,10 @@ def _deep(tmp_path: Any, n: int) -> Any:
 def test_module_list_moved_one_level_deeper_without_pairwise_scan(tmp_path: Any, monkeypatch: Any) -> None:
     """Every layer has the same shapes, so a pairwise guesser sees 100 rivals per key; the structural pass
     finds `layers.{i}.` -> `layers.{i}.block.` from an index of the keys: no key-by-key comparison at all."""
-    from statedict_lint import renames
+    from statedict_lint.check import renames
     from statedict_lint.checkpoint.container import find_state_dict
     from statedict_lint.checkpoint.readers import read
-    from statedict_lint.compare import compare
+    from statedict_lint.check.compare import compare
     from statedict_lint.predict.api import predict
 
     _deep(tmp_path, 100)
@@ -166,7 +166,7 @@ def test_module_list_moved_one_level_deeper_without_pairwise_scan(tmp_path: Any,
 def test_pairwise_guesser_is_bounded(monkeypatch: Any) -> None:
     """Without structure to find, look-alike keys beyond MAX_PAIRS get no pairwise guess instead of
     minutes of comparisons (counted, not timed)."""
-    from statedict_lint import renames
+    from statedict_lint.check import renames
 
     calls = {"sim": 0}
     real_sim = renames._sim

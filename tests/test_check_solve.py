@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from statedict_lint.cli import main  # noqa: E402
-from statedict_lint.solve import switches  # noqa: E402
+from statedict_lint.check.solve import switches  # noqa: E402
 
 from conftest import REPO, load_module_from_path  # noqa: E402
 

@@ -17,7 +17,7 @@ def test_inspect_imports_only_its_command(tmp_path):
     torch.save({"w": torch.zeros(2)}, p)
     code = ("import sys; from statedict_lint.cli import main; rc = main(['inspect', %r]); "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'libcst', 'numpy', 'flake8') "
-            "or m.startswith(('statedict_lint.predict', 'statedict_lint.rules', 'statedict_lint.bindings')) "
+            "or m.startswith(('statedict_lint.predict', 'statedict_lint.rules')) "
             "or (m.startswith('statedict_lint.commands.') and m != 'statedict_lint.commands.inspect')); "
             "print('IMPORTED', bad); sys.exit(rc)") % p
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})

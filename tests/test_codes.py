@@ -87,7 +87,7 @@ def test_no_code_is_written_outside_the_registry():
 
 
 def test_review_breaking_kinds_come_from_the_registry():
-    from statedict_lint import structdiff
+    from statedict_lint.review import structdiff
 
     assert structdiff.BREAKING_KINDS is codes.BREAKING_KINDS
     assert {"renamed", "removed", "added", "reshaped", "class-removed"} <= codes.BREAKING_KINDS
@@ -112,7 +112,7 @@ def test_sarif_descriptors_come_from_the_registry():
 
 def test_diff_findings_use_the_registry_name_and_level():
     from statedict_lint.commands.diff import DiffResult, findings
-    from statedict_lint.structdiff import Change
+    from statedict_lint.review.structdiff import Change
 
     def one(kind, breaking):
         res = DiffResult.__new__(DiffResult)

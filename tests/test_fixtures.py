@@ -1,7 +1,7 @@
 """Every fixture model against real torch, as listed in fixtures/cases.json.
 
 For each case the class is predicted statically (``statedict_lint.predict.api.predict``, bindings parsed
-exactly like ``keys --set``) and built with torch on the meta device through ``statedict_lint.runtime``
+exactly like ``keys --set``) and built with torch on the meta device through ``statedict_lint.verify.runtime``
 under the same bindings. The expectations:
 
 * ``exact``: the prediction is complete and equals torch: keys in order, shapes, dtypes, parameter or buffer,
@@ -27,8 +27,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from statedict_lint import bindings as bindings_mod  # noqa: E402
-from statedict_lint import runtime  # noqa: E402
+from statedict_lint.predict import bindings as bindings_mod  # noqa: E402
+from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.predict.api import module_classes, predict  # noqa: E402
 from statedict_lint.predict.expand import expand  # noqa: E402
 from statedict_lint.predict.template import Prediction  # noqa: E402

@@ -441,7 +441,7 @@ def test_prediction_cache_notices_a_module_that_shadows(tmp_path: Any, monkeypat
 
 def test_lock_cache_follows_installed_modules_and_edits_during_prediction(repo: Any, tmp_path: Any, monkeypatch: Any,
                                                                          capsys: Any) -> None:
-    from statedict_lint import snapshot
+    from statedict_lint.review import snapshot
 
     lib = tmp_path / "site"
     lib.mkdir()
@@ -558,7 +558,7 @@ def test_lock_and_diff_do_not_follow_py_links_out_of_the_repository(repo: Any, o
 
 # -- 9 step 1: every cache's tool digest covers the whole package -------------------------------------
 
-DIGESTS = ("from statedict_lint.predict import cache; from statedict_lint import snapshot; "
+DIGESTS = ("from statedict_lint.predict import cache; from statedict_lint.review import snapshot; "
            "from statedict_lint.commands import lint; import os, json; "
            "os.environ['STATEDICT_LINT_CACHE_DIR'] = os.path.join(os.getcwd(), 'c'); c = lint.Cache(True); "
            "print(json.dumps([cache._tool_digest(), snapshot.tool_hash(), os.path.basename(c.path), cache.__file__]))")

@@ -201,7 +201,7 @@ def test_fifo_and_dev_zero_are_refused(tmp_path, which, kind):
 
 def test_lock_file_fifo_through_lockfile_read(tmp_path):
     from statedict_lint.errors import UserError
-    from statedict_lint.lockfile import read
+    from statedict_lint.review.lockfile import read
 
     fifo = _fifo(tmp_path / "statedict.lock")
     with pytest.raises(UserError, match="FIFO"):

@@ -20,9 +20,8 @@ import pathlib
 import pytest
 
 PKG = pathlib.Path(__file__).resolve().parent.parent / "statedict_lint"
-CHECK_AND_REVIEW = ["compare", "explain", "solve", "renames", "causes", "structdiff", "lockfile", "snapshot",
-                    "project", "gitio", "hooks", "rewrite", "commands"]
-TORCH_IMPORTERS = {PKG / "runtime.py", PKG / "commands" / "verify.py", PKG / "checkpoint" / "torch_loader.py"}
+CHECK_AND_REVIEW = ["check", "review", "checkpoint.rewrite", "verify", "commands"]
+TORCH_IMPORTERS = {PKG / "verify" / "runtime.py", PKG / "commands" / "verify.py", PKG / "verify" / "torch_loader.py"}
 # library source the evaluator reads as text, never imported
 CATALOG = {p for p in (PKG / "predict" / "catalog").glob("*.py") if p.name != "__init__.py"}
 ALL = sorted(PKG.rglob("*.py"))
@@ -69,7 +68,7 @@ def test_the_torch_importers_exist_and_the_catalog_is_never_imported():
     """The allow-list names real files (a rename must update this test and the docs); runtime.py and the torch
     loader import torch themselves (verify goes through runtime); no module imports a catalog file."""
     assert all(p.is_file() for p in TORCH_IMPORTERS)
-    for path in (PKG / "runtime.py", PKG / "checkpoint" / "torch_loader.py"):
+    for path in (PKG / "verify" / "runtime.py", PKG / "verify" / "torch_loader.py"):
         assert any(m == "torch" or m.startswith("torch.") for m, _ in imported_modules(path)), path
     assert PKG / "predict" / "catalog" / "torch_nn.py" in CATALOG
     names = {f"statedict_lint.predict.catalog.{p.stem}" for p in CATALOG}
@@ -81,12 +80,12 @@ def test_the_scanner_sees_every_kind_of_import(tmp_path):
     """The checks above are only as good as ``imported_modules``: it must see local, relative, aliased and
     TYPE_CHECKING imports."""
     fake = tmp_path / "probe.py"
-    src = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from statedict_lint.compare import Comparison\n"
-           "def f():\n    import torch.nn as nn\n    from .. import structdiff\n    from ..commands import check\n")
+    src = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from statedict_lint.check.compare import Comparison\n"
+           "def f():\n    import torch.nn as nn\n    from ..review import structdiff\n    from ..commands import check\n")
     fake.write_text(src, encoding="utf-8")
     mods = {m for m, _ in imported_modules(fake, "statedict_lint.predict")}
-    assert {"statedict_lint.compare", "torch.nn", "statedict_lint.structdiff", "statedict_lint.commands.check"} <= mods
-    assert all(_forbidden_for_predict(m) for m in ("statedict_lint.compare", "statedict_lint.structdiff",
+    assert {"statedict_lint.check.compare", "torch.nn", "statedict_lint.review.structdiff", "statedict_lint.commands.check"} <= mods
+    assert all(_forbidden_for_predict(m) for m in ("statedict_lint.check.compare", "statedict_lint.review.structdiff",
                                                    "statedict_lint.commands.check"))
     assert not _forbidden_for_predict("statedict_lint.predict.values")
     assert not _forbidden_for_predict("statedict_lint.compare_helpers")

@@ -162,7 +162,7 @@ def test_config_from_setup_cfg(proj, capsys):
 
 
 def test_mini_toml_parser_matches_tomllib():
-    from statedict_lint.lintconfig import _mini_toml_table
+    from statedict_lint.rules.config import _mini_toml_table
 
     text = ('[tool.other]\nselect = ["X"]\n[tool.statedict-lint]\nselect = [\n  "SDL0",  # loading\n'
             '  \'SDL1\',\n]\nignore = "SDL003"\n[tool.after]\nignore = ["Y"]\n')

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from statedict_lint import lockfile
+from statedict_lint.review import lockfile
 from statedict_lint.cli import main
 
 LAYERS = '''

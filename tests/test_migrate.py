@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from statedict_lint.cli import main  # noqa: E402
-from statedict_lint.rewrite import KeyMap, record_offsets, rewrite  # noqa: E402
+from statedict_lint.checkpoint.rewrite import KeyMap, record_offsets, rewrite  # noqa: E402
 
 
 class OldBlock(nn.Module):

@@ -45,7 +45,7 @@ def test_layer_type_from_unbound_parameter(write_model: Any) -> None:
     msgs = [u for u in pred.unresolved if "norm" in u.message]
     assert msgs and msgs[0].line == 8, pred.unresolved
     # binding the parameter settles it, and the result equals torch
-    from statedict_lint.bindings import NameRef
+    from statedict_lint.predict.bindings import NameRef
 
     pred2 = predict(path, "M", {"norm_layer": NameRef("nn.LayerNorm")})
     assert pred2.complete

@@ -611,7 +611,7 @@ def _kwargs(case: Dict[str, Any], mod: Any) -> Dict[str, Any]:
 
 
 def _bindings(case: Dict[str, Any]) -> Dict[str, Any]:
-    from statedict_lint.bindings import NameRef
+    from statedict_lint.predict.bindings import NameRef
 
     out = {}
     for k, v in case["bindings"].items():

@@ -281,7 +281,7 @@ class Act(enum.Enum):
 
 @pytest.mark.parametrize("member", ["Variant.TINY", "Variant.BASE"])
 def test_enum_init_unpacks_tuple_values(write_model: Any, member: str) -> None:
-    from statedict_lint import bindings as bindings_mod
+    from statedict_lint.predict import bindings as bindings_mod
 
     path = write_model(HEADER + ENUMS + '''
 class M(nn.Module):
@@ -298,7 +298,7 @@ class M(nn.Module):
 
 
 def test_binding_an_enum_member_that_is_not_modelled_is_unknown_not_refused(write_model: Any) -> None:
-    from statedict_lint import bindings as bindings_mod
+    from statedict_lint.predict import bindings as bindings_mod
 
     path = write_model(HEADER + ENUMS + '''
 class M(nn.Module):

@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from statedict_lint import runtime  # noqa: E402
-from statedict_lint.bindings import collect  # noqa: E402
+from statedict_lint.verify import runtime  # noqa: E402
+from statedict_lint.predict.bindings import collect  # noqa: E402
 from statedict_lint.errors import UserError  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Red-team soundness set (issue 8): small models written the way real code is written, each judged by torch.
 
 Every case of fixtures/redteam/cases.json is predicted statically (``statedict_lint.predict.api.predict``, bindings
-parsed like ``keys --set``) and built with torch on the meta device (``statedict_lint.runtime``) under the same
+parsed like ``keys --set``) and built with torch on the meta device (``statedict_lint.verify.runtime``) under the same
 bindings. The SOUNDNESS property, judged with the ``verify`` command's own comparison
 (``statedict_lint.commands.verify.compare``, which classifies each difference as wrong or unsettled):
 
@@ -35,8 +35,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from statedict_lint import bindings as bindings_mod  # noqa: E402
-from statedict_lint import runtime  # noqa: E402
+from statedict_lint.predict import bindings as bindings_mod  # noqa: E402
+from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.commands.verify import compare  # noqa: E402
 from statedict_lint.errors import UserError  # noqa: E402
 from statedict_lint.predict import evaluator as _evaluator  # noqa: E402
@@ -99,7 +99,8 @@ def built(target: str, sets: Tuple[str, ...]) -> runtime.TorchTable:
 
 CHILD = r"""
 import json, sys
-from statedict_lint import bindings, runtime
+from statedict_lint.predict import bindings
+from statedict_lint.verify import runtime
 path, cls, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 t = runtime.build(path, cls, bindings.collect(sets, []))
 print(json.dumps({"entries": [[e.key, e.shape, e.dtype, e.kind, e.tied_to] for e in t.entries],

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from statedict_lint import compare  # noqa: E402
+from statedict_lint.check import compare  # noqa: E402
 from statedict_lint.cli import main  # noqa: E402
 from statedict_lint.commands.check import report_findings  # noqa: E402
 

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from statedict_lint import runtime  # noqa: E402
+from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.cli import main  # noqa: E402
 from statedict_lint.commands.verify import compare  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
@@ -96,7 +96,7 @@ def test_incomplete_prediction_differs_without_wrong_claims(write_model: Any, ca
 
 def test_wrong_claims_are_reported_as_wrong(capsys: Any, monkeypatch: Any) -> None:
     """A doctored prediction (what a predictor bug would give) is judged wrong, key by key, and exits 1."""
-    from statedict_lint.bindings import collect
+    from statedict_lint.predict.bindings import collect
 
     b = collect([s for s in GPT_SETS if s != "--set"] + ["config.bias=True"], [])
     real_pred = predict(GPT, "GPT", b)

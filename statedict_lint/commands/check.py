@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, Dict, List
 
-from statedict_lint import bindings
+from statedict_lint.predict import bindings
 from statedict_lint.codes import CHECK, check_code, descriptors
 from statedict_lint.findings import display_path
 
@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
 def run(args: Any) -> int:
     from statedict_lint.checkpoint.container import find_state_dict
     from statedict_lint.checkpoint.readers import read
-    from statedict_lint.solve import check_with_inference
+    from statedict_lint.check.solve import check_with_inference
 
     from statedict_lint.term import Progress
 
@@ -71,10 +71,10 @@ def run(args: Any) -> int:
         progress.update("explaining the differences")
         # (also those left once a wrapper prefix is removed)
         if any(f.code == check_code("size").code for f in res.findings):
-            from statedict_lint.explain import explain_sizes
+            from statedict_lint.check.explain import explain_sizes
 
             explain_sizes(path, cls, b, assumed, res, found.state_dict)  # the value behind each size mismatch
-        from statedict_lint.causes import group_causes
+        from statedict_lint.check.causes import group_causes
 
         group_causes(path, cls, b, assumed, res, ck, found)  # one finding per cause, not one per key
         semantics = args.semantics or ("from_pretrained" if t.hf else "strict")
@@ -125,7 +125,7 @@ def migration_map(res: Any, found: Any) -> Dict[str, str]:
 
 
 def write_map(res: Any, found: Any, path: str) -> None:
-    from statedict_lint.hooks import map_json
+    from statedict_lint.review.hooks import map_json
 
     mapping = migration_map(res, found)
     if not mapping:
@@ -173,7 +173,7 @@ def _shown_for(res: Any, built: str) -> str:
 
 def format_text(res: Any, found: Any, verbose: bool = False) -> str:
     from statedict_lint import term
-    from statedict_lint.causes import example_lines
+    from statedict_lint.check.causes import example_lines
 
     from statedict_lint.report.escape import text  # keys come from the file: escaped before any colour is added
 
@@ -217,7 +217,7 @@ def report_findings(res: Any) -> List[Any]:
     """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
     from statedict_lint.findings import Finding
 
-    from statedict_lint.causes import example_lines
+    from statedict_lint.check.causes import example_lines
 
     out = []
     for f in res.findings:

@@ -96,7 +96,7 @@ class DiffResult:
 
 def _split_items(repo: str, items: List[str], base: Optional[str], head: Optional[str],
                  dashdash: Optional[List[str]] = None) -> Tuple[Optional[str], Optional[str], List[str]]:
-    from statedict_lint import gitio
+    from statedict_lint.review import gitio
 
     revs: List[str] = []
     paths: List[str] = []
@@ -136,10 +136,10 @@ def _repo_paths(repo: str, paths: List[str]) -> List[str]:
 def compute(repo: str, base: str, head: str, paths: List[str], cache_dir: Optional[str],
             jobs: int = 0) -> DiffResult:
     """Compare the revisions (``head`` may be gitio.WORKTREE)."""
-    from statedict_lint import gitio
-    from statedict_lint.project import IndexCache, Project
-    from statedict_lint.snapshot import Cache, predict_tree
-    from statedict_lint.structdiff import Change, compare_class
+    from statedict_lint.review import gitio
+    from statedict_lint.review.project import IndexCache, Project
+    from statedict_lint.review.snapshot import Cache, predict_tree
+    from statedict_lint.review.structdiff import Change, compare_class
 
     files_a = gitio.list_py(repo, base, paths)
     files_b = gitio.list_py(repo, head, paths)
@@ -260,7 +260,7 @@ def _defaults(result: DiffResult, a: Dict[str, Any], b: Dict[str, Any], src_a: D
     depend on them: the symbolic keys are equal, but a checkpoint of the class built with the default
     (``Block(dim, heads)``) no longer loads. Containers that pass the argument are unaffected; those that
     rely on the default see the new value as a concrete reshape of their own."""
-    from statedict_lint.structdiff import Change
+    from statedict_lint.review.structdiff import Change
 
     changed = set(result.changed_files)
     by = {cd.cls: cd for cd in result.classes}
@@ -300,7 +300,7 @@ def _defaults(result: DiffResult, a: Dict[str, Any], b: Dict[str, Any], src_a: D
 def _relocate(result: DiffResult, recs: Dict[str, Any], sources: Dict[str, str]) -> None:
     """Point each change at the line of the attribute it concerns in the changed class's own file
     (instead of, say, the nn.Linear call in another file that creates the tensor)."""
-    from statedict_lint.lockfile import attribute_lines
+    from statedict_lint.review.lockfile import attribute_lines
 
     for cd in result.classes:
         rec = recs.get(cd.cls)
@@ -357,7 +357,7 @@ def _propagate(result: DiffResult, proj_a: Any, proj_b: Any) -> None:
 def propagate(classes: List[ClassDiff], inner_of: Any) -> Dict[int, List[Tuple[str, Any]]]:
     """Attribute a container's change to the contained class where it originates (sets ``change.via``);
     returns id(origin change) -> [(container class, change seen in the container)]."""
-    from statedict_lint.structdiff import explain, sides
+    from statedict_lint.review.structdiff import explain, sides
 
     by_cls = {cd.cls: cd for cd in classes}
     origin: Dict[int, Any] = {}
@@ -408,7 +408,7 @@ def _outermost(result: DiffResult) -> List[ClassDiff]:
 
 
 def maps_by_class(result: DiffResult) -> Dict[str, Dict[str, str]]:
-    from statedict_lint.hooks import rename_map
+    from statedict_lint.review.hooks import rename_map
 
     out = {}
     for cd in result.classes:
@@ -458,7 +458,7 @@ def _short(ch: Any) -> str:
 
 
 def to_json(result: DiffResult) -> Dict[str, Any]:
-    from statedict_lint.hooks import pre_hook_snippet
+    from statedict_lint.review.hooks import pre_hook_snippet
 
     hooks = {}
     for cls, m in maps_by_class(result).items():
@@ -476,7 +476,7 @@ def to_json(result: DiffResult) -> Dict[str, Any]:
 
 
 def format_text(result: DiffResult, hooks: bool = True) -> str:
-    from statedict_lint.hooks import map_json, pre_hook_snippet
+    from statedict_lint.review.hooks import map_json, pre_hook_snippet
 
     out: List[str] = [f"statedict-lint diff {result.base_label}..{result.head_label}: "
                       f"{len(result.changed_files)} changed .py file(s), {result.compared} class(es) compared"]
@@ -559,7 +559,7 @@ def render_findings(fs: List[Any], fmt: str, tool: str, root: Optional[str] = No
 
 
 def _markdown_migration(result: DiffResult) -> str:
-    from statedict_lint.hooks import map_json, pre_hook_snippet
+    from statedict_lint.review.hooks import map_json, pre_hook_snippet
 
     maps = maps_by_class(result)
     if not maps:
@@ -581,9 +581,9 @@ def _markdown_migration(result: DiffResult) -> str:
 
 
 def run(args: Any) -> int:
-    from statedict_lint import gitio
-    from statedict_lint.hooks import map_json
-    from statedict_lint.snapshot import cache_folder
+    from statedict_lint.review import gitio
+    from statedict_lint.review.hooks import map_json
+    from statedict_lint.review.snapshot import cache_folder
 
     repo = gitio.repo_root(os.getcwd())
     base, head, paths = _split_items(repo, list(args.items), args.base, args.head, args.dashdash)

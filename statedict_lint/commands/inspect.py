@@ -29,7 +29,7 @@ def load(path: str, key: Any = None, loader: str = "native") -> Tuple[Any, Any]:
     from statedict_lint.checkpoint.container import find_state_dict
 
     if loader == "torch":
-        from statedict_lint.checkpoint.torch_loader import read_with_torch
+        from statedict_lint.verify.torch_loader import read_with_torch
 
         ck = read_with_torch(path)
     else:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, Dict, List
 
-from statedict_lint import bindings
+from statedict_lint.predict import bindings
 from statedict_lint.findings import display_path
 from statedict_lint.predict.symbolic import Sym, render
 from statedict_lint.predict.template import DTYPE_BYTES, KeySpec, Prediction
@@ -107,7 +107,7 @@ _CONDITIONAL = "some keys exist only if "
 def unbound(pred: Prediction) -> List[str]:
     """The constructor values the prediction is symbolic in: names in shapes and repetition counts, and the
     switches its conditions depend on (``config.bias``)."""
-    from statedict_lint.solve import switches
+    from statedict_lint.check.solve import switches
 
     names = list(pred.variables())
     conds = [k.condition for k in pred.keys if k.condition]

@@ -278,7 +278,7 @@ def check_codes(codes: List[str], where: str) -> None:
 
 
 def run(args: Any) -> int:
-    from statedict_lint import lintconfig
+    from statedict_lint.rules import config as lintconfig
     from statedict_lint.report import render
     from statedict_lint.rules.engine import all_rules, is_enabled
 

@@ -102,8 +102,8 @@ def enumerate_py(root: str, paths: List[str]) -> List[str]:
 
 def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0) -> Tuple[List[Any], Any, Any]:
     """(ClassRecs of every nn.Module class under paths, Cache, Project) for the files on disk under ``root``."""
-    from statedict_lint.project import IndexCache, Project
-    from statedict_lint.snapshot import Cache, cache_folder, predict_tree
+    from statedict_lint.review.project import IndexCache, Project
+    from statedict_lint.review.snapshot import Cache, cache_folder, predict_tree
 
     files = enumerate_py(root, paths)
     sources: Dict[str, str] = {}
@@ -144,8 +144,8 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
 
 def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = None) -> List[Any]:
     """Changes between the lock and the current code (structdiff.Change), lock = old side."""
-    from statedict_lint.lockfile import contract
-    from statedict_lint.structdiff import compare_class
+    from statedict_lint.review.lockfile import contract
+    from statedict_lint.review.structdiff import compare_class
 
     current = [contract(c) for c in current]  # the lock holds the contract only: compare like with like
     locked = dict(lock.classes)
@@ -158,7 +158,7 @@ def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = Non
         old, new = locked.get(cid), cur.get(cid)
         chs = compare_class(old, new)
         if not chs and old is not None and new is not None and _sig(old) != _sig(new):
-            from statedict_lint.structdiff import Change
+            from statedict_lint.review.structdiff import Change
 
             chs = [Change("unknown", cid, path=new.path, line=new.line,
                           reason=f"`{new.name}`: {_what_differs(old, new)}")]
@@ -211,7 +211,7 @@ def _sig(c: Any) -> Tuple[Any, ...]:
 def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
     from statedict_lint.codes import review_code
     from statedict_lint.findings import Finding
-    from statedict_lint.lockfile import attribute_lines
+    from statedict_lint.review.lockfile import attribute_lines
 
     by_id = {c.id: c for c in current}
     lines_cache: Dict[str, Dict[str, int]] = {}
@@ -239,7 +239,7 @@ def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
 
 
 def run(args: Any) -> int:
-    from statedict_lint import lockfile
+    from statedict_lint.review import lockfile
 
     lock_path = os.path.abspath(args.output or default_lock_path())
     root = project_root(lock_path)

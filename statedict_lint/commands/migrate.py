@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from statedict_lint import bindings
+from statedict_lint.predict import bindings
 from statedict_lint.errors import UserError
 
 
@@ -61,7 +61,7 @@ def verify_against(pred: Any, tensors: Dict[str, Any], fmt: str = "",
     tied weight stored once: SDL308's reading, ``compare.tied_source``); notes say why a missing key is fine.
 
     Symbolic keys (``h.{i}.w``) match any index; shapes are compared where both sides are concrete."""
-    from statedict_lint.compare import tied_source
+    from statedict_lint.check.compare import tied_source
 
     problems: List[str] = []
     notes: List[str] = []
@@ -93,7 +93,7 @@ def verify_against(pred: Any, tensors: Dict[str, Any], fmt: str = "",
 def suggest_prefix(pred: Any, tensors: Dict[str, Any]) -> Optional[Tuple[str, List[str]]]:
     """(prefix, infixes) when the keys carry a wrapper (``_orig_mod.`` of torch.compile, ``module.`` of
     DataParallel, ...) whose removal makes more keys match the class (compare.strip_prefix's detection)."""
-    from statedict_lint.compare import strip_prefix
+    from statedict_lint.check.compare import strip_prefix
 
     prefix, infixes, _mapping = strip_prefix(list(tensors), _Spec(pred))
     return (prefix, infixes) if prefix or infixes else None
@@ -101,7 +101,7 @@ def suggest_prefix(pred: Any, tensors: Dict[str, Any]) -> Optional[Tuple[str, Li
 
 def run(args: Any) -> int:
     from statedict_lint.report.escape import text
-    from statedict_lint.rewrite import KeyMap, RewriteResult, rewrite
+    from statedict_lint.checkpoint.rewrite import KeyMap, RewriteResult, rewrite
 
     kmap = KeyMap.load(args.map)
     pred = None

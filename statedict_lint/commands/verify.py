@@ -1,6 +1,6 @@
 """`statedict-lint verify FILE.py:Class [--set ...] [--config ...] [--format text|json]`.
 
-Confirms the static prediction on the user's own model: imports the file with torch (``statedict_lint.runtime``),
+Confirms the static prediction on the user's own model: imports the file with torch (``statedict_lint.verify.runtime``),
 builds the class on the meta device under the same bindings as ``keys`` (CPU fallback), and lists every
 difference between the prediction and the real state_dict. Each difference is judged:
 
@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
-from statedict_lint import bindings
+from statedict_lint.predict import bindings
 from statedict_lint.errors import UserError
 
 
@@ -180,11 +180,11 @@ def _literal(v: Any) -> bool:
 
 def config_defaults(path: str, cls: str, b: Dict[str, Any]) -> Dict[str, Any]:
     """``--set config.n_layer=2`` builds, for torch, ``GPTConfig(n_layer=2)`` with the class's own defaults for
-    the rest (``statedict_lint.runtime``); ``keys`` leaves the attributes nobody bound free. To compare like
+    the rest (``statedict_lint.verify.runtime``); ``keys`` leaves the attributes nobody bound free. To compare like
     with like, the other literal attributes of the object torch is given become bindings of the prediction."""
     import dataclasses
 
-    from statedict_lint import runtime
+    from statedict_lint.verify import runtime
 
     heads = {name.partition(".")[0] for name in b if "." in name}
     if not heads:
@@ -218,7 +218,7 @@ def run(args: Any) -> int:
     b = bindings.collect(args.sets, args.configs)
     if not os.path.isfile(path):
         raise UserError(f"no such file: {path}")
-    from statedict_lint import runtime
+    from statedict_lint.verify import runtime
 
     runtime.import_torch()  # one line and exit 2 when torch is missing, before any other work
     from statedict_lint.predict.api import predict

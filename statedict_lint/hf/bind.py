@@ -13,7 +13,7 @@ import math
 import os
 from typing import Any, Dict, Optional, Tuple
 
-from statedict_lint.bindings import CallRef
+from statedict_lint.predict.bindings import CallRef
 from statedict_lint.errors import UserError
 
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from statedict_lint import bindings as _bindings
+from statedict_lint.predict import bindings as _bindings
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import libcst as cst
 
-from statedict_lint.bindings import CallRef, NameRef
+from statedict_lint.predict.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
 from statedict_lint.predict.catalog import CATALOG_PATH

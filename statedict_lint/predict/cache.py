@@ -34,7 +34,7 @@ def cache_dir() -> Optional[str]:
 
 
 def _binding_json(v: Any) -> Any:
-    from statedict_lint.bindings import CallRef, NameRef
+    from statedict_lint.predict.bindings import CallRef, NameRef
 
     if isinstance(v, NameRef):
         return {"name": v.name}

@@ -40,7 +40,7 @@ def find_lock(path: str) -> Optional[str]:
 
 
 def _load(lock_path: str) -> object:
-    from statedict_lint import lockfile
+    from statedict_lint.review import lockfile
 
     mtime = os.path.getmtime(lock_path)
     hit = _cache.get(lock_path)
@@ -98,7 +98,7 @@ class Block(nn.Module):
         lock_path = find_lock(ctx.path)
         if lock_path is None:
             return
-        from statedict_lint import lockfile
+        from statedict_lint.review import lockfile
         from statedict_lint.errors import UserError
 
         try:

@@ -3,7 +3,7 @@
 ``compare_class(old, new)`` (two ``ClassRec``) gives ``Change`` records in symbolic form:
 
 * ``renamed`` — keys that moved under another name (``Block.attn -> Block.self_attn`` is one prefix
-  rename covering every key under it), paired by ``statedict_lint.renames.guess_renames`` (shape, dtype,
+  rename covering every key under it), paired by ``statedict_lint.check.renames.guess_renames`` (shape, dtype,
   structure and name similarity) with its confidence and reason;
 * ``renumbered`` — a prefix rename that only shifts one numeric segment (``net.2. -> net.3.``): an
   ``nn.Sequential``/``ModuleList`` index moved because a layer without state was inserted or removed;
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from statedict_lint.codes import BREAKING_KINDS  # the kinds whose code says "breaking" (codes.py)
-from statedict_lint.snapshot import ClassRec, KeyRec
+from statedict_lint.review.snapshot import ClassRec, KeyRec
 
 
 @dataclass
@@ -141,12 +141,12 @@ _SYM_BASE = 7_000_000_000_000  # symbolic dimensions travel to the guesser as st
 
 
 def _guess(removed: List[KeyRec], added: List[KeyRec]) -> Tuple[List[Any], List[Any]]:
-    """(prefix renames, key renames) from the shared rename guesser (``statedict_lint.renames``).
+    """(prefix renames, key renames) from the shared rename guesser (``statedict_lint.check.renames``).
 
     Both sides come from the same class, so equal symbolic dimensions (``3*n_embd``) are equal: each
     distinct expression is handed over as a stand-in integer, and turned back into text in the reasons."""
     try:
-        from statedict_lint.renames import KeyInfo, guess_renames
+        from statedict_lint.check.renames import KeyInfo, guess_renames
     except ImportError:
         return [], []
     table: Dict[str, int] = {}

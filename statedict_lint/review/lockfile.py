@@ -41,7 +41,7 @@ from statedict_lint.codes import LOCK_DRIFT, get
 from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding
 from statedict_lint.safeio import atomic_write_text, check_target
-from statedict_lint.snapshot import ClassRec, KeyRec
+from statedict_lint.review.snapshot import ClassRec, KeyRec
 
 FORMAT = "statedict-lock/2"
 OLD_FORMATS = {"statedict-lock/1"}
@@ -255,8 +255,8 @@ def drift_findings(path: str, source: str, lock: Union[Lock, str, None]) -> List
     """Findings (code SDL800 ``lock-drift``) for every class of ``path`` whose state_dict no longer
     matches the lock, each at the line of the attribute that changed. Silent without a lock or when the
     file has no locked class."""
-    from statedict_lint.snapshot import predict_file
-    from statedict_lint.structdiff import compare_class
+    from statedict_lint.review.snapshot import predict_file
+    from statedict_lint.review.structdiff import compare_class
 
     if lock is None:
         return []
@@ -309,7 +309,7 @@ class _Explainer:
         self.changes: Dict[str, List[Any]] = {}
 
     def _current(self, path: str) -> Dict[str, ClassRec]:
-        from statedict_lint.snapshot import predict_file
+        from statedict_lint.review.snapshot import predict_file
 
         if path not in self.current_by_file:
             if not os.path.isfile(os.path.join(self.lock.root, path)):
@@ -320,7 +320,7 @@ class _Explainer:
         return self.current_by_file[path]
 
     def _changes_of(self, cid: str) -> List[Any]:
-        from statedict_lint.structdiff import compare_class
+        from statedict_lint.review.structdiff import compare_class
 
         if cid not in self.changes:
             rec = self.lock.classes[cid]
@@ -329,7 +329,7 @@ class _Explainer:
         return self.changes[cid]
 
     def __call__(self, outer: ClassRec, ch: Any) -> bool:
-        from statedict_lint.structdiff import explain
+        from statedict_lint.review.structdiff import explain
 
         key = ch.old_key or ch.new_key or ""
         if "." not in key.rstrip("."):

@@ -4,7 +4,7 @@ Used by ``statedict-lint verify`` and by the test-suite to judge every predictio
 (and the user's code) are imported only inside the functions here, never at module level, so importing
 this module stays cheap and safe for the static commands.
 
-Bindings mean the same as for ``keys`` (see ``statedict_lint.bindings``):
+Bindings mean the same as for ``keys`` (see ``statedict_lint.predict.bindings``):
 
 * ``n=2`` binds constructor parameter ``n``; when ``__init__`` has no such parameter, the module global
   ``n`` is set before construction (scripts size layers from argparse-style globals); a name that is
@@ -34,7 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from statedict_lint.bindings import CallRef, NameRef
+from statedict_lint.predict.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.source.locate import unlogged_package_root
 

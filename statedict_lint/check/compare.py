@@ -353,7 +353,7 @@ def _rows(pred: Prediction, env: Dict[str, int]) -> Tuple[Optional[List[Row]], L
 
 
 def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
-    from statedict_lint.renames import KeyInfo
+    from statedict_lint.check.renames import KeyInfo
 
     sd = found.state_dict
     res = Comparison(target=pred.target, checkpoint=ck.path, container=found.dotted)
@@ -544,9 +544,9 @@ def _rename_findings(old: List[Any], new: List[Any], lookup: Dict[str, Any], sha
                      rows: List[Row], by_key: Dict[str, Row]) -> List[Tuple[Finding, Set[str], Set[str]]]:
     """SDL305 findings from the grouped renames ``diff`` finds (``structdiff.grouped_renames``): one per prefix,
     with ``{i}`` where the same rename happens in every block, and the fix that applies it."""
-    from statedict_lint.hooks import _entries
-    from statedict_lint.snapshot import KeyRec
-    from statedict_lint.structdiff import grouped_renames
+    from statedict_lint.review.hooks import _entries
+    from statedict_lint.review.snapshot import KeyRec
+    from statedict_lint.review.structdiff import grouped_renames
 
     def rec(key: str, shape: Optional[tuple]) -> KeyRec:
         # (no dtype: load_state_dict casts, a rename does not change it; no kind: the file does not say)

@@ -48,8 +48,8 @@ def _count_text(kinds: List[str]) -> str:
 def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], ck: Any,
                 found: Any) -> List[Tuple[str, Any, Any, str, int]]:
     """(name, value in the file, value in the model, where the model's value comes from, line) to try."""
-    from statedict_lint.compare import compare
-    from statedict_lint.explain import literal_params
+    from statedict_lint.check.compare import compare
+    from statedict_lint.check.explain import literal_params
     from statedict_lint.predict.api import predict
     from statedict_lint.predict.values import Opaque
 
@@ -87,7 +87,7 @@ def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[s
 def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any, ck: Any,
                   found: Any) -> List[Tuple[Tuple[str, Any, Any, str, int], Set[Tuple[str, str]]]]:
     """Verified constructor values, each with the differences it explains (disjoint, largest first)."""
-    from statedict_lint.compare import compare
+    from statedict_lint.check.compare import compare
     from statedict_lint.errors import UserError
     from statedict_lint.predict.api import predict
 
@@ -263,7 +263,7 @@ def _absent_modules(res: Any, code: str, all_keys: List[str], other_keys: List[s
 
 
 def _init_path(path: str, cls: str) -> str:
-    from statedict_lint.explain import literal_params
+    from statedict_lint.check.explain import literal_params
 
     try:
         return literal_params(path, cls)[2]

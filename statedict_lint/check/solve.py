@@ -66,7 +66,7 @@ def _differences(res: Any) -> int:
 def check_with_inference(path: str, cls: str, bindings: Dict[str, Any], ck: Any, found: Any,
                          pred: Any = None) -> Tuple[Any, Any, Dict[str, Any]]:
     """-> (prediction, comparison, assumed values) -- assumed is empty when the first result stands."""
-    from statedict_lint.compare import compare
+    from statedict_lint.check.compare import compare
     from statedict_lint.predict.api import predict
 
     if pred is None:
