@@ -111,7 +111,7 @@ def test_sarif_descriptors_come_from_the_registry():
 
 
 def test_diff_findings_use_the_registry_name_and_level():
-    from statedict_lint.commands.diff import DiffResult, findings
+    from statedict_lint.review.revisions import DiffResult, findings
     from statedict_lint.review.structdiff import Change
 
     def one(kind, breaking):

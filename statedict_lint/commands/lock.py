@@ -142,104 +142,8 @@ def snapshot(root: str, paths: List[str], use_cache: bool = True, jobs: int = 0)
     return out, cache, proj
 
 
-def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = None) -> List[Any]:
-    """Changes between the lock and the current code (structdiff.Change), lock = old side."""
-    from statedict_lint.review.lockfile import contract
-    from statedict_lint.review.structdiff import compare_class
-
-    current = [contract(c) for c in current]  # the lock holds the contract only: compare like with like
-    locked = dict(lock.classes)
-    if paths_filter:
-        locked = {k: v for k, v in locked.items()
-                  if any(v.path == p or v.path.startswith(p.rstrip("/") + "/") or p == "." for p in paths_filter)}
-    cur = {c.id: c for c in current}
-    changes: List[Any] = []
-    for cid in sorted(set(locked) | set(cur)):
-        old, new = locked.get(cid), cur.get(cid)
-        chs = compare_class(old, new)
-        if not chs and old is not None and new is not None and _sig(old) != _sig(new):
-            from statedict_lint.review.structdiff import Change
-
-            chs = [Change("unknown", cid, path=new.path, line=new.line,
-                          reason=f"`{new.name}`: {_what_differs(old, new)}")]
-        changes.extend(chs)
-    return changes
-
-
-def _what_differs(old: Any, new: Any) -> str:
-    """The difference compare_class leaves unnamed: a condition under which keys exist, or completeness."""
-    o = {k.key: k for k in old.keys}
-    conds = [(k.key, o[k.key].condition, k.condition) for k in new.keys
-             if k.key in o and o[k.key].condition != k.condition]
-    if conds:
-        key, was, now = conds[0]
-        more = f" (and {len(conds) - 1} more key(s))" if len(conds) > 1 else ""
-        return (f"the condition of `{key}` changed: {('only if ' + was) if was else 'always'} -> "
-                f"{('only if ' + now) if now else 'always'}{more}")
-    if old.complete != new.complete or old.unresolved != new.unresolved:
-        return "what the prediction could not resolve changed (completeness), so the keys may differ"
-    return "predicted keys differ from the lock (conditions or completeness)"
-
-
-def _roots(changes: List[Any], proj: Any) -> List[Any]:
-    """Changes at their origin: a container's copy of a contained class's change is folded into it."""
-    from statedict_lint.commands.diff import ClassDiff, propagate
-
-    by: Dict[str, Any] = {}
-    for ch in changes:
-        by.setdefault(ch.cls, ClassDiff(ch.cls)).changes.append(ch)
-
-    def inner_of(cd: Any) -> Any:
-        path, _, name = cd.cls.rpartition(":")
-        return {f"{p}:{c}" for p, c in proj.contained((path, name))} if (path, name) in proj.contains else set()
-
-    affects = propagate(list(by.values()), inner_of)
-    roots = [ch for ch in changes if ch.via is None]
-    for ch in roots:
-        seen = affects.get(id(ch), [])
-        if seen:
-            ch.note = (ch.note + "; " if ch.note else "") + "also in " + ", ".join(
-                sorted({c.rsplit(":", 1)[1] for c, _x in seen}))
-    return roots
-
-
-def _sig(c: Any) -> Tuple[Any, ...]:
-    return (tuple(sorted(k.signature() for k in c.keys)), tuple(sorted(k.key for k in c.non_persistent)),
-            c.error is None)
-
-
-def _findings(changes: List[Any], current: List[Any], root: str) -> List[Any]:
-    from statedict_lint.codes import review_code
-    from statedict_lint.findings import Finding
-    from statedict_lint.review.lockfile import attribute_lines
-
-    by_id = {c.id: c for c in current}
-    lines_cache: Dict[str, Dict[str, int]] = {}
-    out = []
-    for ch in changes:
-        rec = by_id.get(ch.cls)
-        path, line = ch.path, ch.line
-        if rec is not None:
-            if rec.id not in lines_cache:
-                try:
-                    with open(os.path.join(root, rec.path), encoding="utf-8", errors="replace") as fh:
-                        lines_cache[rec.id] = attribute_lines(fh.read(), rec.name)
-                except OSError:
-                    lines_cache[rec.id] = {}
-            key = ch.new_key or ch.old_key or ""
-            attr_line = lines_cache[rec.id].get(key.split(".")[0]) if key else None
-            path, line = rec.path, attr_line or rec.line
-        c = review_code(ch.kind)
-        also = f" ({ch.note})" if ch.note else ""
-        out.append(Finding(c.code, f"{ch.cls.rsplit(':', 1)[1]}: {ch.summary()}{also} (code and statedict.lock disagree)",
-                           path, max(line, 1), 0, "error" if ch.breaking else "warning", c.name,
-                           extra={"change": ch.to_json()}))
-    out.sort(key=lambda f: f.sort_key())
-    return out
-
-
 def run(args: Any) -> int:
-    from statedict_lint.review import lockfile
+    from statedict_lint.review import lockcheck, lockfile
 
     lock_path = os.path.abspath(args.output or default_lock_path())
     root = project_root(lock_path)
@@ -259,8 +163,8 @@ def run(args: Any) -> int:
                             if incomplete else "") + "\n")
         return 0
     rel_paths = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in args.paths]
-    changes = check(lock, current, rel_paths)
-    fs = _findings(_roots(changes, proj), current, root)
+    changes = lockcheck.check(lock, current, rel_paths)
+    fs = lockcheck.findings(lockcheck.roots(changes, proj), current, root)
     if args.format == "text":
         from statedict_lint import term
         from statedict_lint.findings import display_path
@@ -283,7 +187,7 @@ def run(args: Any) -> int:
         sys.stdout.write(json.dumps({"lock": lock_path, "up_to_date": not changes,
                                      "changes": [ch.to_json() for ch in changes]}, indent=2) + "\n")
     else:
-        from statedict_lint.commands.diff import render_findings
+        from statedict_lint import report
 
-        sys.stdout.write(render_findings(fs, args.format, "statedict-lint lock --check"))
+        sys.stdout.write(report.render(fs, args.format, tool_name="statedict-lint lock --check"))
     return 1 if changes else 0
