@@ -3,7 +3,7 @@
 Every case of fixtures/redteam/cases.json is predicted statically (``statedict_lint.predict.api.predict``, bindings
 parsed like ``keys --set``) and built with torch on the meta device (``statedict_lint.verify.runtime``) under the same
 bindings. The SOUNDNESS property, judged with the ``verify`` command's own comparison
-(``statedict_lint.commands.verify.compare``, which classifies each difference as wrong or unsettled):
+(``statedict_lint.verify.oracle.compare``, which classifies each difference as wrong or unsettled):
 
 * no difference is "wrong": every key claimed for sure exists, every concrete dimension, dtype and
   parameter/buffer kind is torch's, the keys claimed for sure come in torch's order, and a prediction that says
@@ -37,7 +37,7 @@ pytest.importorskip("torch")
 
 from statedict_lint.predict import bindings as bindings_mod  # noqa: E402
 from statedict_lint.verify import runtime  # noqa: E402
-from statedict_lint.commands.verify import compare  # noqa: E402
+from statedict_lint.verify.oracle import compare  # noqa: E402
 from statedict_lint.errors import UserError  # noqa: E402
 from statedict_lint.predict import evaluator as _evaluator  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402

@@ -16,7 +16,7 @@ pytest.importorskip("torch")
 
 from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.cli import main  # noqa: E402
-from statedict_lint.commands.verify import compare  # noqa: E402
+from statedict_lint.verify.oracle import compare  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -236,7 +236,7 @@ def test_lazy_layers_and_direct_registry_access(write_model: Any, capsys: Any) -
 
 
 def test_verify_finds_no_wrong_claim_on_any_fixture_case() -> None:
-    """Property: `verify`'s own judge (commands.verify.compare) over every case of fixtures/cases.json, against
+    """Property: `verify`'s own judge (verify.oracle.compare) over every case of fixtures/cases.json, against
     every torch build the case names (its bindings, or each of its torch_sets for incomplete cases), finds no
     "wrong" difference: whatever the prediction claims for sure, torch has. (Predictions and torch builds are
     shared with tests/test_fixtures.py, whose own comparison is written independently.)"""

@@ -542,15 +542,14 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
 
 def _rename_findings(old: List[Any], new: List[Any], lookup: Dict[str, Any], shapes: Dict[str, Optional[tuple]],
                      rows: List[Row], by_key: Dict[str, Row]) -> List[Tuple[Finding, Set[str], Set[str]]]:
-    """SDL305 findings from the grouped renames ``diff`` finds (``structdiff.grouped_renames``): one per prefix,
+    """SDL305 findings from the grouped renames ``diff`` finds (``renames.grouped_renames``): one per prefix,
     with ``{i}`` where the same rename happens in every block, and the fix that applies it."""
-    from statedict_lint.review.hooks import _entries
-    from statedict_lint.review.snapshot import KeyRec
-    from statedict_lint.review.structdiff import grouped_renames
+    from statedict_lint.check.renames import KeyInfo, grouped_renames
+    from statedict_lint.checkpoint.keymap import regex_entries
 
-    def rec(key: str, shape: Optional[tuple]) -> KeyRec:
+    def rec(key: str, shape: Optional[tuple]) -> KeyInfo:
         # (no dtype: load_state_dict casts, a rename does not change it; no kind: the file does not say)
-        return KeyRec(key, None if shape is None else list(shape), None, "")
+        return KeyInfo(key, None if shape is None else list(shape), None)
 
     o = {k: rec(k, shapes.get(k)) for k in lookup}
     n = {r.key: rec(r.key, r.shape) for r in rows}
@@ -568,7 +567,7 @@ def _rename_findings(old: List[Any], new: List[Any], lookup: Dict[str, Any], sha
                          severity="warning", old=po, new=pn, confidence=conf, pairs=[list(p) for p in pairs])
         else:
             if PLACEHOLDER.search(po):
-                (pattern, repl), = _entries({po: pn})
+                (pattern, repl), = regex_entries({po: pn})
                 fix = f"sd = {{re.sub({pattern!r}, {repl!r}, k, count=1): v for k, v in sd.items()}}"
             else:
                 fix = f"sd = {{({pn!r} + k[{len(po)}:] if k.startswith({po!r}) else k): v for k, v in sd.items()}}"

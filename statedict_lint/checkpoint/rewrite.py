@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from statedict_lint import safeio
+from statedict_lint.checkpoint import keymap
 from statedict_lint.errors import UserError
 from statedict_lint.limits import (MAX_MAP_BYTES, MAX_MAP_PATTERNS, MAX_PICKLE_BYTES, MAX_REWRITE_OPCODES,
                                    read_regular_text)
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ALIGNMENT = 64
 
 
@@ -66,8 +66,8 @@ class KeyMap:
             prefix = old.endswith(".")
             if prefix != new.endswith(".") and new != "":
                 raise UserError(f"rename map: {old!r} -> {new!r}: a prefix (ending in '.') must map to a prefix")
-            names_old = _PLACEHOLDER.findall(old)
-            names_new = _PLACEHOLDER.findall(new)
+            names_old = keymap.PLACEHOLDER.findall(old)
+            names_new = keymap.PLACEHOLDER.findall(new)
             if len(set(names_old)) != len(names_old):
                 raise UserError(f"rename map: placeholder repeated in {old!r}")
             if not set(names_new) <= set(names_old):
@@ -75,13 +75,7 @@ class KeyMap:
             if not prefix and not names_old:
                 self.exact[old] = new
                 continue
-            pattern = ""
-            pos = 0
-            for m in _PLACEHOLDER.finditer(old):
-                pattern += re.escape(old[pos:m.start()]) + f"(?P<{m.group(1)}>[0-9]+)"
-                pos = m.end()
-            pattern += re.escape(old[pos:])
-            regex = re.compile("^" + pattern + ("" if prefix else "$"))
+            regex = re.compile(keymap.pattern(old))
             self.patterns.append(_Entry(old, new, prefix, regex))
             if len(self.patterns) > MAX_MAP_PATTERNS:
                 raise UserError(f"rename map: more than {MAX_MAP_PATTERNS:,} prefix or placeholder entries (limit; "
@@ -107,7 +101,7 @@ class KeyMap:
             m = e.regex.match(key)
             if m is None:
                 continue
-            new = _PLACEHOLDER.sub(lambda p: m.group(p.group(1)), e.new)
+            new = keymap.PLACEHOLDER.sub(lambda p: m.group(p.group(1)), e.new)
             return new + key[m.end():] if e.prefix else new
         return key
 

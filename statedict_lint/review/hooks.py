@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from statedict_lint.checkpoint.keymap import regex_entries
 
 
 def rename_map(changes: Iterable[object]) -> Dict[str, str]:
@@ -28,29 +28,10 @@ def map_json(mapping: Dict[str, str]) -> str:
     return json.dumps(mapping, indent=2, ensure_ascii=False) + "\n"
 
 
-def _regex(old: str, prefix: bool) -> str:
-    out, pos = "", 0
-    for m in _PLACEHOLDER.finditer(old):
-        out += re.escape(old[pos:m.start()]) + f"(?P<{m.group(1)}>[0-9]+)"
-        pos = m.end()
-    out += re.escape(old[pos:])
-    return "^" + out + ("" if prefix else "$")
-
-
-def _replacement(new: str) -> str:
-    return _PLACEHOLDER.sub(lambda m: f"\\g<{m.group(1)}>", new.replace("\\", "\\\\"))
-
-
-def _entries(mapping: Dict[str, str]) -> List[Tuple[str, str]]:
-    # exact keys first, then the longest prefixes (most specific) first: the same order migrate applies
-    items = sorted(mapping.items(), key=lambda kv: (kv[0].endswith("."), -len(kv[0]), kv[0]))
-    return [(_regex(o, o.endswith(".")), _replacement(n)) for o, n in items]
-
-
 def pre_hook_snippet(class_name: str, mapping: Dict[str, str], why: str = "") -> str:
     """A ready-to-paste ``register_load_state_dict_pre_hook`` for ``class_name`` (keys relative to it)."""
     fn = f"_{_snake(class_name)}_rename_old_keys"
-    rows = "\n".join(f"    (re.compile({p!r}), {r!r})," for p, r in _entries(mapping))
+    rows = "\n".join(f"    (re.compile({p!r}), {r!r})," for p, r in regex_entries(mapping))
     comment = f"# {why}\n" if why else ""
     return (
         f"{comment}"
