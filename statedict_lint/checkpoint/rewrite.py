@@ -307,12 +307,12 @@ def rewrite(src: str, dst: str, kmap: KeyMap, force: bool = False, verify: Verif
 
 
 # --------------------------------------------------------------------------------------------- safetensors
-def read_safetensors_header(path: str) -> Tuple[Dict[str, Any], int]:
-    """(header, data start) of a safetensors file, validated as the reader validates it (limits, dtypes,
-    shapes, offsets tiling the data): a file safetensors refuses is refused here too, in one line."""
-    from statedict_lint.checkpoint.readers import read_safetensors_header as read_header, validate_safetensors
+def _validated_header(path: str) -> Tuple[Dict[str, Any], int]:
+    """(header, data start) of a safetensors file through the readers' one header parser (its size cap) and
+    validation (dtypes, shapes, offsets tiling the data): a file safetensors refuses is refused here too."""
+    from statedict_lint.checkpoint.readers import read_safetensors_header, validate_safetensors
 
-    header, n, size = read_header(path)
+    header, n, size = read_safetensors_header(path)
     validate_safetensors(path, header, size - 8 - n)
     return header, 8 + n
 
@@ -320,7 +320,7 @@ def read_safetensors_header(path: str) -> Tuple[Dict[str, Any], int]:
 def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap, verify: Verify = None) -> RewriteResult:
     from statedict_lint.checkpoint.readers import SAFETENSORS_DTYPES
 
-    header, data_start = read_safetensors_header(src)
+    header, data_start = _validated_header(src)
     keys = [k for k in header if k != RESERVED]
     pairs = apply_all(keys, kmap)
     new_header: Dict[str, Any] = {}
