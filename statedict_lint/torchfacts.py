@@ -1,8 +1,10 @@
-"""Facts about torch (2.13) as plain data, with no imports: dtype names, nn.Module's own attributes, the
-containers and their methods, the tensor factories. The predictor, the checkpoint readers and the lint rules
-read them from here.
+"""Facts about torch (2.13) as plain data, with no imports: dtype names and byte sizes, nn.Module's own attributes
+and the methods that return the module itself, the containers and their methods, the tensor factories. The
+predictor, the checkpoint readers and the lint rules read them from here; tests/test_torchfacts.py checks them
+against torch.
 """
 
+# The dtypes the predictor models: torch attribute name (or alias) -> canonical name.
 DTYPES = {
     "float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
     "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64",
@@ -12,6 +14,35 @@ DTYPES = {
     "float8_e4m3fn": "float8_e4m3fn", "float8_e5m2": "float8_e5m2",
 }
 FLOATING = {"float32", "float64", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"}
+# Bytes per element of every torch dtype (torch 2.13's `dtype.itemsize`), by canonical name. Left out: the
+# sub-byte shell dtypes int1..int7 / uint1..uint7 (no storage format of their own): a checkpoint naming one is
+# refused as an unknown dtype.
+DTYPE_BYTES = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "complex128": 16, "complex64": 8, "complex32": 4,
+    "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
+    "uint16": 2, "uint32": 4, "uint64": 8,
+    "float8_e4m3fn": 1, "float8_e5m2": 1, "float8_e4m3fnuz": 1, "float8_e5m2fnuz": 1, "float8_e8m0fnu": 1,
+    "float4_e2m1fn_x2": 1, "bits8": 1, "bits16": 2, "bits1x8": 1, "bits2x4": 1, "bits4x2": 1,
+    "qint8": 1, "qint32": 4, "quint8": 1, "quint4x2": 1, "quint2x4": 1,
+}
+
+# torch.<Name>Storage (the typed storages of pickled checkpoints) -> dtype name
+STORAGE_DTYPES = {
+    "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16", "LongStorage": "int64",
+    "IntStorage": "int32", "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
+    "BoolStorage": "bool", "BFloat16Storage": "bfloat16", "ComplexDoubleStorage": "complex128",
+    "ComplexFloatStorage": "complex64", "QInt8Storage": "qint8", "QInt32Storage": "qint32",
+    "QUInt8Storage": "quint8", "QUInt4x2Storage": "quint4x2", "QUInt2x4Storage": "quint2x4",
+    "UntypedStorage": "uint8",
+}
+
+# torch's other names of dtypes (torch.half, torch.long, ...) -> canonical name; they may appear as pickle globals
+# (left out: torch.bit, the alias of the shell dtype uint1)
+DTYPE_ALIASES = {
+    "float": "float32", "double": "float64", "half": "float16", "long": "int64", "int": "int32", "short": "int16",
+    "cfloat": "complex64", "cdouble": "complex128", "chalf": "complex32",
+}
+
 # Features that model code probes with hasattr() to support torch < 2.0; all present in torch >= 2.0.
 TORCH2_FEATURES = {
     "torch.nn.functional.scaled_dot_product_attention", "torch.compile", "torch.nn.RMSNorm",
@@ -38,6 +69,12 @@ CONTAINER_METHODS = {
     "ParameterDict": {"clear", "copy", "fromkeys", "get", "items", "keys", "pop", "popitem", "setdefault", "update",
                       "values", "__getitem__", "__setitem__", "__delitem__", "__len__", "__iter__", "__contains__"},
 }
+# Methods of torch.nn.Module (torch 2.13) that return the module itself (`return self`, through `self._apply(...)` or
+# `self.train(False)`): `Net().to(dev).eval()` is still the Net. There is no `Module.mps()`.
+MODULE_SELF_RETURNING = frozenset((
+    "apply", "bfloat16", "cpu", "cuda", "double", "eval", "float", "half", "ipu", "mtia", "requires_grad_",
+    "share_memory", "to", "to_empty", "train", "type", "xpu",
+))
 # Class-level attributes of torch.nn.Module (torch 2.13): register_buffer / register_parameter / add_module
 # raise KeyError("attribute 'half' already exists") for these names, and so does assigning a Parameter.
 MODULE_ATTRS = frozenset((

@@ -14,12 +14,13 @@ import zipfile
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
-from statedict_lint.checkpoint.records import DTYPE_BYTES, Checkpoint, TensorRecord
+from statedict_lint.checkpoint.records import Checkpoint, TensorRecord
 from statedict_lint.checkpoint.unpickler import MAX_DIM
 from statedict_lint.checkpoint.unpickler import load as unpickle
 from statedict_lint.errors import UserError
 from statedict_lint.limits import (MAX_INDEX_BYTES, MAX_INDEX_SHARDS, MAX_PICKLE_BYTES, MAX_SAFETENSORS_HEADER,
                                    MAX_ZIP_ENTRIES, MiB, check_regular, read_regular)
+from statedict_lint.torchfacts import DTYPE_BYTES
 
 MAX_PICKLE = MAX_PICKLE_BYTES
 MAX_INDEX = MAX_INDEX_BYTES

@@ -16,11 +16,11 @@ import sys
 from collections import OrderedDict
 from typing import Any, Dict, Optional, Tuple
 
-from statedict_lint.checkpoint.records import (DTYPE_ALIASES, DTYPE_BYTES, STORAGE_DTYPES, DType, Inert,
-                                               StorageRecord, TensorRecord)
+from statedict_lint.checkpoint.records import DType, Inert, StorageRecord, TensorRecord
 from statedict_lint.errors import UserError
 from statedict_lint.limits import (MAX_PICKLE_BYTES, MAX_PICKLE_LITERAL, MAX_PICKLE_OBJECTS, MAX_PICKLE_OPCODES,
                                    MiB)
+from statedict_lint.torchfacts import DTYPE_ALIASES, DTYPE_BYTES, STORAGE_DTYPES
 
 MAX_DIM = 2 ** 63 - 1  # torch sizes, strides and offsets are int64
 

@@ -10,7 +10,8 @@ from typing import Any, Dict, List
 from statedict_lint.predict import bindings
 from statedict_lint.findings import display_path
 from statedict_lint.predict.symbolic import Sym, render
-from statedict_lint.predict.template import DTYPE_BYTES, KeySpec, Prediction
+from statedict_lint.predict.template import KeySpec, Prediction
+from statedict_lint.torchfacts import DTYPE_BYTES
 
 
 def add_parser(sub: Any) -> None:

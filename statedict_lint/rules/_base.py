@@ -13,15 +13,13 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from statedict_lint.codes import CODES, kebab
+from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 Node = ast.AST
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # torch.nn names that are not nn.Module subclasses even though they are capitalised
 NOT_MODULES = {"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"}
-# methods of nn.Module that return the module itself
-SELF_RETURNING = {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16",
-                  "requires_grad_", "to_empty", "xpu", "mps"}
 TENSOR_FACTORIES = {"zeros", "ones", "empty", "full", "rand", "randn", "randint", "arange", "eye",
                     "linspace", "logspace", "tensor", "as_tensor", "from_numpy", "zeros_like",
                     "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randperm",
@@ -281,7 +279,7 @@ class Context:
         ``model.py`` defines ``Net`` as an nn.Module subclass (read with ``ast``, never imported).
         """
         while (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-               and node.func.attr in SELF_RETURNING and isinstance(node.func.value, ast.Call)):
+               and node.func.attr in MODULE_SELF_RETURNING and isinstance(node.func.value, ast.Call)):
             node = node.func.value
         if not isinstance(node, ast.Call):
             return False

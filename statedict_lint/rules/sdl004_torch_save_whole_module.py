@@ -6,8 +6,9 @@ import ast
 import re
 from typing import Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import SELF_RETURNING, Context, Node, Rule, name_bindings, self_name, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, self_name, walk_scope
 from statedict_lint.rules._scopeinfo import const_str
+from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 
 class TorchSaveWholeModule(Rule):
@@ -165,7 +166,7 @@ def _module_name(ctx: Context, name: str, binds: dict, call: Optional[ast.Call],
             ctor = True
             continue
         c = v
-        while (isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr in SELF_RETURNING
+        while (isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr in MODULE_SELF_RETURNING
                and isinstance(c.func.value, ast.Call)):
             c = c.func.value
         if (isinstance(c, ast.Call) and c.args and isinstance(c.args[0], ast.Name) and c.args[0].id == name
@@ -179,7 +180,7 @@ def _module_name(ctx: Context, name: str, binds: dict, call: Optional[ast.Call],
 def _is_module_value(ctx: Context, v: Node, binds: dict, call: ast.Call, scope: Node) -> bool:
     """``deepcopy(de_parallel(model)).half()`` / ``model`` / ``Net()`` where that is a whole module."""
     for _ in range(8):
-        if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in SELF_RETURNING:
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in MODULE_SELF_RETURNING:
             v = v.func.value
         elif isinstance(v, ast.Call) and len(v.args) == 1 and not v.keywords and (
                 ctx.qualname(v.func) == "copy.deepcopy" or (

@@ -7,6 +7,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, name_bindings, walk_scope
 from statedict_lint.rules._scopeinfo import state_dict_receiver
+from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 # wrapper constructor -> (short name, key prefix it adds, how to reach the wrapped module)
 WRAPPERS = {
@@ -201,16 +202,12 @@ def _exclusive(scope: Node, binding: Node, call: Node) -> bool:
 
 def _keeps(v: Node, name: str) -> bool:
     """``name.cuda()`` / ``name.to(dev)``: the same object."""
-    from statedict_lint.rules._base import SELF_RETURNING
-
-    return (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in SELF_RETURNING
+    return (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in MODULE_SELF_RETURNING
             and isinstance(v.func.value, ast.Name) and v.func.value.id == name)
 
 
 def _wrapper_call(ctx: Context, v: Node):
-    from statedict_lint.rules._base import SELF_RETURNING
-
-    while (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in SELF_RETURNING
+    while (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in MODULE_SELF_RETURNING
            and isinstance(v.func.value, ast.Call)):
         v = v.func.value  # DataParallel(model).cuda()
     if isinstance(v, ast.Call):

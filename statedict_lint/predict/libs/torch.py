@@ -43,6 +43,7 @@ from statedict_lint.torchfacts import (
     FACTORIES,
     FLOATING,
     MODULE_ATTRS,
+    MODULE_SELF_RETURNING,
     TORCH2_FEATURES,
     TORCH_INIT_METHODS,
 )
@@ -495,6 +496,8 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             "named_buffers": lambda prefix="", recurse=True, **k: self._walk(m, "buffers", True, recurse, prefix),
             "__init__": lambda *a, **k: None,
         }
+        if name in MODULE_SELF_RETURNING and name not in simple:  # device moves (xpu, ipu, mtia): no state change
+            return Intrinsic(f"Module.{name}", lambda *a, **k: m)
         if name in simple:
             return Intrinsic(f"Module.{name}", simple[name])
         if name in TORCH_INIT_METHODS and self._is_torch_layer(m):

@@ -9,7 +9,6 @@ from statedict_lint.predict import tensorops
 from statedict_lint.predict.engine_api import Engine
 from statedict_lint.predict.libs._common import ceil_div, ev_iter, raise_
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
-from statedict_lint.predict.template import DTYPE_BYTES
 from statedict_lint.predict.values import (
     BufferMarker,
     DtypeValue,
@@ -21,6 +20,7 @@ from statedict_lint.predict.values import (
     Unknown,
 )
 from statedict_lint.torchfacts import (
+    DTYPE_BYTES,
     DTYPES,
     FLOATING,
 )
