@@ -21,7 +21,7 @@ from statedict_lint.checkpoint.container import Found
 from statedict_lint.checkpoint.records import Checkpoint, TensorRecord
 from statedict_lint.codes import check_code
 from statedict_lint.findings import Finding
-from statedict_lint.predict.symbolic import Sym
+from statedict_lint.predict.symbolic import Sym, render_shape
 from statedict_lint.predict.template import PLACEHOLDER, KeySpec, Prediction, key_pattern
 
 WRAPPERS = ["module", "_orig_mod", "model", "_forward_module", "_fsdp_wrapped_module", "_checkpoint_wrapped_module",
@@ -114,12 +114,6 @@ def _finding(kind: str, message: str, spec: Optional[KeySpec] = None, severity: 
     if spec is not None:
         path, line = spec.origin_path or spec.path, spec.origin_line or spec.line
     return Finding(code=code, message=message, path=path, line=line, severity=severity, name=name, extra=extra)
-
-
-def _fmt(shape: Optional[tuple]) -> str:
-    if shape is None:
-        return "[?]"
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 # -- patterns ------------------------------------------------------------------------------------------
@@ -414,8 +408,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
                                  "part that could not be predicted"))
         res_unexpected_sure = False
     for r in unknown:
-        res.unsure.append(Unsure(f"{r.key}: shape {_fmt(r.shape)} not fully known (line {r.spec.line}): size not "
-                                 "checked", key=r.key))
+        res.unsure.append(Unsure(f"{r.key}: shape {render_shape(r.shape, '[?]')} not fully known "
+                                 f"(line {r.spec.line}): size not checked", key=r.key))
     res.missing = missing  # every predicted key is a claim the predictor is sure of
     if res_unexpected_sure:
         res.unexpected = unexpected
@@ -493,8 +487,9 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         r = by_key[k]
         origin = f" — decided by `{r.spec.origin}`" if r.spec.origin else ""
         # (the finding's own location is the layer's line: no need to repeat it in the message)
-        res.findings.append(_finding("size", f"size mismatch for {k}: checkpoint {_fmt(c)}, model {_fmt(m)}"
-                                     f"{origin}", r.spec, checkpoint=list(c), model=list(m), key=k))
+        res.findings.append(_finding("size", f"size mismatch for {k}: checkpoint {render_shape(c, '[?]')}, "
+                                     f"model {render_shape(m, '[?]')}{origin}", r.spec, checkpoint=list(c), model=list(m),
+                                     key=k))
         explained.add(k)
     # renames among what is left
     old = [KeyInfo(k, shapes.get(k), lookup[k].dtype if isinstance(lookup[k], TensorRecord) else None)
@@ -515,12 +510,12 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         if k not in explained:
             r = by_key.get(k)
             res.findings.append(_finding("missing", f"missing key {k}: the model has {k} "
-                                         f"{_fmt(r.shape) if r else ''} but the checkpoint does not",
+                                         f"{render_shape(r.shape, '[?]') if r else ''} but the checkpoint does not",
                                          r.spec if r else None, key=k))
     for k in e_unexpected:
         if k not in explained and res_unexpected_sure:
             v = lookup[k]
-            shape = _fmt(v.shape) if isinstance(v, TensorRecord) else type(v).__name__
+            shape = render_shape(v.shape, '[?]') if isinstance(v, TensorRecord) else type(v).__name__
             res.findings.append(_finding("unexpected", f"unexpected key {k} {shape}: in the checkpoint, not in "
                                          "the model", key=k))
     for k in not_tensors:

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.torchfacts import DTYPE_BYTES
 
+
 @dataclass(frozen=True)
 class DType:
     name: str

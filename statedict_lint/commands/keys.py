@@ -9,8 +9,8 @@ from typing import Any, Dict, List
 
 from statedict_lint.predict import bindings
 from statedict_lint.findings import display_path
-from statedict_lint.predict.symbolic import Sym, render
-from statedict_lint.predict.template import KeySpec, Prediction
+from statedict_lint.predict.symbolic import Sym, render, render_shape
+from statedict_lint.predict.template import Prediction
 from statedict_lint.torchfacts import DTYPE_BYTES
 
 
@@ -64,12 +64,6 @@ def to_json(pred: Prediction) -> Dict[str, Any]:
     for entry, u in zip(data["unresolved"], pred.unresolved):
         entry["path"] = display_path(u.path or own)
     return data
-
-
-def _shape(k: KeySpec) -> str:
-    if k.shape is None:
-        return "?"
-    return "[" + ", ".join("?" if d is None else render(d) for d in k.shape) + "]"
 
 
 def totals(pred: Prediction) -> Dict[str, Any]:
@@ -160,7 +154,7 @@ def format_text(pred: Prediction) -> str:
         where = str(k.line) if k.line else "-"
         if k.path and os.path.abspath(k.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
             where = f"{display_path(k.path)}:{k.line}"
-        rows.append((k.key, _shape(k), k.dtype or "?", kind, where, "; ".join(notes)))
+        rows.append((k.key, render_shape(k.shape), k.dtype or "?", kind, where, "; ".join(notes)))
     if rows:
         widths = [max(len(r[i]) for r in rows + [("key", "shape", "dtype", "kind", "line", "")]) for i in range(5)]
         header = ("key", "shape", "dtype", "kind", "line")

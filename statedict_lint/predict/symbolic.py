@@ -11,7 +11,7 @@ variables (used by ``check`` to infer constructor values from checkpoint shapes)
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
 
 Monomial = Tuple["Atom", ...]  # sorted atoms, with repetition for powers
 IntLike = Union[int, "Sym"]
@@ -307,3 +307,11 @@ def is_intlike(x: object) -> bool:
 
 def render(x: object) -> str:
     return x.render() if isinstance(x, Sym) else str(x)
+
+
+def render_shape(shape: Optional[Iterable[object]], unknown: str = "?") -> str:
+    """A shape as text, the one formatter of every output: ``[3*n_embd, 64]``, ``?`` for a dimension that is not
+    known, ``unknown`` for a shape that is not known at all."""
+    if shape is None:
+        return unknown
+    return "[" + ", ".join("?" if d is None else render(d) for d in shape) + "]"

@@ -22,10 +22,11 @@ reported but not claimed breaking: the predictor may simply not know the keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.check.renames import _NUM, _shape_known, grouped_renames
 from statedict_lint.codes import BREAKING_KINDS  # the kinds whose code says "breaking" (codes.py)
+from statedict_lint.predict.symbolic import render_shape
 from statedict_lint.review.snapshot import ClassRec, KeyRec
 
 
@@ -67,7 +68,7 @@ class Change:
             return f"added `{star(n)}`{cnt}"
         if self.kind == "reshaped":
             how = f" ({self.old_origin} -> {self.origin})" if self.origin and self.old_origin != self.origin else ""
-            return f"reshaped `{n}` {_fmt_shape(self.old_shape)} -> {_fmt_shape(self.new_shape)}{how}"
+            return f"reshaped `{n}` {render_shape(self.old_shape, '[?]')} -> {render_shape(self.new_shape, '[?]')}{how}"
         if self.kind == "made-non-persistent":
             return f"buffer `{o}` made non-persistent (no longer in the state_dict)"
         if self.kind == "made-persistent":
@@ -97,12 +98,6 @@ class Change:
             d["keys"] = list(self.keys)
         d["path"], d["line"] = self.path, self.line
         return d
-
-
-def _fmt_shape(s: Optional[Sequence[Any]]) -> str:
-    if s is None:
-        return "[?]"
-    return "[" + ", ".join("?" if d is None else str(d) for d in s) + "]"
 
 
 def _module_of(key: str) -> str:

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List
 
+from statedict_lint.predict.symbolic import render_shape
+
 
 @dataclass
 class Difference:
@@ -26,14 +28,6 @@ class Difference:
         if self.note:
             d["note"] = self.note
         return d
-
-
-def _shape_text(shape: Any) -> str:
-    if shape is None:
-        return "?"
-    from statedict_lint.predict.symbolic import Sym, render
-
-    return "[" + ", ".join("?" if d is None else (render(d) if isinstance(d, Sym) else str(d)) for d in shape) + "]"
 
 
 def _is_int(d: Any) -> bool:
@@ -68,8 +62,8 @@ def compare(pred: Any, table: Any) -> List[Difference]:
                 verdict = "wrong"
             else:
                 verdict = "wrong" if any(_is_int(d) and d != t for d, t in zip(spec.shape, e.shape)) else "unsettled"
-            out.append(Difference("shape", key, _shape_text(spec.shape), list(e.shape) if e.shape is not None else None,
-                                  verdict, spec.line))
+            out.append(Difference("shape", key, render_shape(spec.shape),
+                                  list(e.shape) if e.shape is not None else None, verdict, spec.line))
         if spec.dtype != e.dtype:
             out.append(Difference("dtype", key, spec.dtype, e.dtype, "unsettled" if spec.dtype is None else "wrong",
                                   spec.line))
@@ -81,16 +75,16 @@ def compare(pred: Any, table: Any) -> List[Difference]:
         e = real.get(spec.key)
         if e is None:
             if spec.condition is not None:
-                out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "unsettled", spec.line,
+                out.append(Difference("extra", spec.key, render_shape(spec.shape), None, "unsettled", spec.line,
                                       f"predicted only if {spec.condition}"))
             else:
-                out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "wrong", spec.line,
+                out.append(Difference("extra", spec.key, render_shape(spec.shape), None, "wrong", spec.line,
                                       "predicted for sure; torch has no such key"))
             continue
         matched.add(spec.key)
         fields(spec, spec.key, e)
         if spec.condition is not None:
-            out.append(Difference("extra", spec.key, _shape_text(spec.shape), list(e.shape or ()), "unsettled",
+            out.append(Difference("extra", spec.key, render_shape(spec.shape), list(e.shape or ()), "unsettled",
                                   spec.line, f"exists here; the prediction had it only if {spec.condition}"))
         else:
             sure.append(spec.key)
@@ -102,7 +96,7 @@ def compare(pred: Any, table: Any) -> List[Difference]:
             matched.add(k)
             fields(spec, k, real[k])
         if not hits:
-            out.append(Difference("extra", spec.key, _shape_text(spec.shape), None, "unsettled", spec.line,
+            out.append(Difference("extra", spec.key, render_shape(spec.shape), None, "unsettled", spec.line,
                                   "repeated key: torch has no repetition of it"))
     for key, e in real.items():
         if key in matched:
