@@ -488,8 +488,8 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         origin = f" — decided by `{r.spec.origin}`" if r.spec.origin else ""
         # (the finding's own location is the layer's line: no need to repeat it in the message)
         res.findings.append(_finding("size", f"size mismatch for {k}: checkpoint {render_shape(c, '[?]')}, "
-                                     f"model {render_shape(m, '[?]')}{origin}", r.spec, checkpoint=list(c), model=list(m),
-                                     key=k))
+                                     f"model {render_shape(m, '[?]')}{origin}", r.spec, checkpoint=list(c),
+                                     model=list(m), key=k))
         explained.add(k)
     # renames among what is left
     old = [KeyInfo(k, shapes.get(k), lookup[k].dtype if isinstance(lookup[k], TensorRecord) else None)
