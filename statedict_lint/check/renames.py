@@ -14,9 +14,12 @@ what they leave, and ``{i}`` placeholders where every index of a container moved
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from statedict_lint.predict.template import placeholder
 
 
 @dataclass
@@ -285,9 +288,6 @@ def _same_tensor(a: KeyInfo, b: KeyInfo) -> bool:
         a.dtype == b.dtype and a.kind == b.kind
 
 
-_PH_NAMES = ("i", "j", "k", "m", "p", "q", "r", "s")
-
-
 def _segment_renames(removed: List[KeyInfo], added: List[KeyInfo], o: Dict[str, KeyInfo],
                      n: Dict[str, KeyInfo]) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """Attribute renames seen at several places at once (``blocks.0.attn.`` -> ``blocks.0.self_attn.``,
@@ -396,7 +396,8 @@ def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str,
             a, b = po.split("."), pn.split(".")
             for t in range(min(len(a), len(b)) - 1):  # (a segment inserted after the index: lengths differ)
                 if a[t] == b[t] and _NUM.match(a[t]) and a[:t] == b[:t]:
-                    ph = next(x for x in _PH_NAMES if "{" + x + "}" not in po and "{" + x + "}" not in pn)
+                    ph = next(x for x in map(placeholder, itertools.count())
+                              if "{" + x + "}" not in po and "{" + x + "}" not in pn)
                     pat_o = ".".join(a[:t] + ["{" + ph + "}"] + a[t + 1:])
                     pat_n = ".".join(b[:t] + ["{" + ph + "}"] + b[t + 1:])
                     buckets.setdefault((pat_o, pat_n, t), []).append((po, pn))

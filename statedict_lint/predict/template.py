@@ -19,6 +19,12 @@ from statedict_lint.predict.symbolic import Sym, render
 ShapeElem = Union[int, Sym, None]
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")  # `{i}` in a symbolic key
+PLACEHOLDER_NAMES = "ijklmnpq"  # the placeholders of nested repetitions, outermost first; then i8, i9, ...
+
+
+def placeholder(depth: int) -> str:
+    """The name of the placeholder at nesting ``depth`` (0: ``i``, 1: ``j``, ..., 8: ``i8``)."""
+    return PLACEHOLDER_NAMES[depth] if depth < len(PLACEHOLDER_NAMES) else f"i{depth}"
 
 
 def key_pattern(key: str) -> "re.Pattern[str]":
