@@ -19,6 +19,9 @@ from statedict_lint.codes import INTERNAL_ERROR
 class Plugin:
     name = "statedict-lint"
     version = __version__
+    # the flake8 run's lint session (options and bounded caches), made by parse_options: flake8 hands options to the
+    # plugin class, not to its instances
+    session: Any = None
 
     def __init__(self, tree: ast.AST, filename: str = "<stdin>", lines: Sequence[str] = ()) -> None:
         self._tree = tree
@@ -42,10 +45,10 @@ class Plugin:
 
     @classmethod
     def parse_options(cls, options: Any) -> None:
-        from statedict_lint.rules import sdl800_lock_drift
+        from statedict_lint.rules.session import LintOptions, LintSession
 
         lock = getattr(options, "statedict_lock", None)
-        sdl800_lock_drift.set_lock_path(os.path.abspath(lock) if lock else None)
+        cls.session = LintSession(LintOptions(lock=os.path.abspath(lock) if lock else None))
 
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         try:
@@ -54,7 +57,8 @@ class Plugin:
                 return
             from statedict_lint.rules.engine import all_rules, run_rules
 
-            found: List[Any] = run_rules(self._tree, source, self._filename, all_rules())  # type: ignore[arg-type]
+            found: List[Any] = run_rules(self._tree, source, self._filename, all_rules(),  # type: ignore[arg-type]
+                                         type(self).session)
         except Exception as exc:  # never crash flake8
             yield 1, 0, f"{INTERNAL_ERROR} statedict-lint internal error ({type(exc).__name__}: {exc}); file not checked", \
                 type(self)

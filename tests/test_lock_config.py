@@ -11,14 +11,7 @@ from typing import Any
 import pytest
 
 from statedict_lint.cli import main
-from statedict_lint.rules import sdl800_lock_drift
 from test_lock import edit, proj  # noqa: F401  (fixture)
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> Any:
-    yield
-    sdl800_lock_drift.set_lock_path(None)
 
 
 def _drifted(proj: str) -> None:  # noqa: F811

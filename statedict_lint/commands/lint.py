@@ -186,15 +186,15 @@ def _uncached(rule: Any) -> bool:
     return bool(getattr(rule, "needs_lock", False) or getattr(rule, "reads_other_files", False))
 
 
-def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Cache") -> List[Any]:
-    """Findings of the ``enabled`` rules on one file's bytes (``path`` is how it is named and judged)."""
+def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Cache", session: Any) -> List[Any]:
+    """Findings of the ``enabled`` rules on one file's bytes (``path`` is how it is named and judged), in the lint
+    run ``session`` (rules.session.LintSession: the options and in-process caches)."""
     from statedict_lint.findings import Finding
-    from statedict_lint.rules._project import context_key
     from statedict_lint.rules.engine import lint_source, syntax_error
     from statedict_lint.source.locate import recording
 
     # what the rules read about the file's project (test file, declared torch version) is part of the key
-    digest = hashlib.sha256(raw + b"\0" + context_key(path)).hexdigest()
+    digest = hashlib.sha256(raw + b"\0" + session.project.context_key(path)).hexdigest()
     cached = cache.get(path, digest)
     try:
         text = decode_source(raw)
@@ -202,10 +202,11 @@ def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Ca
         return [syntax_error(path, 1, str(exc))]
     # rules that read other files; those that can tell from the path alone that they have nothing to say
     # (no lock for SDL800) are not run, which spares a parse of every cached file
-    others = [r for r in rules if _uncached(r) and r.code in enabled and getattr(r, "applies", lambda p: True)(path)]
+    others = [r for r in rules if _uncached(r) and r.code in enabled
+              and getattr(r, "applies", lambda p, s: True)(path, session)]
     if cached is None:  # one parse for both kinds of rules; only the cacheable findings are stored
         with recording() as log:  # what SDL201's predictions read besides this file
-            found = lint_source(text, path, [r for r in rules if not _uncached(r)] + others)
+            found = lint_source(text, path, [r for r in rules if not _uncached(r)] + others, session=session)
         mine = {r.code for r in others}
         cache.put(path, digest, [[f.code, f.message, f.line, f.col, f.severity, f.name] for f in found
                                  if f.code not in mine
@@ -214,7 +215,7 @@ def lint_bytes(raw: bytes, path: str, rules: List[Any], enabled: set, cache: "Ca
         found = [Finding(code=c, message=m, path=path, line=ln, col=col, severity=sev, name=nm)
                  for c, m, ln, col, sev, nm in cached]
         if others and not any(f.code == SYNTAX_ERROR for f in found):
-            found = found + lint_source(text, path, others)
+            found = found + lint_source(text, path, others, session=session)
     return [f for f in found if f.code in enabled]
 
 
@@ -230,9 +231,13 @@ def enabled_codes(select: List[str], ignore: List[str], extend_select: List[str]
 
 
 def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_select: List[str],
-               exclude: List[str], use_cache: bool = True, stats: Optional[Dict[str, int]] = None) -> List[Any]:
+               exclude: List[str], use_cache: bool = True, stats: Optional[Dict[str, int]] = None,
+               session: Any = None) -> List[Any]:
     from statedict_lint.findings import Finding
     from statedict_lint.rules.engine import all_rules
+    from statedict_lint.rules.session import LintSession
+
+    session = session or LintSession()
 
     rules = all_rules()
     enabled = enabled_codes(select, ignore, extend_select)
@@ -258,7 +263,7 @@ def lint_paths(paths: List[str], select: List[str], ignore: List[str], extend_se
             out.append(too_large(path, os.path.getsize(path), "bytes"))
             continue
         checked += 1
-        out.extend(lint_bytes(raw, path, rules, enabled, cache))
+        out.extend(lint_bytes(raw, path, rules, enabled, cache, session))
     cache.save()
     if stats is not None:
         stats["files"] = checked
@@ -283,7 +288,7 @@ def run(args: Any) -> int:
     from statedict_lint.rules.engine import all_rules, is_enabled
 
     from statedict_lint.errors import UserError
-    from statedict_lint.rules import sdl800_lock_drift
+    from statedict_lint.rules.session import LintOptions, LintSession
 
     cfg_path, cfg = lintconfig.find_config(".")
 
@@ -292,7 +297,7 @@ def run(args: Any) -> int:
         lock = os.path.join(os.path.dirname(cfg_path), cfg["lock"][0])
     if lock is not None and not os.path.isfile(lock):
         raise UserError(f"--lock {lock}: " + ("not a regular file" if os.path.exists(lock) else "no such file"))
-    sdl800_lock_drift.set_lock_path(os.path.abspath(lock) if lock else None)
+    session = LintSession(LintOptions(lock=os.path.abspath(lock) if lock else None))
     select = _codes(args.select)
     if select is None:
         select = cfg.get("select", [])
@@ -329,11 +334,11 @@ def run(args: Any) -> int:
             findings = [too_large(args.stdin_display_name, len(raw), "bytes")]
         else:
             findings = lint_bytes(raw, args.stdin_display_name, all_rules(),
-                                  enabled_codes(select, ignore, extend_select), Cache(False))
+                                  enabled_codes(select, ignore, extend_select), Cache(False), session)
         stats["files"] = 1
     else:
         findings = lint_paths(paths, select, ignore, extend_select, exclude, use_cache=not args.no_cache,
-                              stats=stats)
+                              stats=stats, session=session)
     text = render(findings, args.format)
     if text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

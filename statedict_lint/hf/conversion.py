@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from statedict_lint.memo import Memo
+
 
 @dataclass
 class Transform:
@@ -125,7 +127,7 @@ class Mapping:
         return v
 
 
-_READ: Dict[str, Mapping] = {}
+_READ: Memo[Mapping] = Memo(8)  # conversion_mapping.py of each transformers read (bounded)
 
 
 def read_mapping(transformers_root: str) -> Mapping:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from statedict_lint import usercache
+from statedict_lint.memo import Memo
 from statedict_lint.errors import UserError
 from statedict_lint.source.locate import file_digest
 
@@ -89,7 +90,7 @@ class ClassRec:
         return self.error is None and not self.unresolved
 
 
-_REL: Dict[Tuple[str, str], str] = {}
+_REL: Memo[str] = Memo(8192)  # (path, root) -> its recorded form (bounded: a long run does not grow it)
 
 
 def _rel(path: str, root: str) -> str:

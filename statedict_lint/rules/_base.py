@@ -13,6 +13,7 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from statedict_lint.codes import CODES, kebab
+from statedict_lint.rules.session import LintSession
 from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 Node = ast.AST
@@ -104,8 +105,7 @@ def walk_scope(root: Node) -> Iterator[Node]:
 
 
 _ALWAYS = r"^[ \t]*(?:import|from|class)[ \t]"
-_CLASS_CACHE: Dict[Tuple[str, str], bool] = {}
-_RX: Dict[str, "re.Pattern[str]"] = {}
+_RX: Dict[str, "re.Pattern[str]"] = {}  # the rules' hint patterns, compiled once (as many as there are rules)
 
 
 class Context:
@@ -116,8 +116,10 @@ class Context:
     node of one function or class walk that subtree themselves (``walk_scope``).
     """
 
-    def __init__(self, tree: ast.Module, source: str, path: str = "", hints: Sequence[str] = ()) -> None:
+    def __init__(self, tree: ast.Module, source: str, path: str = "", hints: Sequence[str] = (),
+                 session: Optional[LintSession] = None) -> None:
         self.tree = tree
+        self.session = session or LintSession()  # the lint run's options and caches
         self.source = source
         self.path = path
         self.imports: Dict[str, Optional[str]] = {}
@@ -303,18 +305,18 @@ class Context:
         module, name, level = spec
         if not level and (module == "torch" or module.startswith("torch.")):
             return False
-        from statedict_lint.rules import _project
-
-        path = _project.project_module_file(self.path, module, level)
+        facts = self.session.project
+        path = facts.project_module_file(self.path, module, level)
         if path is None or os.path.abspath(path) == os.path.abspath(self.path or ""):
             return False
         key = (path, name)
-        if key not in _CLASS_CACHE:
-            _CLASS_CACHE[key] = False  # cycles end here
-            parsed = _project.parse_file(path)
-            _CLASS_CACHE[key] = parsed is not None and Context(parsed[0], parsed[1], path).defines_module_class(
-                name, depth)
-        return _CLASS_CACHE[key]
+        known = self.session.module_classes
+        if key not in known:
+            known[key] = False  # cycles end here
+            parsed = facts.parse_file(path)
+            known[key] = parsed is not None and Context(parsed[0], parsed[1], path,
+                                                        session=self.session).defines_module_class(name, depth)
+        return known[key]
 
     def defines_module_class(self, name: str, depth: int = 0) -> bool:
         """This file binds ``name`` at module level to an nn.Module subclass (its own class, an alias

@@ -11,7 +11,8 @@
   file's folder and its parents up to the repository root (so a class defined in another file of the
   project can be known to be an ``nn.Module``).
 
-Everything is memoised per folder for the life of the process (never on disk).
+A ``ProjectFacts`` answers them for one lint run (``rules.session.LintSession.project``), memoised per folder
+for that run in bounded memos (never on disk).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
+
+from statedict_lint.memo import Memo
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 12  # folders climbed at most
@@ -27,21 +30,9 @@ MAX_DEPTH = 12  # folders climbed at most
 _TEST_DIRS = {"tests", "test", "testing", "unittests"}
 
 
-_TEST_CACHE: Dict[str, bool] = {}
-
-
-def is_test_path(path: str) -> bool:
-    """Judged on the path inside the repository (a checkout under ``/home/me/test/`` is not a test)."""
-    if not path or path.startswith("<"):
-        return False
-    if path not in _TEST_CACHE:
-        _TEST_CACHE[path] = _is_test_path(path)
-    return _TEST_CACHE[path]
-
-
-def _is_test_path(path: str) -> bool:
+def _is_test_path(path: str, folders: List[str]) -> bool:
     full = os.path.abspath(path)
-    root = _folders(path)[-1]
+    root = folders[-1]
     if os.path.exists(os.path.join(root, ".git")):
         norm = os.path.relpath(full, root)
     else:
@@ -64,17 +55,6 @@ def _read(path: str) -> Optional[str]:
             return fh.read(MAX_BYTES)
     except OSError:
         return None
-
-
-_FOLDERS_CACHE: Dict[str, List[str]] = {}
-
-
-def _folders(path: str) -> List[str]:
-    """The file's folder and its parents, up to (and including) the first one holding ``.git``."""
-    d = os.path.dirname(os.path.abspath(path or "x.py"))
-    if d not in _FOLDERS_CACHE:
-        _FOLDERS_CACHE[d] = _climb(d)
-    return _FOLDERS_CACHE[d]
 
 
 def _climb(d: str) -> List[str]:
@@ -115,17 +95,8 @@ def requirement_lower_bound(req: str) -> Tuple[bool, Optional[Version]]:
     return True, best
 
 
-_REQS_CACHE: Dict[str, List[Optional[Version]]] = {}
-
-
-def _requirements_in(folder: str) -> List[Optional[Version]]:
-    """Lower bounds of every torch requirement declared in this folder's project files."""
-    if folder not in _REQS_CACHE:
-        _REQS_CACHE[folder] = _read_requirements(folder)
-    return _REQS_CACHE[folder]
-
-
 def _read_requirements(folder: str) -> List[Optional[Version]]:
+    """Lower bounds of every torch requirement declared in this folder's project files."""
     reqs: List[str] = []
     text = _read(os.path.join(folder, "pyproject.toml"))
     if text and "torch" in text:
@@ -206,77 +177,100 @@ def _setup_cfg_requirements(text: str) -> List[str]:
     return out
 
 
-_BOUND_CACHE: Dict[str, Optional[Version]] = {}
-
-
-def torch_lower_bound(path: str) -> Optional[Version]:
-    """The lowest torch version the nearest project declaring torch allows; None when unknown."""
-    folders = _folders(path)
-    key = folders[0]
-    if key in _BOUND_CACHE:
-        return _BOUND_CACHE[key]
-    result: Optional[Version] = None
-    for d in folders:
-        lows = _requirements_in(d)
-        if lows:
-            result = None if any(v is None for v in lows) else min(lows)  # type: ignore[type-var]
-            break
-    _BOUND_CACHE[key] = result
-    return result
-
-
-def context_key(path: str) -> bytes:
-    """What findings of the cacheable rules depend on besides the file's text."""
-    return f"test={is_test_path(path)};torch>={torch_lower_bound(path)}".encode()
-
-
-# -- classes defined in other files of the project ---------------------------------------------------------
-_MODULE_FILE_CACHE: Dict[Tuple[str, str, int], Optional[str]] = {}
-_TREE_CACHE: Dict[str, Optional[Tuple[ast.Module, str]]] = {}
-
-
-def project_module_file(path: str, module: str, level: int = 0) -> Optional[str]:
-    """The ``.py`` file (or package ``__init__.py``) of the project that ``module`` names, else None."""
-    if not path or path.startswith("<") or not module and not level:
-        return None
-    key = (os.path.dirname(os.path.abspath(path)), module, level)
-    if key in _MODULE_FILE_CACHE:
-        return _MODULE_FILE_CACHE[key]
-    rel = module.replace(".", os.sep) if module else ""
-    folders = _folders(path)
-    if level:
-        base = folders[0]
-        for _ in range(level - 1):
-            base = os.path.dirname(base)
-        folders = [base]
-    found = None
-    for d in folders:
-        for cand in (os.path.join(d, rel + ".py"), os.path.join(d, rel, "__init__.py")):
-            if rel and os.path.isfile(cand) and _inside(cand, d):
-                found = cand
-                break
-        if found:
-            break
-    _MODULE_FILE_CACHE[key] = found
-    return found
-
-
 def _inside(path: str, folder: str) -> bool:
     """``path`` really lies under ``folder``: no symlink (of the file or of a folder on the way) leads out."""
     real, base = os.path.realpath(path), os.path.realpath(folder)
     return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def parse_file(path: str) -> Optional[Tuple[ast.Module, str]]:
-    """(tree, text) of a project file, None when unreadable, too large or not valid Python."""
-    if path in _TREE_CACHE:
-        return _TREE_CACHE[path]
-    out = None
-    text = _read(path)
-    if text is not None:
-        try:
-            out = (ast.parse(text), text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            out = None
-    _TREE_CACHE[path] = out
-    return out
+class ProjectFacts:
+    """The answers above for the files of one lint run, memoised per folder (or file) for that run, bounded."""
+
+    LIMIT = 4096  # folders, files and imports remembered
+    TREES = 256  # parsed project files
+
+    def __init__(self) -> None:
+        self._tests: Memo[bool] = Memo(self.LIMIT)
+        self._folders: Memo[List[str]] = Memo(self.LIMIT)
+        self._reqs: Memo[List[Optional[Version]]] = Memo(self.LIMIT)
+        self._bounds: Memo[Optional[Version]] = Memo(self.LIMIT)
+        self._module_files: Memo[Optional[str]] = Memo(self.LIMIT)
+        self._trees: Memo[Optional[Tuple[ast.Module, str]]] = Memo(self.TREES)
+
+    def folders(self, path: str) -> List[str]:
+        """The file's folder and its parents, up to (and including) the first one holding ``.git``."""
+        d = os.path.dirname(os.path.abspath(path or "x.py"))
+        if d not in self._folders:
+            self._folders[d] = _climb(d)
+        return self._folders[d]
+
+    def is_test_path(self, path: str) -> bool:
+        """Judged on the path inside the repository (a checkout under ``/home/me/test/`` is not a test)."""
+        if not path or path.startswith("<"):
+            return False
+        if path not in self._tests:
+            self._tests[path] = _is_test_path(path, self.folders(path))
+        return self._tests[path]
+
+    def _requirements_in(self, folder: str) -> List[Optional[Version]]:
+        if folder not in self._reqs:
+            self._reqs[folder] = _read_requirements(folder)
+        return self._reqs[folder]
+
+    def torch_lower_bound(self, path: str) -> Optional[Version]:
+        """The lowest torch version the nearest project declaring torch allows; None when unknown."""
+        folders = self.folders(path)
+        key = folders[0]
+        if key in self._bounds:
+            return self._bounds[key]
+        result: Optional[Version] = None
+        for d in folders:
+            lows = self._requirements_in(d)
+            if lows:
+                result = None if any(v is None for v in lows) else min(lows)  # type: ignore[type-var]
+                break
+        self._bounds[key] = result
+        return result
+
+    def context_key(self, path: str) -> bytes:
+        """What findings of the cacheable rules depend on besides the file's text."""
+        return f"test={self.is_test_path(path)};torch>={self.torch_lower_bound(path)}".encode()
+
+    def project_module_file(self, path: str, module: str, level: int = 0) -> Optional[str]:
+        """The ``.py`` file (or package ``__init__.py``) of the project that ``module`` names, else None."""
+        if not path or path.startswith("<") or not module and not level:
+            return None
+        key = (os.path.dirname(os.path.abspath(path)), module, level)
+        if key in self._module_files:
+            return self._module_files[key]
+        rel = module.replace(".", os.sep) if module else ""
+        folders = self.folders(path)
+        if level:
+            base = folders[0]
+            for _ in range(level - 1):
+                base = os.path.dirname(base)
+            folders = [base]
+        found = None
+        for d in folders:
+            for cand in (os.path.join(d, rel + ".py"), os.path.join(d, rel, "__init__.py")):
+                if rel and os.path.isfile(cand) and _inside(cand, d):
+                    found = cand
+                    break
+            if found:
+                break
+        self._module_files[key] = found
+        return found
+
+    def parse_file(self, path: str) -> Optional[Tuple[ast.Module, str]]:
+        """(tree, text) of a project file, None when unreadable, too large or not valid Python."""
+        if path in self._trees:
+            return self._trees[path]
+        out = None
+        text = _read(path)
+        if text is not None:
+            try:
+                out = (ast.parse(text), text)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                out = None
+        self._trees[path] = out
+        return out

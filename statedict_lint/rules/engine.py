@@ -12,6 +12,7 @@ from statedict_lint.codes import INTERNAL_ERROR, SYNTAX_ERROR, get
 from statedict_lint.findings import Finding
 from statedict_lint.limits import MAX_SOURCE_BYTES, MiB
 from statedict_lint.rules._base import Context, Rule
+from statedict_lint.rules.session import LintSession
 
 _RULES: Optional[List[Rule]] = None
 
@@ -62,8 +63,10 @@ def textual_prefilter(source: str, rule: Rule) -> bool:
     return any(word in source for word in rule.needs)
 
 
-def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -> List[Finding]:
-    """Findings of ``rules`` on one parsed file (no noqa handling). Never raises."""
+def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule],
+              session: Optional[LintSession] = None) -> List[Finding]:
+    """Findings of ``rules`` on one parsed file (no noqa handling), in the lint run ``session`` (a fresh one when
+    None). Never raises."""
     rules = [r for r in rules if textual_prefilter(source, r)]
     if not rules:
         return []
@@ -71,7 +74,7 @@ def run_rules(tree: ast.Module, source: str, path: str, rules: Iterable[Rule]) -
         return [too_large(path, len(source))]
     out: List[Finding] = []
     try:
-        ctx = Context(tree, source, path, [r.hint for r in rules])
+        ctx = Context(tree, source, path, [r.hint for r in rules], session)
     except RecursionError:
         return [internal_error(path, "context", RecursionError("file nested too deeply"))]
     except Exception as exc:  # pragma: no cover - defensive: never crash the host
@@ -145,7 +148,7 @@ def suppressed(f: Finding, noqa: Dict[int, Optional[Tuple[str, ...]]]) -> bool:
 
 
 def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Rule]] = None,
-                honour_noqa: bool = True) -> List[Finding]:
+                honour_noqa: bool = True, session: Optional[LintSession] = None) -> List[Finding]:
     """Parse and lint one file's text: the CLI path. A syntax error is one SDL998 finding."""
     rules = list([r for r in all_rules() if r.default_enabled] if rules is None else rules)
     if not any(textual_prefilter(source, r) for r in rules):
@@ -162,7 +165,7 @@ def lint_source(source: str, path: str = "<string>", rules: Optional[Iterable[Ru
         return [syntax_error(path, line, f"cannot parse file: {getattr(exc, 'msg', exc)}")]
     except (RecursionError, MemoryError):  # a 3,000-term `1+1+...`: Python's parser gives up, we say so once
         return [syntax_error(path, 1, "cannot parse file: an expression nested too deeply for Python's parser")]
-    found = run_rules(tree, source, path, rules)
+    found = run_rules(tree, source, path, rules, session)
     if honour_noqa and found:
         nq = noqa_map(lines)
         found = [f for f in found if not suppressed(f, nq)]

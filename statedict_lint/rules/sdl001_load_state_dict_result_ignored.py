@@ -7,7 +7,6 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, name_bindings, walk_scope
 from statedict_lint.rules._flow import reads_of
-from statedict_lint.rules._project import is_test_path
 
 # names under which code computes the key mismatch itself (e.g. against a shard index, before loading)
 KEY_ACCOUNTING = {"missing_keys", "unexpected_keys", "missing", "unexpected"}
@@ -78,7 +77,7 @@ print("newly initialised:", result.missing_keys)
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        if is_test_path(ctx.path):
+        if ctx.session.project.is_test_path(ctx.path):
             return
         for call in ctx.calls:
             if id(call) in ctx.discarded and not accounts_keys_before(ctx, call):

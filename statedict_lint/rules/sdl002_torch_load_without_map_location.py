@@ -9,7 +9,6 @@ from typing import Dict, Iterable, Set, Tuple
 from statedict_lint.rules._base import (Context, Node, Rule, dotted, has_star_kwargs, kwarg, name_bindings,
                                         walk_scope)
 from statedict_lint.rules._flow import reads_of, written_before
-from statedict_lint.rules._project import is_test_path
 
 # receivers whose state holds no device tensors: LR schedulers (numbers) and GradScaler (a float scale)
 _TENSORLESS_STATE = re.compile(r"(?:^|_)(?:lr_)?(?:scheduler|sched|scaler)$", re.IGNORECASE)
@@ -78,7 +77,7 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        if is_test_path(ctx.path):
+        if ctx.session.project.is_test_path(ctx.path):
             return
         tensorless: Set[int] = set()  # id() of arguments of a scheduler's / scaler's load_state_dict
         tensorless_names: Dict[int, Set[str]] = {}  # scope -> names passed there

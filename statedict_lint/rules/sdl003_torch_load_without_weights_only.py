@@ -7,7 +7,6 @@ from typing import Iterable, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, is_const, kwarg
 from statedict_lint.rules._flow import in_safe_globals_block, written_before
-from statedict_lint.rules._project import is_test_path, torch_lower_bound
 from statedict_lint.rules._scopeinfo import const_str
 
 
@@ -52,7 +51,7 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        if is_test_path(ctx.path):
+        if ctx.session.project.is_test_path(ctx.path):
             return
         low = None
         for call in ctx.calls:
@@ -65,7 +64,7 @@ state = torch.load("model.pt", map_location="cpu", weights_only=True)
                 if in_safe_globals_block(ctx, call) or written_before(ctx, call) is not None:
                     continue
                 if low is None:
-                    low = (torch_lower_bound(ctx.path) or (0, 0),)
+                    low = (ctx.session.project.torch_lower_bound(ctx.path) or (0, 0),)
                 if low[0] >= SAFE_DEFAULT:
                     continue  # the project requires torch >= 2.6: weights_only=True is the default
                 yield call, self.message + _namespace_hint(ctx)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import hashlib
 import os
 from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, name_bindings
 
 _LITERAL_TYPES = (int, float, bool, type(None))
-_cache: Dict[Tuple[str, str, str, Tuple[Any, ...]], Optional[Tuple[Set[str], Set[str], Dict[str, int]]]] = {}
 
 
 class StateDictKeyNotInModel(Rule):
@@ -143,7 +143,7 @@ sd["head.weight"].zero_()
             if key is None or model is None:
                 continue
             cls, b = models[model]
-            pred = _predicted(ctx.path, cls, b)
+            pred = _predicted(ctx, cls, b)
             if pred is None:
                 continue
             keys, non_persistent, _lines = pred
@@ -214,15 +214,15 @@ def _literal(node: Node) -> Any:
     return v if isinstance(v, _LITERAL_TYPES) else _NO
 
 
-def _predicted(path: str, cls: str, bindings: Dict[str, Any]):
-    """(keys, non-persistent buffer keys, key -> line) of a complete prediction, else None."""
-    try:
-        mtime = str(os.path.getmtime(path))
-    except OSError:
-        return None
-    ck = (path, cls, mtime, tuple(sorted(bindings.items())))
-    if ck in _cache:
-        return _cache[ck]
+def _predicted(ctx: Context, cls: str, bindings: Dict[str, Any]) -> Optional[Tuple[Set[str], Set[str], Dict[str, int]]]:
+    """(keys, non-persistent buffer keys, key -> line) of a complete prediction, else None; remembered by the lint
+    run (bounded), keyed on the file's text."""
+    path = ctx.path
+    digest = hashlib.sha256(ctx.source.encode("utf-8", "surrogatepass")).hexdigest()
+    ck = (os.path.abspath(path), digest, cls, tuple(sorted(bindings.items())))
+    memo = ctx.session.predictions
+    if ck in memo:
+        return memo[ck]
     result = None
     try:
         from statedict_lint.predict.api import predict
@@ -233,5 +233,5 @@ def _predicted(path: str, cls: str, bindings: Dict[str, Any]):
                       {k.key: k.line for k in pred.keys})
     except Exception:  # the predictor's honest "cannot know" (or a bug) keeps this rule silent
         result = None
-    _cache[ck] = result
+    memo[ck] = result
     return result

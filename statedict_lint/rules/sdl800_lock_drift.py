@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule
+from statedict_lint.rules.session import LintSession
 
 ENV_VAR = "STATEDICT_LINT_LOCK"
-_configured: Optional[str] = None
-_cache: Dict[str, Tuple[float, object]] = {}
 
 
-def set_lock_path(path: Optional[str]) -> None:
-    """Configure the lock file explicitly (the lint command / flake8 option ``--statedict-lock``)."""
-    global _configured
-    _configured = path
-
-
-def find_lock(path: str) -> Optional[str]:
-    """The configured lock, else ``$STATEDICT_LINT_LOCK``, else the nearest ``statedict.lock`` in the
-    file's folder or above it, up to the repository root (the folder holding ``.git``)."""
-    explicit = _configured or os.environ.get(ENV_VAR)
+def find_lock(path: str, configured: Optional[str] = None) -> Optional[str]:
+    """The lock given explicitly (the run's ``LintOptions.lock``: ``lint --lock``, flake8's ``--statedict-lock``,
+    config ``lock``), else ``$STATEDICT_LINT_LOCK``, else the nearest ``statedict.lock`` in the file's folder or
+    above it, up to the repository root (the folder holding ``.git``)."""
+    explicit = configured or os.environ.get(ENV_VAR)
     if explicit:
         return explicit if os.path.isfile(explicit) else None
     if not path or path in ("<string>", "stdin", "-"):
@@ -39,16 +34,16 @@ def find_lock(path: str) -> Optional[str]:
         d = parent
 
 
-def _load(lock_path: str) -> object:
+def _load(lock_path: str, session: LintSession) -> object:
+    """The parsed lock, remembered by the lint run (bounded), keyed on the file's bytes."""
+    from statedict_lint.limits import MAX_LOCK_BYTES, read_regular_text
     from statedict_lint.review import lockfile
 
-    mtime = os.path.getmtime(lock_path)
-    hit = _cache.get(lock_path)
-    if hit is not None and hit[0] == mtime:
-        return hit[1]
-    lock = lockfile.read(lock_path)
-    _cache[lock_path] = (mtime, lock)
-    return lock
+    text = read_regular_text(lock_path, MAX_LOCK_BYTES, "lock file")
+    key = (os.path.abspath(lock_path), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    if key not in session.locks:
+        session.locks[key] = lockfile.loads(text, lock_path)
+    return session.locks[key]
 
 
 class LockDrift(Rule):
@@ -88,21 +83,21 @@ class Block(nn.Module):
     needs_lock = True
 
     @staticmethod
-    def applies(path: str) -> bool:
+    def applies(path: str, session: LintSession) -> bool:
         """Worth parsing the file for: only when a lock exists for it (else the rule is silent anyway)."""
-        return find_lock(path) is not None
+        return find_lock(path, session.options.lock) is not None
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
         if not ctx.module_classes and "Module" not in ctx.source:
             return
-        lock_path = find_lock(ctx.path)
+        lock_path = find_lock(ctx.path, ctx.session.options.lock)
         if lock_path is None:
             return
         from statedict_lint.review import lockfile
         from statedict_lint.errors import UserError
 
         try:
-            lock = _load(lock_path)
+            lock = _load(lock_path, ctx.session)
         except (UserError, OSError):
             return  # an unreadable lock is reported by `lock --check`, not on every file
         for f in lockfile.drift_findings(ctx.path, ctx.source, lock):  # type: ignore[arg-type]
