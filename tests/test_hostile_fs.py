@@ -559,7 +559,7 @@ def test_lock_and_diff_do_not_follow_py_links_out_of_the_repository(repo: Any, o
 # -- 9 step 1: every cache's tool digest covers the whole package -------------------------------------
 
 DIGESTS = ("from statedict_lint.predict import cache; from statedict_lint.review import snapshot; "
-           "from statedict_lint.commands import lint; import os, json; "
+           "from statedict_lint.rules import lintrun as lint; import os, json; "
            "os.environ['STATEDICT_LINT_CACHE_DIR'] = os.path.join(os.getcwd(), 'c'); c = lint.Cache(True); "
            "print(json.dumps([cache._tool_digest(), snapshot.tool_hash(), os.path.basename(c.path), cache.__file__]))")
 

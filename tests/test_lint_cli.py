@@ -207,7 +207,7 @@ def test_cache_is_used_and_invalidated_by_content(proj, capsys):
     assert not os.path.exists(proj / ".statedict-lint-cache")
     # a cached run must not parse again: make the engine explode and expect the same output
     import statedict_lint.rules.engine as engine
-    from statedict_lint.commands import lint as lint_cmd
+    from statedict_lint.rules import lintrun as lint_cmd
 
     orig = engine.lint_source
     lint_cmd_lint_source = []
