@@ -59,7 +59,7 @@ def imported_modules(path: pathlib.Path, package: str = ""):
                 parts = parts[:len(parts) - node.level + 1]
                 base = ".".join(parts + ([base] if base else []))
             yield base, node.lineno
-            for a in node.names:  # `from statedict_lint import compare` imports the module compare
+            for a in node.names:  # `from statedict_lint.check import compare` imports the module compare
                 yield f"{base}.{a.name}", node.lineno
 
 
