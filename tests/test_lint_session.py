@@ -8,7 +8,7 @@ import textwrap
 from typing import Any
 
 from statedict_lint.cli import main
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 from statedict_lint.rules.engine import all_rules, lint_source
 from statedict_lint.rules.session import LintOptions, LintSession
 from test_lock import edit, proj  # noqa: F401  (fixture)
@@ -18,7 +18,7 @@ RULES = {r.code: r for r in all_rules()}
 
 
 def test_memo_is_bounded_and_drops_the_least_recently_used() -> None:
-    m: Memo[int] = Memo(2)
+    m: LRU[int] = LRU(2)
     m["a"], m["b"] = 1, 2
     assert m["a"] == 1  # a is now the most recent
     m["c"] = 3
@@ -28,8 +28,8 @@ def test_memo_is_bounded_and_drops_the_least_recently_used() -> None:
 
 def test_every_cache_of_a_session_is_bounded() -> None:
     s = LintSession()
-    memos = [v for v in vars(s).values() if isinstance(v, Memo)] + \
-        [v for v in vars(s.project).values() if isinstance(v, Memo)]
+    memos = [v for v in vars(s).values() if isinstance(v, LRU)] + \
+        [v for v in vars(s.project).values() if isinstance(v, LRU)]
     assert len(memos) >= 9
     assert not [k for k, v in list(vars(s).items()) + list(vars(s.project).items())
                 if isinstance(v, (dict, list, set))], "an unbounded container in the session"

@@ -11,7 +11,8 @@ import pytest
 from statedict_lint.errors import UserError
 from statedict_lint.predict import session as session_mod
 from statedict_lint.predict.api import module_classes, predict
-from statedict_lint.predict.session import LRU, Session
+from statedict_lint.memo import LRU
+from statedict_lint.predict.session import Session
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 

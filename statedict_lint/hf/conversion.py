@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Mapping:
         return v
 
 
-_READ: Memo[Mapping] = Memo(8)  # conversion_mapping.py of each transformers read (bounded)
+_READ: LRU[Mapping] = LRU(8)  # conversion_mapping.py of each transformers read (bounded)
 
 
 def read_mapping(transformers_root: str) -> Mapping:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from statedict_lint.errors import UserError
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 
 MODELLED_VERSIONS = ("5.23",)  # major.minor of transformers whose runtime predict/libs/transformers.py models
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config.json is a few KB; anything this large is not one
@@ -121,7 +121,7 @@ def _string_pairs(node: ast.AST) -> List[Tuple[str, str]]:
     return out
 
 
-_PARSED: Memo[Optional[ast.Module]] = Memo(64)  # transformers' mapping files, parsed (bounded)
+_PARSED: LRU[Optional[ast.Module]] = LRU(64)  # transformers' mapping files, parsed (bounded)
 
 
 def _parse(path: str) -> Optional[ast.Module]:

@@ -12,53 +12,15 @@ lives, and an evicted entry is simply computed again.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Any, Dict, Generic, Hashable, Optional, TypeVar
+from typing import Any, Dict
 
-V = TypeVar("V")
+from statedict_lint.memo import LRU
 
 # default bounds (entries per table)
 SOURCES = 512  # parsed files (a timm run reads a few hundred)
 STRINGS = 50_000  # string literal source text -> value
 NODES = 200_000  # per-node facts (id-keyed, node kept alive by the entry)
 CATALOGS = 4  # the catalog split into chunks, per (path, mtime)
-
-
-class LRU(Generic[V]):
-    """A mapping that keeps at most ``bound`` entries, dropping the least recently used."""
-
-    __slots__ = ("bound", "data")
-
-    def __init__(self, bound: int) -> None:
-        if bound < 1:
-            raise ValueError("an LRU table needs a bound of at least 1")
-        self.bound = bound
-        self.data: "OrderedDict[Hashable, V]" = OrderedDict()
-
-    def get(self, key: Hashable, default: Optional[V] = None) -> Optional[V]:
-        data = self.data
-        try:
-            value = data[key]
-        except KeyError:
-            return default
-        data.move_to_end(key)
-        return value
-
-    def __setitem__(self, key: Hashable, value: V) -> None:
-        data = self.data
-        data[key] = value
-        data.move_to_end(key)
-        if len(data) > self.bound:
-            data.popitem(last=False)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def clear(self) -> None:
-        self.data.clear()
 
 
 class Session:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from statedict_lint import usercache
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 from statedict_lint.errors import UserError
 from statedict_lint.source.locate import file_digest
 
@@ -90,7 +90,7 @@ class ClassRec:
         return self.error is None and not self.unresolved
 
 
-_REL: Memo[str] = Memo(8192)  # (path, root) -> its recorded form (bounded: a long run does not grow it)
+_REL: LRU[str] = LRU(8192)  # (path, root) -> its recorded form (bounded: a long run does not grow it)
 
 
 def _rel(path: str, root: str) -> str:

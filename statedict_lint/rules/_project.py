@@ -22,7 +22,7 @@ import os
 import re
 from typing import List, Optional, Tuple
 
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 12  # folders climbed at most
@@ -190,12 +190,12 @@ class ProjectFacts:
     TREES = 256  # parsed project files
 
     def __init__(self) -> None:
-        self._tests: Memo[bool] = Memo(self.LIMIT)
-        self._folders: Memo[List[str]] = Memo(self.LIMIT)
-        self._reqs: Memo[List[Optional[Version]]] = Memo(self.LIMIT)
-        self._bounds: Memo[Optional[Version]] = Memo(self.LIMIT)
-        self._module_files: Memo[Optional[str]] = Memo(self.LIMIT)
-        self._trees: Memo[Optional[Tuple[ast.Module, str]]] = Memo(self.TREES)
+        self._tests: LRU[bool] = LRU(self.LIMIT)
+        self._folders: LRU[List[str]] = LRU(self.LIMIT)
+        self._reqs: LRU[List[Optional[Version]]] = LRU(self.LIMIT)
+        self._bounds: LRU[Optional[Version]] = LRU(self.LIMIT)
+        self._module_files: LRU[Optional[str]] = LRU(self.LIMIT)
+        self._trees: LRU[Optional[Tuple[ast.Module, str]]] = LRU(self.TREES)
 
     def folders(self, path: str) -> List[str]:
         """The file's folder and its parents, up to (and including) the first one holding ``.git``."""

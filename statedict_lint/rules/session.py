@@ -1,4 +1,4 @@
-"""What one lint run owns: its options and its in-process caches, each bounded (``memo.Memo``).
+"""What one lint run owns: its options and its in-process caches, each bounded (``memo.LRU``).
 
 ``statedict-lint lint`` makes one per run, the flake8 plugin one per flake8 run (in ``parse_options``), a bare
 ``engine.lint_source`` / ``run_rules`` call one per call unless given one. Rules read it as ``ctx.session``; nothing
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from statedict_lint.memo import Memo
+from statedict_lint.memo import LRU
 from statedict_lint.rules._project import ProjectFacts
 
 
@@ -27,6 +27,6 @@ class LintSession:
     def __init__(self, options: Optional[LintOptions] = None) -> None:
         self.options = options or LintOptions()
         self.project = ProjectFacts()
-        self.predictions: Memo[Any] = Memo(self.PREDICTIONS)
-        self.locks: Memo[Any] = Memo(self.LOCKS)
-        self.module_classes: Memo[bool] = Memo(self.MODULE_CLASSES)
+        self.predictions: LRU[Any] = LRU(self.PREDICTIONS)
+        self.locks: LRU[Any] = LRU(self.LOCKS)
+        self.module_classes: LRU[bool] = LRU(self.MODULE_CLASSES)

@@ -14,7 +14,7 @@ from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.libs import NOT_MINE
-from statedict_lint.predict.session import LRU
+from statedict_lint.memo import LRU
 from statedict_lint.predict.signals import Break, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.values import (
     UNKNOWN_BOOL,

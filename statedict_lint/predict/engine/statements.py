@@ -9,7 +9,7 @@ import libcst as cst
 from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.common import _walk_stmts
 from statedict_lint.predict.engine.scopes import Frame
-from statedict_lint.predict.session import LRU
+from statedict_lint.memo import LRU
 from statedict_lint.predict.signals import Break, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.values import (
