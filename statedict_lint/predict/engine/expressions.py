@@ -15,6 +15,7 @@ from statedict_lint.predict.libs.torch import TorchDir
 from statedict_lint.predict.merge import merge_values
 from statedict_lint.predict.signals import EvalRaise
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
+from statedict_lint.predict.template import placeholder as placeholder_name
 from statedict_lint.predict.values import (
     UNKNOWN_BOOL,
     ClassValue,
@@ -248,7 +249,7 @@ class ExpressionsMixin(EngineBase):
             if isinstance(it, SymRange):
                 if comp.ifs or comp.inner_for_in is not None or dict_mode:
                     return self.unknown("comprehension over a symbolic range with filters or nesting")
-                placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+                placeholder = placeholder_name(len(self.repeat))
                 idx = Sym.var(f"{{{placeholder}}}")
                 if it.step != 1 or it.start != 0:
                     idx = it.start + idx * it.step
@@ -447,7 +448,7 @@ class ExpressionsMixin(EngineBase):
         if op == "*" and (isinstance(a, (list, tuple)) and is_intlike(b) or isinstance(b, (list, tuple)) and is_intlike(a)):
             seq, n = (a, b) if isinstance(a, (list, tuple)) else (b, a)
             if isinstance(n, Sym):
-                placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+                placeholder = placeholder_name(len(self.repeat))
                 out = [Repeated(x, n, placeholder) for x in seq] if len(seq) == 1 else \
                     [Repeated(self.unknown("repeated list", False), Unknown("?"), "?")]
                 return out if isinstance(seq, list) else tuple(out)

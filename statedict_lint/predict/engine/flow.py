@@ -14,6 +14,7 @@ from statedict_lint.predict.engine.scopes import Frame
 from statedict_lint.predict.merge import fork_copy, merge_outcomes, merge_values
 from statedict_lint.predict.signals import Break, Continue, EvalRaise, GiveUp, Return
 from statedict_lint.predict.symbolic import Sym, is_intlike
+from statedict_lint.predict.template import placeholder as placeholder_name
 from statedict_lint.predict.values import (
     GeneratorValue,
     InstanceValue,
@@ -215,7 +216,7 @@ class FlowMixin(EngineBase):
         return changed
 
     def _symbolic_loop(self, frame: Frame, stmt: cst.For, sf: SourceFile, rng: "SymRange") -> None:
-        placeholder = "ijklmnpq"[len(self.repeat)] if len(self.repeat) < 8 else f"i{len(self.repeat)}"
+        placeholder = placeholder_name(len(self.repeat))
         index = rng.start + Sym.var(f"{{{placeholder}}}") * rng.step if rng.step != 1 or rng.start != 0 \
             else Sym.var(f"{{{placeholder}}}")
         # dry run on a copy to find loop-carried variables
