@@ -131,3 +131,33 @@ def test_other_transformers_version_gets_an_honest_answer(tmp_path):
     pred = predict(path, "BertModel", {})
     assert not pred.complete
     assert any("transformers 4.30.0 is not a modelled version" in u.message for u in pred.unresolved)
+
+
+def test_warm_keys_equals_cold_for_a_transformers_class(configs, tmp_path, monkeypatch, capsys):
+    """A cache hit holds what a fresh evaluation knows, also the nested PreTrainedModels (``modules``) that
+    from_pretrained's rules read; `keys DIR` prints the same cold and warm."""
+    from statedict_lint.cli import main
+    from statedict_lint.predict import cache
+    from statedict_lint.predict.api import predict_cached
+
+    monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / "cache"))
+    cfg, data, where = configs["bert"]
+    cls = transformers.BertForSequenceClassification
+    path = inspect.getsourcefile(cls)
+    b, _how = config_bindings(path, cls.__name__, data, where)
+    fresh = predict(path, cls.__name__, b)
+    assert fresh.modules.get("bert", "").endswith(".BertModel")
+    predict_cached(path, cls.__name__, b)
+    hit = cache.lookup(path, cls.__name__, b)
+    assert hit is not None and hit == fresh and list(hit.modules.items()) == list(fresh.modules.items())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(dict(data, architectures=[cls.__name__])))
+    for fmt in ("json", "text"):
+        monkeypatch.setenv("STATEDICT_LINT_CACHE_DIR", str(tmp_path / f"cache-{fmt}"))
+        outs = []
+        for _ in range(2):  # cold, then warm
+            assert main(["keys", str(folder), "--format", fmt]) == 0
+            outs.append(capsys.readouterr().out)
+            assert len(os.listdir(tmp_path / f"cache-{fmt}" / "predict")) == 1
+        assert outs[0] == outs[1] and "classifier.weight" in outs[0]

@@ -85,3 +85,15 @@ def test_cli_uses_cache_and_no_cache(tmp_path: Any, monkeypatch: Any) -> None:
         runs.append(json.loads(out.stdout))
     assert runs[0] == runs[1] == runs[2]
     assert len(os.listdir(tmp_path / "cache" / "predict")) == 1
+
+
+def test_hit_keeps_everything_a_fresh_evaluation_knows(tmp_path: Any, monkeypatch: Any) -> None:
+    """The whole Prediction round-trips -- also what no output format shows (``modules``: the class of every
+    submodule, which `check` reads for from_pretrained's rules of nested PreTrainedModels)."""
+    path = _setup(tmp_path, monkeypatch)
+    fresh = predict(path, "M", {"n": 2})
+    predict_cached(path, "M", {"n": 2})
+    hit = cache.lookup(path, "M", {"n": 2})
+    assert hit is not None
+    assert fresh.modules and list(hit.modules.items()) == list(fresh.modules.items())
+    assert hit == fresh

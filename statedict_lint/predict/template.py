@@ -90,7 +90,7 @@ class Prediction:
     non_persistent: List[KeySpec] = field(default_factory=list)  # buffers registered persistent=False
     bindings: Dict[str, Any] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)  # bindings the class never reads (predict/api.py)
-    # module path ("" for the root) -> qualified class name, in module order (not kept by the prediction cache)
+    # module path ("" for the root) -> qualified class name, in module order (kept by the prediction cache)
     modules: Dict[str, str] = field(default_factory=dict)
 
     @property
