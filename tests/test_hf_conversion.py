@@ -50,12 +50,38 @@ def _facts(prefix="bert", **kw):
     return LoadFacts(SubModel("", "BertForMaskedLM", "bert", prefix, **kw), [])
 
 
-def test_converter_makes_the_verdict_unsure():
-    mapping = Mapping({"bert": [Transform("convert", ["qkv"], ["q", "k", "v"])]})
+def test_converter_that_is_not_modelled_makes_the_verdict_unsure_and_is_named():
+    from statedict_lint.hf.conversion import Op
+
+    ops = [Op("Chunk", (), (("dim", 0),)), Op("PermuteForRope", (), ())]
+    mapping = Mapping({"bert": [Transform("convert", ["qkv"], ["q", "k", "v"], ops)]})
     model = {"bert.a.q.weight": (2, 2), "bert.a.k.weight": (2, 2), "bert.a.v.weight": (2, 2)}
     rep = from_pretrained(model, [], {}, {"bert.a.qkv.weight": (6, 2)}, _facts(), mapping)
     assert rep.verdict == "unsure" and rep.undecided
-    assert any("not modelled" in u for u in rep.unsure)
+    assert any("PermuteForRope is not modelled" in u and "WeightConverter(qkv -> q, k, v" in u for u in rep.unsure)
+
+
+def test_chunk_converter_fills_every_target():
+    from statedict_lint.hf.conversion import Op
+
+    mapping = Mapping({"bert": [Transform("convert", ["qkv"], ["q", "k", "v"], [Op("Chunk", (), (("dim", 0),))])]})
+    model = {"bert.a.q.weight": (2, 2), "bert.a.k.weight": (2, 2), "bert.a.v.weight": (2, 2)}
+    rep = from_pretrained(model, [], {}, {"bert.a.qkv.weight": (6, 2)}, _facts(), mapping)
+    assert rep.verdict == "loads" and not rep.unsure
+    assert rep.converted == [(["bert.a.qkv.weight"], {k: (2, 2) for k in model}, rep.converted[0][2])]
+    # 5 rows cut in 3: torch.chunk makes pieces of 2, 2, 1 -> the last is a size mismatch
+    rep = from_pretrained(model, [], {}, {"bert.a.qkv.weight": (5, 2)}, _facts(), mapping)
+    assert rep.mismatched == [("bert.a.v.weight", (1, 2), (2, 2))] and rep.verdict == "fails"
+    # into a model without those keys: every target is unused, as transformers lists them
+    rep = from_pretrained({"bert.b": (1,)}, [], {}, {"bert.a.qkv.weight": (6, 2)}, _facts(), mapping)
+    assert sorted(rep.unexpected) == ["bert.a.k.weight", "bert.a.q.weight", "bert.a.v.weight"]
+
+
+def test_custom_code_gets_no_conversion_mapping():
+    mapping = Mapping({"bert": [Transform("rename", ["old"], ["new"])]})
+    facts = LoadFacts(SubModel("", "MyBert", "bert", "bert", custom=True), [])
+    rep = from_pretrained({"bert.new": (1,)}, [], {}, {"bert.old": (1,)}, facts, mapping)
+    assert rep.unexpected == ["bert.old"] and rep.missing == ["bert.new"]
 
 
 def test_ignore_lists_tie_swap_and_prefix():

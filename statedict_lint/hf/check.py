@@ -191,6 +191,16 @@ def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
     if rep.renamed:
         out.append(f"  renamed while loading ({len(rep.renamed)}, transformers' conversion mapping): "
                    + _list([f"{a} -> {b}" for a, b in rep.renamed], 4))
+    if rep.converted:
+        n = sum(len(a) for a, _b, _c in rep.converted)
+        out.append(f"  converted while loading ({n} file keys by transformers' WeightConverters): "
+                   + _list([f"{', '.join(f'{k} {list(v)}' for k, v in b.items())} <- {len(a)} key(s) "
+                            f"({_list(a, 1)}) by {c}" for a, b, c in rep.converted], 2))
+    for k, e in rep.conversion_errors:
+        out.append(f"  conversion error for {k} (from_pretrained raises): {e}")
+    if rep.shadowed:
+        out.append(f"  not used, silently: an earlier file key fills the same model key ({len(rep.shadowed)}): "
+                   + _list([f"{a} (-> {b})" for a, b in rep.shadowed], 4))
     if rep.prefix_added:
         out.append(f"  base-model prefix added ({len(rep.prefix_added)}): " + _list([f"{a} -> {b}" for a, b in rep.prefix_added], 3))
     if rep.prefix_stripped:

@@ -6,9 +6,12 @@ module interprets the small subset of Python that function is written in (litera
 string constants, ``mapping[k] = ...``, ``+=``, ``.copy()``, ``+``, the final ``for`` over
 ``_MODEL_TO_CONVERSION_PATTERN``). Anything else makes the entries it touches *unknown*, never guessed.
 
-Only ``WeightRenaming`` (a regex rename of one key into one key) is modelled exactly, with transformers' own
-pattern processing (``WeightTransform.__init__`` / ``rename_source_key``). A ``WeightConverter`` (split, merge,
-concatenate tensors) or any other transform is reported as such: the keys it touches are not predicted.
+``WeightRenaming`` (a regex rename of one key into one key) is modelled exactly, with transformers' own
+pattern processing (``WeightTransform.__init__`` / ``rename_source_key``). A ``WeightConverter`` (tensors merged,
+split, concatenated between the stored and the in-memory keys) keeps its patterns and its ``operations`` (``Op``:
+the operation's class name and literal arguments); ``hf/loading.py`` computes the shapes of the operations it
+models exactly and reports the others as not modelled, naming them. Other renaming subclasses
+(``PrefixChange``, ``GroupWeightRename``, ...) are reported as such: the keys they touch are not predicted.
 """
 
 from __future__ import annotations
@@ -22,11 +25,32 @@ from typing import Any, Dict, List, Optional, Tuple
 from statedict_lint.memo import LRU
 
 
+@dataclass(frozen=True)
+class Op:
+    """One ``ConversionOps`` of a ``WeightConverter``'s ``operations``: ``Chunk(dim=0)`` -> Op("Chunk", (),
+    (("dim", 0),)). ``readable`` is False when an argument is not a literal."""
+
+    name: str
+    args: Tuple[Any, ...] = ()
+    kwargs: Tuple[Tuple[str, Any], ...] = ()
+    readable: bool = True
+
+    def __str__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})" if self.readable else f"{self.name}(...)"
+
+
+# the classes of conversion_mapping.py that build a transform (the others it calls are operations)
+TRANSFORM_CLASSES = ("WeightRenaming", "WeightConverter", "PrefixChange", "GroupWeightRename",
+                     "Inkling2IndexOffsetWeightRename")
+
+
 @dataclass
 class Transform:
     kind: str  # "rename" (WeightRenaming) | "convert" (WeightConverter) | the class name of another transform
     sources: List[str]
     targets: List[str]
+    ops: Optional[List[Op]] = None  # a WeightConverter's operations (None: not readable)
     scope_prefix: Optional[str] = None
     base_model_prefix: Optional[str] = None
     _compiled: Any = field(default=None, repr=False)
@@ -80,11 +104,27 @@ class Transform:
             return None
         return prefix, to_match, m
 
+    @property
+    def source_patterns(self) -> List[str]:
+        """The source patterns as transformers holds them after ``__init__`` (``\\1`` and ``^`` processed)."""
+        self._prepare()
+        return list(self._src)
+
+    @property
+    def target_patterns(self) -> List[str]:
+        """The target patterns as transformers holds them after ``__init__``."""
+        self._prepare()
+        return list(self._tgt)
+
     def rename(self, key: str) -> str:
         """WeightTransform.rename_source_key (the first target pattern)."""
+        return self.rename_source(key)[0]
+
+    def rename_source(self, key: str) -> Tuple[str, Optional[str]]:
+        """WeightTransform.rename_source_key: (renamed key, the source pattern that matched, or None)."""
         hit = self.match(key)
         if hit is None:
-            return key
+            return key, None
         prefix, to_match, m = hit
         name = next(n for n, v in m.groupdict().items() if v is not None)
         replacement = self._tgt[0]
@@ -92,7 +132,7 @@ class Transform:
             idx = self._compiled.groupindex[name] + 1
             replacement = replacement.replace(r"\1", m.group(idx) or "")
         out = to_match.replace(m.group(0), replacement, 1)
-        return (prefix or "") + out if prefix is not None else out
+        return ((prefix or "") + out if prefix is not None else out), self._src[int(name[1:])]
 
 
 def _process_target_pattern(pattern: str) -> Tuple[str, Optional[str]]:
@@ -123,7 +163,8 @@ class Mapping:
             return _Unknown(self.error)
         v = self.table.get(name)
         if isinstance(v, list):
-            return [Transform(t.kind, list(t.sources), list(t.targets)) for t in v]
+            return [Transform(t.kind, list(t.sources), list(t.targets), None if t.ops is None else list(t.ops))
+                    for t in v]
         return v
 
 
@@ -301,8 +342,20 @@ class _Interp:
                 if f.attr == "items" and isinstance(obj, dict):
                     return list(obj.items())
             if isinstance(f, ast.Name):
-                return self.transform(f.id, e, env)
+                if f.id in TRANSFORM_CLASSES:
+                    return self.transform(f.id, e, env)
+                return self.operation(f.id, e, env)
         raise _Fail(f"line {getattr(e, 'lineno', 0)}: expression not understood")
+
+    def operation(self, name: str, call: ast.Call, env: Dict[str, Any]) -> Op:
+        try:
+            if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                raise _Fail("* or ** in a call")
+            args = tuple(self.expr(a, env) for a in call.args)
+            kwargs = tuple((k.arg, self.expr(k.value, env)) for k in call.keywords if k.arg)
+        except _Fail:
+            return Op(name, readable=False)
+        return Op(name, args, kwargs)
 
     def transform(self, name: str, call: ast.Call, env: Dict[str, Any]) -> Transform:
         args = [self.expr(a, env) for a in call.args]
@@ -314,4 +367,7 @@ class _Interp:
         tgt_l = [tgt] if isinstance(tgt, str) else list(tgt) if isinstance(tgt, list) else []
         if kind == "rename" and (len(tgt_l) != 1 or not src_l or not all(isinstance(x, str) for x in src_l + tgt_l)):
             kind = "WeightRenaming(unusual)"
-        return Transform(kind, [x for x in src_l if isinstance(x, str)], [x for x in tgt_l if isinstance(x, str)])
+        ops = kw.get("operations", args[2] if len(args) > 2 else None)
+        ops_l = list(ops) if kind == "convert" and isinstance(ops, list) and all(isinstance(o, Op) for o in ops) \
+            else None
+        return Transform(kind, [x for x in src_l if isinstance(x, str)], [x for x in tgt_l if isinstance(x, str)], ops_l)

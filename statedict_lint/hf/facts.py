@@ -48,7 +48,7 @@ def _model_type(ev: Any, cls: Any) -> Tuple[Optional[str], str]:
 
 
 def _submodel(ev: Any, cls: Any, path: str, unknown: List[str]) -> SubModel:
-    sm = SubModel(path, cls.name, None)
+    sm = SubModel(path, cls.name, None, custom=not cls.qualname.startswith("transformers."))
     mt, why = _model_type(ev, cls)
     sm.model_type = mt
     if why:

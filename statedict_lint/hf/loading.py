@@ -4,7 +4,8 @@
 
 For each checkpoint key: every ``WeightRenaming`` of the model's conversion mapping in turn (the root
 class's entry, by class name then ``model_type``; the entries of nested ``PreTrainedModel`` submodels scoped
-to their prefix; then the ``legacy`` entry), then the base-model prefix added or stripped when that names a
+to their prefix; then the ``legacy`` entry; none for custom code), then at most one ``WeightConverter``
+(renaming the key to its first target), then the base-model prefix added or stripped when that names a
 model key (``bert.x`` into ``BertModel``, ``x`` into ``BertForMaskedLM``). A key that lands on a model key
 loads (or is a size mismatch); any other is *unused* (from_pretrained's ``unexpected_keys``). Model keys no
 checkpoint key reached are *newly initialized* (``missing_keys``), except a tied weight whose partner was
@@ -13,8 +14,13 @@ loaded (ties are symmetric at load time). Finally the class's ``_keys_to_ignore_
 ``post_init`` does), ``position_ids`` and ``rotary_emb.inv_freq`` (when the model has such buffers) drop keys
 from the report.
 
-A ``WeightConverter`` (tensors split, merged or concatenated while loading) is not modelled: a checkpoint key
-it would take makes the verdict unsure, never a guess.
+Keys a ``WeightConverter`` takes are collected per first target key, in load order, and its operations run
+on their shapes (``hf/operations.py``): e.g. Mixtral's per-expert ``w1``/``w3`` stacked and concatenated into
+``experts.gate_up_proj``. The targets are then set like any key (a size mismatch, or newly initialized when
+nothing reached them); an operation that would raise is a conversion error (from_pretrained raises). An
+operation that is not modelled, or a renaming subclass that is not (``PrefixChange``, ...), makes the verdict
+unsure, naming it -- never a guess. When two file keys land on one model key, the first (in from_pretrained's
+natural key order) fills it and the other is not used, silently (``shadowed``), as in transformers.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class SubModel:
     base_model_prefix: str = ""
     ignore_missing: List[str] = field(default_factory=list)
     ignore_unexpected: List[str] = field(default_factory=list)
+    # custom code (not a module of the transformers package): from_pretrained applies no conversion mapping to
+    # it (PreTrainedModel.is_custom_code)
+    custom: bool = False
 
 
 @dataclass
@@ -51,6 +60,10 @@ class LoadReport:
     unexpected: List[str] = field(default_factory=list)  # in the file, not used
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)  # model key, file shape, model shape
     renamed: List[Tuple[str, str]] = field(default_factory=list)  # file key -> model key (conversion mapping)
+    # WeightConverters that ran: (file keys, {model key: shape}, the converter)
+    converted: List[Tuple[List[str], Dict[str, tuple], str]] = field(default_factory=list)
+    conversion_errors: List[Tuple[str, str]] = field(default_factory=list)  # first target key, why it raises
+    shadowed: List[Tuple[str, str]] = field(default_factory=list)  # file key not used: an earlier one fills it
     prefix_added: List[Tuple[str, str]] = field(default_factory=list)
     prefix_stripped: List[Tuple[str, str]] = field(default_factory=list)
     tied_filled: List[Tuple[str, str]] = field(default_factory=list)  # model key absent from the file, tied to
@@ -62,7 +75,7 @@ class LoadReport:
 
     @property
     def loads(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
+        return not (self.missing or self.unexpected or self.mismatched or self.conversion_errors)
 
     @property
     def verdict(self) -> str:
@@ -78,6 +91,9 @@ class LoadReport:
             "newly_initialized": self.missing, "unused": self.unexpected,
             "mismatched": [{"key": k, "checkpoint": list(a), "model": list(b)} for k, a, b in self.mismatched],
             "renamed": [{"from": a, "to": b} for a, b in self.renamed],
+            "converted": [{"from": a, "to": {k: list(v) for k, v in b.items()}, "by": c} for a, b, c in self.converted],
+            "conversion_errors": [{"key": k, "error": e} for k, e in self.conversion_errors],
+            "shadowed": [{"key": a, "by_earlier_key_for": b} for a, b in self.shadowed],
             "prefix_added": [{"from": a, "to": b} for a, b in self.prefix_added],
             "prefix_stripped": [{"from": a, "to": b} for a, b in self.prefix_stripped],
             "tied_not_in_file": [{"key": a, "tied_to": b} for a, b in self.tied_filled],
@@ -96,6 +112,8 @@ def conversions(facts: LoadFacts, mapping: Mapping) -> Tuple[List[Transform], Li
     unsure: List[str] = []
     seen: Dict[str, List[str]] = {}
     for sm in [facts.root] + facts.submodels:
+        if sm.custom:
+            continue
         if any(s == "" or sm.path.startswith(s + ".") for s in seen.get(sm.class_name, [])):
             continue
         conv = mapping.get(sm.class_name)
@@ -139,6 +157,64 @@ def _prefixed(key: str, bmp: str, meta: Dict[str, Any]) -> str:
     return key
 
 
+class _Group:
+    """One converter instance of convert_and_load_state_dict_in_model: the first target key it was collected
+    under and the shapes it collected, per source pattern, in load order."""
+
+    def __init__(self, conv: Transform, layer: str) -> None:
+        self.conv = conv
+        self.layer = layer
+        self.collected: Dict[str, List[Optional[tuple]]] = {}
+        self.keys: List[str] = []
+
+    def describe(self) -> str:
+        ops = ", ".join(str(o) for o in self.conv.ops) if self.conv.ops is not None else "operations not readable"
+        return (f"WeightConverter({', '.join(self.conv.sources)} -> {', '.join(self.conv.targets)}; {ops})")
+
+
+def _set(rep: "LoadReport", key: str, got: Optional[tuple], model: Dict[str, Optional[tuple]]) -> None:
+    """set_param_for_module: a shape that differs from the model's is a mismatch."""
+    want = model[key]
+    if want is None or got is None or any(d is None for d in want):
+        rep.unsure.append(f"the shape of `{key}` is not known: a size mismatch cannot be ruled out")
+    elif tuple(want) != tuple(got):
+        rep.mismatched.append((key, tuple(got), tuple(want)))
+
+
+def _convert(rep: "LoadReport", g: _Group, model: Dict[str, Optional[tuple]], parameters: Set[str],
+             missing: Set[str]) -> None:
+    from statedict_lint.hf.operations import ConversionError, NotModelled, convert, full_names
+
+    conv = g.conv
+    try:
+        if conv.ops is None:
+            raise NotModelled("its operations cannot be read")
+        result = convert(conv.ops, g.collected, conv.source_patterns, conv.target_patterns, g.layer, model,
+                         parameters)
+        named = full_names(g.layer, result)
+        if named is None:
+            raise NotModelled(f"none of its results ({', '.join(result)}) is part of `{g.layer}`")
+        outside = [k for k in named if k not in model]
+        if outside:
+            raise NotModelled(f"it would set {', '.join(outside)}, which the predicted state_dict does not hold")
+    except NotModelled as exc:
+        rep.unsure.append(f"{len(g.keys)} key(s) of the file ({_short(g.keys)}) are converted into `{g.layer}` by "
+                          f"{g.describe()}: {exc}; the sets below are not exact")
+        rep.undecided = True
+        return
+    except ConversionError as exc:
+        rep.conversion_errors.append((g.layer, f"{g.describe()}: {exc}"))
+        return
+    rep.converted.append((list(g.keys), dict(named), g.describe()))
+    for key, shape in named.items():
+        missing.discard(key)
+        _set(rep, key, shape, model)
+
+
+def _short(keys: List[str], n: int = 2) -> str:
+    return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n})" if len(keys) > n else "")
+
+
 def from_pretrained(model: Dict[str, Optional[tuple]], buffers: Iterable[str], ties: Dict[str, str],
                     checkpoint: Dict[str, Optional[tuple]], facts: LoadFacts, mapping: Mapping) -> LoadReport:
     """``model``: state_dict key -> shape (ints; None when unknown), in order; ``buffers``: every buffer name
@@ -146,39 +222,78 @@ def from_pretrained(model: Dict[str, Optional[tuple]], buffers: Iterable[str], t
     rep = LoadReport()
     transforms, rep.unsure = conversions(facts, mapping)
     rep.unsure += list(facts.unknown)
-    renamings = [t for t in transforms if t.kind == "rename"]
-    others = [t for t in transforms if t.kind != "rename"]
+    # WeightRenaming and its subclasses, in order (only plain ones are modelled); then the WeightConverters
+    renamings = [t for t in transforms if t.kind != "convert"]
+    converters = [t for t in transforms if t.kind == "convert"]
+    pattern_to_converter = {p: c for c in converters for p in c.source_patterns}
     bmp = facts.root.base_model_prefix
+    buffers = list(buffers)
+    parameters = set(model) - set(buffers)
     missing: Set[str] = set(model)
     unexpected: Set[str] = set()
+    loaded: Dict[str, Any] = {}  # model key -> what fills it: a file key, or a _Group of a converter
     for orig in sorted(checkpoint, key=_dot_natural_key):
         key = orig
+        blocked = None
         for t in renamings:
-            key = t.rename(key)
-        hit = next((t for t in others if t.match(key) is not None), None)
-        if hit is not None:
-            rep.unsure.append(f"`{orig}` is converted by a {hit.kind} ({', '.join(hit.sources)} -> "
-                              f"{', '.join(hit.targets)}), which is not modelled: the sets below are not exact")
+            if t.kind == "rename":
+                key = t.rename(key)
+            elif t.match(key) is not None:
+                blocked = t
+                break
+        if blocked is not None:
+            rep.unsure.append(f"`{orig}` is renamed by a {blocked.kind} ({', '.join(blocked.sources)} -> "
+                              f"{', '.join(blocked.targets)}), which is not modelled: the sets below are not exact")
             rep.undecided = True
             continue
+        conv: Optional[Transform] = None
+        pattern: Optional[str] = None
+        for c in converters:  # at most one converter (apply_converters)
+            new_key, pattern = c.rename_source(key)
+            if pattern is not None:
+                key, conv = new_key, c
+                break
         renamed = key
         new = _prefixed(renamed, bmp, model)
         if new not in model and orig in model:
-            renamed = orig
+            renamed, conv, pattern = orig, None, None
             new = _prefixed(orig, bmp, model)
-        if renamed != orig:
-            rep.renamed.append((orig, renamed))
-        if new != renamed:
-            (rep.prefix_stripped if len(new) < len(renamed) else rep.prefix_added).append((renamed, new))
+        if conv is None:
+            if renamed != orig:
+                rep.renamed.append((orig, renamed))
+            if new != renamed:
+                (rep.prefix_stripped if len(new) < len(renamed) else rep.prefix_added).append((renamed, new))
         if new not in model:
-            unexpected.add(new)
+            if conv is not None and pattern is not None:  # every target of the converter is unused
+                tgts = pattern_to_converter[pattern].target_patterns
+                unexpected.update(new.replace(tgts[0], k) for k in tgts)
+            else:
+                unexpected.add(new)
             continue
+        first = loaded.get(new)
+        if conv is not None and pattern is not None:
+            if first is None:
+                first = loaded[new] = _Group(pattern_to_converter[pattern], new)
+            if not isinstance(first, _Group):
+                rep.unsure.append(f"`{orig}` is converted into `{new}`, which `{first}` already fills: not modelled")
+                rep.undecided = True
+                continue
+            first.collected.setdefault(pattern, []).append(checkpoint[orig])
+            first.keys.append(orig)
+            continue
+        if isinstance(first, _Group):
+            rep.unsure.append(f"`{orig}` loads into `{new}`, which a {first.describe()} already fills: not modelled")
+            rep.undecided = True
+            continue
+        if first is not None:  # WeightRenaming(first, new) collected it too: only its first tensor is used
+            rep.shadowed.append((orig, new))
+            continue
+        loaded[new] = orig
         missing.discard(new)
-        want, got = model[new], checkpoint[orig]
-        if want is None or got is None or any(d is None for d in want):
-            rep.unsure.append(f"the shape of `{new}` is not known: a size mismatch cannot be ruled out")
-        elif tuple(want) != tuple(got):
-            rep.mismatched.append((new, tuple(got), tuple(want)))
+        _set(rep, new, checkpoint[orig], model)
+    for target, g in loaded.items():
+        if isinstance(g, _Group):
+            _convert(rep, g, model, parameters, missing)
     # tie_weights(missing_keys=...): a tie is symmetric at load time
     for target, source in ties.items():
         if target in missing and source not in missing:
