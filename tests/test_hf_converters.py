@@ -273,3 +273,19 @@ def test_every_converter_of_the_installed_mapping_is_read_with_its_operations():
                 assert vars(rebuilt) == vars(o_real), (name, o_mine)
             compared += 1
     assert compared > 50
+
+
+def test_two_file_keys_for_one_model_key_the_first_fills_it(tmp_path, capsys):
+    """A file holding a key with and without the base-model prefix: from_pretrained loads the first in its
+    natural key order and silently drops the other (neither unused nor a mismatch)."""
+    cfg = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=37,
+                                  vocab_size=99, max_position_embeddings=64)
+    folder = str(tmp_path / "bert")
+    transformers.BertModel(cfg).save_pretrained(folder)
+    edit(folder, lambda sd: {**sd, "bert.pooler.dense.bias": torch.zeros(5)})
+    rc, doc = static(capsys, folder)
+    want = truth(transformers.BertModel, folder)
+    assert sets(doc) == want
+    assert want[2] == ["pooler.dense.bias"]  # the prefixed one comes first and is the one loaded
+    assert doc["from_pretrained"]["shadowed"] == [{"key": "pooler.dense.bias", "model_key": "pooler.dense.bias"}]
+    assert rc == 1

@@ -93,7 +93,7 @@ class LoadReport:
             "renamed": [{"from": a, "to": b} for a, b in self.renamed],
             "converted": [{"from": a, "to": {k: list(v) for k, v in b.items()}, "by": c} for a, b, c in self.converted],
             "conversion_errors": [{"key": k, "error": e} for k, e in self.conversion_errors],
-            "shadowed": [{"key": a, "by_earlier_key_for": b} for a, b in self.shadowed],
+            "shadowed": [{"key": a, "model_key": b} for a, b in self.shadowed],
             "prefix_added": [{"from": a, "to": b} for a, b in self.prefix_added],
             "prefix_stripped": [{"from": a, "to": b} for a, b in self.prefix_stripped],
             "tied_not_in_file": [{"key": a, "tied_to": b} for a, b in self.tied_filled],
