@@ -112,6 +112,15 @@ _CHECK: Tuple[Code, ...] = (
          kind="unsure"),
     Code("SDL313", "not-a-tensor", "the checkpoint holds a non-tensor where the model has a tensor", "error",
          "the state_dict holds a non-tensor where the model has a tensor", kind="notensor"),
+    Code("SDL314", "newly-initialized", "from_pretrained leaves weights of the model newly initialized", "error",
+         "a transformers class: model keys no checkpoint key reaches through from_pretrained's renamings, "
+         "conversions, base-model prefix and ties (\"Some weights of X were not initialized\")", kind="fp-missing"),
+    Code("SDL315", "unused-weights", "from_pretrained does not use weights of the checkpoint", "error",
+         "a transformers class: checkpoint keys from_pretrained does not use (its `unexpected_keys`) after its "
+         "renamings, conversions and ignore lists", kind="fp-unexpected"),
+    Code("SDL316", "conversion-error", "a transformers WeightConverter fails on the checkpoint's tensors", "error",
+         "a transformers class: the tensors a WeightConverter merges or splits while loading do not fit "
+         "together (e.g. an expert's weight missing); from_pretrained raises", kind="fp-conversion"),
 )
 
 _REVIEW: Tuple[Code, ...] = (

@@ -128,6 +128,9 @@ def test_size_mismatch_is_reported_as_from_pretrained_does(tmp_path, capsys):
     assert _sets(doc) == want
     assert want[2] == ["classifier.bias", "classifier.weight"]
     assert rc == 1
+    sizes = [f for f in doc["from_pretrained"]["findings"] if f["code"] == "SDL303"]
+    assert sorted(f["extra"]["key"] for f in sizes) == want[2]
+    assert all(f["path"].endswith("modeling_bert.py") and f["line"] > 0 for f in sizes)
 
 
 def test_vit_keys_renamed_in_transformers_5_load_through_the_conversion_mapping(tmp_path, capsys):
@@ -160,3 +163,49 @@ def test_old_folder_with_a_persistent_position_ids_buffer(tmp_path, capsys):
     assert doc["from_pretrained"]["ignored_unexpected"] == ["embeddings.position_ids"]
     assert doc["unexpected_keys"] == ["embeddings.position_ids"]  # a strict load_state_dict refuses it
     assert rc == 0
+
+
+def _run(capsys, argv):
+    rc = main(argv)
+    return rc, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("into,extra", [(None, []), ("BertModel", []), (None, ["--semantics", "strict"])],
+                         ids=["fp-loads", "fp-fails", "strict-decides"])
+def test_machine_formats_carry_the_deciding_verdict(tmp_path, capsys, into, extra):
+    """json, sarif and github say what the text output says: the deciding verdict (from_pretrained's for a
+    transformers class unless --semantics strict), its findings, and the same exit status."""
+    folder = save(transformers.BertForMaskedLM(transformers.BertConfig(**TINY_BERT)), tmp_path / "mlm")
+    target = [folder] if into is None else [f"{modeling_file(getattr(transformers, into))}:{into}", folder]
+    rc_text, text = _run(capsys, ["check", *target, *extra])
+    strict = bool(extra)
+    head = next(line for line in text.splitlines() if not line.startswith("note:"))
+    want = {"OK": "loads", "NOT CLEAN": "fails", "UNSURE": "unsure", "FAIL": "fails"}[head.split(":")[0]]
+    assert ("from_pretrained of" in head) != strict  # the deciding verdict comes first
+    rc_json, out = _run(capsys, ["check", *target, *extra, "--format", "json"])
+    doc = json.loads(out)
+    assert doc["deciding_verdict"] == want and rc_json == rc_text == (0 if want == "loads" else 1)
+    rc_sarif, out = _run(capsys, ["check", *target, *extra, "--format", "sarif"])
+    run = json.loads(out)["runs"][0]
+    assert run["properties"]["verdict"] == want and rc_sarif == rc_text
+    assert run["properties"]["semantics"] == ("strict" if strict else "from_pretrained")
+    results = {r["ruleId"]: r for r in run["results"]}
+    rc_gh, gh = _run(capsys, ["check", *target, *extra, "--format", "github"])
+    assert rc_gh == rc_text
+    assert gh.splitlines()[0].startswith({"loads": "::notice", "fails": "::error", "unsure": "::warning"}[want])
+    if strict:  # the strict findings: the tied decoder weight is not in the file
+        assert doc["verdict"] == want == "fails"
+        assert set(results) == {f["code"] for f in doc["findings"]}
+        return
+    fp = doc["from_pretrained"]
+    assert {f["code"] for f in fp["findings"]} == set(results)
+    if want == "loads":
+        assert not [r for r in run["results"] if r["level"] == "error"] and "::error" not in gh
+        assert doc["verdict"] == "fails"  # the strict verdict, for information: not what decides
+        return
+    # BertForMaskedLM's file into BertModel: the pooler newly initialized, the MLM head not used
+    assert sorted(results["SDL314"]["properties"]["keys"]) == sorted(fp["newly_initialized"]) == \
+        ["pooler.dense.bias", "pooler.dense.weight"]
+    assert sorted(results["SDL315"]["properties"]["keys"]) == sorted(fp["unused"])
+    assert results["SDL314"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith("modeling_bert.py")
+    assert "SDL314" in gh and "SDL315" in gh and "SDL301" not in gh

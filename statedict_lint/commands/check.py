@@ -84,11 +84,14 @@ def run(args: Any) -> int:
         raise UserError(f"--semantics from_pretrained: {cls} is not a transformers PreTrainedModel")
     if args.map_out:
         write_map(res, found, args.map_out)
+    decides = fp if semantics == "from_pretrained" else None  # from_pretrained's report, when it decides
     if args.format == "json":
         doc = res.to_json()
         if fp is not None:
             doc["from_pretrained"] = fp.to_json()
+            doc["from_pretrained"]["findings"] = [_finding_json(f) for f in hf.verdict_findings(fp, pred)]
         doc["semantics"] = semantics
+        doc["deciding_verdict"] = (decides or res).verdict
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     elif args.format == "markdown":
         sys.stdout.write(format_markdown(res, found))
@@ -96,7 +99,7 @@ def run(args: Any) -> int:
             sys.stdout.write("\n```\n" + hf.format_text(fp, semantics == "from_pretrained", res.target,
                                                           res.checkpoint) + "```\n")
     elif args.format in ("sarif", "github"):
-        sys.stdout.write(format_report(res, found, args.format))
+        sys.stdout.write(format_report(res, found, args.format, fp, pred, decides is not None))
     else:
         hf.print_notes(t, sys.stdout)
         if fp is not None and semantics == "from_pretrained":  # the deciding verdict first
@@ -235,15 +238,29 @@ def report_findings(res: Any) -> List[Any]:
     return out
 
 
-def format_report(res: Any, found: Any, fmt: str) -> str:
-    from statedict_lint import report
+def _finding_json(f: Any) -> Dict[str, Any]:
+    return {"code": f.code, "name": f.name, "severity": f.severity, "message": f.message, "path": f.path,
+            "line": f.line, **({"extra": f.extra} if f.extra else {})}
 
-    fs = report_findings(res)
+
+def format_report(res: Any, found: Any, fmt: str, fp: Any = None, pred: Any = None, fp_decides: bool = False) -> str:
+    """SARIF or GitHub annotations of the deciding verdict: torch's strict load, or for a transformers class
+    from_pretrained's (``fp``; then its findings are the results and the strict verdict a run property)."""
+    from statedict_lint import report
+    from statedict_lint.hf import check as hf
+
+    if fp_decides:
+        fs = hf.verdict_findings(fp, pred)
+        head = hf.verdict_headline(fp, res.target, res.checkpoint)
+        verdict = fp.verdict
+    else:
+        fs = report_findings(res)
+        head = _headline(res, found)
+        verdict = res.verdict
     rules = descriptors(CHECK.values())
     text = report.render(fs, fmt, tool_name="statedict-lint check", rules=rules, root=os.getcwd())
-    head = _headline(res, found)
     if fmt == "github":
-        level = {"loads": "notice", "unsure": "warning"}.get(res.verdict, "error")
+        level = {"loads": "notice", "unsure": "warning"}.get(verdict, "error")
         from statedict_lint.report.github_report import _esc_data
 
         data = _esc_data(head)
@@ -253,6 +270,9 @@ def format_report(res: Any, found: Any, fmt: str) -> str:
     for r in log["runs"][0]["results"]:  # a grouped finding lists every key (the message shows a few)
         if r["message"]["text"] in keys:
             r["properties"] = {"keys": keys[r["message"]["text"]]}
-    log["runs"][0]["properties"] = {"verdict": res.verdict, "summary": head,
+    log["runs"][0]["properties"] = {"verdict": verdict, "summary": head,
+                                    "semantics": "from_pretrained" if fp_decides else "strict",
                                     "strictLoadSucceeds": None if res.verdict == "unsure" else not res.fails}
+    if fp is not None:
+        log["runs"][0]["properties"]["fromPretrainedVerdict"] = fp.verdict
     return json.dumps(log, indent=2) + "\n"

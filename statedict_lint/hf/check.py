@@ -177,9 +177,7 @@ def _list(keys: List[str], n: int = 8) -> str:
 
 
 def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
-    head = {"loads": "OK", "fails": "NOT CLEAN", "unsure": "UNSURE"}[rep.verdict]
-    path, _, cls = target.rpartition(":")
-    out = [f"{head}: from_pretrained of {display_path(checkpoint)} into {cls} ({short_path(path)})"
+    out = [verdict_headline(rep, target, checkpoint)
            + (" (this verdict decides the exit status)" if decides else " (for information: --semantics strict)")]
     if rep.missing:
         out.append(f"  newly initialized ({len(rep.missing)}): {_list(rep.missing)}")
@@ -216,3 +214,48 @@ def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
     for u in rep.unsure:
         out.append(f"  unsure: {u}")
     return "\n".join(out) + "\n"
+
+
+def verdict_findings(rep: Any, pred: Any) -> List[Any]:
+    """from_pretrained's verdict as findings (for JSON, SARIF and GitHub output when it decides): newly
+    initialized weights (SDL314, at the first one's source line), unused checkpoint weights (SDL315), size
+    mismatches (SDL303, at the layer's line), conversion errors (SDL316) and unsure items (SDL312). Paths are
+    relative to the working directory."""
+    from statedict_lint.codes import check_code
+    from statedict_lint.findings import Finding
+
+    specs = {k.key: k for k in pred.keys}
+
+    def make(kind: str, message: str, at: str = "", **extra: Any) -> Finding:
+        c = check_code(kind)
+        spec = specs.get(at)
+        path, line = ("", 0) if spec is None else (spec.origin_path or spec.path or "", spec.origin_line or spec.line)
+        if spec is not None and not path:
+            path = pred.target.rpartition(":")[0]
+        return Finding(code=c.code, message=message, path=display_path(path) if path else "", line=line or 0,
+                       severity=c.severity, name=c.name, extra=extra)
+
+    out: List[Any] = []
+    if rep.missing:
+        out.append(make("fp-missing", f"from_pretrained: {len(rep.missing)} weight(s) of the model newly initialized "
+                        f"(not in the checkpoint): {_list(rep.missing)}", rep.missing[0], keys=list(rep.missing)))
+    if rep.unexpected:
+        out.append(make("fp-unexpected", f"from_pretrained: {len(rep.unexpected)} weight(s) of the checkpoint not "
+                        f"used: {_list(rep.unexpected)}", keys=list(rep.unexpected)))
+    for k, a, b in rep.mismatched:
+        out.append(make("size", f"from_pretrained: size mismatch for {k}: checkpoint {list(a)}, model {list(b)} "
+                        f"(from_pretrained raises unless ignore_mismatched_sizes=True, which re-initializes it)", k,
+                        key=k))
+    for k, e in rep.conversion_errors:
+        out.append(make("fp-conversion", f"from_pretrained: converting the checkpoint's tensors into {k} fails: {e}",
+                        k, key=k))
+    for u in rep.unsure:
+        out.append(make("unsure", f"from_pretrained: {u}"))
+    return out
+
+
+def verdict_headline(rep: Any, target: str, checkpoint: str) -> str:
+    """The first line of format_text, without the exit-status remark."""
+    head = {"loads": "OK", "fails": "NOT CLEAN", "unsure": "UNSURE"}[rep.verdict]
+    path, _, cls = target.rpartition(":")
+    return f"{head}: from_pretrained of {display_path(checkpoint)} into {cls} ({short_path(path)})"
