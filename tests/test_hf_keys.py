@@ -161,3 +161,17 @@ def test_warm_keys_equals_cold_for_a_transformers_class(configs, tmp_path, monke
             outs.append(capsys.readouterr().out)
             assert len(os.listdir(tmp_path / f"cache-{fmt}" / "predict")) == 1
         assert outs[0] == outs[1] and "classifier.weight" in outs[0]
+
+
+@pytest.mark.parametrize("extra", [dict(num_labels=3), dict(num_labels=5), dict()], ids=["num3", "num5", "none"])
+def test_num_labels_beside_id2label_as_transformers_decides(configs, extra):
+    """config.json with id2label (5 labels) and an explicit num_labels: transformers sets num_labels last, so
+    a disagreeing one wins and id2label is rebuilt."""
+    cfg, data, where = configs["bert"]
+    data = dict(data, id2label={str(i): f"L{i}" for i in range(5)}, **extra)
+    cls = transformers.BertForSequenceClassification
+    real = transformers.BertConfig(**data)
+    path = inspect.getsourcefile(cls)
+    b, _ = config_bindings(path, cls.__name__, data, where)
+    keys = {k.key: k for k in predict(path, cls.__name__, b).keys}
+    assert keys["classifier.weight"].shape == (real.num_labels, 32)

@@ -8,6 +8,7 @@ transformers class ``from_pretrained`` with nothing newly initialized, unused or
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -59,13 +60,14 @@ def run(args: Any) -> int:
     checkpoint = args.checkpoint if args.checkpoint is not None else args.target
     if args.checkpoint is None and not os.path.isdir(args.target):
         raise UserError("check needs FILE.py:CLASS CKPT, or a Hugging Face folder (config.json beside the weights)")
-    with Progress("statedict-lint check") as progress:  # (on a terminal's stderr, for long checks only)
+    with Progress("statedict-lint check") as progress, contextlib.ExitStack() as stack:  # (progress: long checks)
         progress.update(f"reading {display_path(checkpoint)}")
         ck = read(checkpoint)  # read the file first: cheap, and a bad file should fail before parsing
         found = find_state_dict(ck, args.key)
         # a Hugging Face folder or class: the class config.json names, config.json bound as from_pretrained does
         t = hf.resolve(args.target, args.sets, args.configs, checkpoint if os.path.isdir(checkpoint) else None)
         path, cls, b = t.path, t.cls, t.bindings
+        stack.enter_context(t.confinement())  # a folder's own code: imports stay inside the folder
         progress.update(f"predicting {cls} and comparing")
         pred, res, assumed = check_with_inference(path, cls, b, ck, found)
         progress.update("explaining the differences")

@@ -33,18 +33,19 @@ def run(args: Any) -> int:
     t = resolve(args.target, args.sets, args.configs, None)
     print_notes(t)
     path, cls, b = t.path, t.cls, t.bindings
-    if args.no_cache:
-        from statedict_lint.predict.api import predict
+    with t.confinement():  # a folder's own code (auto_map): imports stay inside the folder
+        if args.no_cache:
+            from statedict_lint.predict.api import predict
 
-        pred = predict(path, cls, b)
-    else:
-        from statedict_lint.predict.cache import lookup
+            pred = predict(path, cls, b)
+        else:
+            from statedict_lint.predict.cache import lookup
 
-        pred = lookup(path, cls, b)  # a hit needs no libcst at all
-        if pred is None:
-            from statedict_lint.predict.api import predict_cached
+            pred = lookup(path, cls, b)  # a hit needs no libcst at all
+            if pred is None:
+                from statedict_lint.predict.api import predict_cached
 
-            pred = predict_cached(path, cls, b)
+                pred = predict_cached(path, cls, b)
     bindings.warn_unread(pred)
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(pred), indent=2) + "\n")

@@ -27,6 +27,18 @@ class Target:
     bindings: Dict[str, Any]
     notes: List[str] = field(default_factory=list)  # what was resolved and how, for the report
     hf: bool = False  # a transformers PreTrainedModel (from_pretrained semantics apply)
+    # the folder whose own code (auto_map) is the target: imports must not follow a link out of it
+    confine: Optional[str] = None
+
+    def confinement(self) -> Any:
+        """The context to predict in: imports confined to the folder of custom code, else nothing."""
+        import contextlib
+
+        if self.confine is None:
+            return contextlib.nullcontext()
+        from statedict_lint.source.locate import confined_to
+
+        return confined_to(self.confine)
 
 
 def short_path(path: str) -> str:
@@ -65,26 +77,40 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
     """The class to predict and its bindings. ``target`` is FILE.py:CLASS or a Hugging Face folder;
     ``folder`` is the checkpoint folder of ``check`` (its config.json binds the config when nothing else does)."""
     from statedict_lint.hf import source
-    from statedict_lint.hf.bind import config_bindings, config_class, quick_config_class
 
     notes: List[str] = []
     config: Optional[Dict[str, Any]] = None
     where = ""
+    confine: Optional[str] = None
     if os.path.isdir(target):
         config = source.read_config(target)
         where = os.path.join(target, "config.json")
-        src = source.require_transformers()
-        r = source.resolve(src, config, where)
-        path, cls = r.path, r.cls
-        notes.append(f"{display_path(where)}: {cls} ({r.how}) from transformers {src.version}, "
-                     f"{short_path(path)}" + ("" if src.modelled else
-                                                f" (not a modelled version: {', '.join(source.MODELLED_VERSIONS)})"))
+        custom = source.resolve_auto_map(target, config, where)
+        if custom is not None:
+            path, cls, confine = custom.path, custom.cls, target
+            notes.append(f"{display_path(where)}: {cls} ({custom.how}), {display_path(path)}")
+        else:
+            src = source.require_transformers()
+            r = source.resolve(src, config, where)
+            path, cls = r.path, r.cls
+            notes.append(f"{display_path(where)}: {cls} ({r.how}) from transformers {src.version}, "
+                         f"{short_path(path)}" + ("" if src.modelled else
+                                                    f" (not a modelled version: {', '.join(source.MODELLED_VERSIONS)})"))
     else:
         path, cls = _bindings.split_target(target)
+    with Target(path, cls, {}, confine=confine).confinement():
+        return _bind(path, cls, sets, configs, folder, config, where, notes, confine)
+
+
+def _bind(path: str, cls: str, sets: List[str], configs: List[str], folder: Optional[str],
+          config: Optional[Dict[str, Any]], where: str, notes: List[str], confine: Optional[str]) -> Target:
+    from statedict_lint.hf import source
+    from statedict_lint.hf.bind import config_bindings, config_class, quick_config_class
+
     b = _bindings.collect(sets, [])
     if not _is_transformers_class(path, cls):
         b = _bindings.collect(sets, configs)
-        return Target(path, cls, b, notes, False)
+        return Target(path, cls, b, notes, False, confine)
     quick = quick_config_class(path, cls)
     param = quick[1] if quick is not None else config_class(path, cls)[2]
     cfg_files = [c for c in configs if c.partition("=")[0].strip() == param]
@@ -110,7 +136,7 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
             cb, how = config_bindings(path, cls, merged, where)
             b.update(cb)
             notes.append(how + (f" with {', '.join(sorted(over))} from --set" if over else ""))
-    return Target(path, cls, b, notes, True)
+    return Target(path, cls, b, notes, True, confine)
 
 
 def _read_json(path: str) -> Dict[str, Any]:

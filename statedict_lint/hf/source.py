@@ -243,6 +243,71 @@ def resolve(src: TransformersSource, config: Dict[str, Any], where: str) -> Reso
                     + "; it may need a newer transformers or the model's own code (name it with FILE.py:CLASS)")
 
 
+# -- auto_map: the folder's own code (trust_remote_code) ------------------------------------------------------
+
+MAX_MODULE_BYTES = 8 * 1024 * 1024  # a modeling file is < 1 MB; larger is not one
+
+
+def resolve_auto_map(folder: str, config: Dict[str, Any], where: str) -> Optional[Resolved]:
+    """config.json's ``auto_map`` -> the modeling file in ``folder`` and its class, as
+    ``from_pretrained(..., trust_remote_code=True)`` loads it (``"AutoModelForX": "modeling_x.XForY"``); None
+    when ``auto_map`` names no model class (the class then comes from transformers). The class is
+    ``architectures[0]`` when an entry names it, else the ``AutoModel`` entry. The file must be a regular file
+    inside ``folder`` (a link out of it is refused), of sane size; it is never imported, only read."""
+    import stat
+
+    am = config.get("auto_map")
+    if am is None:
+        return None
+    if not isinstance(am, dict):
+        raise UserError(f"{where}: `auto_map` must be an object")
+    models = [(k, v) for k, v in am.items() if isinstance(k, str) and k.startswith("AutoModel")]
+    if not models:
+        return None
+    archs = config.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
+
+    def cls_of(ref: Any) -> Optional[str]:
+        return ref.rpartition("--")[2].rpartition(".")[2] if isinstance(ref, str) else None
+
+    pick = next(((k, v) for k, v in models if arch is not None and cls_of(v) == arch), None)
+    if pick is None:
+        if arch is not None:
+            return None  # architectures[0] is not the folder's code: a transformers class, resolved from its source
+        pick = next(((k, v) for k, v in models if k == "AutoModel"), models[0] if len(models) == 1 else None)
+        if pick is None:
+            raise UserError(f"{where}: `auto_map` names several model classes ({', '.join(k for k, _v in models)}) "
+                            "and no `architectures` says which: name the class with FILE.py:CLASS")
+    auto, ref = pick
+    if not isinstance(ref, str):
+        raise UserError(f"{where}: auto_map[{auto!r}] must be a string \"module.Class\"")
+    if "--" in ref:
+        repo = ref.partition("--")[0]
+        raise UserError(f"{where}: auto_map[{auto!r}] = {ref!r} is code from another repository ({repo}), not in "
+                        f"this folder: fetch its file and name the class with FILE.py:CLASS")
+    parts = ref.split(".")
+    if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
+        raise UserError(f"{where}: auto_map[{auto!r}] = {ref!r} is not \"module.Class\"")
+    module, cls = parts
+    path = os.path.join(folder, module + ".py")
+    base = os.path.realpath(folder)
+    real = os.path.realpath(path)
+    if not os.path.lexists(path):
+        raise UserError(f"{where}: auto_map[{auto!r}] names {module}.py, which is not in {folder}")
+    if not real.startswith(base + os.sep):
+        raise UserError(f"{path} is a link out of {folder}: not read (the folder's code must be inside it)")
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{path} is not a regular file")
+    if st.st_size > MAX_MODULE_BYTES:
+        raise UserError(f"{path}: {st.st_size} bytes is too large for a modeling file")
+    return Resolved(path, cls, f"auto_map[{auto!r}]: the folder's own code, as from_pretrained(trust_remote_code=True) "
+                               "loads it; read, never imported")
+
+
 SUMMARY_KEYS = ("model_type", "architectures", "transformers_version", "dtype", "torch_dtype",
                 "tie_word_embeddings", "vocab_size", "hidden_size", "d_model", "n_embd", "dim", "num_hidden_layers",
                 "n_layer", "num_layers", "num_attention_heads", "n_head", "num_key_value_heads",

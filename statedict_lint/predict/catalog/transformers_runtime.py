@@ -114,13 +114,14 @@ class PreTrainedConfig(PushToHubMixin, RotaryEmbeddingConfigMixin, Heterogeneous
             sub = sub_cls(**sub)
             setattr(self, key, sub)
         kwargs.pop("torch_dtype", None)
+        # `num_labels` stays in kwargs (transformers reads it with .get): the loop at the end sets it again, so
+        # an explicit num_labels that disagrees with id2label wins (the setter rebuilds id2label)
         if self.id2label is None:
-            n = kwargs.pop("num_labels", None)
+            n = kwargs.get("num_labels", None)
             if n is None:
                 n = 2
             self.id2label = {i: "LABEL_" + str(i) for i in range(n)}
         else:
-            kwargs.pop("num_labels", None)
             self.id2label = {int(k): self.id2label[k] for k in self.id2label}
         if hasattr(self, "rope_parameters"):
             kwargs = self.convert_rope_params_to_dict(**kwargs)
