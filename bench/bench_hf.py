@@ -4,7 +4,8 @@ Usage: python bench/bench_hf.py [--repeat 5] [--no-write]
 
 A folder written by ``save_pretrained`` for a BERT-base-shaped ``BertForMaskedLM`` (hidden 768, 12 layers,
 vocab 30522: the architecture and config of google-bert/bert-base-uncased, random weights) and for a tiny one
-(hidden 32, 2 layers), in a temporary directory. Whole processes, median of ``--repeat`` runs, peak RSS of the
+(hidden 32, 2 layers), and for a tiny ``MixtralForCausalLM`` (4 experts a layer, stored one tensor per expert and
+fused while loading by transformers' WeightConverters), in a temporary directory. Whole processes, median of ``--repeat`` runs, peak RSS of the
 child (``os.wait4``):
 
 * ``statedict-lint keys DIR --no-cache`` (cold) and ``keys DIR`` with a warm prediction cache (private folder);
@@ -29,28 +30,34 @@ from bench_keys import run_child  # bench/ is on sys.path when a bench script ru
 from docblock import machine, write_block
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SIZES = ("tiny", "base", "mixtral")
+AUTO = {"tiny": "AutoModelForMaskedLM", "base": "AutoModelForMaskedLM", "mixtral": "AutoModelForCausalLM"}
 ROOT = os.path.dirname(HERE)
 
 MAKE = r"""
 import sys, warnings
 warnings.filterwarnings("ignore")
 import torch
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM, MixtralConfig, MixtralForCausalLM
 from transformers.utils import logging
 logging.set_verbosity_error()
 torch.manual_seed(0)
 size = sys.argv[2]
 kw = {} if size == "base" else dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                     intermediate_size=37, vocab_size=99)
-BertForMaskedLM(BertConfig(**kw)).save_pretrained(sys.argv[1])
+if size == "mixtral":
+    MixtralForCausalLM(MixtralConfig(**kw, num_key_value_heads=2, num_local_experts=4)).save_pretrained(sys.argv[1])
+else:
+    BertForMaskedLM(BertConfig(**kw)).save_pretrained(sys.argv[1])
 """
 
 FROM_PRETRAINED = r"""
 import sys
-from transformers import AutoModelForMaskedLM
+import transformers
 from transformers.utils import logging
 logging.set_verbosity_error()
-model, info = AutoModelForMaskedLM.from_pretrained(sys.argv[1], output_loading_info=True)
+auto = getattr(transformers, sys.argv[2])
+model, info = auto.from_pretrained(sys.argv[1], output_loading_info=True)
 bad = info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"]
 print("loads" if not bad else "does not load")
 """
@@ -84,7 +91,7 @@ def main(argv: List[str]) -> int:
 
         compileall.compile_dir(os.path.join(ROOT, "statedict_lint"), quiet=1)
         rows: List[Dict[str, Any]] = []
-        for size in ("tiny", "base"):
+        for size in SIZES:
             folder = os.path.join(tmp, size)
             secs, _kib, rc, _o, err = run_child([py, "-c", MAKE, folder, size], dict(os.environ), ROOT)
             if rc:
@@ -98,7 +105,7 @@ def main(argv: List[str]) -> int:
                                 lint + ["keys", folder], env, args.repeat))
             chk = measure(f"{size}: statedict-lint check DIR", lint + ["check", folder], env, args.repeat)
             fp = measure(f"{size}: python: from_pretrained(DIR, output_loading_info=True)",
-                         [py, "-c", FROM_PRETRAINED, folder], dict(os.environ), args.repeat)
+                         [py, "-c", FROM_PRETRAINED, folder, AUTO[size]], dict(os.environ), args.repeat)
             if "loads" != fp["out"].strip() or not chk["out"].startswith("note:"):
                 raise SystemExit(f"{size}: from_pretrained says {fp['out'].strip()!r}; check printed {chk['out'][:300]!r}")
             rows += [chk, fp]
@@ -107,7 +114,8 @@ def main(argv: List[str]) -> int:
             "",
             "Folders written by `save_pretrained` for `BertForMaskedLM`: *tiny* (hidden 32, 2 layers, vocab 99) and "
             "*base* (bert-base-uncased's config: hidden 768, 12 layers, vocab 30522, 110M parameters, random "
-            "weights). Whole processes, median of "
+            "weights); *mixtral*: a tiny `MixtralForCausalLM` (hidden 32, 2 layers, 4 experts a layer stored one "
+            "tensor per expert, fused by transformers' WeightConverters while loading). Whole processes, median of "
             f"{args.repeat} runs (min–max in brackets), peak RSS of the child; {machine()}. "
             "Command: `python bench/bench_hf.py`.",
             "",
@@ -118,7 +126,7 @@ def main(argv: List[str]) -> int:
             lines.append(f"| {r['name']} | {r['median_s']:.3f} ({r['min_s']:.3f}–{r['max_s']:.3f}) | "
                          f"{r['rss_mib']:.0f} |")
         by = {r["name"]: r for r in rows}
-        for size in ("tiny", "base"):
+        for size in SIZES:
             chk = by[f"{size}: statedict-lint check DIR"]["median_s"]
             fp = by[f"{size}: python: from_pretrained(DIR, output_loading_info=True)"]["median_s"]
             lines.append("")

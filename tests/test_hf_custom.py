@@ -238,3 +238,21 @@ def test_an_import_that_links_out_of_the_folder_is_not_followed(tmp_path, capsys
     outside.rename(conf)
     rc, out, _err = run(capsys, "keys", folder, "--format", "json", "--no-cache")
     assert json.loads(out)["complete"] is True
+
+
+def test_architecture_defined_beside_the_auto_map_class(tmp_path, capsys):
+    """auto_map maps only AutoModel, architectures[0] is a head the same file defines: that class, from the
+    folder's file (what TinyForSequenceClassification.from_pretrained(DIR) builds)."""
+    folder, cls = write_folder(tmp_path, hidden=6, layers=2, vocab=13)
+    _edit_config(folder, auto_map={"AutoConfig": "configuration_tiny.TinyConfig",
+                                   "AutoModel": "modeling_tiny.TinyModel"})
+    _m, info = cls.from_pretrained(folder, output_loading_info=True)
+    want = (sorted(info["missing_keys"]), sorted(info["unexpected_keys"]), [])
+    capsys.readouterr()
+    rc, out, _err = run(capsys, "check", folder)
+    assert "architectures[0], defined in modeling_tiny.py" in out and rc == 0
+    rc, out, _err = run(capsys, "check", folder, "--format", "json")
+    doc = json.loads(out)
+    assert doc["target"].endswith("modeling_tiny.py:TinyForSequenceClassification")
+    assert sets(doc) == want == ([], [], [])
+    assert rc == 0

@@ -175,3 +175,15 @@ def test_num_labels_beside_id2label_as_transformers_decides(configs, extra):
     b, _ = config_bindings(path, cls.__name__, data, where)
     keys = {k.key: k for k in predict(path, cls.__name__, b).keys}
     assert keys["classifier.weight"].shape == (real.num_labels, 32)
+
+
+@pytest.mark.parametrize("cls_name", ["MixtralForCausalLM", "LlamaForCausalLM", "GPT2LMHeadModel", "BertLMHeadModel"])
+def test_quick_config_class_reads_heads_with_generation_mixin(cls_name):
+    """The ast-only reader (what a warm `keys DIR` uses instead of the evaluator) sees through GenerationMixin
+    and agrees with the evaluator on the configuration class and parameter."""
+    from statedict_lint.hf.bind import config_class, quick_config_class
+
+    path = inspect.getsourcefile(getattr(transformers, cls_name))
+    quick = quick_config_class(path, cls_name)
+    name, _qual, param = config_class(path, cls_name)
+    assert quick == (name, param) == (getattr(transformers, cls_name).config_class.__name__, "config")

@@ -58,11 +58,15 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     pretrained = set()
+    mixins = set()  # transformers' GenerationMixin: holds no config, no __init__ (the runtime model answers it)
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "modeling_utils":
             for a in node.names:
                 if a.name == "PreTrainedModel":
                     pretrained.add(a.asname or a.name)
+        if isinstance(node, ast.ImportFrom) and node.level > 0 and \
+                (node.module or "") in ("generation", "generation.utils"):
+            mixins.update(a.asname or a.name for a in node.names if a.name == "GenerationMixin")
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     config: Optional[str] = None
     param = "config"
@@ -92,6 +96,8 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
                     param = ps[1].arg
         first = False
         for b in node.bases:
+            if isinstance(b, ast.Name) and b.id in mixins:
+                continue
             if isinstance(b, ast.Name):
                 if b.id in pretrained:
                     is_model = True

@@ -32,13 +32,17 @@ class Target:
 
     def confinement(self) -> Any:
         """The context to predict in: imports confined to the folder of custom code, else nothing."""
-        import contextlib
+        return _confinement(self.confine)
 
-        if self.confine is None:
-            return contextlib.nullcontext()
-        from statedict_lint.source.locate import confined_to
 
-        return confined_to(self.confine)
+def _confinement(folder: Optional[str]) -> Any:
+    import contextlib
+
+    if folder is None:
+        return contextlib.nullcontext()
+    from statedict_lint.source.locate import confined_to
+
+    return confined_to(folder)
 
 
 def short_path(path: str) -> str:
@@ -98,7 +102,7 @@ def resolve(target: str, sets: List[str], configs: List[str], folder: Optional[s
                                                     f" (not a modelled version: {', '.join(source.MODELLED_VERSIONS)})"))
     else:
         path, cls = _bindings.split_target(target)
-    with Target(path, cls, {}, confine=confine).confinement():
+    with _confinement(confine):  # the folder's own code: its imports stay inside it
         return _bind(path, cls, sets, configs, folder, config, where, notes, confine)
 
 

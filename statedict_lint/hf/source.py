@@ -252,10 +252,9 @@ def resolve_auto_map(folder: str, config: Dict[str, Any], where: str) -> Optiona
     """config.json's ``auto_map`` -> the modeling file in ``folder`` and its class, as
     ``from_pretrained(..., trust_remote_code=True)`` loads it (``"AutoModelForX": "modeling_x.XForY"``); None
     when ``auto_map`` names no model class (the class then comes from transformers). The class is
-    ``architectures[0]`` when an entry names it, else the ``AutoModel`` entry. The file must be a regular file
-    inside ``folder`` (a link out of it is refused), of sane size; it is never imported, only read."""
-    import stat
-
+    ``architectures[0]`` when an entry names it or a module the entries name defines it, else the ``AutoModel``
+    entry. The file must be a regular file inside ``folder`` (a link out of it is refused), of sane size; it is
+    never imported, only read."""
     am = config.get("auto_map")
     if am is None:
         return None
@@ -266,19 +265,32 @@ def resolve_auto_map(folder: str, config: Dict[str, Any], where: str) -> Optiona
         return None
     archs = config.get("architectures")
     arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else None
+    how = "the folder's own code, as from_pretrained(trust_remote_code=True) loads it; read, never imported"
 
     def cls_of(ref: Any) -> Optional[str]:
         return ref.rpartition("--")[2].rpartition(".")[2] if isinstance(ref, str) else None
 
     pick = next(((k, v) for k, v in models if arch is not None and cls_of(v) == arch), None)
+    if pick is None and arch is not None:
+        # architectures[0] defined beside an auto_map class (a head the folder's code defines but does not map)
+        for auto, ref in models:
+            module, _cls = _auto_ref(auto, ref, where)
+            path = _folder_module(folder, module, auto, where)
+            if _defines(path, arch):
+                return Resolved(path, arch, f"architectures[0], defined in {module}.py of auto_map[{auto!r}]: {how}")
+        return None  # architectures[0] is not the folder's code: a transformers class, resolved from its source
     if pick is None:
-        if arch is not None:
-            return None  # architectures[0] is not the folder's code: a transformers class, resolved from its source
         pick = next(((k, v) for k, v in models if k == "AutoModel"), models[0] if len(models) == 1 else None)
         if pick is None:
             raise UserError(f"{where}: `auto_map` names several model classes ({', '.join(k for k, _v in models)}) "
                             "and no `architectures` says which: name the class with FILE.py:CLASS")
     auto, ref = pick
+    module, cls = _auto_ref(auto, ref, where)
+    return Resolved(_folder_module(folder, module, auto, where), cls, f"auto_map[{auto!r}]: {how}")
+
+
+def _auto_ref(auto: str, ref: Any, where: str) -> Tuple[str, str]:
+    """``"modeling_x.XModel"`` -> (module, class); a clear UserError for anything else."""
     if not isinstance(ref, str):
         raise UserError(f"{where}: auto_map[{auto!r}] must be a string \"module.Class\"")
     if "--" in ref:
@@ -288,24 +300,28 @@ def resolve_auto_map(folder: str, config: Dict[str, Any], where: str) -> Optiona
     parts = ref.split(".")
     if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
         raise UserError(f"{where}: auto_map[{auto!r}] = {ref!r} is not \"module.Class\"")
-    module, cls = parts
+    return parts[0], parts[1]
+
+
+def _folder_module(folder: str, module: str, auto: str, where: str) -> str:
+    """``folder/module.py``, when it is a regular file inside ``folder`` of sane size; else a clear UserError."""
+    import stat
+
     path = os.path.join(folder, module + ".py")
-    base = os.path.realpath(folder)
-    real = os.path.realpath(path)
     if not os.path.lexists(path):
         raise UserError(f"{where}: auto_map[{auto!r}] names {module}.py, which is not in {folder}")
-    if not real.startswith(base + os.sep):
+    base = os.path.realpath(folder)
+    if not os.path.realpath(path).startswith(base + os.sep):
         raise UserError(f"{path} is a link out of {folder}: not read (the folder's code must be inside it)")
     try:
-        st = os.stat(real)
+        st = os.stat(path)
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"{path} is not a regular file")
     if st.st_size > MAX_MODULE_BYTES:
         raise UserError(f"{path}: {st.st_size} bytes is too large for a modeling file")
-    return Resolved(path, cls, f"auto_map[{auto!r}]: the folder's own code, as from_pretrained(trust_remote_code=True) "
-                               "loads it; read, never imported")
+    return path
 
 
 SUMMARY_KEYS = ("model_type", "architectures", "transformers_version", "dtype", "torch_dtype",
