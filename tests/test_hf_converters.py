@@ -289,3 +289,32 @@ def test_two_file_keys_for_one_model_key_the_first_fills_it(tmp_path, capsys):
     assert want[2] == ["pooler.dense.bias"]  # the prefixed one comes first and is the one loaded
     assert doc["from_pretrained"]["shadowed"] == [{"key": "pooler.dense.bias", "model_key": "pooler.dense.bias"}]
     assert rc == 1
+
+
+@pytest.mark.parametrize("strip", [False, True], ids=["clip-model-file", "vision-keys-without-prefix"])
+def test_prefix_change_of_the_clip_vision_tower(tmp_path, capsys, strip):
+    """CLIPVisionModel's mapping is a PrefixChange (remove `vision_model.`): modelled as the WeightRenaming it
+    builds. A whole CLIPModel file into CLIPVisionModel, and the vision tower's keys stored without the prefix."""
+    vision = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
+                  patch_size=8)
+    text = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                max_position_embeddings=16)
+    folder = str(tmp_path / "clip")
+    transformers.CLIPModel(transformers.CLIPConfig(text_config=text, vision_config=vision)).save_pretrained(folder)
+    if strip:
+        edit(folder, lambda sd: {k[len("vision_model."):]: v for k, v in sd.items() if k.startswith("vision_model.")})
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as fh:
+        vcfg = json.load(fh)["vision_config"]
+    cfg = tmp_path / "vision.json"
+    cfg.write_text(json.dumps(vcfg))
+    target = f"{modeling_file(transformers.CLIPVisionModel)}:CLIPVisionModel"
+    rc, doc = static(capsys, target, folder, "--config", f"config={cfg}")
+    _m, info = transformers.CLIPVisionModel.from_pretrained(
+        folder, config=transformers.CLIPVisionConfig(**vcfg), output_loading_info=True)
+    want = (sorted(info["missing_keys"]), sorted(info["unexpected_keys"]), [])
+    assert sets(doc) == want
+    assert not doc["from_pretrained"]["unsure"]
+    assert rc == (0 if want == ([], [], []) else 1)
+    if not strip:
+        assert want[1] and all(k.startswith(("text_model.", "text_projection", "visual_projection", "logit_scale"))
+                               for k in want[1])

@@ -10,8 +10,9 @@ string constants, ``mapping[k] = ...``, ``+=``, ``.copy()``, ``+``, the final ``
 pattern processing (``WeightTransform.__init__`` / ``rename_source_key``). A ``WeightConverter`` (tensors merged,
 split, concatenated between the stored and the in-memory keys) keeps its patterns and its ``operations`` (``Op``:
 the operation's class name and literal arguments); ``hf/loading.py`` computes the shapes of the operations it
-models exactly and reports the others as not modelled, naming them. Other renaming subclasses
-(``PrefixChange``, ``GroupWeightRename``, ...) are reported as such: the keys they touch are not predicted.
+models exactly and reports the others as not modelled, naming them. ``PrefixChange`` is the
+``WeightRenaming`` its ``__init__`` builds. Other renaming subclasses (``GroupWeightRename``, which depends on
+the keys seen before, ...) are reported as such: the keys they touch are not predicted.
 """
 
 from __future__ import annotations
@@ -360,6 +361,8 @@ class _Interp:
     def transform(self, name: str, call: ast.Call, env: Dict[str, Any]) -> Transform:
         args = [self.expr(a, env) for a in call.args]
         kw = {k.arg: self.expr(k.value, env) for k in call.keywords if k.arg}
+        if name == "PrefixChange":
+            return _prefix_change(args, kw)
         src = kw.get("source_patterns", args[0] if args else None)
         tgt = kw.get("target_patterns", args[1] if len(args) > 1 else None)
         kind = {"WeightRenaming": "rename", "WeightConverter": "convert"}.get(name, name)
@@ -371,3 +374,21 @@ class _Interp:
         ops_l = list(ops) if kind == "convert" and isinstance(ops, list) and all(isinstance(o, Op) for o in ops) \
             else None
         return Transform(kind, [x for x in src_l if isinstance(x, str)], [x for x in tgt_l if isinstance(x, str)], ops_l)
+
+
+def _prefix_change(args: List[Any], kw: Dict[str, Any]) -> Transform:
+    """``PrefixChange(prefix_to_add=, prefix_to_remove=, model_prefix=)``: the WeightRenaming its ``__init__``
+    builds (a rename like any other); anything else stays a transform that is not modelled."""
+    names = ("prefix_to_add", "prefix_to_remove", "model_prefix")
+    if len(args) > len(names) or any(k not in names for k in kw):
+        return Transform("PrefixChange", [], [])
+    vals = dict(zip(names, args))
+    vals.update(kw)
+    add, remove, model = vals.get("prefix_to_add"), vals.get("prefix_to_remove"), vals.get("model_prefix")
+    if (add is None) == (remove is None) or not all(v is None or isinstance(v, str) for v in (add, remove, model)):
+        return Transform("PrefixChange", [], [])  # transformers raises, or the arguments are not literal strings
+    model = "" if model is None else model
+    prefix = rf"{model}\." if model != "" else ""
+    if add is not None:
+        return Transform("rename", [rf"^{prefix}(?:(?!{add}\.))(.+)"], [rf"{prefix}{add}\.\1"])
+    return Transform("rename", [rf"^{prefix}{remove}\.(.+)"], [rf"{prefix}\1"])
