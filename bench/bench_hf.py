@@ -1,6 +1,6 @@
 """Benchmark Hugging Face folders: `statedict-lint keys DIR` and `check DIR` against transformers itself.
 
-Usage: python bench/bench_hf.py [--repeat 5] [--no-write]
+Usage: python bench/bench_hf.py [--repeat 5] [--no-write] [--only tiny|base|mixtral ...]
 
 A folder written by ``save_pretrained`` for a BERT-base-shaped ``BertForMaskedLM`` (hidden 768, 12 layers,
 vocab 30522: the architecture and config of google-bert/bert-base-uncased, random weights) and for a tiny one
@@ -82,7 +82,10 @@ def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--only", nargs="+", choices=SIZES, default=list(SIZES),
+                    help="measure these folders only (the docs block is then not written)")
     args = ap.parse_args(argv)
+    sizes = [s for s in SIZES if s in args.only]
     py = sys.executable
     lint = [py, "-m", "statedict_lint"]
     tmp = tempfile.mkdtemp(prefix="sdl-bench-hf-")
@@ -91,7 +94,7 @@ def main(argv: List[str]) -> int:
 
         compileall.compile_dir(os.path.join(ROOT, "statedict_lint"), quiet=1)
         rows: List[Dict[str, Any]] = []
-        for size in SIZES:
+        for size in sizes:
             folder = os.path.join(tmp, size)
             secs, _kib, rc, _o, err = run_child([py, "-c", MAKE, folder, size], dict(os.environ), ROOT)
             if rc:
@@ -126,7 +129,7 @@ def main(argv: List[str]) -> int:
             lines.append(f"| {r['name']} | {r['median_s']:.3f} ({r['min_s']:.3f}–{r['max_s']:.3f}) | "
                          f"{r['rss_mib']:.0f} |")
         by = {r["name"]: r for r in rows}
-        for size in SIZES:
+        for size in sizes:
             chk = by[f"{size}: statedict-lint check DIR"]["median_s"]
             fp = by[f"{size}: python: from_pretrained(DIR, output_loading_info=True)"]["median_s"]
             lines.append("")
@@ -136,7 +139,7 @@ def main(argv: List[str]) -> int:
                          f"(target ≤0.3 s).")
         text = "\n".join(lines) + "\n"
         print(text)
-        if not args.no_write:
+        if not args.no_write and sizes == list(SIZES):
             write_block("hf", text)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
