@@ -9,6 +9,7 @@ from typing import Any, List, Optional, Tuple
 import libcst as cst
 
 from statedict_lint.errors import UserError
+from statedict_lint.predict.catalog import chunks as catalog_chunks
 from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
 from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
@@ -466,25 +467,14 @@ class ModulesMixin(EngineBase):
 
 
 def _catalog_chunks(path: str, table: LRU[Any]) -> List[Tuple[Optional[str], str]]:
-    """The catalog's top-level statements as (class/function name or None, source chunk), split once per
-    session (every Evaluator used to re-parse the whole catalog with ``ast``: ~12% of a cold timm run)."""
-    import ast as _ast
-
+    """The catalog's top-level statements as (class/function name or None, source chunk), held by the session;
+    the split itself (predict/catalog: lexical, no ``ast`` parse of the catalog) is made once per process and
+    shared with ``STATELESS``."""
     key = (path, os.path.getmtime(path))
     hit = table.get(key)
-    if hit is not None:
-        return hit
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
-    lines = text.splitlines(keepends=True)
-    out: List[Tuple[Optional[str], str]] = []
-    for node in _ast.parse(text).body:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        chunk = "".join(lines[start - 1: node.end_lineno])
-        named = isinstance(node, (_ast.ClassDef, _ast.FunctionDef))
-        out.append((node.name if named else None, chunk))  # type: ignore[union-attr]
-    table[key] = out
-    return out
+    if hit is None:
+        hit = table[key] = catalog_chunks(path)
+    return hit
 
 
 def _declared_globals(scope: Any) -> set:
