@@ -43,6 +43,12 @@ def _read_regular(path: str) -> Optional[str]:
         return None
 
 
+def mentions(text: str, *words: str) -> bool:
+    """May ``text`` name one of ``words``? A text filter before a parse: true when a word occurs, or when the
+    text is not ASCII (Python reads identifiers in NFKC form: ``ＰreTrainedModel`` names PreTrainedModel)."""
+    return not text.isascii() or any(w in text for w in words)
+
+
 def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     """(config class name, config parameter) read with ``ast`` from ``path`` alone, when ``cls_name`` is, by its
     bases defined in that file, a subclass of a ``PreTrainedModel`` imported from transformers' ``modeling_utils``
@@ -51,8 +57,8 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
     import ast
 
     text = _read_regular(path)
-    if text is None:
-        return None
+    if text is None or not mentions(text, "PreTrainedModel"):
+        return None  # no import of PreTrainedModel below: no parse needed to say so
     try:
         tree = ast.parse(text, path)
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):

@@ -58,14 +58,14 @@ def short_path(path: str) -> str:
 
 
 def _is_transformers_class(path: str, cls: str) -> bool:
-    from statedict_lint.hf.bind import _read_regular, quick_config_class
-    from statedict_lint.hf.facts import is_pretrained
+    from statedict_lint.hf.bind import _read_regular, mentions, quick_config_class
 
     if quick_config_class(path, cls) is not None:
         return True
     text = _read_regular(path)  # cheap filter: a file that never mentions transformers defines no transformers model
-    if text is None or "transformers" not in text and "PreTrainedModel" not in text:
+    if text is None or not mentions(text, "transformers", "PreTrainedModel"):
         return False
+    from statedict_lint.hf.facts import is_pretrained
     from statedict_lint.predict.api import _load
     from statedict_lint.predict.values import ClassValue
 

@@ -99,14 +99,17 @@ _KIND: Dict[type, int] = {}  # node type -> 1 statement, 2 call, 0 other, -1 not
 
 
 def _kind(t: type) -> int:
-    """``isinstance`` against libcst's abstract base classes is slow (ABC checks); types are few."""
+    """``isinstance`` against libcst's abstract base classes is slow (ABC checks); types are few. Decided by the
+    MRO: ``issubclass`` of a type that is not a node against ``cst.CSTNode`` visits every node class (ABC
+    negative checks); libcst registers no virtual subclasses, so the MRO says the same."""
     k = _KIND.get(t)
     if k is None:
-        if not issubclass(t, cst.CSTNode):
+        mro = getattr(t, "__mro__", ())
+        if cst.CSTNode not in mro:
             k = -1
-        elif issubclass(t, _STMT_TYPES):
+        elif any(s in mro for s in _STMT_TYPES):
             k = 1
-        elif issubclass(t, cst.Call):
+        elif cst.Call in mro:
             k = 2
         else:
             k = 0

@@ -247,8 +247,11 @@ class ModulesMixin(EngineBase):
         the names it may write are unknown from this point on - the ones it names with a literal, or every name
         of the module (but its imports) when they cannot be told."""
         sf = scope.sf
+        markers = ("globals(", "vars(", "locals(", "sys.modules", "__dict__")
+        if not any(m in sf.text for m in markers):
+            return  # (a statement's code is a slice of its file: no code generation needed to say no)
         code = sf.code(stmt)
-        if not any(m in code for m in ("globals(", "vars(", "locals(", "sys.modules", "__dict__")):
+        if not any(m in code for m in markers):
             return
         names = _namespace_writes(stmt)
         if names == set():

@@ -1,0 +1,63 @@
+"""The cold `keys FILE.py:CLASS --no-cache` path does only what a plain nn.Module needs, and its shortcuts
+(text filters before parses) never change an answer.
+
+Speed itself is measured in bench/bench_keys.py (docs/benchmarks.md), not here: these tests assert what is
+skipped and that skipping is exact.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from statedict_lint.hf.bind import mentions, quick_config_class
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GPT = os.path.join(ROOT, "fixtures", "gpt.py")
+
+HF_ONLY = ("statedict_lint.hf.facts", "statedict_lint.hf.loading",
+           "statedict_lint.hf.conversion")  # (hf.source is read by the library models: predict/libs)
+
+
+def test_keys_of_a_plain_module_imports_no_hugging_face_machinery():
+    code = ("import sys; from statedict_lint.cli import main; "
+            f"rc = main(['keys', {GPT + ':GPT'!r}, '--no-cache', '--set', 'config.n_layer=2']); "
+            f"bad = sorted(m for m in sys.modules if m in {HF_ONLY!r}); "
+            "print('IMPORTED', bad); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "transformer.h.1.attn.c_attn.weight" in out.stdout  # the prediction ran
+    assert "IMPORTED []" in out.stdout
+
+
+def test_mentions_is_a_sound_filter():
+    assert mentions("from x import PreTrainedModel", "PreTrainedModel")
+    assert not mentions("import torch\nclass A: pass\n", "PreTrainedModel", "transformers")
+    # Python reads identifiers in NFKC form: a non-ASCII text may name the word without spelling it
+    assert mentions("from x import \uff30reTrainedModel", "PreTrainedModel")
+
+
+MODEL = """\
+from transformers.modeling_utils import {name}
+from .configuration_x import XConfig
+
+
+class XModel({name}):
+    config_class = XConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+"""
+
+
+def test_quick_config_class_still_reads_a_pretrained_model_spelled_in_another_unicode_form(tmp_path):
+    plain = tmp_path / "plain.py"
+    plain.write_text(MODEL.format(name="PreTrainedModel"), encoding="utf-8")
+    wide = tmp_path / "wide.py"
+    wide.write_text(MODEL.format(name="\uff30reTrainedModel"), encoding="utf-8")  # Python: PreTrainedModel
+    assert quick_config_class(str(plain), "XModel") == ("XConfig", "cfg")
+    assert quick_config_class(str(wide), "XModel") == ("XConfig", "cfg")
+    other = tmp_path / "other.py"
+    other.write_text(MODEL.format(name="PreTrainedModel").replace("PreTrainedModel", "Base"), encoding="utf-8")
+    assert quick_config_class(str(other), "XModel") is None
