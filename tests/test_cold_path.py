@@ -61,3 +61,18 @@ def test_quick_config_class_still_reads_a_pretrained_model_spelled_in_another_un
     other = tmp_path / "other.py"
     other.write_text(MODEL.format(name="PreTrainedModel").replace("PreTrainedModel", "Base"), encoding="utf-8")
     assert quick_config_class(str(other), "XModel") is None
+
+
+def test_keys_freezes_what_its_imports_made_and_leaves_the_collector_on(capsys):
+    import gc
+
+    from statedict_lint.cli import main
+
+    gc.unfreeze()
+    try:
+        assert main(["keys", GPT + ":GPT", "--no-cache", "--set", "config.n_layer=1", "--format", "json"]) == 0
+        assert gc.isenabled()  # the collector is off only while modules import
+        assert gc.get_freeze_count() > 10_000  # modules and classes moved out of the collector's way
+    finally:
+        gc.unfreeze()
+    assert '"complete"' in capsys.readouterr().out
