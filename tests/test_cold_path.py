@@ -16,14 +16,14 @@ from statedict_lint.hf.bind import mentions, quick_config_class
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPT = os.path.join(ROOT, "fixtures", "gpt.py")
 
-HF_ONLY = ("statedict_lint.hf.facts", "statedict_lint.hf.loading",
-           "statedict_lint.hf.conversion")  # (hf.source is read by the library models: predict/libs)
+# (hf.source is read by the library models, predict/libs; hashlib, OpenSSL's, only by caches)
+NOT_NEEDED = ("statedict_lint.hf.facts", "statedict_lint.hf.loading", "statedict_lint.hf.conversion", "hashlib")
 
 
-def test_keys_of_a_plain_module_imports_no_hugging_face_machinery():
+def test_keys_of_a_plain_module_imports_no_hugging_face_machinery_and_no_hashing():
     code = ("import sys; from statedict_lint.cli import main; "
             f"rc = main(['keys', {GPT + ':GPT'!r}, '--no-cache', '--set', 'config.n_layer=2']); "
-            f"bad = sorted(m for m in sys.modules if m in {HF_ONLY!r}); "
+            f"bad = sorted(m for m in sys.modules if m in {NOT_NEEDED!r}); "
             "print('IMPORTED', bad); sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr

@@ -9,7 +9,6 @@ twins by source order. When the two trees disagree the file falls back to Positi
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import stat
 from typing import Any, Dict, List, Optional, Tuple
@@ -208,8 +207,9 @@ def _line_map(module: cst.Module, text: str, tree: Optional[ast.Module]) -> Dict
 
 def parse_text(text: str, path: str, lines: bool = True, cache: Any = None) -> SourceFile:
     """Parse ``text``; ``lines=False`` skips the line map (for code whose lines are never reported). ``cache``:
-    a table (``get``, item assignment) of parsed files by content hash and path, bounded by its owner."""
-    digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest() + ":" + path
+    a table (``get``, item assignment) of parsed files by path and content, bounded by its owner (the key holds
+    the text, which the SourceFile keeps anyway: no hashing)."""
+    digest = (path, text)
     hit = cache.get(digest) if cache is not None else None
     if hit is not None:
         return hit

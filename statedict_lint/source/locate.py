@@ -13,7 +13,6 @@ changes a lookup's answer -- so a cached result is reused only when a fresh run 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 from importlib.machinery import PathFinder
@@ -77,6 +76,8 @@ def _escapes(path: str) -> bool:
 
 
 def file_digest(data: bytes) -> str:
+    import hashlib  # (only when a cache records what a run reads: OpenSSL's module costs a cold `keys` ~2 ms)
+
     return hashlib.sha256(data).hexdigest()
 
 
