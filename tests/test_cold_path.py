@@ -76,3 +76,45 @@ def test_keys_freezes_what_its_imports_made_and_leaves_the_collector_on(capsys):
     finally:
         gc.unfreeze()
     assert '"complete"' in capsys.readouterr().out
+
+
+def _position_lines(module, nodes):
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    pos = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return {id(n): pos[n].start.line for n in nodes}
+
+
+def test_the_fast_line_map_finds_every_statement_and_call_at_libcsts_own_positions():
+    """source/loader's walk (leaves skipped, str fields skipped) against libcst's visitor and PositionProvider."""
+    import ast
+    import pathlib
+
+    import libcst as cst
+
+    from statedict_lint.source import loader
+
+    class Visitor(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.stmts, self.calls = [], []
+
+        def on_visit(self, node) -> bool:
+            if isinstance(node, loader._STMT_TYPES):
+                self.stmts.append(node)
+            elif isinstance(node, cst.Call):
+                self.calls.append(node)
+            return True
+
+    files = sorted(pathlib.Path(ROOT, "fixtures").rglob("*.py")) + \
+        sorted(pathlib.Path(ROOT, "statedict_lint", "predict").rglob("*.py"))
+    assert len(files) > 20
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        module = cst.parse_module(text)
+        stmts, calls = [], []
+        loader._cst_nodes(module, stmts, calls)
+        v = Visitor()
+        module.visit(v)
+        assert [id(n) for n in stmts] == [id(n) for n in v.stmts], f
+        assert [id(n) for n in calls] == [id(n) for n in v.calls], f
+        assert loader._line_map(module, text, ast.parse(text)) == _position_lines(module, stmts + calls), f

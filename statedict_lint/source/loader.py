@@ -9,6 +9,7 @@ twins by source order. When the two trees disagree the file falls back to Positi
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import stat
 from typing import Any, Dict, List, Optional, Tuple
@@ -74,10 +75,12 @@ _FIELDS: Dict[type, Tuple[str, ...]] = {}
 
 
 def _fields(t: type) -> Tuple[str, ...]:
+    """(a node class's fields but the ClassVar ``__slots__`` and the ones typed ``str``: they hold no node)"""
     f = _FIELDS.get(t)
     if f is None:
         f = _ORDER.get(t.__name__) or tuple(
-            n for n in getattr(t, "__dataclass_fields__", {}) if not n.startswith(_SKIP_PREFIXES))
+            d.name for d in (dataclasses.fields(t) if dataclasses.is_dataclass(t) else ())
+            if not d.name.startswith(_SKIP_PREFIXES) and d.type is not str)
         _FIELDS[t] = f
     return f
 
@@ -116,15 +119,26 @@ def _kind(t: type) -> int:
     return k
 
 
+_WALK: Dict[type, int] = {}  # type -> _SKIP, 1 statement, 2 call, _DESCEND (another node that may hold them)
+_SKIP, _DESCEND = -1, 3
+
+
+def _walk_kind(t: type) -> int:
+    k = _kind(t)
+    if k == 0:
+        k = _DESCEND if _fields(t) else _SKIP  # (Name, Integer, SimpleString ...: leaves, never pushed)
+    _WALK[t] = k
+    return k
+
+
 def _cst_nodes(root: cst.CSTNode, stmts: List[cst.CSTNode], calls: List[cst.CSTNode]) -> None:
+    """Statements and calls under ``root``, in source order (one pass; leaves are never visited)."""
     stack: List[object] = [root]
-    kinds = _KIND
+    walk = _WALK
     while stack:
         node = stack.pop()
         t = type(node)
-        k = kinds.get(t)
-        if k is None:
-            k = _kind(t)
+        k = walk.get(t) or _walk_kind(t)
         if k == 1:
             stmts.append(node)  # type: ignore[arg-type]
         elif k == 2:
@@ -137,17 +151,10 @@ def _cst_nodes(root: cst.CSTNode, stmts: List[cst.CSTNode], calls: List[cst.CSTN
             tv = type(v)
             if tv is list or tv is tuple or (isinstance(v, (list, tuple)) and _kind(tv) < 0):
                 for x in v:
-                    kx = kinds.get(type(x))
-                    if kx is None:
-                        kx = _kind(type(x))
-                    if kx >= 0:
+                    if (walk.get(type(x)) or _walk_kind(type(x))) > 0:
                         kids.append(x)
-            else:
-                kv = kinds.get(tv)
-                if kv is None:
-                    kv = _kind(tv)
-                if kv >= 0:
-                    kids.append(v)
+            elif (walk.get(tv) or _walk_kind(tv)) > 0:
+                kids.append(v)
         stack.extend(reversed(kids))
 
 
@@ -169,13 +176,25 @@ def _call_name_ast(node: ast.Call) -> str:
     return ""
 
 
+_AST_LEAVES = frozenset({ast.Load, ast.Store, ast.Del})
+
+
 def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
     stmts, calls = [], []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.stmt):
+    stack = [tree]
+    is_node, stmt, call, skip = ast.AST, ast.stmt, ast.Call, _AST_LEAVES
+    while stack:  # (ast.walk, without its generators and without the Load/Store/Del markers of every name)
+        node = stack.pop()
+        if isinstance(node, stmt):
             stmts.append(node)
-        elif isinstance(node, ast.Call):
+        elif isinstance(node, call):
             calls.append(node)
+        for name in node._fields:
+            v = getattr(node, name, None)
+            if type(v) is list:
+                stack.extend(x for x in v if isinstance(x, is_node))
+            elif isinstance(v, is_node) and type(v) not in skip:
+                stack.append(v)
 
     def key(n: ast.AST) -> tuple:
         return (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0))  # type: ignore[attr-defined]
