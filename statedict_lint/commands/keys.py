@@ -79,10 +79,17 @@ def to_json(pred: Prediction) -> Dict[str, Any]:
     the stable ones."""
     data = pred.to_json()
     own = pred.target.rpartition(":")[0]
+    shown: Dict[str, str] = {}  # (a few files for many keys)
+
+    def path(p: str) -> str:
+        if p not in shown:
+            shown[p] = display_path(p)
+        return shown[p]
+
     for k in pred.keys:
-        data["keys"][k.key]["path"] = display_path(k.path or own)
+        data["keys"][k.key]["path"] = path(k.path or own)
     for entry, u in zip(data["unresolved"], pred.unresolved):
-        entry["path"] = display_path(u.path or own)
+        entry["path"] = path(u.path or own)
     return data
 
 
@@ -154,6 +161,15 @@ def _target(target: str) -> str:
 
 def format_text(pred: Prediction) -> str:
     out: List[str] = []
+    own = os.path.abspath(pred.target.rsplit(":", 1)[0])
+    other: Dict[str, bool] = {}  # (a few files for many keys)
+
+    def elsewhere(path: str) -> bool:
+        """Is ``path`` another file than the target's? (then lines are shown with their file)"""
+        if path not in other:
+            other[path] = os.path.abspath(path) != own
+        return other[path]
+
     out.append(f"{_target(pred.target)}: {len(pred.keys)} keys ({status(pred)})")
     rows = []
     shared: Dict[str, List[str]] = {}  # first key of a tied group -> the keys tied to it
@@ -172,7 +188,7 @@ def format_text(pred: Prediction) -> str:
         elif k.key in shared:
             notes.append(f"tied: same tensor as {', '.join(shared[k.key])}")
         where = str(k.line) if k.line else "-"
-        if k.path and os.path.abspath(k.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
+        if k.path and elsewhere(k.path):
             where = f"{display_path(k.path)}:{k.line}"
         rows.append((k.key, render_shape(k.shape), k.dtype or "?", kind, where, "; ".join(notes)))
     if rows:
@@ -214,7 +230,7 @@ def format_text(pred: Prediction) -> str:
         out.append(title)
         for u in items:
             loc = f"line {u.line}" if u.line else "-"
-            if u.path and os.path.abspath(u.path) != os.path.abspath(pred.target.rsplit(":", 1)[0]):
+            if u.path and elsewhere(u.path):
                 loc = f"{display_path(u.path)}:{u.line}"
             out.append(f"  {loc}: {u.message}")
     from statedict_lint.report.escape import text  # key names from source: no control characters to the terminal
