@@ -31,16 +31,19 @@ def add_parser(sub: Any) -> None:
 
 @contextlib.contextmanager
 def _long_lived() -> Iterator[None]:
-    """Imports, then ``gc.freeze()``: modules and classes (libcst's ~220 node classes among them) live as long
-    as this one-command process; the collector need not walk them at every collection of the evaluation
-    (~4% of a cold `keys`). Garbage made later is collected as usual; the collector is off only while modules
-    import (they make long-lived objects, no garbage to speak of)."""
+    """Imports, then ``gc.freeze()`` when they loaded modules: modules and classes (libcst's ~220 node classes
+    among them) live as long as the process; the collector need not walk them at every collection of the
+    evaluation (~4% of a cold `keys`). Garbage made later is collected as usual; the collector is off only while
+    modules import (they make long-lived objects, no garbage to speak of). Nothing is frozen when the modules
+    were loaded already (a second `main()` in one process)."""
     enabled = gc.isenabled()
+    before = len(sys.modules)
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if len(sys.modules) > before:
+            gc.freeze()
         if enabled:
             gc.enable()
 
