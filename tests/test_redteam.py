@@ -12,6 +12,9 @@ bindings. The SOUNDNESS property, judged with the ``verify`` command's own compa
 * the predictor never says "construction fails" (or refuses the bindings), nor crashes, when torch builds the class;
 * an incomplete prediction names a source line for every reason.
 
+A case with ``native`` (a folder) imports a module that stands for a compiled extension: torch builds it in a child
+process with that folder on its path, the static prediction never reads it (the folder is not on its roots).
+
 Cases with ``envs`` / ``hash_seeds`` are also built by torch in a child process under other environment
 variables / PYTHONHASHSEED values, and the same prediction's claims must hold for each of those builds too.
 
@@ -127,10 +130,16 @@ def _wrong(pred: Prediction, table: runtime.TorchTable) -> List[str]:
             for d in compare(pred, table) if d.verdict == "wrong"]
 
 
+def _native_env(case: Dict[str, Any]) -> Dict[str, str]:
+    folder = os.path.join(REPO, case["native"])
+    return {"PYTHONPATH": os.pathsep.join(p for p in (folder, os.environ.get("PYTHONPATH", "")) if p)}
+
+
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_redteam_soundness(case: Dict[str, Any]) -> None:
     target, sets = case["target"], tuple(case["set"])
-    table = built(target, sets)  # torch builds every case (a case torch cannot build is a broken fixture)
+    # torch builds every case (a case torch cannot build is a broken fixture)
+    table = built_elsewhere(target, sets, _native_env(case)) if case.get("native") else built(target, sets)
     pred = predicted(target, sets)
     assert not isinstance(pred, str), f"{target}: the predictor stops although torch builds it: {pred}"
     wrong = _wrong(pred, table)
@@ -144,6 +153,8 @@ def test_redteam_soundness(case: Dict[str, Any]) -> None:
         for u in pred.unresolved:
             assert u.line > 0 and u.message, f"{target}: a reason without a line: {u}"
     for env in case.get("envs", []):
+        if case.get("native"):
+            env = {**env, **_native_env(case)}
         other = built_elsewhere(target, sets, env)
         assert not _wrong(pred, other), f"{target} under {env}: {_wrong(pred, other)}"
         if pred.complete:
