@@ -57,7 +57,7 @@ def fork_copy(roots: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[int, Any], Pa
             out.attrs = {k: cp(x) for k, x in v.attrs.items()}
             out.origin, out.origin_line, out.origin_path = v.origin, v.origin_line, v.origin_path
             out.extra_state, out.container = v.extra_state, v.container
-            out.state_hooks = list(v.state_hooks)
+            out.state_hooks, out.opened = list(v.state_hooks), v.opened
             return out
         if t is InstanceValue:
             out = InstanceValue(v.cls)
@@ -139,6 +139,7 @@ def _write_back(orig: Any, src: Any) -> None:
         orig.params, orig.buffers, orig.children = src.params, src.buffers, src.children
         orig.unknown_attrs, orig.attrs = src.unknown_attrs, src.attrs
         orig.extra_state, orig.container = src.extra_state, src.container
+        orig.state_hooks, orig.opened = src.state_hooks, src.opened
     elif t is InstanceValue:
         orig.attrs = src.attrs
         orig.tainted, orig.frozen, orig.items = src.tainted, src.frozen, src.items
@@ -228,6 +229,7 @@ def merge_modules(ev: Any, a: ModuleValue, b: ModuleValue, cond_a: str, cond_b: 
     out.container = a.container if a.container == b.container else a.container
     out.extra_state = a.extra_state or b.extra_state
     out.state_hooks = a.state_hooks + [h for h in b.state_hooks if h not in a.state_hooks]
+    out.opened = a.opened or b.opened
     for table in ("params", "buffers", "children", "unknown_attrs"):
         ta, tb = getattr(a, table), getattr(b, table)
         merged: Dict[str, Entry] = {}

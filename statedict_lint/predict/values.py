@@ -157,6 +157,9 @@ class ModuleValue:
     container: str = ""  # "Sequential" | "ModuleList" | "ModuleDict" | "ParameterList" | "ParameterDict" | ""
     # state_dict hooks registered on this module (line, path, what): the keys torch saves are not the registered ones
     state_hooks: List[Tuple[int, str, str]] = field(default_factory=list)
+    # handed to code that is not followed (an unknown function, an unmodelled Module method): a name it does not
+    # hold may have been added there, so reading one is this Unknown -- never a false AttributeError
+    opened: Optional[Unknown] = None
 
     def lookup(self, name: str) -> Tuple[bool, Any]:
         for table in (self.params, self.buffers, self.children):
