@@ -697,3 +697,17 @@ def test_a_real_missing_attribute_still_fails_construction(write_model: Any) -> 
         predict(path, "Net", {})
     with pytest.raises(UserError):
         runtime.build(path, "Net", {})
+
+
+def test_listing_classes_follows_deep_import_time_code_without_crashing() -> None:
+    """module_classes evaluates every top-level name: deep import-time recursion (CLIP's tokenizer through the
+    `regex` package) ran on the default stack and crashed with RecursionError (bench/realcode.py: error)."""
+    import os
+
+    from statedict_lint.predict.api import module_classes
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "redteam",
+                        "import_time_recursion.py")
+    assert module_classes(path) == [("Head", 20)]
+    pred = predict(path, "Head", {})
+    assert pred.complete and _rows(pred) == [("fc.weight", (2, 4), "float32"), ("fc.bias", (2,), "float32")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import libcst as cst
 
@@ -97,7 +97,12 @@ def _classes_in(scope: ModuleScope) -> List[Tuple[str, ClassValue]]:
 
 
 def module_classes(path: str) -> List[Tuple[str, int]]:
-    """The nn.Module subclasses defined at the top level of a file, with their lines."""
+    """The nn.Module subclasses defined at the top level of a file, with their lines (every top-level name is
+    evaluated: import-time code nests as deeply as a prediction does, so it runs on the same deep stack)."""
+    return _on_deep_stack(lambda: _module_classes_here(path), f"listing the classes of {path}")
+
+
+def _module_classes_here(path: str) -> List[Tuple[str, int]]:
     ev, scope = _load(path)
     out = []
     for name, cls in _classes_in(scope):
@@ -199,13 +204,19 @@ def _predict(path: str, class_name: str, bindings: Dict[str, Any],
              session: Optional[Session] = None) -> Tuple[Prediction, Evaluator]:
     """Evaluate on a thread with a deep stack: real code (transformers' PreTrainedModel, timm's builders)
     nests calls far deeper than Python's default recursion limit allows the evaluator to follow."""
+    return _on_deep_stack(lambda: _predict_here(path, class_name, bindings, session=session),
+                          f"predicting {class_name} in {path}")
+
+
+def _on_deep_stack(work: Callable[[], Any], what: str) -> Any:
+    """``work()`` on a thread with a deep stack and a high recursion limit; an internal error is one UserError."""
     import threading
 
     box: Dict[str, Any] = {}
 
     def run() -> None:
         try:
-            box["result"] = _predict_here(path, class_name, bindings, session=session)
+            box["result"] = work()
         except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
             box["error"] = exc
 
@@ -224,7 +235,7 @@ def _predict(path: str, class_name: str, bindings: Dict[str, Any],
         if isinstance(exc, Exception) and not isinstance(exc, (UserError, RecursionError, MemoryError)):
             # a bug of the evaluator, never the user's: one line (callers such as bench/realcode.py and the CLI
             # handle UserError), not a traceback
-            raise UserError(f"internal error of statedict-lint while predicting {class_name} in {path}: "
+            raise UserError(f"internal error of statedict-lint while {what}: "
                             f"{type(exc).__name__}: {exc} (please report it)") from None
         raise exc
     return box["result"]
