@@ -99,10 +99,12 @@ class CallsMixin(EngineBase):
     def call(self, func: Any, args: List[Any], kwargs: Dict[str, Any], node: Any = None, sf: Any = None) -> Any:
         if isinstance(func, Unknown):
             self.unknown_calls += 1
+            self._hand_over(func, args, kwargs, node, sf)
             return func
         if isinstance(func, Opaque):
             self.unknown_calls += 1
             func.used_as_value = True
+            self._hand_over(func, args, kwargs, node, sf)
             return self.unknown(f"`{func.name}` is an unbound parameter; its result is unknown (bind it with --set {func.name}=...)")
         if isinstance(func, Intrinsic):
             star = next((a for a in args if isinstance(a, StarUnknown)), None)
@@ -126,7 +128,39 @@ class CallsMixin(EngineBase):
             return self.call(func.func, list(func.args) + args, merged, node, sf)
         if isinstance(func, SuperValue):
             return self.unknown("calling super()")
+        self._hand_over(func, args, kwargs, node, sf)
         return self.unknown("call of a value that is not callable or not known")
+
+    def _hand_over(self, func: Any, args: List[Any], kwargs: Dict[str, Any], node: Any, sf: Any) -> None:
+        """A call the evaluation does not follow gets modules (``self``, a child, a ModuleList, a list or dict of
+        them): it may add, remove or replace what they hold, or register hooks on them (libs/torch.handed_over).
+        A call of a modelled function never comes here."""
+        if sf is not None and self.in_catalog(sf):
+            return  # (torch's own layers, read from the catalog, call nothing that changes them)
+        modules: List[ModuleValue] = []
+        todo, seen = list(args) + list(kwargs.values()), 0
+        while todo and seen < 10_000:
+            v = todo.pop()
+            seen += 1
+            if isinstance(v, ModuleValue):
+                if all(v is not m for m in modules):
+                    modules.append(v)
+            elif isinstance(v, (list, tuple)):
+                todo.extend(v)
+            elif isinstance(v, dict):
+                todo.extend(v.values())
+        if not modules:
+            return
+        if node is not None and sf is not None:
+            text = " ".join(sf.code(node.func).split())
+            name = text if len(text) <= 60 else text[:57] + "..."
+        else:
+            name = func.name if isinstance(func, Opaque) else "a function that cannot be known"
+        line, path = self.line, self.path
+        why = func.reason if isinstance(func, Unknown) else "it is an unbound parameter" if isinstance(func, Opaque) \
+            else "it is not a known callable"
+        for m in modules:
+            self.torch.handed_over(m, f"`{name}(...)` at line {line}", why, line, path, hooks=True)
 
     def bind_args(self, fn: FunctionValue, args: List[Any], kwargs: Dict[str, Any]) -> Dict[str, Any]:
         params = fn.node.params

@@ -368,6 +368,8 @@ def _attribute_builtins(ev: Any) -> Dict[str, Any]:
                 return True
             if isinstance(obj, ModuleValue) and name in ("register_buffer", "forward", "training"):
                 return True
+            if isinstance(obj, ModuleValue) and obj.opened is not None:  # code not followed may have set it
+                return Unknown(f"hasattr(`{name}`): {obj.opened.reason}", obj.opened.line, obj.opened.path, False)
             return False
         if isinstance(obj, ClassValue):
             return obj.find(name)[1] is not None

@@ -454,6 +454,12 @@ class Stdlib(LibraryModel):
             return Intrinsic(full, lambda *a, **k: self.math_call(attr, a, k))
         if full in ENUM_BASES:
             return self._enum_base(full)
+        if full in ("logging.getLogger", "logging.Logger", "logging.LoggerAdapter", "logging.Logger.getChild"):
+            # a logger: its methods (info, warning, setLevel, ...) are the no-state intrinsics below, so a module
+            # handed to `log.info("%s", self)` is known to be left as it is
+            return Intrinsic(full, lambda *a, **k: NamespaceValue("logging.Logger"))
+        if full == "logging.root":
+            return NamespaceValue("logging.Logger")
         if full.startswith("warnings.") or full.startswith("logging."):
             return Intrinsic(full, lambda *a, **k: Unknown(f"result of `{full}`", ev.line, ev.path, False))
         return NOT_MINE

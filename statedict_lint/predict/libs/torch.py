@@ -476,6 +476,7 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             "share_memory": lambda: m, "to_empty": lambda *a, **k: m,
             "register_forward_hook": lambda *a, **k: None, "register_forward_pre_hook": lambda *a, **k: None,
             "register_full_backward_hook": lambda *a, **k: None, "register_backward_hook": lambda *a, **k: None,
+            "register_full_backward_pre_hook": lambda *a, **k: None,
             "register_state_dict_pre_hook": lambda *a, **k: self._state_hook(m, "register_state_dict_pre_hook"),
             "register_load_state_dict_pre_hook": lambda *a, **k: None,
             "register_load_state_dict_post_hook": lambda *a, **k: None,
@@ -532,17 +533,52 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             # torch has it, statedict-lint does not model it: calling it may change the module's state
             def unmodelled(*a: Any, **k: Any) -> Any:
                 line, path = self._where()
-                # what the module held before may have changed: none of it is claimed any more
-                for t in (m.params, m.buffers, m.children, m.unknown_attrs):
-                    t.clear()
-                m.extra_state = False
-                m.unknown_attrs[f"<{name}() at line {line}>"] = Entry(
-                    Unknown(f"`{name}()` of `{m.name}` is not modelled: it may change the module's state", line, path),
-                    line, path)
+                self.handed_over(m, f"`{name}()` at line {line}", f"`{m.name}.{name}` is not modelled", line, path)
                 return ev.unknown(f"result of `{name}()`")
 
             return Intrinsic(f"Module.{name}", unmodelled)
+        if m.opened is not None:  # code that was not followed may have set it: unknown, never an AttributeError
+            return Unknown(f"`{name}`: {m.opened.reason}", m.opened.line, m.opened.path)
         raise raise_(ev, f"`{m.name}` object has no attribute `{name}`", attr=True)
+
+    def handed_over(self, m: ModuleValue, who: str, why: str, line: int, path: str, hooks: bool = False) -> None:
+        """``m`` was handed to code that is not followed (``who``, e.g. "`init(...)` at line 12", because ``why``):
+        it may have added, removed or replaced anything in ``m`` and in every module inside it. What they held
+        becomes Unknown with the line (no key of it is claimed; reading it gives that Unknown), a name they did not
+        hold reads as Unknown too (``opened``: never a false AttributeError), and ``m`` says why it is incomplete.
+        With ``hooks`` (code that can do anything with the module, not one of torch's methods) it may also have
+        registered a state_dict hook: the keys saved up to the end of ``m`` are not claimed either (render)."""
+        what = f"may have been changed by {who}, which is not followed"
+        seen: set = set()
+        todo = [m]
+        while todo:
+            cur = todo.pop()
+            if id(cur) in seen:
+                continue
+            seen.add(id(cur))
+            for t in (cur.params, cur.buffers, cur.children):
+                for k, e in t.items():
+                    if isinstance(e.value, ModuleValue):
+                        todo.append(e.value)
+                    if not isinstance(e.value, Unknown):
+                        e.value = Unknown(f"`{k}` {what}", line, path)
+            for k, v in list(cur.attrs.items()):
+                if isinstance(v, ModuleValue):  # (a module kept out of the tables is reachable as well)
+                    todo.append(v)
+                if not isinstance(v, Unknown):
+                    cur.attrs[k] = Unknown(f"`{k}` {what}", line, path, False)
+            cur.opened = Unknown(f"`{cur.name}` {what}", line, path)
+        # (the modules inside are reached through `m` only and their entries are unknown now: one reason is enough)
+        if hooks:
+            hook = (line, path, f"{who} is not followed ({why}): it may add, remove or replace submodules, parameters "
+                                f"and buffers of `{m.name}`, or register a state_dict hook on it")
+            if hook not in m.state_hooks:
+                m.state_hooks.append(hook)
+        else:
+            label = who.replace("`", "")
+            m.unknown_attrs[f"<{label}>"] = Entry(Unknown(
+                f"{who} is not followed ({why}): it may add, remove or replace submodules, parameters and buffers "
+                f"of `{m.name}`", line, path), line, path)
 
     def module_apply(self, m: ModuleValue, fn: Any) -> ModuleValue:
         """``Module.apply(fn)``: ``fn`` on every submodule (children first, each ``children()`` without

@@ -34,6 +34,8 @@ class ContainerMixin:
         return list(m.children.values())
 
     def _next_index(self, m: ModuleValue) -> Any:
+        if m.opened is not None:  # handed to code that was not followed: how many entries it holds is not known
+            return Unknown(f"how many entries it holds is not known: {m.opened.reason}", m.opened.line, m.opened.path)
         idx: Any = 0
         tables = (m.params, m.children) if m.container in ("ParameterList", "ParameterDict") else (m.children,)
         for k in [k for t in tables for k in t if k.startswith("<unknown index")]:
@@ -174,9 +176,13 @@ class ContainerMixin:
         return m
 
     def container_len(self, m: ModuleValue) -> Any:
+        if m.opened is not None:
+            return Unknown(f"len() of `{m.name}`: {m.opened.reason}", m.opened.line, m.opened.path, False)
         return self._next_index(m) if m.container not in ("ModuleDict", "ParameterDict") else len(self._table(m))
 
     def container_iter(self, m: ModuleValue) -> Any:
+        if m.opened is not None:
+            return Unknown(f"iteration over `{m.name}`: {m.opened.reason}", m.opened.line, m.opened.path)
         tab = self._table(m)
         if any(e.run is not None for e in tab.values()):
             return self.ev.unknown("iteration over a container of symbolic length")
@@ -189,6 +195,8 @@ class ContainerMixin:
     def container_getitem(self, m: ModuleValue, key: Any) -> Any:
         ev = self.ev
         tab = self._table(m)
+        if m.opened is not None and m.container:
+            return Unknown(f"an entry of `{m.name}`: {m.opened.reason}", m.opened.line, m.opened.path)
         if not m.container:
             return ev.unknown(f"`{m.name}` is not subscriptable")
         if m.container in ("ModuleDict", "ParameterDict"):
