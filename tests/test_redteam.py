@@ -138,9 +138,10 @@ def _native_env(case: Dict[str, Any]) -> Dict[str, str]:
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_redteam_soundness(case: Dict[str, Any]) -> None:
     target, sets = case["target"], tuple(case["set"])
+    # predicted before torch imports anything of the case: the static path must not depend on sys.modules
+    pred = predicted(target, sets)
     # torch builds every case (a case torch cannot build is a broken fixture)
     table = built_elsewhere(target, sets, _native_env(case)) if case.get("native") else built(target, sets)
-    pred = predicted(target, sets)
     assert not isinstance(pred, str), f"{target}: the predictor stops although torch builds it: {pred}"
     wrong = _wrong(pred, table)
     assert not wrong, f"{target}: concrete claims torch contradicts (complete={pred.complete}): {wrong}"

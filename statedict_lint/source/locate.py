@@ -225,6 +225,15 @@ class Locator:
                 break
             try:
                 spec = PathFinder.find_spec(part if i == 0 else ".".join(parts[: i + 1]), search)
+            except KeyError:
+                # a namespace package (a folder without __init__.py) inside a package: importlib looks its parent
+                # up in sys.modules, which we never fill -- its portions are the folders of that name
+                dirs = [os.path.join(d, part) for d in search if os.path.isdir(os.path.join(d, part))]
+                if not dirs:
+                    origin = None
+                    break
+                search, origin, is_pkg = dirs, None, True
+                continue
             except (ImportError, ValueError, OSError):
                 spec = None
             if spec is None:
