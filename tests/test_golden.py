@@ -42,6 +42,7 @@ CASES: Dict[str, List[List[str]]] = {
     "keys_resnet": [["keys", "resnet.py:ResNet", "--set", "block=BasicBlock", "--set", "layers=[1, 1, 1, 1]",
                      "--set", "num_classes=10"]],
     "keys_incomplete": [["keys", "incomplete.py:NormFromParam"]],
+    "keys_hook": [["keys", "hooks.py:SiblingHook"]],
     "keys_lm_json": [["keys", "lm.py:TinyLM", "--set", "vocab_size=37", "--set", "n_embd=8", "--set", "n_layer=2",
                       "--format", "json"]],
     "inspect_lm": [["inspect", "lm.pt"]],
@@ -92,6 +93,7 @@ def workspace(tmp_path_factory: Any) -> str:
     shutil.copy(os.path.join(REPO, "fixtures", "gpt.py"), ws / "gpt.py")
     shutil.copy(os.path.join(REPO, "fixtures", "resnet.py"), ws / "resnet.py")
     shutil.copy(os.path.join(REPO, "fixtures", "incomplete_layer_type.py"), ws / "incomplete.py")
+    shutil.copy(os.path.join(REPO, "fixtures", "redteam", "state_dict_hooks.py"), ws / "hooks.py")
     shutil.copy(os.path.join(REPO, "fixtures", "checkpoints", "small_cnn.py"), ws / "cnn.py")
     shutil.copy(os.path.join(REPO, "fixtures", "checkpoints", "tiny_lm.py"), ws / "lm.py")
     gpt_src = (ws / "gpt.py").read_text()

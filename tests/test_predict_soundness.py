@@ -711,3 +711,38 @@ def test_listing_classes_follows_deep_import_time_code_without_crashing() -> Non
     assert module_classes(path) == [("Head", 20)]
     pred = predict(path, "Head", {})
     assert pred.complete and _rows(pred) == [("fc.weight", (2, 4), "float32"), ("fc.bias", (2,), "float32")]
+
+
+def test_conditions_say_what_kind_they_are(write_model: Any) -> None:
+    """keys words its heading from the kind: a switch (an unbound value), a hook/override/code not followed, or
+    another condition the tool cannot decide (the environment). The kind survives the prediction cache."""
+    from statedict_lint.commands.keys import format_text
+    from statedict_lint.predict.cache import dump_prediction, load_prediction
+
+    path = write_model(_src('''
+        import os
+
+        def _hook(module, sd, prefix, meta):
+            return sd
+
+        class Net(nn.Module):
+            def __init__(self, bias):
+                super().__init__()
+                self.hooked = nn.Linear(2, 2)
+                self.hooked.register_state_dict_post_hook(_hook)
+                self.fc = nn.Linear(2, 2, bias=bias)
+                if os.environ.get("WIDE"):
+                    self.wide = nn.Linear(2, 8)
+    '''))
+    pred = predict(path, "Net", {})
+    kinds = {u.message: u.kind for u in pred.unresolved if u.message.startswith("some keys exist only if ")}
+    assert sorted(kinds.values()) == ["condition", "hook", "switch"], kinds
+    assert kinds["some keys exist only if bias (line 14)"] == "switch"
+    assert [u.kind for u in load_prediction(dump_prediction(pred)).unresolved] == [u.kind for u in pred.unresolved]
+    text = format_text(pred)
+    for heading in ("keys that exist only for some values of an unbound switch:",
+                    "keys that a state_dict hook, an override or code not followed may rename, drop or change:",
+                    "keys that exist only under a condition that cannot be decided here:"):
+        assert text.count(heading) == 1, text
+    switch_part = text.split("unbound switch:")[1].split("\n\n")[0]
+    assert "bias (line 14)" in switch_part and "WIDE" not in switch_part and "hook" not in switch_part

@@ -225,7 +225,14 @@ def format_text(pred: Prediction) -> str:
         out.append("parameters: not known (some shapes, dtypes or keys are unsettled)")
     conditional = [u for u in pred.unresolved if u.message.startswith(_CONDITIONAL)]
     code = [u for u in pred.unresolved if not u.message.startswith(_CONDITIONAL)]
-    for title, items in (("keys that exist only for some values of an unbound switch:", conditional),
+    # the heading says what kind of condition it is (render sets the kind; a condition of no known kind is
+    # worded as the general case)
+    for title, items in (("keys that exist only for some values of an unbound switch:",
+                          [u for u in conditional if u.kind == "switch"]),
+                         ("keys that a state_dict hook, an override or code not followed may rename, drop or change:",
+                          [u for u in conditional if u.kind == "hook"]),
+                         ("keys that exist only under a condition that cannot be decided here:",
+                          [u for u in conditional if u.kind not in ("switch", "hook")]),
                          ("unresolved:", code)):
         if not items:
             continue

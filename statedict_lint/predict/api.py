@@ -398,7 +398,7 @@ def _predict_once(path: str, class_name: str, bindings: Dict[str, Any], preset_d
         pred.unresolved.extend(Unresolved(ln, msg, p) for ln, p, msg in ev.notes if msg != obj.reason)
         return pred, ev
     assert isinstance(obj, ModuleValue)
-    pred = render(obj, target, os.path.abspath(path), ev.notes)
+    pred = render(obj, target, os.path.abspath(path), ev.notes, ev.switch_conditions)
     pred.bindings = dict(bindings)
     if not [u for u in pred.unresolved if not u.message.startswith("some keys exist only if ")]:
         # (with code the evaluation could not follow, an attribute may be read there: say nothing)

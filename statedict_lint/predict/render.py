@@ -26,6 +26,7 @@ class _Renderer:
         self.target_path = target_path
         self.seen: Dict[int, str] = {}
         self._notes: set = set()
+        self.hook_conditions: set = set()  # the conditions the walk adds for state_dict hooks and overrides
 
     def note(self, line: int, path: str, message: str) -> None:
         key = (line, path, message)
@@ -72,6 +73,7 @@ class _Renderer:
             # torch's state_dict runs these over the dict saved so far (every key up to the end of this module):
             # which of those keys it keeps, under which name, with which tensor, is not known
             kept = f"torch's state_dict keeps it despite the hook or override at line {hooks[0][0]}"
+            self.hook_conditions.add(kept)
             for ks in self.pred.keys:
                 if ks.condition is None or "despite the hook or override" not in ks.condition:
                     ks.condition = _join(ks.condition, kept)
@@ -158,7 +160,25 @@ def state_dict_overrides(m: ModuleValue) -> List[Tuple[int, str, str]]:
     return out
 
 
-def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple]) -> Prediction:
+def condition_kind(cond: str, switches: Any, hooks: Any) -> str:
+    """"hook" when a state_dict hook or override (or code not followed) decides it, "switch" when it is made of
+    conditions on unbound constructor values only, else "condition" (the run-time environment, an unknown value).
+    ``cond`` may join several conditions with " and " (merge and render join them); the known texts are taken out
+    of it, longest first, and whatever remains is a condition of the third kind."""
+    rest = cond
+    hooked = False
+    for known, is_hook in sorted([(h, True) for h in hooks] + [(c, False) for c in switches],
+                                 key=lambda x: -len(x[0])):
+        if known in rest:
+            rest = rest.replace(known, "")
+            hooked = hooked or is_hook
+    if hooked:
+        return "hook"
+    return "switch" if not rest.replace(" and ", "").strip() else "condition"
+
+
+def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple], switches: Any = ()) -> Prediction:
+    """``switches``: the condition texts the evaluation made from unbound constructor values."""
     r = _Renderer(target, target_path)
     r.walk(root, "", None, {})
     # placeholders used in key names only (f-strings in symbolic loops) get their counts from the entries
@@ -171,6 +191,10 @@ def render(root: ModuleValue, target: str, target_path: str, notes: List[tuple])
     conds = sorted({k.condition for k in r.pred.keys if k.condition})
     for c in conds:
         first = next(k for k in r.pred.keys if k.condition == c)
-        r.note(first.line, first.path, f"some keys exist only if {c}")
+        message = f"some keys exist only if {c}"
+        r.note(first.line, first.path, message)
+        for u in r.pred.unresolved:
+            if u.message == message and not u.kind:
+                u.kind = condition_kind(c, switches, r.hook_conditions)
     r.pred.unresolved.sort(key=lambda u: (u.path != target_path, u.path, u.line))
     return r.pred

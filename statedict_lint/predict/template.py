@@ -77,6 +77,10 @@ class Unresolved:
     line: int
     message: str
     path: str = ""
+    # for "some keys exist only if ...": what the condition is -- "switch" (an unbound constructor value, bind it
+    # with --set), "hook" (torch's state_dict may rename or drop keys: a hook, an override, code not followed),
+    # "condition" (anything else the tool cannot decide: the run-time environment, an unknown value)
+    kind: str = ""
 
     def to_json(self) -> Dict[str, Any]:
         return {"line": self.line, "message": self.message}

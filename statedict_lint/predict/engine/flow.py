@@ -51,9 +51,12 @@ class FlowMixin(EngineBase):
             self.exec_block(frame, stmt.orelse.body, sf)
 
     def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile, top: bool = False) -> None:
-        text = self._cond_text(sf, stmt.test, getattr(self, "_last_test", None), frame)
+        test = getattr(self, "_last_test", None)
+        text = self._cond_text(sf, stmt.test, test, frame)
         cond_true = f"{text} (line {self.line})"
         cond_false = f"not {text} (line {self.line})"
+        if isinstance(test, (Opaque, Sym)):  # an unbound constructor value: a switch (render, keys)
+            self.switch_conditions.update((cond_true, cond_false))
 
         def branch_true(fr: Frame) -> None:
             self.exec_block(fr, stmt.body, sf)

@@ -196,8 +196,10 @@ class StatementsMixin(EngineBase):
                     return run
 
                 text = self._cond_text(sf, node.test, test, frame)
-                self.fork(frame, [(f"{text} (line {self.line})", assign_from(node.body)),
-                                  (f"not {text} (line {self.line})", assign_from(node.orelse))])
+                conds = (f"{text} (line {self.line})", f"not {text} (line {self.line})")
+                if isinstance(test, (Opaque, Sym)):  # an unbound constructor value: a switch (render, keys)
+                    self.switch_conditions.update(conds)
+                self.fork(frame, [(conds[0], assign_from(node.body)), (conds[1], assign_from(node.orelse))])
                 return
         handler = self.small_handlers.get(type(small))
         if handler is None:
