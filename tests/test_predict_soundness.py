@@ -746,3 +746,21 @@ def test_conditions_say_what_kind_they_are(write_model: Any) -> None:
         assert text.count(heading) == 1, text
     switch_part = text.split("unbound switch:")[1].split("\n\n")[0]
     assert "bias (line 14)" in switch_part and "WIDE" not in switch_part and "hook" not in switch_part
+
+
+def test_unknown_function_mapped_over_a_list_of_unknown_length_taints_it(write_model: Any) -> None:
+    path = write_model(_src('''
+        from sdl_not_installed import drop_bias
+
+        class Net(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.first = nn.Linear(2, 2)
+                self.layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(n)])
+                list(map(drop_bias, self.layers))
+                self.after = nn.Linear(2, 2)
+    '''))
+    pred = predict(path, "Net", {})
+    assert not any(k.key.startswith("layers.") and k.condition is None for k in pred.keys), pred.keys
+    assert any("drop_bias" in u.message for u in pred.unresolved), pred.unresolved
+    assert [k.key for k in pred.keys if k.condition is None] == ["after.weight", "after.bias"]

@@ -281,6 +281,8 @@ def _iterator_builtins(ev: Any) -> Dict[str, Any]:
     def b_map(fn: Any, *its: Any) -> Any:
         lists = [ev.iterate(i) for i in its]
         if any(not isinstance(x, list) or any(isinstance(y, Repeated) for y in x) for x in lists):
+            if isinstance(fn, (Unknown, Opaque)):  # it gets every item: hand it what they come from (modules)
+                ev.call(fn, list(its), {})
             return ev.unknown("map over unknown values")
         return [ev.call(fn, list(args), {}) for args in zip(*lists)]
 

@@ -591,10 +591,10 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             if isinstance(e.value, ModuleValue) and all(e.value is not k for k in kids):
                 kids.append(e.value)
         if isinstance(fn, (Unknown, Opaque)):
+            # every submodule (and the module) is handed to it: anything in them may be added, removed or replaced
             line, path = self._where()
-            m.unknown_attrs[f"<apply() at line {line}>"] = Entry(Unknown(
-                f"`apply()` at line {line} with a function that cannot be known: what it does to each submodule "
-                f"is not followed", line, path), line, path)
+            why = fn.reason if isinstance(fn, Unknown) else f"`{fn.name}` is an unbound parameter"
+            self.handed_over(m, f"the function given to `apply()` at line {line}", why, line, path, hooks=True)
             return m
         for child in kids:
             if isinstance(child, ModuleValue):
