@@ -764,3 +764,43 @@ def test_unknown_function_mapped_over_a_list_of_unknown_length_taints_it(write_m
     assert not any(k.key.startswith("layers.") and k.condition is None for k in pred.keys), pred.keys
     assert any("drop_bias" in u.message for u in pred.unresolved), pred.unresolved
     assert [k.key for k in pred.keys if k.condition is None] == ["after.weight", "after.bias"]
+
+
+def test_set_submodule_is_modelled_as_torch_does(write_model: Any) -> None:
+    path = write_model(_src('''
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Linear(4, 4)
+
+        class Loose(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+                self.set_submodule("block.extra", nn.Linear(3, 3))
+                self.set_submodule("block.proj", nn.Linear(4, 5))
+                self.set_submodule("top", nn.Linear(1, 1))
+
+        class NotAModule(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+                self.set_submodule("block.proj.weight", nn.Linear(1, 1))
+
+        class StrictMissing(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.block = Block()
+                self.set_submodule("block.nope", nn.Linear(1, 1), strict=True)
+
+        class NoParent(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.set_submodule("ghost.fc", nn.Linear(1, 1))
+    '''))
+    _exact(path, "Loose")
+    for cls in ("NotAModule", "StrictMissing", "NoParent"):
+        with pytest.raises(UserError, match="fails"):
+            predict(path, cls, {})
+        with pytest.raises(UserError):
+            runtime.build(path, cls, {})

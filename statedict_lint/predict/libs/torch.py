@@ -484,6 +484,7 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             "register_state_dict_post_hook": lambda *a, **k: self._state_hook(m, "register_state_dict_post_hook"),
             "_register_load_state_dict_pre_hook": lambda *a, **k: None,
             "get_submodule": lambda target: self._get_submodule(m, target),
+            "set_submodule": lambda target, module, strict=False: self._set_submodule(m, target, module, strict),
             "get_parameter": lambda target: self._get_path(m, target),
             "get_buffer": lambda target: self._get_path(m, target),
             "children": lambda: self._walk(m, "children", False),
@@ -665,10 +666,37 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
             return self.ev.unknown("get_submodule with an unknown name")
         cur: Any = m
         for part in target.split(".") if target else []:
+            if isinstance(cur, Unknown):  # (a module handed to code not followed, ...): what is inside is unknown
+                return cur
+            if isinstance(cur, ModuleValue) and part not in cur.children and cur.opened is not None:
+                return Unknown(f"`{part}`: {cur.opened.reason}", cur.opened.line, cur.opened.path)
             if not isinstance(cur, ModuleValue) or part not in cur.children:
                 raise raise_(self.ev, f"no submodule `{target}`")
             cur = cur.children[part].value
         return cur
+
+    def _set_submodule(self, m: ModuleValue, target: Any, module: Any, strict: Any = False) -> None:
+        """``Module.set_submodule`` as torch 2.x: the parent by ``get_submodule``, then ``setattr``."""
+        ev = self.ev
+        if not isinstance(target, str) or not isinstance(strict, bool):
+            line, path = self._where()
+            self.handed_over(m, f"`set_submodule()` at line {line}", "its target cannot be known", line, path)
+            return None
+        if target == "":
+            raise raise_(ev, "ValueError: Cannot set the submodule without a target name!")
+        if not isinstance(module, (ModuleValue, Unknown, Opaque)):
+            raise raise_(ev, "ValueError: `module` is not an nn.Module")
+        parent_key, _, leaf = target.rpartition(".")
+        parent = self._get_submodule(m, parent_key)
+        if not isinstance(parent, ModuleValue):  # unknown already: what it holds stays unknown
+            return None
+        found, old = parent.lookup(leaf)
+        if strict and not found and parent.opened is None:
+            raise raise_(ev, f"AttributeError: `{parent.name}` has no attribute `{leaf}`", attr=True)
+        if found and not isinstance(old, (ModuleValue, Unknown, Opaque)):
+            raise raise_(ev, f"AttributeError: `{leaf}` is not an nn.Module", attr=True)
+        ev.setattr(parent, leaf, module)
+        return None
 
     def _get_path(self, m: ModuleValue, target: Any) -> Any:
         if not isinstance(target, str):
