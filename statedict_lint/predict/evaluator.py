@@ -19,7 +19,7 @@ argument binding), with ``scopes`` (module scopes, thunks, frames), ``budget`` (
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -76,7 +76,7 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
         self.session = session if session is not None else default_session()  # parsed files, per-node caches
         self.lost_writes: List[Tuple[int, str]] = []  # item writes into values that could not be known
         self.conditions: List[str] = []  # path conditions of the running branch
-        self.switch_conditions: set = set()  # condition texts made from an unbound constructor value (a switch)
+        self.switch_conditions: Set[str] = set()  # condition texts made from an unbound constructor value
         self.repeat: List[Tuple[str, Any]] = []  # (placeholder, count) of enclosing symbolic loops
         self.notes: List[Tuple[int, str, str]] = []  # unresolved: (line, path, message)
         self._note_keys: set = set()

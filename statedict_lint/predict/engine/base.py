@@ -34,6 +34,7 @@ class EngineBase:
     session: "Session"
     lost_writes: List[Tuple[int, str]]
     conditions: List[str]
+    switch_conditions: Set[str]  # condition texts made from an unbound constructor value (render: a "switch")
     repeat: List[Tuple[str, Any]]
     notes: List[Tuple[int, str, str]]
     _note_keys: Set[Tuple[int, str, str]]
