@@ -804,3 +804,18 @@ def test_set_submodule_is_modelled_as_torch_does(write_model: Any) -> None:
             predict(path, cls, {})
         with pytest.raises(UserError):
             runtime.build(path, cls, {})
+
+
+def test_type_of_plain_values_is_the_builtin(write_model: Any) -> None:
+    """type(x) of an int/str/list/... is that builtin (CLIP's clip.py calls type() on a str at import; after the
+    builtins were split into factories this ended in an internal KeyError)."""
+    path = write_model(_src('''
+        NAMES = [type("x").__name__, type(3).__name__]
+        WIDTH = type(3)("4") + len(type([1])((5, 6)))
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(WIDTH, len(NAMES) + (1 if type(2.0) is float else 0))
+    '''))
+    _exact(path, "Net")

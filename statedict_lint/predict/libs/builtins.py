@@ -473,8 +473,8 @@ def _object_builtins(ev: Any) -> Dict[str, Any]:
         if isinstance(obj, (ModuleValue, InstanceValue)):
             return obj.cls
         for t in (bool, int, float, str, list, tuple, dict):
-            if type(obj) is t:
-                return builtins[t.__name__]
+            if type(obj) is t:  # (the whole namespace: this factory's own table holds only its builtins)
+                return ev.builtins[t.__name__]
         return ev.unknown("type of an unknown value", False)
 
     def b_callable(x: Any) -> Any:
