@@ -19,7 +19,9 @@ demo: $(STAMP)
 	$(VENV)/bin/statedict-lint keys fixtures/gpt.py:GPT --set config.n_layer=2 --set config.n_embd=64 --set config.n_head=4 --set config.vocab_size=100 --set config.block_size=32 --set config.bias=True
 	$(VENV)/bin/statedict-lint keys fixtures/gpt.py:GPT
 
+# mypy first (config: [tool.mypy] in pyproject.toml), then the test suite
 test: $(STAMP)
+	$(PY) -m mypy statedict_lint
 	$(PY) -m pytest tests
 
 # the property tests of tests/test_fuzz.py and tests/test_checkpoint_badinput.py with many more (random) examples

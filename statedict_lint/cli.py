@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from statedict_lint import __version__
 from statedict_lint.errors import UserError
@@ -37,7 +37,7 @@ COMMANDS = ["keys", "verify", "inspect", "check", "lint", "diff", "lock", "migra
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UserError(f"{self.prog}: {message}")
 
 

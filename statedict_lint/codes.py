@@ -14,7 +14,7 @@ producing module passes), then regenerate the docs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple, TypedDict
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,20 @@ def review_code(kind: str) -> Code:
     return REVIEW.get(kind, REVIEW["unknown"])
 
 
-def descriptors(codes: Iterable[Code], helps: Optional[Dict[str, str]] = None) -> List[Dict[str, object]]:
+class _Described(TypedDict):
+    id: str
+    name: str
+    short: str
+
+
+class RuleDescriptor(_Described, total=False):
+    """What SARIF says about a code (``report.render``'s ``rules``): id, name and summary, and when the registry
+    knows the code, its help and whether it is on by default."""
+    help: str
+    default_enabled: bool
+
+
+def descriptors(codes: Iterable[Code], helps: Optional[Dict[str, str]] = None) -> List[RuleDescriptor]:
     """SARIF rule descriptors (id, name, short, help, default_enabled) of ``codes``, sorted by code; ``helps``
     overrides the help of some codes (a lint rule's is its docs' "What it does")."""
     helps = helps or {}

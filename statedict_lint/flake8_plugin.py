@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import Any, Iterator, List, Sequence, Tuple
+from typing import Any, Iterator, Sequence, Tuple
 
 from statedict_lint import __version__
 from statedict_lint.codes import INTERNAL_ERROR
@@ -23,7 +23,7 @@ class Plugin:
     # plugin class, not to its instances
     session: Any = None
 
-    def __init__(self, tree: ast.AST, filename: str = "<stdin>", lines: Sequence[str] = ()) -> None:
+    def __init__(self, tree: ast.Module, filename: str = "<stdin>", lines: Sequence[str] = ()) -> None:
         self._tree = tree
         self._filename = filename
         self._lines = lines
@@ -57,8 +57,7 @@ class Plugin:
                 return
             from statedict_lint.rules.engine import all_rules, run_rules
 
-            found: List[Any] = run_rules(self._tree, source, self._filename, all_rules(),  # type: ignore[arg-type]
-                                         type(self).session)
+            found = run_rules(self._tree, source, self._filename, all_rules(), type(self).session)
         except Exception as exc:  # never crash flake8
             yield 1, 0, f"{INTERNAL_ERROR} statedict-lint internal error ({type(exc).__name__}: {exc}); file not checked", \
                 type(self)

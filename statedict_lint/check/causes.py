@@ -22,10 +22,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Dict, List, Mapping, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Set, Tuple
 
 from statedict_lint.codes import check_code
 from statedict_lint.findings import Finding
+
+if TYPE_CHECKING:
+    from statedict_lint.checkpoint.container import Found
+    from statedict_lint.checkpoint.records import Checkpoint
+    from statedict_lint.check.compare import Comparison
+
+# a constructor value to try: (name, value in the file, value in the model, where the model's value comes
+# from, line); the values are what --set, the file or an __init__ default gives (a bool or an int)
+Hypothesis = Tuple[str, Any, Any, str, int]
 
 MAX_HYPOTHESES = 8
 EXAMPLES = 3
@@ -45,8 +54,8 @@ def _count_text(kinds: List[str]) -> str:
     return " and ".join(parts)
 
 
-def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], ck: Any,
-                found: Any) -> List[Tuple[str, Any, Any, str, int]]:
+def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], ck: Checkpoint,
+                found: Found) -> List[Hypothesis]:
     """(name, value in the file, value in the model, where the model's value comes from, line) to try."""
     from statedict_lint.check.compare import compare
     from statedict_lint.check.explain import literal_params
@@ -64,7 +73,7 @@ def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[s
     for name, v in {**assumed, **user}.items():
         values[name] = v
         source[name] = "--set" if name in user else "read off the checkpoint"
-    out: List[Tuple[str, Any, Any, str, int]] = []
+    out: List[Hypothesis] = []
     for name, v in values.items():
         if isinstance(v, bool):
             out.append((name, not v, v, source[name], lines.get(name, 0) if name not in user else 0))
@@ -84,8 +93,8 @@ def _hypotheses(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[s
     return out[:MAX_HYPOTHESES]
 
 
-def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any, ck: Any,
-                  found: Any) -> List[Tuple[Tuple[str, Any, Any, str, int], Set[Tuple[str, str]]]]:
+def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Comparison,
+                  ck: Checkpoint, found: Found) -> List[Tuple[List[Hypothesis], Set[Tuple[str, str]]]]:
     """Verified constructor values, each with the differences it explains (disjoint, largest first)."""
     from statedict_lint.check.compare import compare
     from statedict_lint.errors import UserError
@@ -94,8 +103,8 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
     base = res.differences()
     if not base:
         return []
-    trials = []
-    partial: List[Tuple[str, Any, Any, str, int]] = []
+    trials: List[Tuple[Hypothesis, Set[Tuple[str, str]]]] = []
+    partial: List[Hypothesis] = []
     for hyp in _hypotheses(path, cls, user, assumed, ck, found):
         name, value = hyp[0], hyp[1]
         try:
@@ -114,7 +123,7 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
                 partial.append(hyp)  # (n_layer=3 alone asks for h.2's biases too: it may need bias=False with it)
     trials.sort(key=lambda t: -len(t[1]))
     taken: Set[Tuple[str, str]] = set()
-    out: List[Tuple[List[Tuple[str, Any, Any, str, int]], Set[Tuple[str, str]]]] = []
+    out: List[Tuple[List[Hypothesis], Set[Tuple[str, str]]]] = []
     for hyp, explained in trials:
         if explained & taken:
             continue
@@ -142,7 +151,7 @@ def _value_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping
     return out
 
 
-def _members(res: Any, explained: Set[Tuple[str, str]]) -> List[Finding]:
+def _members(res: Comparison, explained: Set[Tuple[str, str]]) -> List[Finding]:
     return [f for f in res.findings if f.code in _KIND and (_KIND[f.code], f.extra.get("key")) in explained]
 
 
@@ -155,15 +164,15 @@ def _group(members: List[Finding], message: str, code: str = "", **extra: Any) -
                           "members": [f.message for f in members]})
 
 
-def _replace(res: Any, members: List[Finding], group: Finding) -> None:
+def _replace(res: Comparison, members: List[Finding], group: Finding) -> None:
     ids = {id(f) for f in members}
     at = next(i for i, f in enumerate(res.findings) if id(f) in ids)
     res.findings = [f for f in res.findings if id(f) not in ids]
     res.findings.insert(min(at, len(res.findings)), group)
 
 
-def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any, ck: Any,
-                 found: Any) -> None:
+def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Comparison,
+                 ck: Checkpoint, found: Found) -> None:
     """Rewrite ``res.findings`` in place (see the module docstring)."""
     # 1. constructor values, verified by predicting the class again with them
     for hyps, explained in _value_causes(path, cls, user, assumed, res, ck, found):
@@ -230,7 +239,7 @@ def group_causes(path: str, cls: str, user: Mapping[str, Any], assumed: Mapping[
         _replace(res, nbt, group)
 
 
-def _absent_modules(res: Any, code: str, all_keys: List[str], other_keys: List[str]) -> None:
+def _absent_modules(res: Comparison, code: str, all_keys: List[str], other_keys: List[str]) -> None:
     """Leftover per-key findings of ``code`` (SDL301 / SDL302) under one module prefix that the other side
     lacks entirely (no key of ``other_keys`` under it): one finding for the module (``12 unexpected keys under
     aux_head.``)."""

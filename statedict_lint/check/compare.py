@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Container, Dict, Iterable, List, Optional, Protocol, Set, Tuple
 
 from statedict_lint.checkpoint.container import Found
 from statedict_lint.checkpoint.records import Checkpoint, TensorRecord
@@ -134,7 +134,13 @@ class _Matcher:
         return sum(1 for k in keys if self.matches(k))
 
 
-def strip_prefix(keys: List[str], matcher: _Matcher) -> Tuple[str, List[str], Dict[str, str]]:
+class KeyCounter(Protocol):
+    """What ``strip_prefix`` asks of the predicted keys: how many of ``keys`` they match."""
+
+    def count(self, keys: List[str]) -> int: ...
+
+
+def strip_prefix(keys: List[str], matcher: KeyCounter) -> Tuple[str, List[str], Dict[str, str]]:
     """Detect wrapper prefixes (leading, nested) and infix wrapper components; -> (prefix, infixes, new->old)."""
     best = matcher.count(keys)
     mapping = {k: k for k in keys}
@@ -178,8 +184,7 @@ def infer(pred: Prediction, ck_shapes: Dict[str, Optional[tuple]]) -> Tuple[Dict
         phs = _PH.findall(spec.key)
         if phs:
             pat = key_pattern(spec.key)
-            hits = [(k, pat.match(k)) for k in keys]
-            hits = [(k, m) for k, m in hits if m]
+            hits = [(k, m) for k, m in ((k, pat.match(k)) for k in keys) if m]
             if not hits:
                 continue
             first = phs[0].strip()
@@ -329,15 +334,15 @@ def strict_sets(rows: List[Row], sd: Dict[str, Any], versions: Optional[Dict[str
 
 
 # -- the comparison ------------------------------------------------------------------------------------
-def _rows(pred: Prediction, env: Dict[str, int]) -> Tuple[Optional[List[Row]], List[KeySpec]]:
+def _rows(pred: Prediction, env: Dict[str, int]) -> Tuple[Optional[List[Row]], List[Tuple[str, KeySpec]]]:
     """Concrete rows (None when a repetition count stays unknown) and the conditional specs set apart."""
     from statedict_lint.predict.expand import expand
 
     expanded = expand(pred, env)
     if expanded is None:
         return None, []
-    rows = []
-    cond = []
+    rows: List[Row] = []
+    cond: List[Tuple[str, KeySpec]] = []
     for key, shape, dtype, spec in expanded:
         if spec.condition is not None:
             cond.append((key, spec))
@@ -407,6 +412,7 @@ def compare(pred: Prediction, ck: Checkpoint, found: Found) -> Comparison:
         res.unsure.append(Unsure(f"{len(unexpected)} key(s) look unexpected, but {why}: they may belong to the "
                                  "part that could not be predicted"))
         res_unexpected_sure = False
+    r: Optional[Row]  # (a row of the model, or None where a key has none)
     for r in unknown:
         res.unsure.append(Unsure(f"{r.key}: shape {render_shape(r.shape, '[?]')} not fully known "
                                  f"(line {r.spec.line}): size not checked", key=r.key))
@@ -581,7 +587,8 @@ def _infix_expr(prefix: str, infixes: List[str]) -> str:
     return expr
 
 
-def tied_source(key: str, specs: Any, present: Any, aliases: Optional[Dict[str, str]] = None) -> Optional[str]:
+def tied_source(key: str, specs: Iterable[KeySpec], present: Container[str],
+                aliases: Optional[Dict[str, str]] = None) -> Optional[str]:
     """SDL308's reading, for other commands (migrate --check): the key in ``present`` that holds ``key``'s
     tensor -- the safetensors ``__metadata__`` alias (``save_model`` stores a tied weight once and records
     removed -> kept there) or a predicted tie in either direction (``tied_to`` names the group's first key)

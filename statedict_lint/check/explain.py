@@ -19,9 +19,13 @@ A literal dimension (``nn.Conv2d(3, width, 3)``'s 3) is named as a literal of th
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from statedict_lint.codes import check_code
+
+if TYPE_CHECKING:  # (check imports the predictor only when it has to)
+    from statedict_lint.check.compare import Comparison
+    from statedict_lint.predict.template import KeySpec, Prediction
 
 
 def _int_params(path: str, cls_name: str) -> Tuple[Dict[str, int], Dict[str, int], str]:
@@ -59,7 +63,7 @@ def literal_params(path: str, cls_name: str) -> Tuple[Dict[str, Any], Dict[str, 
     return defaults, lines, getattr(sf, "path", path)
 
 
-def _spec_for(pred: Any, key: str) -> Optional[Any]:
+def _spec_for(pred: Prediction, key: str) -> Optional[KeySpec]:
     for spec in pred.keys:
         if spec.key == key:
             return spec
@@ -71,7 +75,7 @@ def _spec_for(pred: Any, key: str) -> Optional[Any]:
     return None
 
 
-def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Any,
+def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Mapping[str, Any], res: Comparison,
                   file_keys: Iterable[str] = ()) -> None:
     """Extend ``res``'s SDL303 findings in place (see the module docstring). ``file_keys``: the keys of the
     checkpoint's state_dict (a value is said to be the checkpoint's only when no key that loads fine depends on
@@ -121,6 +125,7 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
     except Exception:
         rows = None
     instances: Dict[str, List[str]] = {}  # spec key (h.{i}.fc.weight) -> its keys
+    spec: Optional[KeySpec]
     if rows is not None:
         vouching = {}
         for key, _shape, _dtype, spec in rows:
@@ -135,15 +140,15 @@ def explain_sizes(path: str, cls_name: str, user: Mapping[str, Any], assumed: Ma
                             lst.append(key)
     ck_of = {f.extra["key"]: f.extra.get("checkpoint") for f in sizes}
 
-    def same_everywhere(spec: Any, i: int, c: int) -> bool:
+    def same_everywhere(spec: KeySpec, i: int, c: int) -> bool:
         """Every instance of the spec in the file has ``c`` at dim ``i``: the file is consistent, the expression
         of the model is what differs (one edited key among several would be the file contradicting itself)."""
         keys = instances.get(spec.key) or []
-        return bool(keys) and all(k in ck_of and ck_of[k] is not None and len(ck_of[k]) > i and ck_of[k][i] == c
+        return bool(keys) and all((ck := ck_of.get(k)) is not None and len(ck) > i and ck[i] == c
                                   for k in keys if k in keys_in_file)
 
     # name -> checkpoint value -> findings
-    votes: Dict[str, Dict[Optional[int], List[Any]]] = {}
+    votes: Dict[str, Dict[Optional[int], List[Finding]]] = {}
     for f in sizes:
         key = f.extra["key"]
         ck, model = f.extra.get("checkpoint"), f.extra.get("model")

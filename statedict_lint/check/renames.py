@@ -17,9 +17,12 @@ import difflib
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 from statedict_lint.predict.template import placeholder
+
+if TYPE_CHECKING:  # (typing.TypeGuard: Python 3.10+)
+    from typing import TypeGuard
 
 
 @dataclass
@@ -28,6 +31,22 @@ class KeyInfo:
     shape: Optional[Sequence[Any]]  # ints; symbolic dimensions as text (``3*n_embd``, diff); None for unknown dims
     dtype: Optional[str]
     kind: str = ""  # "parameter" / "buffer" / ... when known (diff), "" when not (a checkpoint does not say)
+
+
+class KeyLike(Protocol):
+    """What the grouping reads of a key: a KeyInfo, or a lock's / snapshot's KeyRec (review)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def shape(self) -> Optional[Sequence[Any]]: ...
+
+    @property
+    def dtype(self) -> Optional[str]: ...
+
+    @property
+    def kind(self) -> str: ...
 
 
 @dataclass
@@ -62,14 +81,14 @@ def _layer_leaf(leaf: str) -> bool:
     return leaf in LAYER_LEAVES or bool(_RNN_LEAF.match(leaf))
 
 
-def _known(shape: Optional[tuple]) -> bool:
+def _known(shape: Optional[Sequence[Any]]) -> TypeGuard[Sequence[Any]]:
     return shape is not None and all(isinstance(d, int) for d in shape)
 
 
-def _shape_ok(a: Optional[tuple], b: Optional[tuple]) -> Optional[bool]:
+def _shape_ok(a: Optional[Sequence[Any]], b: Optional[Sequence[Any]]) -> Optional[bool]:
     """True: equal known shapes; False: different; None: cannot tell (unknown on a side)."""
     if _known(a) and _known(b):
-        return tuple(a) == tuple(b)  # type: ignore[arg-type]
+        return tuple(a) == tuple(b)
     if a is not None and b is not None and len(a) != len(b):
         return False
     if a is not None and b is not None:
@@ -107,12 +126,12 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
     by_shape: Dict[tuple, List[KeyInfo]] = {}
     for n in new:
         if _known(n.shape):
-            by_shape.setdefault(tuple(n.shape), []).append(n)  # type: ignore[arg-type]
+            by_shape.setdefault(tuple(n.shape), []).append(n)
     pairs_seen = 0
     for o in old:
         if not _known(o.shape):
             continue
-        bucket = by_shape.get(tuple(o.shape), [])  # type: ignore[arg-type]
+        bucket = by_shape.get(tuple(o.shape), [])
         pairs_seen += len(bucket)
         if pairs_seen > MAX_PAIRS:
             cands.clear()  # too many look-alike keys for pairwise guessing: no prefix guess rather than minutes
@@ -224,8 +243,9 @@ def guess_renames(old: Sequence[KeyInfo], new: Sequence[KeyInfo]) -> Tuple[List[
         if margin < 0.03:
             continue
         conf = min(0.9, s) if margin >= 0.1 else min(0.5, s)
-        shape_txt = "same shape " + str(list(old_by[ok].shape)) if _shape_ok(old_by[ok].shape,
-                                                                               new_by[nk].shape) else "shape unknown"
+        o_shape = old_by[ok].shape
+        shape_txt = "same shape " + str(list(o_shape)) if o_shape is not None and _shape_ok(
+            o_shape, new_by[nk].shape) else "shape unknown"
         lo, ln = ok.rsplit(".", 1)[-1], nk.rsplit(".", 1)[-1]
         leaf_txt = f"same leaf .{lo}" if lo == ln else f"same owner, attribute {lo} renamed to {ln}"
         reason = f"{shape_txt}, {leaf_txt}, name similarity {_sim(ok, nk):.2f}"
@@ -259,19 +279,19 @@ def _common_suffix_prefixes(old: str, new: str) -> Tuple[str, str]:
     return (pa + "." if n else pa), (pb + "." if n else pb)
 
 
-def _guess(removed: List[KeyInfo], added: List[KeyInfo]) -> Tuple[List[Any], List[Any]]:
+def _guess(removed: Sequence[KeyLike], added: Sequence[KeyLike]) -> Tuple[List[PrefixRename], List[RenameGuess]]:
     """(prefix renames, key renames) from the shared rename guesser (``guess_renames``).
 
     Both sides come from the same class, so equal symbolic dimensions (``3*n_embd``) are equal: each
     distinct expression is handed over as a stand-in integer, and turned back into text in the reasons."""
     table: Dict[str, int] = {}
 
-    def dim(d: Any) -> Any:
+    def dim(d: Any) -> Any:  # (an int, a symbolic size as text, or None)
         if isinstance(d, str):
             return table.setdefault(d, _SYM_BASE + len(table))
         return d
 
-    def info(k: KeyInfo) -> Any:
+    def info(k: KeyLike) -> KeyInfo:
         return KeyInfo(k.key, tuple(dim(d) for d in k.shape) if k.shape is not None else None, k.dtype)
 
     prefixes, keys = guess_renames([info(k) for k in removed], [info(k) for k in added])
@@ -283,13 +303,13 @@ def _guess(removed: List[KeyInfo], added: List[KeyInfo]) -> Tuple[List[Any], Lis
     return prefixes, keys
 
 
-def _same_tensor(a: KeyInfo, b: KeyInfo) -> bool:
+def _same_tensor(a: KeyLike, b: KeyLike) -> bool:
     return (a.shape is None) == (b.shape is None) and list(a.shape or []) == list(b.shape or []) and \
         a.dtype == b.dtype and a.kind == b.kind
 
 
-def _segment_renames(removed: List[KeyInfo], added: List[KeyInfo], o: Dict[str, KeyInfo],
-                     n: Dict[str, KeyInfo]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+def _segment_renames(removed: Sequence[KeyLike], added: Sequence[KeyLike], o: Mapping[str, KeyLike],
+                     n: Mapping[str, KeyLike]) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """Attribute renames seen at several places at once (``blocks.0.attn.`` -> ``blocks.0.self_attn.``,
     ``blocks.1.attn.`` -> ``blocks.1.self_attn.``, ...): one path segment replaced by the same other
     segment in at least two places, each place a whole subtree that moved with the same leaves, shapes
@@ -383,8 +403,8 @@ def _segment_renames(removed: List[KeyInfo], added: List[KeyInfo], o: Dict[str, 
     return out
 
 
-def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str, KeyInfo],
-                      n: Dict[str, KeyInfo]) -> Dict[Tuple[str, str], Dict[str, Any]]:
+def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Mapping[str, KeyLike],
+                      n: Mapping[str, KeyLike]) -> Dict[Tuple[str, str], Dict[str, Any]]:
     """``blocks.0.attn. -> blocks.0.self_attn.``, ..., ``blocks.11.attn. -> ...`` at every index the
     class has under ``blocks.`` -> one ``blocks.{i}.attn. -> blocks.{i}.self_attn.``: the map then holds
     for checkpoints of any depth, not only the default one."""
@@ -428,8 +448,8 @@ def _collapse_indices(split: Dict[Tuple[str, str], Dict[str, Any]], o: Dict[str,
             return split
 
 
-def grouped_renames(removed: Sequence[KeyInfo], added: Sequence[KeyInfo], o: Dict[str, KeyInfo],
-                    n: Dict[str, KeyInfo]) -> Tuple[Dict[Tuple[str, str], Dict[str, Any]], set, set]:
+def grouped_renames(removed: Sequence[KeyLike], added: Sequence[KeyLike], o: Mapping[str, KeyLike],
+                    n: Mapping[str, KeyLike]) -> Tuple[Dict[Tuple[str, str], Dict[str, Any]], set, set]:
     """Renames between ``removed`` and ``added`` keys, grouped: ``{(old, new): {"pairs", "conf", "reason"}}``
     where old/new are keys or prefixes ending in "." (``{i}`` placeholders where every index moved the same
     way), and the old / new keys they take. ``o`` / ``n``: every key of each side (a prefix rename must cover

@@ -22,9 +22,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
+
+if TYPE_CHECKING:
+    from statedict_lint.checkpoint.container import Found
+    from statedict_lint.checkpoint.records import Checkpoint
+    from statedict_lint.check.compare import Comparison
+    from statedict_lint.predict.template import Prediction
 
 MAX_SWITCHES = 3
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -50,21 +56,21 @@ def switches(conditions: List[str]) -> List[str]:
     return out
 
 
-def _conditions(pred: Any) -> List[str]:
+def _conditions(pred: Prediction) -> List[str]:
     conds = [k.condition for k in pred.keys if k.condition]
     conds += [u.message for u in pred.unresolved if u.message.startswith("some keys exist only if ")]
     return [c.replace("some keys exist only if ", "", 1) for c in conds]
 
 
-def _differences(res: Any) -> int:
+def _differences(res: Comparison) -> int:
     """Differences that the hypothesis leaves (a wrapper prefix is explained apart, so count what remains)."""
     if res.after_prefix is not None:
         return res.after_prefix + len(res.not_tensors)
     return len(res.missing) + len(res.unexpected) + len(res.mismatched) + len(res.not_tensors)
 
 
-def check_with_inference(path: str, cls: str, bindings: Dict[str, Any], ck: Any, found: Any,
-                         pred: Any = None) -> Tuple[Any, Any, Dict[str, Any]]:
+def check_with_inference(path: str, cls: str, bindings: Dict[str, Any], ck: Checkpoint, found: Found,
+                         pred: Optional[Prediction] = None) -> Tuple[Prediction, Comparison, Dict[str, Any]]:
     """-> (prediction, comparison, assumed values) -- assumed is empty when the first result stands."""
     from statedict_lint.check.compare import compare
     from statedict_lint.predict.api import predict

@@ -119,9 +119,9 @@ def open_zip(path: str) -> zipfile.ZipFile:
             end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # (stable since Python 2)
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if end and end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ZIP_ENTRIES:  # type: ignore[attr-defined]
-        raise UserError(f"{path}: zip archive of {end[zipfile._ECD_ENTRIES_TOTAL]:,} entries (limit "  # type: ignore[attr-defined]
-                        f"{MAX_ZIP_ENTRIES:,}: one per storage)")
+    total = end[zipfile._ECD_ENTRIES_TOTAL] if end else 0  # type: ignore[attr-defined]  # (as _EndRecData)
+    if total > MAX_ZIP_ENTRIES:
+        raise UserError(f"{path}: zip archive of {total:,} entries (limit {MAX_ZIP_ENTRIES:,}: one per storage)")
     try:
         zf = zipfile.ZipFile(path)
     except Exception as exc:  # BadZipFile, NotImplementedError (zip version), struct.error, OSError, ...

@@ -195,7 +195,7 @@ def remove_stale_temps(dst: str) -> List[str]:
     of this user named ``.<name>.sdl-migrate-<pid>-*.tmp`` whose process is gone. Returns their paths."""
     folder = os.path.dirname(os.path.abspath(dst))
     prefix = _temp_prefix(dst)
-    removed = []
+    removed: List[str] = []
     try:
         names = os.listdir(folder)
     except OSError:
@@ -357,7 +357,7 @@ def _rewrite_safetensors(src: str, dst: str, kmap: KeyMap, verify: Verify = None
 # --------------------------------------------------------------------------------------------- pickle walk
 _STRING_OPS = {"UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"}
 _STRING_CODES = {ord(op.code) for op in pickletools.opcodes if op.name in _STRING_OPS}
-_FRAME_CODE = ord(pickletools.code2op["\x95"].code)
+_FRAME_CODE = 0x95  # pickle.FRAME (protocol 4+)
 _GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
 _PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _INPLACE = {"SETITEM", "SETITEMS", "APPEND", "APPENDS", "ADDITEMS", "BUILD"}
@@ -464,6 +464,7 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
                     dict_use(v).is_metadata = True
 
     for i, (op, arg, at) in enumerate(pickletools.genops(data)):
+        assert at is not None  # (genops reads bytes through BytesIO, which tells every position)
         pos.append(at)
         codes.append(ord(op.code))
         name = op.name
@@ -505,10 +506,9 @@ def _walk(data: bytes, what: str = "data.pkl") -> _Walk:
             stack.append(d)
         elif name == "SETITEM":
             v, k = pop(), pop()
-            d = stack[-1] if stack else None
-            if d is None:
+            if not stack:
                 raise UserError("checkpoint pickle is malformed (SETITEM)")
-            add_pairs(d, [k, v])
+            add_pairs(stack[-1], [k, v])
         elif name == "SETITEMS":
             items = pop_mark()
             if not stack:

@@ -13,11 +13,15 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from statedict_lint.predict import bindings
 from statedict_lint.codes import CHECK, check_code, descriptors
-from statedict_lint.findings import display_path
+from statedict_lint.findings import Finding, display_path
+
+if TYPE_CHECKING:  # (check imports the comparison and the readers when it runs)
+    from statedict_lint.checkpoint.container import Found
+    from statedict_lint.check.compare import Comparison
 
 FORMATS = ["text", "json", "markdown", "sarif", "github"]
 
@@ -110,12 +114,11 @@ def run(args: Any) -> int:
         sys.stdout.write(format_text(res, found, verbose=args.verbose))
         if fp is not None and semantics != "from_pretrained":
             sys.stdout.write(hf.format_text(fp, False, res.target, res.checkpoint))
-    if semantics == "from_pretrained":
-        return 1 if fp.verdict != "loads" else 0
-    return 1 if res.verdict != "loads" else 0
+    decided_by = fp if semantics == "from_pretrained" and fp is not None else res  # (no fp: raised above)
+    return 1 if decided_by.verdict != "loads" else 0
 
 
-def migration_map(res: Any, found: Any) -> Dict[str, str]:
+def migration_map(res: Comparison, found: Found) -> Dict[str, str]:
     """The rename map for ``migrate`` (keys as stored in the file): the wrapper prefix removed and the renames
     ``check`` found (SDL305), with ``{i}`` where every block moved alike. Empty when there is nothing to map."""
     from statedict_lint.errors import UserError
@@ -129,7 +132,7 @@ def migration_map(res: Any, found: Any) -> Dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def write_map(res: Any, found: Any, path: str) -> None:
+def write_map(res: Comparison, found: Found, path: str) -> None:
     from statedict_lint.review.hooks import map_json
 
     mapping = migration_map(res, found)
@@ -142,14 +145,14 @@ def write_map(res: Any, found: Any, path: str) -> None:
                      f"`statedict-lint migrate {display_path(res.checkpoint)} --map {display_path(path)} -o NEW`\n")
 
 
-def _shown(res: Any) -> Any:
+def _shown(res: Comparison) -> Comparison:
     """``res`` with its target and checkpoint paths relative to the working directory (for text)."""
     path, sep, cls = res.target.rpartition(":")
     return dataclasses.replace(res, target=f"{display_path(path)}{sep}{cls}" if sep else res.target,
                                checkpoint=display_path(res.checkpoint))
 
 
-def _headline(res: Any, found: Any) -> str:
+def _headline(res: Comparison, found: Found) -> str:
     res = _shown(res)
     where = f"[{found.dotted!r}]" if found.path else "the file"
     built = ""
@@ -167,7 +170,7 @@ def _headline(res: Any, found: Any) -> str:
             + (f", {len(res.not_tensors)} not a tensor" if res.not_tensors else "") + _shown_for(res, built))
 
 
-def _shown_for(res: Any, built: str) -> str:
+def _shown_for(res: Comparison, built: str) -> str:
     if not built:
         return ""
     flags = sorted(k for k, v in res.assumed.items() if isinstance(v, bool))
@@ -176,7 +179,7 @@ def _shown_for(res: Any, built: str) -> str:
     return f"; shown for {res.target}{built}"
 
 
-def format_text(res: Any, found: Any, verbose: bool = False) -> str:
+def format_text(res: Comparison, found: Found, verbose: bool = False) -> str:
     from statedict_lint import term
     from statedict_lint.check.causes import example_lines
 
@@ -202,7 +205,7 @@ def _relative_loc(u: Any) -> str:
     return f"{display_path(u.path)}:{u.line}: {u.message}" if u.path else u.message
 
 
-def format_markdown(res: Any, found: Any) -> str:
+def format_markdown(res: Comparison, found: Found) -> str:
     from statedict_lint.report.escape import markdown
     from statedict_lint.report.markdown_report import render
 
@@ -218,10 +221,8 @@ def format_markdown(res: Any, found: Any) -> str:
 
 
 # -- sarif / github: the findings through the shared report module -----------------------------------------
-def report_findings(res: Any) -> List[Any]:
+def report_findings(res: Comparison) -> List[Finding]:
     """The findings with paths relative to the working directory, plus one SDL312 note per unsure line."""
-    from statedict_lint.findings import Finding
-
     from statedict_lint.check.causes import example_lines
 
     out = []
@@ -245,7 +246,8 @@ def _finding_json(f: Any) -> Dict[str, Any]:
             "line": f.line, **({"extra": f.extra} if f.extra else {})}
 
 
-def format_report(res: Any, found: Any, fmt: str, fp: Any = None, pred: Any = None, fp_decides: bool = False) -> str:
+def format_report(res: Comparison, found: Found, fmt: str, fp: Any = None, pred: Any = None,
+                  fp_decides: bool = False) -> str:
     """SARIF or GitHub annotations of the deciding verdict: torch's strict load, or for a transformers class
     from_pretrained's (``fp``; then its findings are the results and the strict verdict a run property)."""
     from statedict_lint import report

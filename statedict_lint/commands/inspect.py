@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from statedict_lint.errors import UserError
+
+if TYPE_CHECKING:
+    from statedict_lint.checkpoint.container import Found
+    from statedict_lint.checkpoint.records import Checkpoint
 
 
 def add_parser(sub: Any) -> None:
@@ -68,7 +72,7 @@ def human(n: int) -> str:
     return f"{n} B"
 
 
-def to_json(ck: Any, found: Any) -> Dict[str, Any]:
+def to_json(ck: Checkpoint, found: Found) -> Dict[str, Any]:
     from statedict_lint.checkpoint.records import TensorRecord
 
     keys: Dict[str, Any] = {}
@@ -89,7 +93,7 @@ def to_json(ck: Any, found: Any) -> Dict[str, Any]:
     return out
 
 
-def format_text(ck: Any, found: Any) -> str:
+def format_text(ck: Checkpoint, found: Found) -> str:
     from statedict_lint.checkpoint.records import TensorRecord
 
     lines: List[str] = []

@@ -63,11 +63,12 @@ def run(args: Any) -> int:
         else:
             from statedict_lint.predict.cache import lookup
 
-            pred = lookup(path, cls, b)  # a hit needs no libcst at all
-            if pred is None:
+            hit = lookup(path, cls, b)  # a hit needs no libcst at all
+            if hit is None:
                 with _long_lived():
                     from statedict_lint.predict.api import predict_cached
-                pred = predict_cached(path, cls, b)
+                hit = predict_cached(path, cls, b)
+            pred = hit
     bindings.warn_unread(pred)
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(pred), indent=2) + "\n")
@@ -119,11 +120,12 @@ def totals(pred: Prediction) -> Dict[str, Any]:
 
 
 def _human(n: int) -> str:
+    x = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n = n / 1024  # type: ignore[assignment]
-    return str(n)
+        if abs(x) < 1024 or unit == "TB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x = x / 1024
+    return str(x)
 
 
 _CONDITIONAL = "some keys exist only if "

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from statedict_lint.predict import bindings
 from statedict_lint.errors import UserError
+
+if TYPE_CHECKING:  # (the predictor is imported only when --check asks for it)
+    from statedict_lint.predict.template import KeySpec, Prediction
 
 
 def add_parser(sub: Any) -> None:
@@ -37,14 +40,14 @@ def add_parser(sub: Any) -> None:
 class _Spec:
     """The predicted keys as a matcher: exact keys and ``{i}`` patterns."""
 
-    def __init__(self, pred: Any) -> None:
+    def __init__(self, pred: Prediction) -> None:
         from statedict_lint.predict.template import key_pattern
 
         self.specs = list(pred.keys)
         self.exact = {k.key: k for k in self.specs if "{" not in k.key}
         self.patterned = [(key_pattern(k.key), k) for k in self.specs if "{" in k.key]
 
-    def find(self, key: str) -> Any:
+    def find(self, key: str) -> Optional[KeySpec]:
         spec = self.exact.get(key)
         if spec is None:
             spec = next((k for rx, k in self.patterned if rx.match(key)), None)
@@ -54,7 +57,7 @@ class _Spec:
         return sum(1 for k in keys if self.find(k) is not None)
 
 
-def verify_against(pred: Any, tensors: Dict[str, Any], fmt: str = "",
+def verify_against(pred: Prediction, tensors: Dict[str, Any], fmt: str = "",
                    metadata: Optional[Dict[str, str]] = None) -> Tuple[List[str], List[str]]:
     """(problems, notes): problems would make loading ``tensors`` into the class fail -- the
     ``load_state_dict(strict=True)`` sets, or for safetensors ``safetensors.torch.load_model`` (which accepts a
@@ -90,7 +93,7 @@ def verify_against(pred: Any, tensors: Dict[str, Any], fmt: str = "",
     return problems, notes
 
 
-def suggest_prefix(pred: Any, tensors: Dict[str, Any]) -> Optional[Tuple[str, List[str]]]:
+def suggest_prefix(pred: Prediction, tensors: Dict[str, Any]) -> Optional[Tuple[str, List[str]]]:
     """(prefix, infixes) when the keys carry a wrapper (``_orig_mod.`` of torch.compile, ``module.`` of
     DataParallel, ...) whose removal makes more keys match the class (compare.strip_prefix's detection)."""
     from statedict_lint.check.compare import strip_prefix
@@ -104,7 +107,7 @@ def run(args: Any) -> int:
     from statedict_lint.checkpoint.rewrite import KeyMap, RewriteResult, rewrite
 
     kmap = KeyMap.load(args.map)
-    pred = None
+    pred: Optional[Prediction] = None
     if args.check:
         from statedict_lint.predict.api import predict
 

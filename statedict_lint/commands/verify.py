@@ -23,11 +23,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, List
+from typing import TYPE_CHECKING, Any, List
 
 from statedict_lint.errors import UserError
 from statedict_lint.predict import bindings
 from statedict_lint.verify.oracle import Difference, compare, config_defaults
+
+if TYPE_CHECKING:  # (the predictor and torch are imported when verify runs)
+    from statedict_lint.predict.template import Prediction
+    from statedict_lint.verify.runtime import TorchTable
 
 
 def add_parser(sub: Any) -> None:
@@ -80,7 +84,7 @@ def run(args: Any) -> int:
     return 0 if agree else 1
 
 
-def format_text(target: str, pred: Any, table: Any, diffs: List[Difference], agree: bool) -> str:
+def format_text(target: str, pred: Prediction, table: TorchTable, diffs: List[Difference], agree: bool) -> str:
     where = "meta device" if table.device == "meta" else f"CPU (meta failed: {table.meta_error})"
     if agree:
         return (f"{target}: prediction and torch agree: {len(table.entries)} keys, shapes, dtypes and order "

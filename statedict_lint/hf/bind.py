@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 from statedict_lint.predict.bindings import CallRef
 from statedict_lint.errors import UserError
@@ -63,8 +63,9 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
         tree = ast.parse(text, path)
     except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    pretrained = set()
-    mixins = set()  # transformers' GenerationMixin: holds no config, no __init__ (the runtime model answers it)
+    pretrained: Set[str] = set()
+    # transformers' GenerationMixin: holds no config, no __init__ (the runtime model answers it)
+    mixins: Set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "modeling_utils":
             for a in node.names:
@@ -85,10 +86,10 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
         if name in seen:
             continue
         seen.add(name)
-        node = classes.get(name)
-        if node is None:
+        cls = classes.get(name)
+        if cls is None:
             return None  # a base from another file: the evaluator decides
-        for stmt in node.body:
+        for stmt in cls.body:
             if config is None and isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
                     and stmt.target.id == "config" and isinstance(stmt.annotation, ast.Name):
                 config = stmt.annotation.id
@@ -101,7 +102,7 @@ def quick_config_class(path: str, cls_name: str) -> Optional[Tuple[str, str]]:
                 if len(ps) > 1:
                     param = ps[1].arg
         first = False
-        for b in node.bases:
+        for b in cls.bases:
             if isinstance(b, ast.Name) and b.id in mixins:
                 continue
             if isinstance(b, ast.Name):
@@ -186,6 +187,8 @@ def config_class(path: str, cls_name: str) -> Tuple[Optional[str], Optional[str]
 def config_bindings(path: str, cls_name: str, config: Dict[str, Any], where: str) -> Tuple[Dict[str, Any], str]:
     """Bindings that build the model's config from ``config`` as from_pretrained does, and a note saying how."""
     quick = quick_config_class(path, cls_name)
+    name: Optional[str]
+    qual: Optional[str]
     if quick is not None:
         name, qual, param = quick[0], quick[0], quick[1]
     else:

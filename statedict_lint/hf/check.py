@@ -13,11 +13,17 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, TextIO
 
 from statedict_lint.predict import bindings as _bindings
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
+
+if TYPE_CHECKING:  # (imported when a transformers class is checked)
+    from statedict_lint.checkpoint.container import Found
+    from statedict_lint.checkpoint.records import Checkpoint
+    from statedict_lint.hf.loading import LoadReport
+    from statedict_lint.predict.template import Prediction
 
 
 @dataclass
@@ -158,14 +164,14 @@ def _read_json(path: str) -> Dict[str, Any]:
     return data
 
 
-def print_notes(t: Target, stream: Any = None) -> None:
+def print_notes(t: Target, stream: Optional[TextIO] = None) -> None:
     for n in t.notes:
         (stream or sys.stderr).write(f"note: {n}\n")
 
 
 # -- from_pretrained's verdict -----------------------------------------------------------------------------
 
-def from_pretrained_report(t: Target, pred: Any, ck: Any, found: Any) -> Any:
+def from_pretrained_report(t: Target, pred: Prediction, ck: Checkpoint, found: Found) -> Optional[LoadReport]:
     """LoadReport of from_pretrained(checkpoint) into the predicted model (None when not a transformers class)."""
     from statedict_lint.checkpoint.records import TensorRecord
     from statedict_lint.hf import source
@@ -206,7 +212,7 @@ def _list(keys: List[str], n: int = 8) -> str:
     return ", ".join(keys[:n]) + (f" ... (+{len(keys) - n})" if len(keys) > n else "")
 
 
-def format_text(rep: Any, decides: bool, target: str, checkpoint: str) -> str:
+def format_text(rep: LoadReport, decides: bool, target: str, checkpoint: str) -> str:
     out = [verdict_headline(rep, target, checkpoint)
            + (" (this verdict decides the exit status)" if decides else " (for information: --semantics strict)")]
     if rep.missing:

@@ -259,11 +259,12 @@ class _Interp:
             except _Fail as exc:
                 d[k] = _Unknown(str(exc))
             return None
-        if isinstance(s, ast.For) and isinstance(s.target, ast.Tuple) and len(s.target.elts) == 2 \
-                and all(isinstance(e, ast.Name) for e in s.target.elts):
+        names = [e.id for e in s.target.elts if isinstance(e, ast.Name)] \
+            if isinstance(s, ast.For) and isinstance(s.target, ast.Tuple) else []
+        if isinstance(s, ast.For) and isinstance(s.target, ast.Tuple) and len(names) == len(s.target.elts) == 2:
             it = self.expr(s.iter, env)
             for a, b in it:
-                env[s.target.elts[0].id], env[s.target.elts[1].id] = a, b  # type: ignore[attr-defined]
+                env[names[0]], env[names[1]] = a, b
                 r = self.loop_body(s.body, env)
                 if r == "return":
                     break
@@ -329,7 +330,9 @@ class _Interp:
             return v
         if isinstance(e, ast.BinOp) and isinstance(e.op, ast.Add):
             a, b = self.expr(e.left, env), self.expr(e.right, env)
-            if isinstance(a, list) and isinstance(b, list) or isinstance(a, str) and isinstance(b, str):
+            if isinstance(a, list) and isinstance(b, list):
+                return a + b
+            if isinstance(a, str) and isinstance(b, str):
                 return a + b
             raise _Fail(f"line {e.lineno}: + not understood")
         if isinstance(e, ast.Compare) and len(e.ops) == 1 and isinstance(e.ops[0], ast.In):

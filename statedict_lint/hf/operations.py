@@ -79,7 +79,7 @@ def _check_dim(shape: Shape, dim: int, what: str) -> None:
         raise ConversionError(f"{what}: dim {dim} is out of range for a {len(shape)}-d tensor {list(shape)}")
 
 
-def convert(ops: Sequence[Op], collected: Dict[str, List[Shape]], sources: List[str], targets: List[str],
+def convert(ops: Sequence[Op], collected: Dict[str, List[Optional[Shape]]], sources: List[str], targets: List[str],
             layer: str, model: Dict[str, Optional[Shape]], parameters: Any) -> Dict[str, Shape]:
     """WeightConverter.convert on shapes: ``collected`` is {source pattern: [shape of each tensor, in load
     order]}; ``sources``/``targets`` the converter's processed patterns; ``layer`` the first target key (the

@@ -110,9 +110,10 @@ def is_hub_folder(path: str) -> bool:
 def _string_pairs(node: ast.AST) -> List[Tuple[str, str]]:
     out: List[Tuple[str, str]] = []
     for n in ast.walk(node):
-        if isinstance(n, ast.Tuple) and len(n.elts) == 2 and all(
-                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in n.elts):
-            out.append((n.elts[0].value, n.elts[1].value))  # type: ignore[attr-defined]
+        strs = [e.value for e in n.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)] \
+            if isinstance(n, ast.Tuple) else []
+        if isinstance(n, ast.Tuple) and len(strs) == len(n.elts) == 2:
+            out.append((strs[0], strs[1]))
         elif isinstance(n, ast.Dict):
             for k, v in zip(n.keys, n.values):
                 if isinstance(k, ast.Constant) and isinstance(k.value, str) and isinstance(v, ast.Constant) \

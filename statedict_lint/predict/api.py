@@ -106,7 +106,8 @@ def _module_classes_here(path: str) -> List[Tuple[str, int]]:
     ev, scope = _load(path)
     out = []
     for name, cls in _classes_in(scope):
-        if cls.is_module() or cls.has_unknown_base() is not None and _looks_like_module(cls):
+        if cls.node is not None and (cls.is_module() or cls.has_unknown_base() is not None
+                                     and _looks_like_module(cls)):
             out.append((name, scope.sf.line(cls.node)))
     out.sort(key=lambda x: x[1])
     return out
@@ -116,7 +117,7 @@ def _looks_like_module(cls: ClassValue) -> bool:
     init, _ = cls.find("__init__")
     if not isinstance(init, FunctionValue):
         return False
-    return "super().__init__" in cls.scope.sf.code(init.node)
+    return "super().__init__" in init.sf.code(init.node)
 
 
 def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
@@ -138,8 +139,9 @@ def resolve_nameref(ev: Evaluator, scope: ModuleScope, ref: NameRef) -> Any:
         if isinstance(owner, ClassValue) and owner.node is not None and p in owner.attrs:
             # an attribute the class body defines but the evaluator does not model (an enum member built by a
             # custom __new__): the name exists, its value is unknown -- bound as such, never refused
-            sf = owner.sf or owner.scope.sf
-            return Unknown(f"--set {ref.name}: {v.reason} is not modelled", sf.line(owner.node), sf.path, False)
+            sf = owner.sf or (owner.scope.sf if owner.scope is not None else None)
+            if sf is not None:
+                return Unknown(f"--set {ref.name}: {v.reason} is not modelled", sf.line(owner.node), sf.path, False)
         raise UserError(f"--set: cannot resolve `{ref.name}`: {v.reason}")
     return v
 
@@ -383,8 +385,8 @@ def _predict_once(path: str, class_name: str, bindings: Dict[str, Any], preset_d
             if open_params:
                 why = f"with {', '.join(open_params)} left unbound (bind them with --set to decide)"
             else:
-                ln, p = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2] if ev.notes else ev.gaps[0][:2])
-                why = f"after code the evaluation could not follow ({display_path(p)}:{ln})"
+                ln, at = (ev.lost_writes[0] if ev.lost_writes else ev.notes[0][:2] if ev.notes else ev.gaps[0][:2])
+                why = f"after code the evaluation could not follow ({display_path(at)}:{ln})"
             return _nothing_known(target, exc.line or line0, f"construction stops here {why}: {exc.message}",
                                   exc.path or os.path.abspath(path)), ev
         where = f" ({display_path(exc.path) if exc.path else path}:{exc.line})" if exc.line else ""

@@ -19,9 +19,12 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, TextIO
 
 from statedict_lint.errors import UserError
+
+if TYPE_CHECKING:
+    from statedict_lint.predict.template import Prediction
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -124,12 +127,12 @@ def add_arguments(parser: Any) -> None:
                         help="bind every key of a JSON object as an attribute of parameter PARAM")
 
 
-def warn_unread(pred: Any, stream: Any = None) -> None:
+def warn_unread(pred: Prediction, stream: Optional[TextIO] = None) -> None:
     """Print a warning per binding the class never reads (``--set config.n_embed=...`` for ``n_embd``): the
     prediction would otherwise be quietly symbolic in the value the user meant to give."""
     import sys
 
-    for w in getattr(pred, "warnings", None) or ():
+    for w in pred.warnings:
         (stream or sys.stderr).write(f"statedict-lint: warning: {w}\n")
 
 

@@ -49,6 +49,7 @@ from statedict_lint.predict.engine.statements import StatementsMixin
 from statedict_lint.predict.libs import Libraries
 from statedict_lint.predict.libs.builtins import python_builtins
 from statedict_lint.predict.libs.pymethods import PythonValues
+from statedict_lint.predict.libs.torch import TorchLib
 from statedict_lint.predict.session import Session, default_session
 from statedict_lint.predict.values import Opaque, Unknown
 from statedict_lint.source.loader import Locator, SourceFile
@@ -90,10 +91,13 @@ class Evaluator(ModulesMixin, StatementsMixin, FlowMixin, ClassesMixin, Expressi
         self.default_dtype: Optional[str] = "float32"  # torch.set_default_dtype, as executed so far
         self.late_default_dtype: Any = None  # set_default_dtype run by an import evaluated during construction
         self.libs = Libraries(self)  # library models (predict/libs), by full dotted name
-        self.torch = self.libs["torch"]
+        torch = self.libs["torch"]
+        assert isinstance(torch, TorchLib)  # (the library model registered as "torch")
+        self.torch = torch
         self.pyvalues = PythonValues(self)
         self.builtins = python_builtins(self)
         self._catalog: Optional[ModuleScope] = None
+        self._last_test: Any = None  # the value of the last if-test (engine/flow.py)
         # per-node-type dispatch tables: node type -> bound handler (the tables of the concern mixins)
         self.eval_handlers: Dict[type, Callable[[Frame, Any, SourceFile], Any]] = {
             t: getattr(self, name) for t, name in self.EXPRESSION_HANDLERS.items()}

@@ -164,6 +164,7 @@ class Sym:
         return self + _from_terms({m: -c for m, c in o.items()})
 
     def __rsub__(self, other: object) -> IntLike:
+        # (-self is a Sym: _from_terms makes an int only of a constant, and a Sym always has a variable)
         return (-self) + other  # type: ignore[operator]
 
     def __mul__(self, other: object) -> IntLike:
@@ -289,7 +290,8 @@ def _subst_atom(a: Atom, env: Mapping[str, IntLike]) -> IntLike:
         return v if isinstance(v, (int, Sym)) and not isinstance(v, bool) else Sym({(a,): 1})
     args = [x.substitute(env) if isinstance(x, Sym) else x for x in a.args]
     if all(isinstance(x, int) for x in args):
-        return Atom(a.op, tuple(args)).evaluate({}) if Atom(a.op, tuple(args)).evaluate({}) is not None else Sym.atom(a.op, *args)
+        v = Atom(a.op, tuple(args)).evaluate({})
+        return v if v is not None else Sym.atom(a.op, *args)
     if a.op == "//":
         return args[0] // args[1]
     if a.op == "%":

@@ -68,7 +68,9 @@ class KeySpec:
             return None
         n = 1
         for d in self.shape or ():
-            n *= int(d)  # type: ignore[arg-type]
+            if not isinstance(d, int):  # (shape_known: every dim is an int)
+                return None
+            n *= d
         return n
 
 

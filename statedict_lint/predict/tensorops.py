@@ -104,33 +104,35 @@ def reduce_dtype(op: str, dtype: Optional[str]) -> Optional[str]:
 
 
 def stack(shapes: Sequence[Shape], dim: Any) -> Shape:
-    if not shapes or any(s is None for s in shapes):
+    known = [s for s in shapes if s is not None]
+    if not shapes or len(known) != len(shapes):
         return None
-    first = shapes[0]
-    if any(len(s) != len(first) for s in shapes):  # type: ignore[arg-type]
+    first = known[0]
+    if any(len(s) != len(first) for s in known):
         return None
-    d = norm_dim(dim, len(first) + 1)  # type: ignore[arg-type]
+    d = norm_dim(dim, len(first) + 1)
     if d is None:
         return None
     merged = []
-    for i in range(len(first)):  # type: ignore[arg-type]
-        vals = [s[i] for s in shapes]  # type: ignore[index]
+    for i in range(len(first)):
+        vals = [s[i] for s in known]
         merged.append(vals[0] if all(_eq(v, vals[0]) for v in vals) else None)
     return tuple(merged[:d]) + (len(shapes),) + tuple(merged[d:])
 
 
 def cat(shapes: Sequence[Shape], dim: Any) -> Shape:
-    if not shapes or any(s is None for s in shapes):
+    known = [s for s in shapes if s is not None]
+    if not shapes or len(known) != len(shapes):
         return None
-    first = shapes[0]
-    if any(len(s) != len(first) for s in shapes):  # type: ignore[arg-type]
+    first = known[0]
+    if any(len(s) != len(first) for s in known):
         return None
-    d = norm_dim(dim, len(first))  # type: ignore[arg-type]
+    d = norm_dim(dim, len(first))
     if d is None:
         return None
     out: List[Any] = []
-    for i in range(len(first)):  # type: ignore[arg-type]
-        vals = [s[i] for s in shapes]  # type: ignore[index]
+    for i in range(len(first)):
+        vals = [s[i] for s in known]
         if i == d:
             total: Any = 0
             for v in vals:

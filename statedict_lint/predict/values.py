@@ -204,7 +204,7 @@ class InstanceValue:
         if self is other:
             return True
         if not isinstance(other, InstanceValue):
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented
         a = self.value_key()
         return a is not None and a == other.value_key()
 
@@ -319,7 +319,7 @@ class FunctionValue:
 
 
 class ClassValue:
-    def __init__(self, name: str, qualname: str, bases: List[Any], scope: "ModuleScope",
+    def __init__(self, name: str, qualname: str, bases: List[Any], scope: Optional["ModuleScope"],
                  node: Optional[cst.ClassDef]) -> None:
         self.name = name
         self.qualname = qualname
@@ -336,6 +336,9 @@ class ClassValue:
         # why the class cannot be modelled exactly (a decorator or metaclass that is not modelled, a class
         # handed to unmodelled code): instances and attributes of it, and of its subclasses, are unknown
         self.taint: Optional[Unknown] = None
+        # a collections.namedtuple(...) class: its fields with their defaults (predict/libs/stdlib.py)
+        self.nt_fields: Optional[List[Tuple[str, Any]]] = None
+        self.enum_members: Optional[Dict[str, Any]] = None  # an Enum's members made so far (engine/classes.py)
         self._mro: Optional[List["ClassValue"]] = None
         self.sf: Optional[SourceFile] = scope.sf if scope is not None else None
 

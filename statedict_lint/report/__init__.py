@@ -7,15 +7,18 @@ diff and lock --check. Formats: text, json, github, markdown, sarif.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional
 
 from statedict_lint.findings import Finding
+
+if TYPE_CHECKING:
+    from statedict_lint.codes import RuleDescriptor
 
 FORMATS = ["text", "json", "github", "markdown", "sarif"]
 
 
 def render(findings: Iterable[Finding], fmt: str = "text", *, tool_name: str = "statedict-lint",
-           tool_version: Optional[str] = None, rules: Optional[List[Dict[str, Any]]] = None,
+           tool_version: Optional[str] = None, rules: Optional[List[RuleDescriptor]] = None,
            root: Optional[str] = None) -> str:
     """Render findings in ``fmt``. ``rules`` (id, name, short, help_uri) describe codes for SARIF;
     when omitted, the lint rule registry is used for codes it knows."""
@@ -24,16 +27,16 @@ def render(findings: Iterable[Finding], fmt: str = "text", *, tool_name: str = "
 
         raise UserError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
     if tool_version is None:
-        from statedict_lint import __version__ as tool_version  # type: ignore[no-redef]
+        from statedict_lint import __version__ as tool_version
     mod = importlib.import_module(f"statedict_lint.report.{fmt}_report")
     items = sorted(findings, key=Finding.sort_key)
     return mod.render(items, tool_name=tool_name, tool_version=tool_version, rules=rules, root=root)
 
 
-def rule_descriptions(codes: Iterable[str]) -> List[Dict[str, Any]]:
+def rule_descriptions(codes: Iterable[str]) -> List[RuleDescriptor]:
     """SARIF descriptors of ``codes`` from the one registry (``statedict_lint.codes``); a lint rule's help is its
     docs' "What it does". A code the registry does not know gets a bare entry."""
-    from statedict_lint.codes import CODES, LINT, descriptors
+    from statedict_lint.codes import CODES, LINT, RuleDescriptor, descriptors
 
     wanted = set(codes)
     helps: Dict[str, str] = {}
@@ -42,5 +45,5 @@ def rule_descriptions(codes: Iterable[str]) -> List[Dict[str, Any]]:
 
         helps = {r.code: r.what for r in all_rules() if r.what}
     out = descriptors([CODES[c] for c in wanted if c in CODES], helps)
-    out += [{"id": c, "name": "", "short": c} for c in sorted(wanted - set(CODES))]
+    out += [RuleDescriptor(id=c, name="", short=c) for c in sorted(wanted - set(CODES))]
     return out

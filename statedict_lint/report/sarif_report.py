@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from statedict_lint.codes import RuleDescriptor
 from statedict_lint.findings import Finding
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -26,17 +27,17 @@ def _uri(path: str, root: Optional[str]) -> str:
 
 
 def render(findings: List[Finding], tool_name: str = "statedict-lint", tool_version: str = "",
-           rules: Optional[List[Dict[str, Any]]] = None, root: Optional[str] = None, **_: Any) -> str:
+           rules: Optional[List[RuleDescriptor]] = None, root: Optional[str] = None, **_: Any) -> str:
     if rules is None:
         from statedict_lint.report import rule_descriptions
 
         rules = rule_descriptions(f.code for f in findings)
-    rules = [dict(r) for r in rules]
+    rules = list(rules)  # (the descriptors themselves are not changed)
     index = {r["id"]: i for i, r in enumerate(rules)}
     for f in findings:  # codes the caller did not describe still need a descriptor
         if f.code not in index:
             index[f.code] = len(rules)
-            rules.append({"id": f.code, "name": f.name, "short": f.code})
+            rules.append(RuleDescriptor(id=f.code, name=f.name, short=f.code))
     descriptors = []
     for r in rules:
         d: Dict[str, Any] = {"id": r["id"], "shortDescription": {"text": r.get("short") or r["id"]}}

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Dict, Iterable
+from typing import TYPE_CHECKING, Dict, Iterable
+
+if TYPE_CHECKING:
+    from statedict_lint.review.structdiff import Change
 
 from statedict_lint.checkpoint.keymap import regex_entries
 
 
-def rename_map(changes: Iterable[object]) -> Dict[str, str]:
+def rename_map(changes: Iterable[Change]) -> Dict[str, str]:
     """{old: new} from ``renamed``/``renumbered`` changes (prefixes keep their trailing dot)."""
     out: Dict[str, str] = {}
     for ch in changes:
-        if getattr(ch, "kind", "") in ("renamed", "renumbered") and ch.old_key and ch.new_key:  # type: ignore
-            out[ch.old_key] = ch.new_key  # type: ignore[attr-defined]
+        if ch.kind in ("renamed", "renumbered") and ch.old_key and ch.new_key:
+            out[ch.old_key] = ch.new_key
     return dict(sorted(out.items()))
 
 

@@ -5,10 +5,15 @@ at the contained class), as SDL8xx findings at the line of the attribute that ch
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from statedict_lint.review.lockfile import Lock
+    from statedict_lint.review.snapshot import ClassRec
+    from statedict_lint.review.structdiff import Change
 
 
-def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = None) -> List[Any]:
+def check(lock: Lock, current: List[ClassRec], paths_filter: Optional[List[str]] = None) -> List[Change]:
     """Changes between the lock and the current code (structdiff.Change), lock = old side."""
     from statedict_lint.review.lockfile import contract
     from statedict_lint.review.structdiff import compare_class
@@ -19,7 +24,7 @@ def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = Non
         locked = {k: v for k, v in locked.items()
                   if any(v.path == p or v.path.startswith(p.rstrip("/") + "/") or p == "." for p in paths_filter)}
     cur = {c.id: c for c in current}
-    changes: List[Any] = []
+    changes: List[Change] = []
     for cid in sorted(set(locked) | set(cur)):
         old, new = locked.get(cid), cur.get(cid)
         chs = compare_class(old, new)
@@ -32,7 +37,7 @@ def check(lock: Any, current: List[Any], paths_filter: Optional[List[str]] = Non
     return changes
 
 
-def _what_differs(old: Any, new: Any) -> str:
+def _what_differs(old: ClassRec, new: ClassRec) -> str:
     """The difference compare_class leaves unnamed: a condition under which keys exist, or completeness."""
     o = {k.key: k for k in old.keys}
     conds = [(k.key, o[k.key].condition, k.condition) for k in new.keys

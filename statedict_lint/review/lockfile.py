@@ -35,13 +35,16 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union  # noqa: F401
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union  # noqa: F401
 
 from statedict_lint.codes import LOCK_DRIFT, get
 from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding
 from statedict_lint.safeio import atomic_write_text, check_target
 from statedict_lint.review.snapshot import ClassRec, KeyRec
+
+if TYPE_CHECKING:  # (structdiff is imported when a locked class is compared)
+    from statedict_lint.review.structdiff import Change
 
 FORMAT = "statedict-lock/2"
 OLD_FORMATS = {"statedict-lock/1"}
@@ -156,7 +159,7 @@ def write(path: str, classes: List[ClassRec], root: Optional[str] = None) -> boo
 
 
 # ------------------------------------------------------------------------------------------ reading
-def _split_at(at: Any) -> Tuple[str, int]:
+def _split_at(at: object) -> Tuple[str, int]:  # (a lock file's "at": JSON, any shape)
     if isinstance(at, int):
         return "", at
     if isinstance(at, str) and ":" in at:
@@ -306,7 +309,7 @@ class _Explainer:
         self.lock = lock
         self.rel = rel
         self.current_by_file: Dict[str, Dict[str, ClassRec]] = {rel: current}
-        self.changes: Dict[str, List[Any]] = {}
+        self.changes: Dict[str, List[Change]] = {}
 
     def _current(self, path: str) -> Dict[str, ClassRec]:
         from statedict_lint.review.snapshot import predict_file
@@ -319,7 +322,7 @@ class _Explainer:
                                               if c.name}
         return self.current_by_file[path]
 
-    def _changes_of(self, cid: str) -> List[Any]:
+    def _changes_of(self, cid: str) -> List[Change]:
         from statedict_lint.review.structdiff import compare_class
 
         if cid not in self.changes:
@@ -328,7 +331,7 @@ class _Explainer:
             self.changes[cid] = compare_class(rec, cur) if cur is not None and not cur.error else []
         return self.changes[cid]
 
-    def __call__(self, outer: ClassRec, ch: Any) -> bool:
+    def __call__(self, outer: ClassRec, ch: Change) -> bool:
         from statedict_lint.review.structdiff import explain
 
         key = ch.old_key or ch.new_key or ""

@@ -166,11 +166,24 @@ def _info_to_json(fi: FileInfo) -> Dict[str, object]:
             "classes": [[c.name, c.line, c.bases, sorted(c.refs)] for c in fi.classes.values()]}
 
 
+def _strs(v: object) -> List[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError("not a list of strings")
+    return list(v)
+
+
 def _info_from_json(path: str, d: Dict[str, object]) -> FileInfo:
-    fi = FileInfo(path, str(d["module"]), bool(d["is_package"]), dict(d["names"]),  # type: ignore[arg-type]
-                  set(d["imported_modules"]), {}, set(d["defined"]), d.get("syntax_error"))  # type: ignore
-    for name, line, bases, refs in d["classes"]:  # type: ignore[union-attr]
-        fi.classes[name] = ClassInfo(path, name, line, list(bases), set(refs))
+    """The FileInfo ``_info_to_json`` wrote; ValueError/KeyError when the entry does not have its shape."""
+    names, err, classes = d["names"], d.get("syntax_error"), d["classes"]
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()) \
+            or not (err is None or isinstance(err, str)) or not isinstance(classes, list):
+        raise ValueError("malformed index entry")
+    fi = FileInfo(path, str(d["module"]), bool(d["is_package"]), dict(names), set(_strs(d["imported_modules"])), {},
+                  set(_strs(d["defined"])), err)
+    for c in classes:
+        if not isinstance(c, list) or len(c) != 4 or not isinstance(c[0], str) or type(c[1]) is not int:
+            raise ValueError("malformed class entry")
+        fi.classes[c[0]] = ClassInfo(path, c[0], c[1], _strs(c[2]), set(_strs(c[3])))
     return fi
 
 

@@ -15,12 +15,15 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from statedict_lint import usercache
 from statedict_lint.memo import LRU
 from statedict_lint.errors import UserError
 from statedict_lint.source.locate import file_digest
+
+if TYPE_CHECKING:  # (a warm run reads snapshots without the predictor)
+    from statedict_lint.predict.template import KeySpec, Prediction
 
 _FORMAT = 2
 
@@ -31,10 +34,14 @@ def cache_folder(repo: str) -> Optional[str]:
     return usercache.folder("review", tag)
 
 
+# a dimension as snapshots and lock files keep it: an int, a rendered symbolic size ("3*n_embd"), None unknown
+Dim = Union[int, str, None]
+
+
 @dataclass
 class KeyRec:
     key: str
-    shape: Optional[List[Any]]  # ints, rendered symbolic dims ("3*n_embd"), None for unknown dims
+    shape: Optional[List[Dim]]
     dtype: Optional[str]
     kind: str
     line: int = 0
@@ -118,10 +125,10 @@ def _rel_uncached(path: str, root: str) -> str:
     return "<external>/" + os.path.basename(ap)
 
 
-def from_prediction(pred: Any, root: str) -> Tuple[List[KeyRec], List[KeyRec], List[Dict[str, Any]]]:
+def from_prediction(pred: Prediction, root: str) -> Tuple[List[KeyRec], List[KeyRec], List[Dict[str, Any]]]:
     from statedict_lint.predict.symbolic import Sym, render
 
-    def rec(k: Any) -> KeyRec:
+    def rec(k: KeySpec) -> KeyRec:
         shape = None if k.shape is None else [
             d if isinstance(d, int) else (render(d) if isinstance(d, Sym) else None) for d in k.shape]
         return KeyRec(k.key, shape, k.dtype, k.kind, k.line, _rel(k.path, root), k.layer, k.origin,

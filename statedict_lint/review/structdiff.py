@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from statedict_lint.check.renames import _NUM, _shape_known, grouped_renames
 from statedict_lint.codes import BREAKING_KINDS  # the kinds whose code says "breaking" (codes.py)
 from statedict_lint.predict.symbolic import render_shape
-from statedict_lint.review.snapshot import ClassRec, KeyRec
+from statedict_lint.review.snapshot import ClassRec, Dim, KeyRec
 
 
 @dataclass
@@ -37,8 +37,8 @@ class Change:
     old_key: Optional[str] = None  # a key, or a prefix ending in "." for grouped changes
     new_key: Optional[str] = None
     count: int = 1
-    old_shape: Optional[List[Any]] = None
-    new_shape: Optional[List[Any]] = None
+    old_shape: Optional[List[Dim]] = None
+    new_shape: Optional[List[Dim]] = None
     old_dtype: Optional[str] = None
     new_dtype: Optional[str] = None
     confidence: Optional[float] = None

@@ -10,13 +10,15 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from statedict_lint.codes import CODES, kebab
 from statedict_lint.rules.session import LintSession
 from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 Node = ast.AST
+# what a finding points at: a node, or (line, column) for one that no node of the file stands for (SDL800)
+Where = Union[Node, Tuple[int, int]]
 SCOPE_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 # torch.nn names that are not nn.Module subclasses even though they are capitalised
@@ -54,7 +56,7 @@ class Rule:
             entry = CODES[cls.code]
             cls.default_enabled, cls.severity = entry.default_enabled, entry.severity
 
-    def check(self, ctx: "Context") -> Iterable[Tuple[Node, str]]:  # pragma: no cover - abstract
+    def check(self, ctx: "Context") -> Iterable[Tuple[Where, str]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -127,8 +129,11 @@ class Context:
         self.from_imports: Dict[str, Tuple[str, str, int]] = {}
         self.calls: List[ast.Call] = []
         self.assigns: List[ast.Assign] = []
-        self.loops: List[Node] = []  # for statements and comprehensions on interesting lines
-        self.functions: List[Node] = []
+        # for statements and comprehensions on interesting lines
+        self.loops: List[Union[ast.For, ast.AsyncFor, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp]] = []
+        self.functions: List[Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda]] = []
+        # what one rule worked out about this file for another (or for its next call), under a name it chooses
+        self.memo: Dict[str, object] = {}
         self.classes: List[ast.ClassDef] = []
         self.discarded: Set[int] = set()  # id() of calls whose value is thrown away (expression statements)
         self.scope: Dict[int, Node] = {}  # id(node) -> innermost enclosing function/class/module
@@ -208,7 +213,8 @@ class Context:
                         if a.name != "*":
                             self._bind(a.asname or a.name, f"{node.module}.{a.name}")
                 continue
-            if inner is not scope:
+            if inner is not scope and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                                        ast.ClassDef)):
                 # decorators, defaults and bases belong to the enclosing scope
                 outer_parts: List[Node] = list(getattr(node, "decorator_list", []))
                 if isinstance(node, ast.ClassDef):
@@ -217,7 +223,7 @@ class Context:
                     outer_parts += [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
                 for c in reversed(outer_parts):
                     stack.append((c, scope))
-                body = [node.body] if isinstance(node, ast.Lambda) else node.body
+                body: List[Node] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
                 for c in reversed(body):
                     stack.append((c, inner))
                 continue
@@ -359,6 +365,18 @@ class Context:
         return q is not None and q.startswith("torch.") and q.count(".") == 1 and q[6:] in TENSOR_FACTORIES
 
 
+def position(node: Node) -> Tuple[int, int]:
+    """(line, column) of a node; (0, 0) for the few kinds without one (``ast.comprehension``, ``ast.arguments``)."""
+    return getattr(node, "lineno", 0), getattr(node, "col_offset", 0)
+
+
+def nearest_before(bindings: Iterable[Node], line: int) -> Optional[Node]:
+    """The last of ``bindings`` (``name_bindings`` values) on a line before ``line``, or None (nodes without a
+    line are left out)."""
+    before = [v for v in bindings if getattr(v, "lineno", line) < line]
+    return max(before, key=position) if before else None
+
+
 def name_bindings(scope: Node) -> Dict[str, List[Node]]:
     """For a function/module: local name -> every expression or node that binds it in this scope.
 
@@ -392,14 +410,14 @@ def name_bindings(scope: Node) -> Dict[str, List[Node]]:
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 if item.optional_vars is not None:
-                    for n in ast.walk(item.optional_vars):
-                        if isinstance(n, ast.Name):
-                            add(n.id, node)
+                    for sub in ast.walk(item.optional_vars):
+                        if isinstance(sub, ast.Name):
+                            add(sub.id, node)
         elif isinstance(node, ast.NamedExpr):
             add(node.target.id, node)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            for n in node.names:
-                add(n, node)
+            for name in node.names:
+                add(name, node)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for al in node.names:
                 add((al.asname or al.name).split(".")[0], node)
@@ -426,10 +444,10 @@ def _target_names(t: Node) -> List[ast.Name]:
 
 
 def self_name(func: Node) -> Optional[str]:
-    args = getattr(func, "args", None)
-    if args is None:
+    """The first parameter's name of a method (``self``), None for anything else."""
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
-    pos = args.posonlyargs + args.args
+    pos = func.args.posonlyargs + func.args.args
     if not pos:
         return None
     if any(isinstance(d, ast.Name) and d.id in ("staticmethod", "classmethod") for d in func.decorator_list):

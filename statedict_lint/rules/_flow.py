@@ -69,7 +69,8 @@ def in_safe_globals_block(ctx: Context, call: ast.Call) -> bool:
 
 def reads_of(scope: Node, name: str, after: int = 0) -> List[ast.Name]:
     """Every read of ``name`` in ``scope`` (nested functions included) on a line after ``after``."""
-    body = scope.body if isinstance(getattr(scope, "body", None), list) else [scope]  # type: ignore[attr-defined]
+    stmts = getattr(scope, "body", None)  # (a lambda's body is one expression)
+    body: List[Node] = stmts if isinstance(stmts, list) else [scope]
     out = []
     for st in body:
         for n in ast.walk(st):

@@ -20,7 +20,8 @@ from __future__ import annotations
 import ast
 import os
 import re
-from typing import List, Optional, Tuple
+import sys
+from typing import Dict, List, Optional, Tuple
 
 from statedict_lint.memo import LRU
 
@@ -120,30 +121,37 @@ def _read_requirements(folder: str) -> List[Optional[Version]]:
     return out
 
 
+def _table(v: object) -> Dict[str, object]:
+    """A TOML table, or empty when the file has something else there (a hostile or broken pyproject)."""
+    return v if isinstance(v, dict) else {}
+
+
+def _strings(v: object) -> List[str]:
+    """The strings of a TOML array (nothing when it is not one: a string is not a list of requirements)."""
+    return [r for r in v if isinstance(r, str)] if isinstance(v, list) else []
+
+
 def _pyproject_requirements(text: str) -> List[str]:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ModuleNotFoundError:  # Python < 3.11: every quoted string, and poetry's `torch = "..."`
+    if sys.version_info < (3, 11):  # no tomllib: every quoted string, and poetry's `torch = "..."`
         out = [a or b for a, b in re.findall(r"\"([^\"\n]*)\"|'([^'\n]*)'", text)]
         out += ["torch" + m for m in re.findall(r"^\s*torch\s*=\s*[\"']([^\"'\n]*)[\"']", text, re.MULTILINE)]
         return out
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except Exception:
         return []
-    out: List[str] = []
-    project = data.get("project") if isinstance(data.get("project"), dict) else {}
-    out += [r for r in project.get("dependencies", []) if isinstance(r, str)]
-    for group in (project.get("optional-dependencies") or {}).values():
-        if isinstance(group, list):
-            out += [r for r in group if isinstance(r, str)]
-    for group in (data.get("dependency-groups") or {}).values():
-        if isinstance(group, list):
-            out += [r for r in group if isinstance(r, str)]
-    poetry = (data.get("tool") or {}).get("poetry") or {}
-    for table in [poetry.get("dependencies") or {}] + [
-            (g or {}).get("dependencies") or {} for g in (poetry.get("group") or {}).values() if isinstance(g, dict)]:
-        v = table.get("torch") if isinstance(table, dict) else None
+    project = _table(data.get("project"))
+    out = _strings(project.get("dependencies"))
+    for group in _table(project.get("optional-dependencies")).values():
+        out += _strings(group)
+    for group in _table(data.get("dependency-groups")).values():
+        out += _strings(group)
+    poetry = _table(_table(data.get("tool")).get("poetry"))
+    for table in [_table(poetry.get("dependencies"))] + [
+            _table(_table(g).get("dependencies")) for g in _table(poetry.get("group")).values()]:
+        v = table.get("torch")
         if isinstance(v, dict):
             v = v.get("version")
         if isinstance(v, str):
@@ -227,7 +235,8 @@ class ProjectFacts:
         for d in folders:
             lows = self._requirements_in(d)
             if lows:
-                result = None if any(v is None for v in lows) else min(lows)  # type: ignore[type-var]
+                bounded = [v for v in lows if v is not None]
+                result = min(bounded) if len(bounded) == len(lows) else None  # (one unbounded requirement: none)
                 break
         self._bounds[key] = result
         return result

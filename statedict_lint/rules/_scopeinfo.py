@@ -19,8 +19,9 @@ class ScopeInfo:
         self.binds = name_bindings(scope)
         self.optimizers: Dict[str, ast.Call] = {}
         for name, values in self.binds.items():
-            if values and all(ctx.is_optimizer_ctor(v) for v in values):
-                self.optimizers[name] = values[0]  # type: ignore[assignment]
+            ctors = [v for v in values if isinstance(v, ast.Call) and ctx.is_optimizer_ctor(v)]
+            if values and len(ctors) == len(values):
+                self.optimizers[name] = ctors[0]
         self.self_optimizers: Set[str] = set()  # `self.optimizer = torch.optim.X(...)` in this scope
         for n in self.nodes:
             if isinstance(n, ast.Assign) and ctx.is_optimizer_ctor(n.value):
@@ -32,10 +33,10 @@ class ScopeInfo:
     def trained_modules(self) -> Set[str]:
         """Dotted names X whose ``X.parameters()`` (or named_parameters) feed an optimizer of this scope."""
         out: Set[str] = set()
-        ctors = list(self.optimizers.values())
+        ctors: List[ast.expr] = list(self.optimizers.values())
         for n in self.nodes:
             if isinstance(n, ast.Assign) and any(dotted(t) in self.self_optimizers for t in n.targets):
-                ctors.append(n.value)  # type: ignore[arg-type]
+                ctors.append(n.value)
         for c in ctors:
             for sub in ast.walk(c):
                 if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)

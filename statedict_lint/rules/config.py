@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from statedict_lint.errors import UserError
@@ -35,11 +36,11 @@ def _split(value: Any) -> List[str]:
 
 
 def _toml_table(text: str, path: str) -> Optional[Dict[str, Any]]:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ModuleNotFoundError:  # Python < 3.11
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python < 3.11: tomli when installed (mypy checks the 3.11 branch)
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         except ModuleNotFoundError:
             return _mini_toml_table(text, path)
     try:

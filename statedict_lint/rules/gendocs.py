@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from statedict_lint import codes
 from statedict_lint.rules._base import Rule
@@ -92,10 +92,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--output", default=DEFAULT_PATH)
     ap.add_argument("--docs", default="docs", help="the folder of checkpoints.md and review.md (their code tables)")
     args = ap.parse_args(argv)
-    jobs = [(args.output, lambda current: generate())]
+    # (file, its new text from the current one)
+    jobs: List[Tuple[str, Callable[[Optional[str]], str]]] = [(args.output, lambda current: generate())]
     for path, name, table in TABLES:
-        jobs.append((os.path.join(args.docs, os.path.basename(path)),
-                     lambda current, name=name, table=table: with_table(current or "", name, table())))
+        def with_codes(current: Optional[str], name: str = name, table: Callable[[], str] = table) -> str:
+            return with_table(current or "", name, table())
+
+        jobs.append((os.path.join(args.docs, os.path.basename(path)), with_codes))
     stale = 0
     for path, make in jobs:
         try:

@@ -89,15 +89,17 @@ class Cache:
         key = self._key(path, digest)
         self._used.add(key)
         entry = self.data.get(key)
+        if not isinstance(entry, dict):
+            return None
         try:
             from statedict_lint.source.locate import reads_from_json, reads_unchanged
 
-            found = entry["found"]  # type: ignore[index]
+            found = entry["found"]
             if not (isinstance(found, list) and all(
                     isinstance(f, list) and len(f) == 6 and all(isinstance(x, str) for x in (f[0], f[1], f[4], f[5]))
                     and all(isinstance(x, int) for x in (f[2], f[3])) for f in found)):
                 return None
-            if entry.get("files"):  # type: ignore[union-attr]
+            if entry.get("files"):
                 if not reads_unchanged(*reads_from_json(entry), digests=self._digests):
                     return None
             return found

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, name_bindings, walk_scope
+from statedict_lint.rules._base import (Context, Node, Rule, dotted, is_const, kwarg, name_bindings, nearest_before,
+                                        walk_scope)
 from statedict_lint.rules._flow import reads_of
 
 # names under which code computes the key mismatch itself (e.g. against a shard index, before loading)
@@ -153,10 +154,10 @@ def _bound_names(ctx: Context, call: ast.Call) -> List[str]:
         if a.value is call and len(a.targets) == 1:
             t = a.targets[0]
             elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
-            if not all(isinstance(e, ast.Name) for e in elts):
+            names = [e.id for e in elts if isinstance(e, ast.Name)]
+            if len(names) != len(elts):
                 return []
-            names = [e.id for e in elts if e.id != "_"]  # type: ignore[attr-defined]
-            return names
+            return [n for n in names if n != "_"]
     return []
 
 
@@ -201,17 +202,16 @@ def _reported_after(ctx: Context, call: ast.Call) -> bool:
     """``csd = intersect(sd, model.state_dict()); model.load_state_dict(csd, strict=False)`` followed by a
     report of it (``log(f"{len(csd)}/{len(model.state_dict())} loaded")``): the dict was matched against
     the model's own keys before the load and what loaded is reported after, so nothing is silent."""
-    if not call.args or not isinstance(call.args[0], ast.Name):
+    if not call.args or not isinstance(call.args[0], ast.Name) or not isinstance(call.func, ast.Attribute):
         return False
     name = call.args[0].id
-    recv = dotted(call.func.value)  # type: ignore[union-attr]
+    recv = dotted(call.func.value)
     if recv is None:
         return False
     scope = ctx.scope_of(call)
-    before = [v for v in name_bindings(scope).get(name, ()) if getattr(v, "lineno", call.lineno) < call.lineno]
-    if not before:
+    nearest = nearest_before(name_bindings(scope).get(name, ()), call.lineno)
+    if nearest is None:
         return False
-    nearest = max(before, key=lambda v: (v.lineno, v.col_offset))
     if not isinstance(nearest, ast.expr) or not any(
             isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "state_dict"
             and dotted(n.func.value) == recv for n in ast.walk(nearest)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, Tuple
+from typing import Iterable, Optional, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, has_star_kwargs, is_const, kwarg
 from statedict_lint.rules._flow import in_safe_globals_block, written_before
@@ -88,13 +88,13 @@ def _namespace_hint(ctx: Context) -> str:
             "`with torch.serialization.safe_globals([argparse.Namespace]):` with weights_only=True")
 
 
-def _saved_namespace_line(ctx: Context):
+def _saved_namespace_line(ctx: Context) -> Optional[int]:
     if "args" not in ctx.source:
         return None
-    cached = getattr(ctx, "_sdl003_namespace", False)
-    if cached is not False:
-        return cached
-    found = None
+    if "saved-namespace-line" in ctx.memo:
+        cached = ctx.memo["saved-namespace-line"]
+        return cached if isinstance(cached, int) else None
+    found: Optional[int] = None
     for n in ast.walk(ctx.tree):
         if not isinstance(n, ast.Dict):
             continue
@@ -104,7 +104,7 @@ def _saved_namespace_line(ctx: Context):
                 break
         if found:
             break
-    ctx._sdl003_namespace = found  # type: ignore[attr-defined]
+    ctx.memo["saved-namespace-line"] = found
     return found
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, name_bindings, self_name, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, position, self_name, walk_scope
 from statedict_lint.rules._scopeinfo import const_str
 from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
@@ -75,10 +75,10 @@ torch.save(model.state_dict(), "model.pt")
     ]
 
     def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
-        binds_cache: dict = {}
+        binds_cache: Dict[int, Dict[str, List[Node]]] = {}
         reported: set = set()  # one dict written to `last.pt` and `best.pt` is one finding
 
-        def binds_of(scope: Node) -> dict:
+        def binds_of(scope: Node) -> Dict[str, List[Node]]:
             if id(scope) not in binds_cache:
                 binds_cache[id(scope)] = name_bindings(scope)
             return binds_cache[id(scope)]
@@ -91,11 +91,12 @@ torch.save(model.state_dict(), "model.pt")
             if ctx.is_module_ctor(obj, cross_file=True):
                 yield call, self.message
                 continue
-            if isinstance(obj, ast.Dict) or (isinstance(obj, ast.Name) and _dict_bound(binds_of(scope), obj.id, call)):
-                d = obj if isinstance(obj, ast.Dict) else _dict_bound(binds_of(scope), obj.id, call)
+            d = obj if isinstance(obj, ast.Dict) else _dict_bound(binds_of(scope), obj.id, call) \
+                if isinstance(obj, ast.Name) else None
+            if d is not None:
                 if id(d) in reported:
                     continue
-                for k, v in zip(d.keys, d.values):  # type: ignore[union-attr]
+                for k, v in zip(d.keys, d.values):
                     if k is not None and _is_module_value(ctx, v, binds_of(scope), call, scope):
                         reported.add(id(d))
                         key = const_str(k)
@@ -193,12 +194,12 @@ def _is_module_value(ctx: Context, v: Node, binds: dict, call: ast.Call, scope: 
     return isinstance(v, ast.Name) and _module_name(ctx, v.id, binds, call, scope)
 
 
-def _dict_bound(binds: dict, name: str, call: ast.Call) -> Optional[ast.Dict]:
+def _dict_bound(binds: Dict[str, List[Node]], name: str, call: ast.Call) -> Optional[ast.Dict]:
     """The dict literal ``name`` is bound to (its nearest binding before ``call``)."""
     values = [v for v in binds.get(name, []) if getattr(v, "lineno", 10 ** 9) <= call.lineno]
     if not values:
         return None
-    v = max(values, key=lambda x: (x.lineno, x.col_offset))
+    v = max(values, key=position)
     if isinstance(v, ast.Dict) and not any(k is None for k in v.keys):
         return v
     return None

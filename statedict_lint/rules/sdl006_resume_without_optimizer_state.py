@@ -62,9 +62,10 @@ start_epoch = ckpt["epoch"] + 1
             opts = info.optimizer_exprs()
             if not opts:
                 continue
-            mine = [n for n in info.nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                    and n.func.attr == "load_state_dict"]
-            if any(info.is_optimizer(c.func.value) for c in mine):  # type: ignore[union-attr]
+            # (X.load_state_dict(...) calls, with X)
+            mine = [(n, n.func.value) for n in info.nodes if isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute) and n.func.attr == "load_state_dict"]
+            if any(info.is_optimizer(recv) for _c, recv in mine):
                 continue
             ckpts = {name for name, vals in info.binds.items()
                      if vals and all(isinstance(v, ast.Call) and ctx.is_torch(v.func, "torch.load") for v in vals)}
@@ -73,9 +74,9 @@ start_epoch = ckpt["epoch"] + 1
             if not any(_reads_progress(n, ckpts) for n in info.nodes) or _handed_over(info, opts, ckpts):
                 continue
             trained = info.trained_modules()
-            for c in mine:
+            for c, recv in mine:
                 arg = c.args[0] if c.args else None
-                if dotted(c.func.value) not in trained:  # type: ignore[union-attr]
+                if dotted(recv) not in trained:
                     continue
                 if isinstance(arg, ast.Subscript) and dotted(arg.value) in ckpts:
                     yield c, self.message.format(opt=sorted(opts)[0])
@@ -100,10 +101,7 @@ def _handed_over(info: ScopeInfo, opts: set, ckpts: set) -> bool:
 
 def _reads_progress(n: Node, ckpts: set) -> bool:
     if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in ckpts:
-        key = n.slice
-        if isinstance(key, ast.Index):  # pragma: no cover - Python 3.8 shape
-            key = key.value  # type: ignore[attr-defined]
-        return const_str(key) in PROGRESS_KEYS
+        return const_str(n.slice) in PROGRESS_KEYS
     if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get"
             and isinstance(n.func.value, ast.Name) and n.func.value.id in ckpts and n.args):
         return const_str(n.args[0]) in PROGRESS_KEYS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, dotted, is_const, kwarg, walk_scope
 
@@ -50,11 +50,14 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
                    and (is_const(kwarg(c, "assign"), True) or (len(c.args) >= 3 and is_const(c.args[2], True)))]
         if not targets:
             return
-        seen: dict = {}
+        seen: Dict[int, List[Tuple[int, str]]] = {}
         for call in targets:
+            if not isinstance(call.func, ast.Attribute):  # (the targets are X.load_state_dict(...) calls)
+                continue
             scope = ctx.scope_of(call)
             if id(scope) not in seen:
-                built = []  # (line, receiver dotted name) of optimizers built from X.parameters()
+                # (line, receiver dotted name) of optimizers built from X.parameters()
+                built: List[Tuple[int, str]] = []
                 for n in walk_scope(scope):
                     if isinstance(n, ast.Call) and ctx.is_optimizer_ctor(n):
                         for sub in ast.walk(n):
@@ -64,6 +67,6 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
                                 if d:
                                     built.append((n.lineno, d))
                 seen[id(scope)] = built
-            m = dotted(call.func.value)  # type: ignore[union-attr]
+            m = dotted(call.func.value)
             if m and any(line < call.lineno and recv == m for line, recv in seen[id(scope)]):
                 yield call, self.message.format(m=m)

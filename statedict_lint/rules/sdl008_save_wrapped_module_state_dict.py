@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import AbstractSet, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, name_bindings, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, nearest_before, position, walk_scope
 from statedict_lint.rules._scopeinfo import state_dict_receiver
 from statedict_lint.torchfacts import MODULE_SELF_RETURNING
 
 # wrapper constructor -> (short name, key prefix it adds, how to reach the wrapped module)
-WRAPPERS = {
+Wrapper = Tuple[str, str, str]  # (wrapper class, the prefix it adds to keys, the attribute holding the model)
+WRAPPERS: Dict[str, Wrapper] = {
     "torch.nn.parallel.DistributedDataParallel": ("DistributedDataParallel", "module.", "module"),
     "torch.nn.parallel.distributed.DistributedDataParallel": ("DistributedDataParallel", "module.", "module"),
     "torch.nn.DataParallel": ("DataParallel", "module.", "module"),
@@ -131,7 +132,7 @@ SAVE_NAMES = {"save_on_master", "save_checkpoint", "save_state_dict"}
 SAVE_METHODS = {"save"}
 
 
-def _saved_args(ctx: Context, call: ast.Call, savers: Dict[str, int]) -> List[Node]:
+def _saved_args(ctx: Context, call: ast.Call, savers: Dict[str, int]) -> List[ast.expr]:
     if ctx.is_torch(call.func, "torch.save"):
         return call.args[:1]
     f = call.func
@@ -147,20 +148,19 @@ def _saved_args(ctx: Context, call: ast.Call, savers: Dict[str, int]) -> List[No
 def _state_dict_calls(saved: Node, binds: Dict[str, List[Node]], line: int) -> List[ast.Call]:
     """``X.state_dict()`` calls whose result is the saved object or a value of the saved dict."""
     if isinstance(saved, ast.Name):
-        values = sorted((v for v in binds.get(saved.id, ()) if getattr(v, "lineno", line) < line),
-                        key=lambda v: (v.lineno, v.col_offset))
-        if not values or not isinstance(values[-1], ast.Dict):  # the nearest binding before the save
+        nearest = nearest_before(binds.get(saved.id, ()), line)  # the nearest binding before the save
+        if not isinstance(nearest, ast.Dict):
             return []
-        saved = values[-1]
+        saved = nearest
     if isinstance(saved, ast.Dict):
-        return [v for v in saved.values if state_dict_receiver(v) is not None]  # type: ignore[misc]
-    if state_dict_receiver(saved) is not None:
-        return [saved]  # type: ignore[list-item]
+        return [v for v in saved.values if isinstance(v, ast.Call) and state_dict_receiver(v) is not None]
+    if isinstance(saved, ast.Call) and state_dict_receiver(saved) is not None:
+        return [saved]
     return []
 
 
 def _wrapped(ctx: Context, name: str, binds: Dict[str, List[Node]], line: int, seen: Set[str],
-             drop: Set[str] = frozenset()):  # type: ignore[assignment]
+             drop: AbstractSet[str] = frozenset()) -> Optional[Tuple[Wrapper, int, Node]]:
     """((wrapper, prefix, attr), line) of a wrapper ``name`` may be bound to before ``line``, else None.
 
     Only when no other kind of binding follows the wrapper's (``model = model.module`` unwraps it; a
@@ -170,26 +170,26 @@ def _wrapped(ctx: Context, name: str, binds: Dict[str, List[Node]], line: int, s
         return None
     seen = seen | {name}
     before = sorted((v for v in binds.get(name, ()) if getattr(v, "lineno", line) < line),
-                    key=lambda v: (v.lineno, v.col_offset))
-    found = None
+                    key=position)
+    found: Optional[Tuple[Wrapper, int, Node]] = None
     for v in before:
         w = _wrapper_call(ctx, v) if isinstance(v, ast.expr) else None
         if w is not None:
             if w[0] not in drop:
-                found = (w, v.lineno, v)
+                found = (w, position(v)[0], v)
             continue
         if found is not None and _keeps(v, name):
             continue
         inner = _unwrap_idiom(v) if isinstance(v, ast.expr) else None
         found = None
         if inner is not None:
-            found = _wrapped(ctx, inner, binds, v.lineno, seen, set(drop) | _UNWRAPPED_BY_MODULE)
+            found = _wrapped(ctx, inner, binds, position(v)[0], seen, set(drop) | _UNWRAPPED_BY_MODULE)
     return found
 
 
 def _exclusive(scope: Node, binding: Node, call: Node) -> bool:
     """The wrapper binding and the save sit in different branches of one ``if`` (never both run)."""
-    def inside(stmts: List[Node], node: Node) -> bool:
+    def inside(stmts: Sequence[Node], node: Node) -> bool:
         return any(n is node for st in stmts for n in ast.walk(st))
 
     for n in walk_scope(scope):
@@ -206,7 +206,7 @@ def _keeps(v: Node, name: str) -> bool:
             and isinstance(v.func.value, ast.Name) and v.func.value.id == name)
 
 
-def _wrapper_call(ctx: Context, v: Node):
+def _wrapper_call(ctx: Context, v: Node) -> Optional[Wrapper]:
     while (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in MODULE_SELF_RETURNING
            and isinstance(v.func.value, ast.Call)):
         v = v.func.value  # DataParallel(model).cuda()

@@ -6,7 +6,7 @@ import ast
 import re
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, nearest_before, walk_scope
 from statedict_lint.rules._scopeinfo import const_str, state_dict_receiver
 
 # what else a training checkpoint carries next to model and optimizer, by the receiver's (or key's) name
@@ -131,14 +131,12 @@ def _saved_dicts(ctx: Context) -> List[Tuple[ast.Dict, Dict[str, str]]]:
     binds_cache: Dict[int, Dict[str, List[Node]]] = {}
     for call in ctx.calls:
         for arg in _saved_args(ctx, call, savers):
-            d = arg
+            d: Optional[Node] = arg
             if isinstance(arg, ast.Name):
                 scope = ctx.scope_of(call)
                 if id(scope) not in binds_cache:
                     binds_cache[id(scope)] = name_bindings(scope)
-                before = [v for v in binds_cache[id(scope)].get(arg.id, [])
-                          if getattr(v, "lineno", 10 ** 9) < call.lineno]
-                d = max(before, key=lambda v: (v.lineno, v.col_offset)) if before else None
+                d = nearest_before(binds_cache[id(scope)].get(arg.id, []), call.lineno)
             if not isinstance(d, ast.Dict) or id(d) in seen or any(k is None for k in d.keys):
                 continue
             seen.add(id(d))
@@ -159,10 +157,13 @@ def _check_scope(message: str, scope: Node, saved: List[Tuple[ast.Dict, Dict[str
              and isinstance(n.args[0].value, ast.Name)]
     by_ckpt: Dict[str, List[Tuple[str, str, ast.Call]]] = {}
     for c in loads:
-        key = const_str(c.args[0].slice)  # type: ignore[attr-defined]
-        target = dotted(c.func.value)  # type: ignore[attr-defined]
+        arg, func = c.args[0], c.func
+        if not (isinstance(arg, ast.Subscript) and isinstance(arg.value, ast.Name) and isinstance(func, ast.Attribute)):
+            continue  # (as `loads` says)
+        key = const_str(arg.slice)
+        target = dotted(func.value)
         if key and target:
-            by_ckpt.setdefault(c.args[0].value.id, []).append((key, target, c))  # type: ignore[attr-defined]
+            by_ckpt.setdefault(arg.value.id, []).append((key, target, c))
     if not by_ckpt:
         return
     if any(kw.arg == "last_epoch" for n in walk_scope(scope) if isinstance(n, ast.Call) for kw in n.keywords):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, name_bindings
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, nearest_before
 from statedict_lint.rules._flow import load_path_arg
 from statedict_lint.rules._scopeinfo import const_str
 
@@ -81,23 +81,22 @@ model.load_state_dict(torch.load("ckpt.pt", map_location="cpu", weights_only=Tru
 
 
 def _checkpoint_saves(ctx: Context) -> List[Tuple[ast.Call, List[str], str, ast.Dict]]:
-    out = []
+    out: List[Tuple[ast.Call, List[str], str, ast.Dict]] = []
     for call in ctx.calls:
         if not (len(call.args) >= 2 and ctx.is_torch(call.func, "torch.save")):
             continue
         d: Optional[Node] = call.args[0]
         if isinstance(d, ast.Name):
             scope = ctx.scope_of(call)
-            before = [v for v in name_bindings(scope).get(d.id, []) if getattr(v, "lineno", 10 ** 9) < call.lineno]
-            d = max(before, key=lambda v: (v.lineno, v.col_offset)) if before else None
+            d = nearest_before(name_bindings(scope).get(d.id, []), call.lineno)
         if not isinstance(d, ast.Dict) or any(k is None for k in d.keys):
             continue
-        keys = [const_str(k) for k in d.keys]
-        if None in keys or len(keys) < 2:
+        keys = [s for s in (const_str(k) for k in d.keys) if s is not None]
+        if len(keys) < len(d.keys) or len(keys) < 2:  # (a key that is not a string constant: no claim)
             continue
         wrapped = [k for k in keys if k in _WRAPPER_KEYS]
         if wrapped:
-            out.append((call, keys, wrapped[0], d))  # type: ignore[arg-type]
+            out.append((call, keys, wrapped[0], d))
     return out
 
 
@@ -107,19 +106,17 @@ def _torch_load_of(ctx: Context, call: ast.Call) -> Optional[ast.Call]:
         return a
     if isinstance(a, ast.Name):
         scope = ctx.scope_of(call)
-        before = [v for v in name_bindings(scope).get(a.id, []) if getattr(v, "lineno", 10 ** 9) < call.lineno]
-        if before:
-            v = max(before, key=lambda x: (x.lineno, x.col_offset))
-            if isinstance(v, ast.Call) and ctx.is_torch(v.func, "torch.load"):
-                return v
+        v = nearest_before(name_bindings(scope).get(a.id, []), call.lineno)
+        if isinstance(v, ast.Call) and ctx.is_torch(v.func, "torch.load"):
+            return v
     return None
 
 
 def _module_constants(ctx: Context) -> Dict[str, str]:
     """Module-level names bound exactly once, to a string constant."""
     binds = name_bindings(ctx.tree)
-    return {n: v[0].value for n, v in binds.items()  # type: ignore[attr-defined]
-            if len(v) == 1 and isinstance(v[0], ast.Constant) and isinstance(v[0].value, str)}
+    return {n: c.value for n, v in binds.items() if len(v) == 1
+            for c in v if isinstance(c, ast.Constant) and isinstance(c.value, str)}
 
 
 def _same_file(ctx: Context, path: Node, load: ast.Call, save: ast.Call, consts: Dict[str, str]) -> bool:

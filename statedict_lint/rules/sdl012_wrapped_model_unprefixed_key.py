@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
-from statedict_lint.rules._base import Context, Node, Rule, name_bindings, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, name_bindings, nearest_before, position, walk_scope
 from statedict_lint.rules._scopeinfo import const_str
 from statedict_lint.rules.sdl008_save_wrapped_module_state_dict import _exclusive, _wrapped, _wrapper_call
 
@@ -75,7 +75,7 @@ for name, p in model.named_parameters():
                 hit = _lookup(n, binds) if isinstance(n, ast.Subscript) else _loop_tests(n) if isinstance(
                     n, (ast.For, ast.AsyncFor)) else []
                 for node, model, key, what, how in hit:
-                    found = _wrapped(ctx, model, binds, node.lineno, set())
+                    found = _wrapped(ctx, model, binds, position(node)[0], set())
                     if found is None or _exclusive(scope, found[2], node):
                         continue
                     (wrapper, prefix, attr), line, _ = found
@@ -93,21 +93,25 @@ def _state_dict_of(v: Optional[Node]) -> Optional[str]:
     return None
 
 
-def _lookup(n: ast.Subscript, binds: Dict[str, List[Node]]):
+# (node, model name, the key tested, what is iterated or looked up, what goes wrong)
+KeyUse = Tuple[Node, str, str, str, str]
+
+
+def _lookup(n: ast.Subscript, binds: Dict[str, List[Node]]) -> List[KeyUse]:
     key = const_str(n.slice)
     if key is None or not isinstance(n.ctx, ast.Load):
         return []
     m = _state_dict_of(n.value)
     if m is None and isinstance(n.value, ast.Name):
-        before = [v for v in binds.get(n.value.id, []) if getattr(v, "lineno", 10 ** 9) < n.lineno]
-        if before:
-            m = _state_dict_of(max(before, key=lambda v: (v.lineno, v.col_offset)))
+        nearest = nearest_before(binds.get(n.value.id, []), n.lineno)
+        if nearest is not None:
+            m = _state_dict_of(nearest)
     if m is None:
         return []
     return [(n, m, key, "state_dict", "lookup raises KeyError")]
 
 
-def _loop_tests(loop: ast.For):
+def _loop_tests(loop: Union[ast.For, ast.AsyncFor]) -> List[KeyUse]:
     it = loop.iter
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in ("keys", "items") \
             and not it.args:
@@ -120,7 +124,7 @@ def _loop_tests(loop: ast.For):
     key = t.elts[0] if isinstance(t, ast.Tuple) and t.elts else t
     if not isinstance(key, ast.Name):
         return []
-    out = []
+    out: List[KeyUse] = []
     for st in loop.body:
         for n in ast.walk(st):
             lit = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Tuple, Union
 
 from statedict_lint.rules._base import Context, Node, Rule, self_name, walk_scope
 
@@ -173,9 +173,9 @@ def self_assignment_counts(cls: ast.ClassDef) -> Dict[str, int]:
 _REGISTER_METHODS = ("add_module", "register_module", "register_parameter", "__setattr__")
 
 
-def _registers(loop: Node, s: str) -> bool:
+def _registers(loop: Union[ast.For, ast.AsyncFor], s: str) -> bool:
     """The loop body registers something on ``s`` under a computed name (add_module, setattr, ...)."""
-    for stmt in loop.body:  # type: ignore[attr-defined]
+    for stmt in loop.body:
         for n in ast.walk(stmt):
             if not isinstance(n, ast.Call):
                 continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from statedict_lint.rules._base import Context, Node, Rule, self_name
 
@@ -152,10 +152,13 @@ _BUFFER_CTORS = ("torch.nn.Buffer", "torch.nn.parameter.Buffer")
 _REGISTER = ("register_buffer", "register_parameter", "register_module", "add_module", "__setattr__")
 
 
-def _mentions(cls: ast.ClassDef, attr: str) -> List[Tuple[Node, Node, Node]]:
+Mention = Tuple[Node, Node, Optional[Node]]  # (method, statement, value: None for `self.x: T` without one)
+
+
+def _mentions(cls: ast.ClassDef, attr: str) -> List[Mention]:
     """(method, statement, value) for every other place that (re)binds ``self.<attr>``: an assignment with it
     as a whole target (not ``self.x[i] = ...`` nor ``self.x += ...``), register_*/add_module("x"), setattr."""
-    out = []
+    out: List[Mention] = []
     for meth in cls.body:
         if not isinstance(meth, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -192,7 +195,7 @@ def _later(ctx: Context, cls: ast.ClassDef, init: Node, assign: ast.Assign, s: s
             continue  # the other branch of an `if`: never both
         if value is not None and value is not stmt and is_tensor_expr(ctx, value):
             continue  # a plain tensor again
-        registers = value is stmt or ctx.is_parameter_ctor(value) or (
+        registers = value is stmt or (value is not None and ctx.is_parameter_ctor(value)) or (
             isinstance(value, ast.Call) and ctx.qualname(value.func) in _BUFFER_CTORS)
         path = _path_to(init, stmt)
         if path is None:
@@ -217,7 +220,7 @@ def _exclusive(root: Node, a: Node, b: Node) -> bool:
     return False
 
 
-def _in_list(stmts: List[Node], node: Node) -> bool:
+def _in_list(stmts: Sequence[Node], node: Node) -> bool:
     return any(x is node for st in stmts for x in ast.walk(st))
 
 
@@ -241,7 +244,7 @@ def _path_to(root: Node, target: Node) -> Optional[List[Node]]:
     return rec(getattr(root, "body", []), [])
 
 
-def _registers_on_both(node: ast.If, others: List[Tuple[Node, Node, Node]]) -> bool:
+def _registers_on_both(node: ast.If, others: List[Mention]) -> bool:
     stmts = [m[1] for m in others]
     return bool(node.orelse) and any(_in_list(node.body, x) for x in stmts) and any(
         _in_list(node.orelse, x) for x in stmts)

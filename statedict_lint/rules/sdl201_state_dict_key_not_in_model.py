@@ -116,13 +116,14 @@ sd["head.weight"].zero_()
                 if m in models:
                     own[name] = m
         for n in nodes:
-            if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "load_state_dict"
-                    and dotted(n.func.value) in models and n.args and isinstance(n.args[0], ast.Name)
-                    and not is_const(kwarg(n, "strict"), False)
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "load_state_dict"
+                    and n.args and isinstance(n.args[0], ast.Name)):
+                continue
+            model, sd_binds = dotted(n.func.value), binds.get(n.args[0].id, [])
+            if (model is not None and model in models and not is_const(kwarg(n, "strict"), False)
                     and not (len(n.args) >= 2 and is_const(n.args[1], False))
-                    and len(binds.get(n.args[0].id, [])) == 1 and isinstance(binds[n.args[0].id][0], ast.Dict)
-                    and not binds[n.args[0].id][0].keys):
-                targets[n.args[0].id] = dotted(n.func.value)  # type: ignore[assignment]
+                    and len(sd_binds) == 1 and isinstance(sd_binds[0], ast.Dict) and not sd_binds[0].keys):
+                targets[n.args[0].id] = model
         for n in nodes:
             key, model, node = None, None, n
             if isinstance(n, ast.Subscript):
@@ -197,9 +198,9 @@ def _literal_bindings(ctx: Context, cls_name: str, call: ast.Call) -> Optional[D
             out[p] = v
     for k in call.keywords:
         v = _literal(k.value)
-        if v is _NO:
+        if v is _NO or k.arg is None:  # (`**kwargs`: the bindings are not known literally)
             return None
-        out[k.arg] = v  # type: ignore[index]
+        out[k.arg] = v
     return out
 
 

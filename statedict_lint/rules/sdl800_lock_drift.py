@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Iterable, Optional, Tuple
+from typing import TYPE_CHECKING, Iterable, Optional, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule
+from statedict_lint.rules._base import Context, Rule, Where
 from statedict_lint.rules.session import LintSession
+
+if TYPE_CHECKING:  # (the lock file module is imported when a lock is found)
+    from statedict_lint.review.lockfile import Lock
 
 ENV_VAR = "STATEDICT_LINT_LOCK"
 
@@ -34,7 +37,7 @@ def find_lock(path: str, configured: Optional[str] = None) -> Optional[str]:
         d = parent
 
 
-def _load(lock_path: str, session: LintSession) -> object:
+def _load(lock_path: str, session: LintSession) -> Lock:
     """The parsed lock, remembered by the lint run (bounded), keyed on the file's bytes."""
     from statedict_lint.limits import MAX_LOCK_BYTES, read_regular_text
     from statedict_lint.review import lockfile
@@ -87,7 +90,7 @@ class Block(nn.Module):
         """Worth parsing the file for: only when a lock exists for it (else the rule is silent anyway)."""
         return find_lock(path, session.options.lock) is not None
 
-    def check(self, ctx: Context) -> Iterable[Tuple[Node, str]]:
+    def check(self, ctx: Context) -> Iterable[Tuple[Where, str]]:
         if not ctx.module_classes and "Module" not in ctx.source:
             return
         lock_path = find_lock(ctx.path, ctx.session.options.lock)
@@ -100,5 +103,5 @@ class Block(nn.Module):
             lock = _load(lock_path, ctx.session)
         except (UserError, OSError):
             return  # an unreadable lock is reported by `lock --check`, not on every file
-        for f in lockfile.drift_findings(ctx.path, ctx.source, lock):  # type: ignore[arg-type]
+        for f in lockfile.drift_findings(ctx.path, ctx.source, lock):
             yield (f.line, f.col), f.message

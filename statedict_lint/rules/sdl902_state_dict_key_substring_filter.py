@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
-from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, walk_scope
+from statedict_lint.rules._base import Context, Node, Rule, dotted, name_bindings, nearest_before, walk_scope
 
 _INDEX = re.compile(r"\.[0-9]+$")  # a prefix that ends in a container index: "blocks.1"
 _TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*[0-9]$")
@@ -58,31 +58,37 @@ state = {k: v for k, v in model.state_dict().items() if k.startswith("layer1.")}
                 yield test, msg
 
 
+class _Filters(NamedTuple):
+    message: str
+    found: List[Tuple[Node, Node, str, str]]
+
+
 def substring_filters(ctx: Context, message: str) -> List[Tuple[Node, Node, str, str]]:
     """(loop, test, message, key variable) for every digit-ending substring / index-prefix test on keys of a
     loop over a state_dict (a for statement or a comprehension)."""
-    cached = getattr(ctx, "_sdl902_filters", None)
-    if cached is not None and cached[0] == message:
-        return cached[1]
+    cached = ctx.memo.get("substring-filters")
+    if isinstance(cached, _Filters) and cached.message == message:
+        return cached.found
     out: List[Tuple[Node, Node, str, str]] = []
     binds_cache: dict = {}
     for n in ctx.loops:
+        loops: List[Tuple[Node, Node, Sequence[Node]]]  # (target, iterable, where the key is tested)
         if isinstance(n, (ast.For, ast.AsyncFor)):
             loops = [(n.target, n.iter, n.body)]
         else:
-            head = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]  # type: ignore[attr-defined]
-            loops = [(g.target, g.iter, head + g.ifs) for g in n.generators]  # type: ignore[attr-defined]
+            head: List[Node] = [n.key, n.value] if isinstance(n, ast.DictComp) else [n.elt]
+            loops = [(g.target, g.iter, head + list(g.ifs)) for g in n.generators]
         for target, it, body in loops:
             scope = ctx.scope_of(n)
             key = _key_var(ctx, target, it, binds_cache, scope)
             if key is None:
                 continue
             out.extend((n, t, m, key) for t, m in _tests(message, body, key))
-    ctx._sdl902_filters = (message, out)  # type: ignore[attr-defined]
+    ctx.memo["substring-filters"] = _Filters(message, out)
     return out
 
 
-def _tests(message: str, body: List[Node], key: str) -> Iterable[Tuple[Node, str]]:
+def _tests(message: str, body: Sequence[Node], key: str) -> Iterable[Tuple[Node, str]]:
     for stmt in body:
         for n in ast.walk(stmt):
             if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.In, ast.NotIn))
@@ -124,8 +130,7 @@ def flows_into_partial_load(ctx: Context, loop: Node, test: Node) -> Optional[as
         binds = name_bindings(scope).get(names[0], [])
         for c in loads:
             if isinstance(c.args[0], ast.Name) and c.args[0].id == names[0] and c.lineno > loop.lineno:
-                before = [v for v in binds if getattr(v, "lineno", 10 ** 9) < c.lineno]
-                if before and max(before, key=lambda v: (v.lineno, v.col_offset)) is loop:
+                if nearest_before(binds, c.lineno) is loop:
                     return c
         return None
     if isinstance(loop, (ast.For, ast.AsyncFor)):

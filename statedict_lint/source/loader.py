@@ -12,7 +12,7 @@ import ast
 import dataclasses
 import os
 import stat
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -28,12 +28,8 @@ from statedict_lint.source.locate import Locator, module_name_of, package_root  
 MAX_BRACKET_DEPTH = 200
 
 _STMT_TYPES = (
-    cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.Try, cst.With, cst.FunctionDef, cst.ClassDef,
+    cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.Try, cst.TryStar, cst.With, cst.FunctionDef, cst.ClassDef,
 )
-try:  # libcst >= 0.4.x
-    _STMT_TYPES = _STMT_TYPES + (cst.TryStar,)  # type: ignore[attr-defined]
-except AttributeError:  # pragma: no cover
-    pass
 
 
 class SourceFile:
@@ -131,19 +127,20 @@ def _walk_kind(t: type) -> int:
     return k
 
 
-def _cst_nodes(root: cst.CSTNode, stmts: List[cst.CSTNode], calls: List[cst.CSTNode]) -> None:
+def _cst_nodes(root: cst.CSTNode, stmts: List[cst.CSTNode], calls: List[cst.Call]) -> None:
     """Statements and calls under ``root``, in source order (one pass; leaves are never visited)."""
-    stack: List[object] = [root]
+    stack: List[cst.CSTNode] = [root]
     walk = _WALK
     while stack:
         node = stack.pop()
         t = type(node)
         k = walk.get(t) or _walk_kind(t)
         if k == 1:
-            stmts.append(node)  # type: ignore[arg-type]
+            stmts.append(node)
         elif k == 2:
+            # (kind 2: a cst.Call, by the _KIND table -- isinstance against libcst's classes is slow here)
             calls.append(node)  # type: ignore[arg-type]
-        kids: List[object] = []
+        kids: List[cst.CSTNode] = []
         for name in _fields(t):
             v = getattr(node, name, None)
             if v is None:
@@ -179,8 +176,9 @@ def _call_name_ast(node: ast.Call) -> str:
 _AST_LEAVES = frozenset({ast.Load, ast.Store, ast.Del})
 
 
-def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
-    stmts, calls = [], []
+def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.stmt], List[ast.Call]]:
+    stmts: List[ast.stmt] = []
+    calls: List[ast.Call] = []
     stack = [tree]
     is_node, stmt, call, skip = ast.AST, ast.stmt, ast.Call, _AST_LEAVES
     while stack:  # (ast.walk, without its generators and without the Load/Store/Del markers of every name)
@@ -196,8 +194,8 @@ def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
             elif isinstance(v, is_node) and type(v) not in skip:
                 stack.append(v)
 
-    def key(n: ast.AST) -> tuple:
-        return (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0))  # type: ignore[attr-defined]
+    def key(n: Union[ast.stmt, ast.expr]) -> Tuple[int, int, int, int]:
+        return (n.lineno, n.col_offset, -(n.end_lineno or 0), -(n.end_col_offset or 0))
 
     stmts.sort(key=key)
     calls.sort(key=key)
@@ -206,16 +204,16 @@ def _ast_nodes(tree: ast.AST) -> Tuple[List[ast.AST], List[ast.AST]]:
 
 def _line_map(module: cst.Module, text: str, tree: Optional[ast.Module]) -> Dict[int, int]:
     cst_stmts: List[cst.CSTNode] = []
-    cst_calls: List[cst.CSTNode] = []
+    cst_calls: List[cst.Call] = []
     _cst_nodes(module, cst_stmts, cst_calls)
     if tree is not None:
         a_stmts, a_calls = _ast_nodes(tree)
         if len(a_stmts) == len(cst_stmts) and len(a_calls) == len(cst_calls) and all(
-                _call_name_cst(c) == _call_name_ast(a) for c, a in zip(cst_calls, a_calls)) and all(  # type: ignore[arg-type]
+                _call_name_cst(c) == _call_name_ast(a) for c, a in zip(cst_calls, a_calls)) and all(
                 type(c).__name__ == type(a).__name__ or not isinstance(c, cst.BaseSmallStatement)
                 for c, a in zip(cst_stmts, a_stmts) if type(c).__name__ in ("Assign", "Return", "Expr", "Pass")):
-            out = {id(c): a.lineno for c, a in zip(cst_stmts, a_stmts)}  # type: ignore[attr-defined]
-            out.update({id(c): a.lineno for c, a in zip(cst_calls, a_calls)})  # type: ignore[attr-defined]
+            out = {id(c): a.lineno for c, a in zip(cst_stmts, a_stmts)}
+            out.update({id(c): a.lineno for c, a in zip(cst_calls, a_calls)})
             return out
     from libcst.metadata import MetadataWrapper, PositionProvider  # slow path
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from statedict_lint.predict.symbolic import render_shape
+
+if TYPE_CHECKING:  # (the predictor and torch are imported when verify runs)
+    from statedict_lint.predict.template import KeySpec, Prediction
+    from statedict_lint.verify.runtime import Entry, TorchTable
 
 
 @dataclass
@@ -34,7 +38,7 @@ def _is_int(d: Any) -> bool:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
-def compare(pred: Any, table: Any) -> List[Difference]:
+def compare(pred: Prediction, table: TorchTable) -> List[Difference]:
     """Every difference between a Prediction and a runtime.TorchTable, each judged wrong or unsettled."""
     out: List[Difference] = []
     real = table.by_key()
@@ -45,7 +49,7 @@ def compare(pred: Any, table: Any) -> List[Difference]:
 
     patterns = [(k, key_pattern(k.key)) for k in pred.keys if "{" in k.key]
 
-    def fields(spec: Any, key: str, e: Any) -> None:
+    def fields(spec: KeySpec, key: str, e: Entry) -> None:
         if spec.kind != e.kind:
             out.append(Difference("kind", key, spec.kind, e.kind, "wrong", spec.line))
         if spec.kind == "extra_state" or e.kind == "extra_state":
@@ -117,7 +121,7 @@ def compare(pred: Any, table: Any) -> List[Difference]:
     return out
 
 
-def _behind(pred: Any, key: str) -> tuple:
+def _behind(pred: Prediction, key: str) -> tuple:
     """The unresolved line that explains a key the incomplete prediction does not list, when one names it."""
     best = None
     for u in pred.unresolved:

@@ -192,13 +192,14 @@ def _annotation_class(mod: types.ModuleType, param: inspect.Parameter) -> Option
 def _build_config(mod: types.ModuleType, param: Optional[inspect.Parameter], attrs: Dict[str, Any]) -> Any:
     """The object for ``--set config.x=v`` items."""
     cls: Optional[type] = None
+    obj: Any  # (an object of the user's config class)
     default = inspect.Parameter.empty if param is None else param.default
     if param is not None:
         cls = _annotation_class(mod, param)
     if default is not inspect.Parameter.empty and default is not None:
         if isinstance(default, type):
             cls = cls or default
-        elif dataclasses.is_dataclass(default):
+        elif dataclasses.is_dataclass(default) and not isinstance(default, type):
             try:
                 return dataclasses.replace(default, **attrs)
             except (TypeError, ValueError):
@@ -232,7 +233,8 @@ def _build_config(mod: types.ModuleType, param: Optional[inspect.Parameter], att
 
 def _signature(cls: type) -> Optional[inspect.Signature]:
     try:
-        return inspect.signature(cls.__init__)
+        # (mypy: __init__ read off a class object may be a subclass's; the class's own is the one meant here)
+        return inspect.signature(cls.__init__)  # type: ignore[misc]
     except (TypeError, ValueError):
         return None
 

@@ -22,7 +22,7 @@ def _convert(obj: Any, torch: Any, memo: dict) -> Any:
             out[k] = _convert(v, torch, memo)
         meta = getattr(obj, "_metadata", None)
         if meta is not None and isinstance(out, OrderedDict):
-            out._metadata = meta  # type: ignore[attr-defined]
+            out._metadata = meta  # type: ignore[attr-defined]  # (where torch's state_dict() keeps it)
     elif isinstance(obj, list):
         out = [_convert(v, torch, memo) for v in obj]
     elif isinstance(obj, tuple):

@@ -203,8 +203,8 @@ class CallsMixin(EngineBase):
             name = p.name.value
             if name in out:
                 continue
-            if star_unknown is not None or unknown_kw is not None:
-                src = star_unknown.value if star_unknown is not None else unknown_kw
+            src = star_unknown.value if star_unknown is not None else unknown_kw
+            if src is not None:
                 if name in fn.defaults:
                     out[name] = Unknown(f"`{name}` may come from `*args`/`**kwargs` ({src.reason})", self.line, self.path,
                                         maybe_state=maybe_state(fn.defaults[name]))

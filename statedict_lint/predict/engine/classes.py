@@ -230,9 +230,9 @@ class ClassesMixin(EngineBase):
         """``Color.RED``: one object per member (so ``is`` works), with ``name`` and ``value``; methods and
         properties of the enum class apply to it. Members of enums with a custom ``__new__``/``__init__`` or
         ``auto()`` values are unknown values."""
-        members = getattr(cls, "enum_members", None)
+        members = cls.enum_members
         if members is None:
-            members = cls.enum_members = {}  # type: ignore[attr-defined]
+            members = cls.enum_members = {}
         if name in members:
             return members[name]
         raw = cls.attrs.get(name)
@@ -306,6 +306,8 @@ class ClassesMixin(EngineBase):
         return not any(f.get("key_opts") for f in fields)
 
     def _dataclass_field_spec(self, c: ClassValue, node: Any, f: Dict[str, Any]) -> None:
+        if c.scope is None:  # (a class of a library model: no source, no field() calls to read)
+            return
         frame = Frame(c.scope, None)
         frame.locals = dict()
         sf = c.sf or c.scope.sf

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Optional
 
 import libcst as cst
 
 from statedict_lint.predict.symbolic import Sym
 from statedict_lint.predict.values import ClassValue, FunctionValue, InstanceValue, Opaque, SymKey, Unknown
+
+
+def alias_name(a: cst.ImportAlias) -> Optional[str]:
+    """``y`` of ``import x as y`` / ``from m import x as y``; None without ``as``."""
+    target = a.asname.name if a.asname is not None else None
+    return target.value if isinstance(target, cst.Name) else None
 
 
 def _has_instance(v: Any) -> bool:
@@ -118,10 +124,10 @@ def _bound_names(stmt: Any) -> List[str]:
             out += _target_names(n.target)
         elif isinstance(n, cst.Import):
             for a in n.names:
-                out.append(a.asname.name.value if a.asname else _dotted(a.name).split(".")[0])  # type: ignore[union-attr]
+                out.append(alias_name(a) or _dotted(a.name).split(".")[0])
         elif isinstance(n, cst.ImportFrom) and not isinstance(n.names, cst.ImportStar):
             for a in n.names:
-                out.append(a.asname.name.value if a.asname else _dotted(a.name))  # type: ignore[union-attr]
+                out.append(alias_name(a) or _dotted(a.name))
     if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
         out.append(stmt.name.value)
     return out

@@ -3,7 +3,7 @@ operators."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -136,7 +136,7 @@ class ExpressionsMixin(EngineBase):
                     out.update(v)
                 else:
                     return self.unknown("`**` of a value that is not a known dict")
-            else:
+            elif isinstance(e, cst.DictElement):  # (the other kind of dict element)
                 k = self.eval(frame, e.key, sf)
                 out[_hashable_key(k)] = self.eval(frame, e.value, sf)
         return out
@@ -519,7 +519,7 @@ class ExpressionsMixin(EngineBase):
         """``"layer%d" % (i + 1)`` with symbolic values: the placeholder text goes into the string."""
         items = list(args) if isinstance(args, tuple) else [args]
         marks: Dict[str, str] = {}
-        concrete = []
+        concrete: List[Any] = []  # (values of the interpreted code; a marker int for each symbol)
         for k, v in enumerate(items):
             if isinstance(v, Opaque):
                 v = v.sym()
@@ -535,8 +535,8 @@ class ExpressionsMixin(EngineBase):
             text = fmt % (tuple(concrete) if isinstance(args, tuple) else concrete[0])
         except (TypeError, ValueError, KeyError) as exc:
             raise EvalRaise(f"string formatting fails: {exc}", self.line, self.path)
-        for mark, rep in marks.items():
-            text = text.replace(mark, rep)
+        for marker, rep in marks.items():
+            text = text.replace(marker, rep)
         return text
 
     # -- names, attributes, items ------------------------------------------------------------
@@ -580,9 +580,14 @@ def _bits(x: Any) -> int:
 
 def _too_large(op: str, a: Any, b: Any) -> str:
     """What Python would build for ``a op b`` when it is beyond the evaluator's bounds ("" when it is not)."""
-    if isinstance(a, (str, bytes)) and isinstance(b, int) or isinstance(b, (str, bytes)) and isinstance(a, int):
+    pair: Optional[Tuple[Union[str, bytes], int]] = None  # (sequence, count) of `seq * n` / `n * seq`
+    if isinstance(a, (str, bytes)) and isinstance(b, int):
+        pair = (a, b)
+    elif isinstance(b, (str, bytes)) and isinstance(a, int):
+        pair = (b, a)
+    if pair is not None:
         if op == "*":
-            seq, n = (a, b) if isinstance(a, (str, bytes)) else (b, a)
+            seq, n = pair
             if n > 0 and len(seq) * n > MAX_SEQ_LEN:
                 return f"a string of {len(seq)} x {n} characters"
         return ""

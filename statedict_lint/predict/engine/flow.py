@@ -51,7 +51,7 @@ class FlowMixin(EngineBase):
             self.exec_block(frame, stmt.orelse.body, sf)
 
     def _fork_if_with_rest(self, frame: Frame, stmt: cst.If, rest: List[Any], sf: SourceFile, top: bool = False) -> None:
-        test = getattr(self, "_last_test", None)
+        test = self._last_test
         text = self._cond_text(sf, stmt.test, test, frame)
         cond_true = f"{text} (line {self.line})"
         cond_false = f"not {text} (line {self.line})"

@@ -12,7 +12,7 @@ from statedict_lint.errors import UserError
 from statedict_lint.predict.catalog import chunks as catalog_chunks
 from statedict_lint.predict.engine.base import EngineBase
 from statedict_lint.predict.engine.budget import BIG, _DecoratorBudget
-from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts
+from statedict_lint.predict.engine.common import _bound_names, _dotted, _target_names, _walk_stmts, alias_name
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope, Thunk
 from statedict_lint.predict.libs import NOT_MINE
 from statedict_lint.memo import LRU
@@ -179,9 +179,9 @@ class ModulesMixin(EngineBase):
     def taint_module_state(self, scope: Any, reason: str) -> None:
         """Code that gave up at import may have added to the tables its module keeps (registries filled by
         decorators): a dict may hold other keys, a list or set other items. Once per module."""
-        if not isinstance(scope, ModuleScope) or getattr(scope, "state_tainted", False) or self.in_catalog(scope.sf):
+        if not isinstance(scope, ModuleScope) or scope.state_tainted or self.in_catalog(scope.sf):
             return
-        scope.state_tainted = True  # type: ignore[attr-defined]
+        scope.state_tainted = True
         line, path = self.line, self.path
         for name, v in list(scope.values.items()):  # tables still pending (`_BLOCKS = []`) exist already
             if isinstance(v, Thunk) and v.kind == "assign" and not v.busy and _is_table(v.node.value):
@@ -448,8 +448,8 @@ class ModulesMixin(EngineBase):
         if isinstance(node, cst.Import):
             for alias in node.names:
                 dotted = _dotted(alias.name)
-                if alias.asname is not None:
-                    name = alias.asname.name.value  # type: ignore[union-attr]
+                name = alias_name(alias)
+                if name is not None:
                     frame.locals[name] = Thunk("import", node, (dotted, line)) if lazy else self.import_module(dotted, line, sf.path)
                 else:
                     top = dotted.split(".")[0]
@@ -461,7 +461,7 @@ class ModulesMixin(EngineBase):
             return
         for alias in node.names:
             attr = _dotted(alias.name)
-            name = alias.asname.name.value if alias.asname is not None else attr  # type: ignore[union-attr]
+            name = alias.asname.name.value if alias.asname is not None else attr
             if lazy:
                 frame.locals[name] = Thunk("importfrom", node, (mod, attr, line))
             else:
@@ -589,11 +589,12 @@ def _namespace_writes(stmt: Any) -> Optional[set]:
                 if f.attr.value in ("get", "keys", "items", "values", "copy", "__contains__"):
                     return False
                 if f.attr.value == "update" and all(a.keyword is not None and a.star == "" for a in node.args):
-                    found.update(a.keyword.value for a in node.args)  # type: ignore[union-attr]
+                    found.update(a.keyword.value for a in node.args if a.keyword is not None)
                 elif f.attr.value == "update" and len(node.args) == 1 and isinstance(node.args[0].value, cst.Dict) \
                         and all(isinstance(e, cst.DictElement) and _literal_str(e.key) is not None
                                 for e in node.args[0].value.elements):
-                    found.update(_literal_str(e.key) for e in node.args[0].value.elements)  # type: ignore
+                    found.update(s for e in node.args[0].value.elements
+                                 if isinstance(e, cst.DictElement) and (s := _literal_str(e.key)) is not None)
                 elif f.attr.value in ("setdefault", "pop", "__setitem__", "__delitem__") and node.args \
                         and _literal_str(node.args[0].value) is not None:
                     found.add(_literal_str(node.args[0].value))

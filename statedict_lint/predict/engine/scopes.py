@@ -28,6 +28,7 @@ class ModuleScope:
         self.qualname = qualname
         self.is_package = is_package
         self.values: Dict[str, Any] = {"__name__": qualname}
+        self.state_tainted = False  # its tables of state were handed to code that is not followed (modules.py)
         self.star: List[Tuple[str, int]] = []
         self.namespace = NamespaceValue(qualname, self)
 

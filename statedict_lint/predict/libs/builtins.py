@@ -3,7 +3,7 @@ of plain Python values are in ``pymethods.py``)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from statedict_lint.predict.libs._common import TypingAlias, ceil_div, raise_
 from statedict_lint.predict.libs.pymethods import sort_items
@@ -109,7 +109,7 @@ def _numeric_builtins(ev: Any) -> Dict[str, Any]:
             return ev.unknown(f"{name}() of unknown values", False)
         if any(isinstance(i, Sym) for i in items):
             if all(is_intlike(i) for i in items):
-                uniq = []
+                uniq: List[Any] = []
                 for i in items:
                     if not any(_eq(i, u) for u in uniq):
                         uniq.append(i)
@@ -563,7 +563,7 @@ class _ExceptionValue:
 
 def _object_class(ev: Any) -> Any:
 
-    c = ClassValue("object", "builtins.object", [], None, None)  # type: ignore[arg-type]
+    c = ClassValue("object", "builtins.object", [], None, None)
     c.intrinsic = "object"
     return c
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any
 
 from statedict_lint.predict import tensorops
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
@@ -35,7 +35,7 @@ class Einops(LibraryModel):
     name = "einops"
     roots = ("einops",)
     maybe_state = True
-    functions: Dict[str, Callable[..., Any]] = {
+    functions = {
         "einops.rearrange": lambda lib, *a, **k: _einops(lib, "rearrange", *a, **k),
         "einops.repeat": lambda lib, *a, **k: _einops(lib, "repeat", *a, **k),
         "einops.reduce": lambda lib, *a, **k: _einops(lib, "reduce", *a, **k),

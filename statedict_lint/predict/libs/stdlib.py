@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from statedict_lint.predict.engine_api import Engine
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
@@ -78,7 +78,7 @@ def deep_clone(v: Any) -> Any:
             memo[id(x)] = out
             return out
         if t is ParamValue:
-            out = ParamValue(None)  # type: ignore[arg-type]
+            out = ParamValue(None)  # type: ignore[arg-type]  # (its tensor set below, once memo breaks cycles)
             memo[id(x)] = out
             out.tensor = cp(x.tensor)
             return out
@@ -362,7 +362,7 @@ def _namedtuple(lib: LibraryModel, typename: Any = None, field_names: Any = None
     if not isinstance(dvals, list):
         return ev.unknown("namedtuple with defaults that are not known", False)
     base = lib.attribute("typing.NamedTuple")
-    cls = ClassValue(typename, typename, [base], None, None)  # type: ignore[arg-type]
+    cls = ClassValue(typename, typename, [base], None, None)
     cls.sf = None
     first_default = len(names) - len(dvals)
     cls.nt_fields = [(n, dvals[i - first_default] if i >= first_default else _NO_DEFAULT) for i, n in enumerate(names)]
@@ -422,7 +422,7 @@ def _itertools_product(lib: LibraryModel, *its: Any, repeat: Any = 1) -> Any:
 class Stdlib(LibraryModel):
     name = "stdlib"
     roots = tuple(sorted({n.split(".")[0] for n in STDLIB_NAMESPACES}))
-    functions: Dict[str, Callable[..., Any]] = {}  # STDLIB_FUNCTIONS, below the class
+    functions = {}  # STDLIB_FUNCTIONS, below the class
 
     def __init__(self, ev: Engine) -> None:
         super().__init__(ev)
@@ -466,7 +466,7 @@ class Stdlib(LibraryModel):
 
     def _intrinsic_class(self, name: str, full: str, kind: str) -> Any:
         if full not in self._enum_classes:
-            c = ClassValue(name, full, [], None, None)  # type: ignore[arg-type]
+            c = ClassValue(name, full, [], None, None)
             c.intrinsic = kind
             self._enum_classes[full] = c
         return self._enum_classes[full]
@@ -480,7 +480,7 @@ class Stdlib(LibraryModel):
         if kind == "namespace":
             return _namespace(self, cls, *args, **kwargs)
         ev = self.ev
-        fields = getattr(cls, "nt_fields", None)
+        fields = cls.nt_fields
         if fields is None:  # class syntax: annotated names in the body, in order, with their defaults
             fields = [(n, cls.attrs[n] if n in cls.attrs else _NO_DEFAULT) for n, _d, _a in cls.fields]
         if any(isinstance(a, StarUnknown) for a in args) or "**" in kwargs:
@@ -510,7 +510,7 @@ class Stdlib(LibraryModel):
     def _enum_base(self, full: str) -> Any:
         """``enum.Enum`` and friends: a base whose subclasses' members are plain values, never state."""
         if full not in self._enum_classes:
-            c = ClassValue(full.split(".")[-1], full, [], None, None)  # type: ignore[arg-type]
+            c = ClassValue(full.split(".")[-1], full, [], None, None)
             c.intrinsic = "enum"
             self._enum_classes[full] = c
         return self._enum_classes[full]

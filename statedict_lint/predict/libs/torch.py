@@ -93,16 +93,16 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
     name = "torch"
     roots = ("torch",)
     maybe_state = True
-    functions: Dict[str, Callable[..., Any]] = {}  # filled below the class (TORCH_FUNCTIONS)
+    functions = {}  # filled below the class (TORCH_FUNCTIONS)
 
     def __init__(self, ev: Engine) -> None:
         super().__init__(ev)
-        self.module_cls = ClassValue("Module", "torch.nn.Module", [], None, None)  # type: ignore[arg-type]
+        self.module_cls = ClassValue("Module", "torch.nn.Module", [], None, None)
         self.module_cls.intrinsic = "Module"
         self.module_cls.attrs = {}
         self._classes: Dict[str, Any] = {"torch.nn.Module": self.module_cls}
         for c in CONTAINERS:
-            cv = ClassValue(c, f"torch.nn.{c}", [self.module_cls], None, None)  # type: ignore[arg-type]
+            cv = ClassValue(c, f"torch.nn.{c}", [self.module_cls], None, None)
             cv.intrinsic = c
             self._classes[f"torch.nn.{c}"] = cv
         self._stateless: Optional[set] = None
@@ -213,7 +213,7 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
     def _stateless_class(self, name: str, qual: Optional[str] = None) -> Any:
         key = qual or f"torch.nn.{name}"
         if key not in self._classes:
-            cv = ClassValue(name, key, [self.module_cls], None, None)  # type: ignore[arg-type]
+            cv = ClassValue(name, key, [self.module_cls], None, None)
             cv.intrinsic = "stateless"
             self._classes[key] = cv
         return self._classes[key]
@@ -271,9 +271,6 @@ class TorchLib(ContainerMixin, TensorMixin, LibraryModel):
         self._container_init(m, kind, args, kwargs)
 
     # -- module semantics (torch.nn.Module.__setattr__ & co) -----------------------------------
-    def _where(self) -> Tuple[int, str]:
-        return self.ev.line, self.ev.path
-
     def _entry(self, value: Any, line: int, path: str, condition: Optional[str] = None, persistent: bool = True) -> Entry:
         e = Entry(value, line, path, condition, persistent)
         if self.ev.repeat:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Dict, List
 
-from statedict_lint.predict.engine_api import Engine
+from statedict_lint.predict.libs import LibraryModel
 from statedict_lint.predict.libs._common import raise_
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
@@ -21,8 +21,7 @@ from statedict_lint.predict.values import (
 )
 
 
-class ContainerMixin:
-    ev: Engine
+class ContainerMixin(LibraryModel):  # (a part of TorchLib)
 
     # -- containers --------------------------------------------------------------------------
     def _table(self, m: ModuleValue) -> Dict[str, Entry]:
@@ -280,7 +279,11 @@ class ContainerMixin:
         c = m.container
         if c in ("ModuleList", "Sequential", "ParameterList"):
             if name == "append":
-                return Intrinsic(f"{c}.append", lambda v: (self._append(m, self._repeat_wrap(v)), m)[1])
+                def append(v: Any) -> ModuleValue:
+                    self._append(m, self._repeat_wrap(v))
+                    return m  # (ModuleList.append returns the list)
+
+                return Intrinsic(f"{c}.append", append)
             if name == "extend":
                 return Intrinsic(f"{c}.extend", lambda v: self.container_extend(m, self._repeat_list(v)))
             if name == "insert" and c == "ModuleList":

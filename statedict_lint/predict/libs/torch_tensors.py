@@ -6,7 +6,7 @@ import math
 from typing import Any, Callable, Dict, List, Optional
 
 from statedict_lint.predict import tensorops
-from statedict_lint.predict.engine_api import Engine
+from statedict_lint.predict.libs import LibraryModel
 from statedict_lint.predict.libs._common import ceil_div, ev_iter, raise_
 from statedict_lint.predict.symbolic import Sym, is_int, is_intlike
 from statedict_lint.predict.values import (
@@ -26,8 +26,7 @@ from statedict_lint.torchfacts import (
 )
 
 
-class TensorMixin:
-    ev: Engine
+class TensorMixin(LibraryModel):  # (a part of TorchLib)
 
     # -- parameters and buffers --------------------------------------------------------------
     def make_parameter(self, data: Any = None, requires_grad: Any = True) -> Any:
@@ -135,6 +134,9 @@ class TensorMixin:
             return spec(self._shape_arg((size,), {}), "int64")
         if name == "arange":
             nums = [a.sym() if isinstance(a, Opaque) else a for a in args]
+            start: Any  # (values of the interpreted code: ints, floats, symbols or anything else)
+            end: Any
+            step: Any
             for k in ("start", "end", "step"):
                 if k in kwargs:
                     nums.append(kwargs[k])
@@ -190,7 +192,7 @@ class TensorMixin:
                 return spec(None, None)
             shapes = [x.shape for x in specs]
             shape = tensorops.stack(shapes, dim) if name == "stack" else tensorops.cat(shapes, dim)
-            d: Optional[str] = specs[0].dtype
+            d = specs[0].dtype
             for x in specs[1:]:
                 d = tensorops.promote(d, x.dtype)
             return TensorSpec(shape, dtype if dtype_arg is not None else d, line, path,
@@ -201,10 +203,10 @@ class TensorMixin:
             indexing = kwargs.get("indexing", "ij")
             if not specs or not all(isinstance(x, TensorSpec) for x in specs) or indexing not in ("ij", "xy"):
                 return self.ev.unknown("meshgrid of unknown tensors", maybe_state=False)
-            shapes = tensorops.meshgrid([x.shape for x in specs], indexing)
-            if shapes is None:
+            grids = tensorops.meshgrid([x.shape for x in specs], indexing)
+            if grids is None:
                 return self.ev.unknown("meshgrid of tensors that are not 1-D", maybe_state=False)
-            return tuple(TensorSpec(sh, x.dtype, line, path) for sh, x in zip(shapes, specs))
+            return tuple(TensorSpec(sh, x.dtype, line, path) for sh, x in zip(grids, specs))
         if name in ("flatten", "sum", "mean", "permute", "transpose", "unsqueeze", "squeeze", "reshape"):
             src = args[0] if args else kwargs.get("input")
             if isinstance(src, (TensorSpec, ParamValue)):

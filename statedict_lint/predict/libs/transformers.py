@@ -17,7 +17,7 @@ never a guess); a note says so.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import libcst as cst
 
@@ -25,7 +25,7 @@ from statedict_lint.hf.source import (
     MODELLED_VERSIONS, base_class_for, config_class_name, config_mapping_names, find_transformers, module_name,
 )
 from statedict_lint.predict.libs import NOT_MINE, LibraryModel, register
-from statedict_lint.predict.values import Intrinsic, NamespaceValue, Unknown
+from statedict_lint.predict.values import ClassValue, Intrinsic, NamespaceValue, Unknown
 
 RUNTIME_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "catalog",
                             "transformers_runtime.py")
@@ -238,7 +238,7 @@ class Transformers(LibraryModel):
         ev = self.ev
         # from_config maps the config's *class* (type(config)), not an instance attribute, to the model class
         cls_of = getattr(config, "cls", None)
-        model_type = cls_of.find("model_type")[0] if hasattr(cls_of, "find") else None
+        model_type = cls_of.find("model_type")[0] if isinstance(cls_of, ClassValue) else None
         src = find_transformers(ev.search_roots())
         if not isinstance(model_type, str) or src is None:
             return ev.unknown("AutoModel.from_config of a configuration whose model_type is not known")
@@ -273,9 +273,8 @@ class Transformers(LibraryModel):
         has them), ``model_type`` added, sub-configs as dicts."""
         attrs = getattr(config, "attrs", None)
         cls = getattr(config, "cls", None)
-        mro = getattr(cls, "mro", None)
-        if not isinstance(attrs, dict) or mro is None or not any(getattr(c, "qualname", "") == RUNTIME_CONFIG
-                                                                 for c in mro()):
+        if not isinstance(attrs, dict) or not isinstance(cls, ClassValue) or not any(c.qualname == RUNTIME_CONFIG
+                                                                                     for c in cls.mro()):
             return self.ev.unknown("to_dict() of a value that is not a known configuration", maybe_state=False)
         out: Dict[str, Any] = {}
         for k, v in attrs.items():
