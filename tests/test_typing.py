@@ -150,7 +150,7 @@ def test_torch_requirements_are_read_from_each_table_of_the_right_shape() -> Non
 
 
 def test_a_project_index_entry_of_another_shape_is_parsed_again() -> None:
-    from statedict_lint.project import _info_from_json, _info_to_json, parse_file
+    from statedict_lint.review.project import _info_from_json, _info_to_json, parse_file
 
     src = "import torch.nn as nn\nfrom .blocks import Block\n\nclass Net(nn.Module):\n    def __init__(self):\n" \
           "        super().__init__()\n        self.b = Block()\n"
