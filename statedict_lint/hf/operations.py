@@ -187,9 +187,10 @@ def _step(op: Op, a: Dict[str, Any], d: Dict[str, Any], sources: List[str], targ
             target = targets[0]
         t = _first(next(iter(d.values())))
         if a["check_dims"]:
-            if layer not in parameters or model.get(layer) is None:
+            known = model.get(layer)
+            if layer not in parameters or known is None:
                 raise NotModelled(f"{op}: the shape of the parameter {layer} it compares with is not known")
-            if tuple(model[layer]) == tuple(t):  # type: ignore[arg-type]
+            if tuple(known) == tuple(t):
                 return {target: t}
         _check_dim(t, max(a["dim0"], a["dim1"]), str(op))
         s = list(t)
