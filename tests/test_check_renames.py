@@ -212,3 +212,12 @@ def test_compiled_checkpoint_map_is_the_prefix(tmp_path: Any) -> None:
     none = cli(["check", "model.py:GPT", "plain.pt", *SETS, "--map-out", "again.json"], tmp_path)
     assert none.returncode == 0 and not (tmp_path / "again.json").exists()
     assert "no renames or wrapper prefix found; no map written" in none.stderr
+
+    # a map path that is a link (planted by a repository) is never written through: one line, exit 2
+    outside = tmp_path / "outside.json"
+    outside.write_text("keep")
+    (tmp_path / "planted.json").symlink_to(outside)
+    refused = cli(["check", "model.py:GPT", "compiled.pt", *SETS, "--map-out", "planted.json"], tmp_path)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().count("\n") == 0 and "cannot write planted.json" in refused.stderr
+    assert outside.read_text() == "keep" and (tmp_path / "planted.json").is_symlink()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List
 
 from statedict_lint.predict import bindings
 from statedict_lint.codes import CHECK, check_code, descriptors
+from statedict_lint.errors import UserError
 from statedict_lint.findings import Finding, display_path
 
 if TYPE_CHECKING:  # (check imports the comparison and the readers when it runs)
@@ -58,7 +59,6 @@ def run(args: Any) -> int:
 
     from statedict_lint.term import Progress
 
-    from statedict_lint.errors import UserError
     from statedict_lint.hf import check as hf
 
     checkpoint = args.checkpoint if args.checkpoint is not None else args.target
@@ -118,29 +118,19 @@ def run(args: Any) -> int:
     return 1 if decided_by.verdict != "loads" else 0
 
 
-def migration_map(res: Comparison, found: Found) -> Dict[str, str]:
-    """The rename map for ``migrate`` (keys as stored in the file): the wrapper prefix removed and the renames
-    ``check`` found (SDL305), with ``{i}`` where every block moved alike. Empty when there is nothing to map."""
-    from statedict_lint.errors import UserError
-
-    if res.infixes:
-        raise UserError(f"--map-out: keys carry {', '.join('.' + w + '.' for w in res.infixes)} inside them, "
-                        "which a rename map cannot express; strip it as the SDL304 finding shows")
-    out: Dict[str, str] = {res.prefix + old: new for old, new in res.rename_map.items()}
-    if res.prefix:
-        out[res.prefix] = ""  # every other key: the wrapper prefix dropped (the longer entries win)
-    return dict(sorted(out.items()))
-
-
 def write_map(res: Comparison, found: Found, path: str) -> None:
+    from statedict_lint.check.migration import migration_map
     from statedict_lint.review.hooks import map_json
+    from statedict_lint.safeio import atomic_write_text
 
     mapping = migration_map(res, found)
     if not mapping:
         sys.stderr.write("statedict-lint: no renames or wrapper prefix found; no map written\n")
         return
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(map_json(mapping))
+    try:
+        atomic_write_text(path, map_json(mapping))  # no write through a link a repository planted (safeio)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     sys.stderr.write(f"statedict-lint: wrote {len(mapping)} rename(s) to {display_path(path)}; apply them with "
                      f"`statedict-lint migrate {display_path(res.checkpoint)} --map {display_path(path)} -o NEW`\n")
 
