@@ -82,3 +82,34 @@ def _cnn(**kw):
     from conftest import load_module_from_path
 
     return load_module_from_path(CNN).SmallCNN(**kw)
+
+
+def test_verify_names_the_line_behind_a_missing_key_from_data_not_message_text(tmp_path):
+    """verify's judge explains a key the incomplete prediction leaves out by ``Unresolved.key`` (the most specific
+    prefix), never by backquoted names found in a message."""
+    from statedict_lint.predict.api import predict
+    from statedict_lint.predict.template import Prediction, Unresolved
+    from statedict_lint.verify.oracle import _behind
+
+    pred = Prediction("m.py:M")
+    pred.unresolved = [
+        Unresolved(3, "a state_dict hook: the keys saved up to `M` are not known", key=""),
+        Unresolved(5, "`stem.*`: unknown", key="stem"),
+        Unresolved(7, "text that names `stem.fc.weight` but explains nothing", key=None),
+        Unresolved(9, "`stem.fc.*`: unknown", key="stem.fc"),
+        Unresolved(11, "`stem.fcx`: unknown", key="stem.fcx"),
+    ]
+    assert _behind(pred, "stem.fc.weight")[0] == 9
+    assert _behind(pred, "stem.conv.weight")[0] == 5
+    assert _behind(pred, "head.bias")[0] == 3
+    pred.unresolved = pred.unresolved[2:3]
+    assert _behind(pred, "stem.fc.weight") == (0, "not predicted (the prediction is incomplete)")
+
+    src = tmp_path / "m.py"
+    src.write_text("import torch.nn as nn\nfrom somewhere_unknown import make_layer\n\n\nclass M(nn.Module):\n"
+                   "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n"
+                   "        self.body = make_layer()\n", encoding="utf-8")
+    real = predict(str(src), "M", {})
+    assert [u.line for u in real.unresolved if u.key is not None and u.explains("body.weight")] == [9], \
+        [(u.line, u.key, u.message) for u in real.unresolved]
+    assert not any(u.explains("fc.weight") for u in real.unresolved)

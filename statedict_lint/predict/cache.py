@@ -24,7 +24,7 @@ from statedict_lint import __version__, usercache
 from statedict_lint.predict.symbolic import Atom, Sym
 from statedict_lint.predict.template import KeySpec, Prediction, Unresolved
 
-FORMAT = 3  # 3: Prediction.modules is kept
+FORMAT = 4  # 3: Prediction.modules is kept; 4: Unresolved.key
 SUBFOLDER = "predict"
 
 
@@ -106,13 +106,13 @@ def _load_key(d: Dict[str, Any]) -> KeySpec:
 def dump_prediction(p: Prediction) -> Dict[str, Any]:
     return {"target": p.target, "keys": [_dump_key(k) for k in p.keys],
             "non_persistent": [_dump_key(k) for k in p.non_persistent],
-            "unresolved": [[u.line, u.message, u.path, u.kind] for u in p.unresolved],
+            "unresolved": [[u.line, u.message, u.path, u.kind, u.key] for u in p.unresolved],
             "warnings": list(p.warnings), "modules": [[m, q] for m, q in p.modules.items()]}
 
 
 def load_prediction(d: Dict[str, Any]) -> Prediction:
     return Prediction(target=d["target"], keys=[_load_key(k) for k in d["keys"]],
-                      unresolved=[Unresolved(line, msg, path, kind) for line, msg, path, kind in d["unresolved"]],
+                      unresolved=[Unresolved(line, msg, path, kind, key) for line, msg, path, kind, key in d["unresolved"]],
                       non_persistent=[_load_key(k) for k in d["non_persistent"]],
                       warnings=[w for w in d.get("warnings", ()) if isinstance(w, str)],
                       modules={str(m): str(q) for m, q in d["modules"]})

@@ -28,11 +28,11 @@ class _Renderer:
         self._notes: set = set()
         self.hook_conditions: set = set()  # the conditions the walk adds for state_dict hooks and overrides
 
-    def note(self, line: int, path: str, message: str) -> None:
-        key = (line, path, message)
-        if key not in self._notes:
-            self._notes.add(key)
-            self.pred.unresolved.append(Unresolved(line, message, path))
+    def note(self, line: int, path: str, message: str, key: Optional[str] = None) -> None:
+        seen = (line, path, message)
+        if seen not in self._notes:
+            self._notes.add(seen)
+            self.pred.unresolved.append(Unresolved(line, message, path, key=key))
 
     def origin(self, m: ModuleValue) -> tuple:
         text = ""
@@ -58,7 +58,7 @@ class _Renderer:
             what = "shape" if (shape is None or any(d is None for d in shape)) else "dtype"
             if shape is not None and any(d is None for d in shape) and t.dtype is None:
                 what = "shape and dtype"
-            self.note(e.line, e.path, f"`{key}`: {what} unknown ({why})")
+            self.note(e.line, e.path, f"`{key}`: {what} unknown ({why})", key=key)
         tid = id(ident if ident is not None else t)
         if tid in self.seen:
             ks.tied_to = self.seen[tid]
@@ -79,7 +79,8 @@ class _Renderer:
                     ks.condition = _join(ks.condition, kept)
                 ks.shape, ks.dtype, ks.tied_to = None, None, None
             for line, path, what in hooks:
-                self.note(line, path, f"{what}: the keys saved up to `{prefix[:-1] or m.name}` are not known")
+                self.note(line, path, f"{what}: the keys saved up to `{prefix[:-1] or m.name}` are not known",
+                          key=prefix[:-1])
 
     def _walk(self, m: ModuleValue, prefix: str, cond: Optional[str], repeat: Dict[str, Any]) -> None:
         self.pred.modules.setdefault(prefix[:-1], m.name)
@@ -89,7 +90,7 @@ class _Renderer:
             if v is None:
                 continue
             if isinstance(v, Unknown):
-                self.note(e.line or v.line, e.path or v.path, f"`{key}`: {v.reason}")
+                self.note(e.line or v.line, e.path or v.path, f"`{key}`: {v.reason}", key=key)
                 continue
             if isinstance(v, ParamValue):
                 self.pred.keys.append(self.tensor_key(key, v.tensor, "parameter", e, m, cond, self._rep(e, repeat), ident=v))
@@ -99,7 +100,7 @@ class _Renderer:
             if v is None:
                 continue
             if isinstance(v, Unknown):
-                self.note(e.line or v.line, e.path or v.path, f"buffer `{key}`: {v.reason}")
+                self.note(e.line or v.line, e.path or v.path, f"buffer `{key}`: {v.reason}", key=key)
                 continue
             if isinstance(v, TensorSpec):
                 ks = self.tensor_key(key, v, "buffer", e, m, cond, self._rep(e, repeat), persistent=e.persistent)
@@ -116,18 +117,20 @@ class _Renderer:
             v = e.value
             reason = v.reason if isinstance(v, Unknown) else "cannot be known"
             shown = prefix + name if not name.startswith("<") else (prefix or "") + name
-            self.note(e.line, e.path, f"`{shown}` may hold a module or tensor that cannot be known: {reason}")
+            self.note(e.line, e.path, f"`{shown}` may hold a module or tensor that cannot be known: {reason}",
+                      key=None if name.startswith("<") else shown)
         for name, v in m.attrs.items():
             if isinstance(v, Opaque) and not v.used_as_value and v.kind not in ("int", "value", "seq") and not v.bound:
                 self.note(0, "", f"`{prefix + name}` is set from unbound parameter `{v.name}`; if it is a module or "
-                                 f"tensor its keys are missing (bind it with --set {v.name}=...)")
+                                 f"tensor its keys are missing (bind it with --set {v.name}=...)",
+                          key=prefix + name)
         for name, e in m.children.items():
             v = e.value
             key = prefix + name
             if v is None:
                 continue
             if isinstance(v, Unknown):
-                self.note(e.line or v.line, e.path or v.path, f"`{key}.*`: {v.reason}")
+                self.note(e.line or v.line, e.path or v.path, f"`{key}.*`: {v.reason}", key=key)
                 continue
             if isinstance(v, ModuleValue):
                 self.walk(v, key + ".", _join(cond, e.condition), self._rep(e, repeat))

@@ -83,9 +83,17 @@ class Unresolved:
     # with --set), "hook" (torch's state_dict may rename or drop keys: a hook, an override, code not followed),
     # "condition" (anything else the tool cannot decide: the run-time environment, an unknown value)
     kind: str = ""
+    # the keys this line leaves unsettled, as data: a key or a module prefix P (every key equal to P or under
+    # ``P.``; "" for the whole model), None when it names no key (verify reads it instead of parsing the message)
+    key: Optional[str] = None
 
     def to_json(self) -> Dict[str, Any]:
         return {"line": self.line, "message": self.message}
+
+    def explains(self, key: str) -> bool:
+        """Whether ``key`` is one of the keys this line leaves unsettled."""
+        p = self.key
+        return p is not None and (p == "" or key == p or key.startswith(p + "."))
 
 
 @dataclass

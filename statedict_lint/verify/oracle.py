@@ -5,7 +5,6 @@ class's own defaults, handed to the prediction so both sides see the same config
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List
 
@@ -122,16 +121,14 @@ def compare(pred: Prediction, table: TorchTable) -> List[Difference]:
 
 
 def _behind(pred: Prediction, key: str) -> tuple:
-    """The unresolved line that explains a key the incomplete prediction does not list, when one names it."""
+    """The unresolved line that explains a key the incomplete prediction does not list, when one does (the most
+    specific: the longest key prefix; ``Unresolved.key``, never the message text)."""
     best = None
     for u in pred.unresolved:
-        for name in re.findall(r"`([^`]+)`", u.message):
-            prefix = name[:-2] if name.endswith(".*") else name
-            if key == prefix or key.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), u)
+        if u.key is not None and u.explains(key) and (best is None or len(u.key) > len(best.key or "")):
+            best = u
     if best is not None:
-        return best[1].line, f"not predicted: {best[1].message}"
+        return best.line, f"not predicted: {best.message}"
     return 0, "not predicted (the prediction is incomplete)"
 
 
