@@ -12,6 +12,7 @@ from statedict_lint.predict.bindings import CallRef, NameRef
 from statedict_lint.errors import UserError
 from statedict_lint.findings import display_path
 from statedict_lint.predict.catalog import CATALOG_PATH
+from statedict_lint.predict.engine.common import _dotted
 from statedict_lint.predict.engine.scopes import Frame, ModuleScope
 from statedict_lint.predict.evaluator import Evaluator
 from statedict_lint.predict.signals import EvalRaise, GiveUp
@@ -63,14 +64,6 @@ def _ann_kind(ann: Optional[cst.Annotation]) -> str:
         return "value"
     if all(x.endswith("Config") or x.endswith("Args") or x.endswith("Params") or x.endswith("Options") for x in names):
         return "value"
-    return ""
-
-
-def _dotted(node: Any) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
     return ""
 
 
