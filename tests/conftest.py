@@ -13,6 +13,21 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def repo_target(target: str) -> Tuple[str, str]:
+    """A cases.json target (``fixtures/x.py:Class``, relative to the repository) -> (absolute path, class)."""
+    from statedict_lint.predict import bindings
+
+    path, cls = bindings.split_target(target)
+    return os.path.join(REPO, path), cls
+
+
+def case_bindings(sets: Tuple[str, ...]) -> Dict[str, Any]:
+    """A case's ``--set`` strings as the predictor's bindings."""
+    from statedict_lint.predict import bindings
+
+    return bindings.collect(list(sets), [])
+
+
 def pytest_addoption(parser: Any) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite tests/golden/*.txt from the tool's output, then the docs' golden blocks")

@@ -27,13 +27,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from statedict_lint.predict import bindings as bindings_mod  # noqa: E402
 from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.predict.api import module_classes, predict  # noqa: E402
 from statedict_lint.predict.expand import expand  # noqa: E402
 from statedict_lint.predict.template import Prediction  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO, case_bindings, repo_target  # noqa: E402
 CASES_PATH = os.path.join(REPO, "fixtures", "cases.json")
 with open(CASES_PATH, encoding="utf-8") as _fh:
     CASES: List[Dict[str, Any]] = json.load(_fh)["cases"]
@@ -44,29 +43,20 @@ def _id(case: Dict[str, Any]) -> str:
     return f"{target}[{case['name']}]" if case.get("name") else target
 
 
-def _split(target: str) -> Tuple[str, str]:
-    path, cls = bindings_mod.split_target(target)
-    return os.path.join(REPO, path), cls
-
-
-def _bindings(sets: Tuple[str, ...]) -> Dict[str, Any]:
-    return bindings_mod.collect(list(sets), [])
-
-
 @functools.lru_cache(maxsize=None)
 def predicted(target: str, sets: Tuple[str, ...]) -> Prediction:
-    path, cls = _split(target)
-    return predict(path, cls, _bindings(sets))
+    path, cls = repo_target(target)
+    return predict(path, cls, case_bindings(sets))
 
 
 @functools.lru_cache(maxsize=None)
 def built(target: str, sets: Tuple[str, ...]) -> runtime.TorchTable:
     import torch
 
-    path, cls = _split(target)
+    path, cls = repo_target(target)
     dtype = torch.get_default_dtype()
     try:  # a fixture may change torch's default dtype at import (fixtures/import_time.py), as real code does
-        table = runtime.build(path, cls, _bindings(sets))
+        table = runtime.build(path, cls, case_bindings(sets))
     finally:
         torch.set_default_dtype(dtype)
     assert table.device == "meta", f"{target}: meta construction failed: {table.meta_error}"
@@ -196,7 +186,7 @@ def test_cases_cover_the_fixtures() -> None:
     # (tests/test_redteam.py)
     assert on_disk - files <= {"fixtures/pkg/layers.py"}, sorted(on_disk - files)
     for target in sorted(classes):
-        path, cls = _split(target)
+        path, cls = repo_target(target)
         assert cls in {name for name, _line in module_classes(path)}, target
     incomplete = [c for c in CASES if c["expect"] == "incomplete"]
     assert len(incomplete) >= 5

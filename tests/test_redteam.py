@@ -32,13 +32,12 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
 pytest.importorskip("torch")
 
-from statedict_lint.predict import bindings as bindings_mod  # noqa: E402
 from statedict_lint.verify import runtime  # noqa: E402
 from statedict_lint.verify.oracle import compare  # noqa: E402
 from statedict_lint.errors import UserError  # noqa: E402
@@ -46,7 +45,7 @@ from statedict_lint.predict import evaluator as _evaluator  # noqa: E402
 from statedict_lint.predict.api import predict  # noqa: E402
 from statedict_lint.predict.template import Prediction  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO, case_bindings, repo_target  # noqa: E402
 CASES_PATH = os.path.join(REPO, "fixtures", "redteam", "cases.json")
 with open(CASES_PATH, encoding="utf-8") as _fh:
     CASES: List[Dict[str, Any]] = json.load(_fh)["cases"]
@@ -66,21 +65,12 @@ def _param(case: Dict[str, Any]) -> Any:
     return pytest.param(case, marks=marks, id=_id(case))
 
 
-def _split(target: str) -> Tuple[str, str]:
-    path, cls = bindings_mod.split_target(target)
-    return os.path.join(REPO, path), cls
-
-
-def _bindings(sets: Tuple[str, ...]) -> Dict[str, Any]:
-    return bindings_mod.collect(list(sets), [])
-
-
 @functools.lru_cache(maxsize=None)
 def predicted(target: str, sets: Tuple[str, ...]) -> Any:
     """The Prediction, or the text of the UserError the predictor stopped with (or of its crash)."""
-    path, cls = _split(target)
+    path, cls = repo_target(target)
     try:
-        return predict(path, cls, _bindings(sets))
+        return predict(path, cls, case_bindings(sets))
     except UserError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - a crash of the static path is a finding, judged below
@@ -93,9 +83,9 @@ class BrokenFixture(Exception):
 
 @functools.lru_cache(maxsize=None)
 def built(target: str, sets: Tuple[str, ...]) -> runtime.TorchTable:
-    path, cls = _split(target)
+    path, cls = repo_target(target)
     try:
-        return runtime.build(path, cls, _bindings(sets))
+        return runtime.build(path, cls, case_bindings(sets))
     except UserError as exc:
         raise BrokenFixture(f"{target}: torch cannot build it: {exc}") from None
 
@@ -113,7 +103,7 @@ print(json.dumps({"entries": [[e.key, e.shape, e.dtype, e.kind, e.tied_to] for e
 
 def built_elsewhere(target: str, sets: Tuple[str, ...], env: Dict[str, str]) -> runtime.TorchTable:
     """torch's build in a child process under extra environment variables (os.environ switches, PYTHONHASHSEED)."""
-    path, cls = _split(target)
+    path, cls = repo_target(target)
     proc = subprocess.run([sys.executable, "-c", CHILD, path, cls, json.dumps(list(sets))], capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=300)
     if proc.returncode != 0:
